@@ -1,0 +1,162 @@
+package plan
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// NetworkMode is the kind of network policy.
+type NetworkMode string
+
+const (
+	// NetworkOpen gives the container the engine's default network (Docker's
+	// bridge, Podman's default, the host's network under Apptainer).
+	NetworkOpen NetworkMode = "open"
+	// NetworkNone leaves the container only a loopback interface.
+	NetworkNone NetworkMode = "none"
+	// NetworkAllow lets the container reach only the hosts in Network.Allow.
+	NetworkAllow NetworkMode = "allow"
+)
+
+// Network is the network policy of a launch.
+type Network struct {
+	Mode NetworkMode `json:"mode"`
+	// Allow lists the destinations reachable under NetworkAllow, sorted and
+	// unique; empty for the other modes.
+	Allow []HostPort `json:"allow,omitempty"`
+}
+
+// HostPort is one allowlisted destination. Host is a DNS name or an IP
+// address, matched by name and not by resolved address. Port 0 means any port.
+type HostPort struct {
+	Host string `json:"host"`
+	Port int    `json:"port,omitempty"`
+}
+
+// String formats h as HOST[:PORT], bracketing an IPv6 address.
+func (h HostPort) String() string {
+	host := h.Host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if h.Port == 0 {
+		return host
+	}
+	return host + ":" + strconv.Itoa(h.Port)
+}
+
+// String formats n as the --network flag accepts it.
+func (n Network) String() string {
+	if n.Mode != NetworkAllow {
+		return string(n.Mode)
+	}
+	parts := make([]string, len(n.Allow))
+	for i, h := range n.Allow {
+		parts[i] = h.String()
+	}
+	return "allow=" + strings.Join(parts, ",")
+}
+
+// ParseNetwork parses a --network value: "none", "open", or
+// "allow=HOST[:PORT],...". Errors wrap ErrInvalid.
+func ParseNetwork(s string) (Network, error) {
+	switch s {
+	case string(NetworkNone), string(NetworkOpen):
+		return Network{Mode: NetworkMode(s)}, nil
+	}
+	list, ok := strings.CutPrefix(s, "allow=")
+	if !ok {
+		return Network{}, fmt.Errorf("network %q: want none, open or allow=HOST[:PORT],...: %w", s, ErrInvalid)
+	}
+	seen := map[HostPort]bool{}
+	var allow []HostPort
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		h, err := parseHostPort(item)
+		if err != nil {
+			return Network{}, fmt.Errorf("network %q: %w", s, err)
+		}
+		if !seen[h] {
+			seen[h] = true
+			allow = append(allow, h)
+		}
+	}
+	if len(allow) == 0 {
+		return Network{}, fmt.Errorf("network %q: allow= needs at least one HOST[:PORT]: %w", s, ErrInvalid)
+	}
+	sort.Slice(allow, func(i, j int) bool {
+		if allow[i].Host != allow[j].Host {
+			return allow[i].Host < allow[j].Host
+		}
+		return allow[i].Port < allow[j].Port
+	})
+	return Network{Mode: NetworkAllow, Allow: allow}, nil
+}
+
+func parseHostPort(s string) (HostPort, error) {
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	}
+	h := HostPort{Host: strings.ToLower(host)}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return HostPort{}, fmt.Errorf("port %q of %q: want 1-65535: %w", port, s, ErrInvalid)
+		}
+		h.Port = n
+	}
+	if !validHost(h.Host) {
+		return HostPort{}, fmt.Errorf("host %q: want a DNS name (example.com, *.example.com) or an IP address: %w", host, ErrInvalid)
+	}
+	return h, nil
+}
+
+// validHost accepts an IP address, a DNS name, or a DNS name under a "*."
+// wildcard.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	h = strings.TrimPrefix(h, "*.")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ParseRuntime parses a --runtime value. Errors wrap ErrInvalid.
+func ParseRuntime(s string) (Runtime, error) {
+	switch Runtime(s) {
+	case RuntimeRunc, RuntimeRunsc:
+		return Runtime(s), nil
+	}
+	return "", fmt.Errorf("runtime %q: want runc or runsc: %w", s, ErrInvalid)
+}
+
+// ParsePull parses a --pull value. Errors wrap ErrInvalid.
+func ParsePull(s string) (PullPolicy, error) {
+	switch PullPolicy(s) {
+	case PullMissing, PullAlways, PullNever:
+		return PullPolicy(s), nil
+	}
+	return "", fmt.Errorf("pull policy %q: want missing, always or never: %w", s, ErrInvalid)
+}

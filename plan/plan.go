@@ -1,0 +1,251 @@
+// Package plan holds the Plan: a complete, resolved, runtime-neutral
+// description of one launch. Flags, config files and host facts (cwd, home,
+// environment) are resolved into a Plan once, by cmd/launch; every backend
+// renders the same Plan.
+//
+// A Plan is a value: data only, no clients, no I/O. This package imports only
+// the standard library (TestPlanIsALeaf enforces it), so that any backend and
+// any tool can depend on it without pulling in an SDK.
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// Plan is a complete, resolved description of one launch.
+type Plan struct {
+	// Agent is the catalogue name of the agent ("codex", "claude", "pi",
+	// "shell", or a user-defined one). Used for labels and the container name.
+	Agent string `json:"agent"`
+	// Image says what to run, per kind of backend.
+	Image Image `json:"image"`
+	// Argv is the command run in the container, argv[0] first. Never empty.
+	Argv []string `json:"argv"`
+	// Workdir is the absolute path, inside the container, the command starts
+	// in. It is the workspace's container path.
+	Workdir string `json:"workdir"`
+	// Workspace is the absolute host path of the workspace. Informational
+	// (labels, container name): the workspace mount itself is in Mounts.
+	Workspace string `json:"workspace"`
+	// User is the identity the command runs as inside the container.
+	User User `json:"user"`
+	// Mounts are applied in order; a later mount shadows an earlier one at or
+	// below its target (this is how --ro and --mask sit on the workspace).
+	Mounts []Mount `json:"mounts"`
+	// Env is the complete environment of the command: nothing else from the
+	// host is passed. Sorted by name, names unique.
+	Env []EnvVar `json:"env"`
+	// Network is the network policy.
+	Network Network `json:"network"`
+	// Runtime is the OCI runtime flavour; empty means RuntimeRunc.
+	Runtime Runtime `json:"runtime,omitempty"`
+	// TTY requests a pseudo-terminal for the command. Stdin is always kept
+	// open; TTY only changes whether the streams go through a terminal.
+	TTY bool `json:"tty"`
+	// Labels are attached to the container where the backend supports labels.
+	Labels map[string]string `json:"labels,omitempty"`
+	// GPUs selects the GPUs the command sees; the zero value means none.
+	GPUs GPUs `json:"gpus"`
+	// Pull says when the image is fetched; empty means PullMissing.
+	Pull PullPolicy `json:"pull,omitempty"`
+	// Prepare lists host paths that a real run creates before the container
+	// starts (credential directories the agent writes to, ~/.claude.json). A
+	// dry run creates nothing: its printed snippet creates them itself.
+	Prepare []HostPath `json:"prepare,omitempty"`
+}
+
+// Image names the image for each kind of backend. A backend uses only its
+// own field; Validate requires at least one of OCI and SIF.
+type Image struct {
+	// OCI is an OCI image reference for Docker and Podman
+	// ("ghcr.io/nichd-bspc/llm:codex-latest").
+	OCI string `json:"oci,omitempty"`
+	// SIF is what Singularity/Apptainer runs: a local .sif file, a sandbox
+	// directory, or an oras:// or docker:// reference.
+	SIF string `json:"sif,omitempty"`
+	// Platform is "linux/<arch>", as given to --platform; empty means the
+	// engine's default.
+	Platform string `json:"platform,omitempty"`
+	// Default is true when the image is the catalogue default rather than one
+	// the user named; only a default image is pulled without being asked to.
+	Default bool `json:"default"`
+}
+
+// User is the identity of the command inside the container.
+type User struct {
+	// UID and GID are numeric ids inside the container.
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+	// Name is the user name inside the image ("devuser"); may be empty.
+	Name string `json:"name,omitempty"`
+	// Home is the absolute home directory inside the container. It starts
+	// empty and writable, apart from what Mounts put under it.
+	Home string `json:"home"`
+}
+
+// MountKind says what a Mount puts at its target.
+type MountKind string
+
+const (
+	// MountBind binds the host path Source at Target.
+	MountBind MountKind = "bind"
+	// MountMask hides Target behind an empty, read-only directory (or an
+	// empty file when File is set). It has no Source.
+	MountMask MountKind = "mask"
+)
+
+// Mount is one entry of Plan.Mounts.
+type Mount struct {
+	Kind MountKind `json:"kind"`
+	// Source is the absolute host path of a bind mount; empty for a mask.
+	Source string `json:"source,omitempty"`
+	// Target is the absolute, clean path inside the container.
+	Target string `json:"target"`
+	// ReadOnly makes the mount read-only. Masks are always read-only.
+	ReadOnly bool `json:"readonly"`
+	// File is set when the mount is of a single file rather than a directory:
+	// a masked file is hidden behind an empty file.
+	File bool `json:"file,omitempty"`
+	// Origin says why the mount exists, for --verbose and the confirmation:
+	// one of the Origin* constants.
+	Origin string `json:"origin"`
+}
+
+// Origins of mounts.
+const (
+	OriginWorkspace  = "workspace"
+	OriginCredential = "credential"
+	OriginUser       = "mount" // --mount, LLM_DEVCONTAINER_MOUNTS, config
+	OriginReadOnly   = "ro"    // --ro
+	OriginMask       = "mask"  // --mask
+	OriginCerts      = "certs"
+	OriginConda      = "conda"
+)
+
+// EnvVar is one variable of the command's environment.
+type EnvVar struct {
+	Name string `json:"name"`
+	// Value is the variable's value. When FromHost is set it is the host's
+	// value of the variable of the same name, read when the Plan was made; it
+	// is then never printed: renderers pass it by name (docker --env NAME,
+	// APPTAINERENV_NAME="$NAME") and the JSON form leaves it out.
+	Value string `json:"value,omitempty"`
+	// FromHost marks a value inherited from the host environment by name.
+	FromHost bool `json:"from_host,omitempty"`
+}
+
+// MarshalJSON leaves an inherited value out, so that printing a Plan (--json)
+// never shows a secret.
+func (e EnvVar) MarshalJSON() ([]byte, error) {
+	type plain EnvVar
+	if e.FromHost {
+		e.Value = ""
+	}
+	return json.Marshal(plain(e))
+}
+
+// Runtime is the OCI runtime flavour.
+type Runtime string
+
+const (
+	// RuntimeRunc is the engine's default runtime.
+	RuntimeRunc Runtime = "runc"
+	// RuntimeRunsc is gVisor: a user-space kernel between the agent and the host.
+	RuntimeRunsc Runtime = "runsc"
+)
+
+// PullPolicy says when an image is fetched.
+type PullPolicy string
+
+const (
+	// PullMissing fetches an image that is not present locally.
+	PullMissing PullPolicy = "missing"
+	// PullAlways fetches the image before every run.
+	PullAlways PullPolicy = "always"
+	// PullNever never fetches; a missing image is an error.
+	PullNever PullPolicy = "never"
+)
+
+// GPUs selects GPUs; the zero value means no GPU.
+type GPUs struct {
+	// All passes every GPU of the host.
+	All bool `json:"all,omitempty"`
+	// Devices lists device ids or UUIDs ("0", "GPU-3f…") when All is unset.
+	Devices []string `json:"devices,omitempty"`
+}
+
+// Any reports whether any GPU is requested.
+func (g GPUs) Any() bool { return g.All || len(g.Devices) > 0 }
+
+// HostPath is a path on the host that a real run creates if it is missing.
+type HostPath struct {
+	// Path is absolute.
+	Path string `json:"path"`
+	// Dir is set for a directory; otherwise a file with Content is written.
+	Dir bool `json:"dir,omitempty"`
+	// Content is the content of a new file (ignored for a directory).
+	Content string `json:"content,omitempty"`
+}
+
+// Lookup returns the variable called name and whether it is set.
+func (p *Plan) Lookup(name string) (EnvVar, bool) {
+	i := sort.Search(len(p.Env), func(i int) bool { return p.Env[i].Name >= name })
+	if i < len(p.Env) && p.Env[i].Name == name {
+		return p.Env[i], true
+	}
+	return EnvVar{}, false
+}
+
+// EnvNames returns the names of the command's environment, sorted.
+func (p *Plan) EnvNames() []string {
+	names := make([]string, len(p.Env))
+	for i, e := range p.Env {
+		names[i] = e.Name
+	}
+	return names
+}
+
+// Hash is a short, stable digest of the Plan's JSON form (which holds no
+// inherited values), used to label a container with the plan that made it.
+func (p *Plan) Hash() string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// A Plan holds only strings, numbers, bools, slices and maps of
+		// strings: encoding cannot fail.
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// SortEnv sorts env by name. Later entries win over earlier ones of the same
+// name, so callers can append overrides and sort once.
+func SortEnv(env []EnvVar) []EnvVar {
+	byName := make(map[string]EnvVar, len(env))
+	for _, e := range env {
+		byName[e.Name] = e
+	}
+	out := make([]EnvVar, 0, len(byName))
+	for _, e := range byName {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Decode reads one Plan in its JSON form, rejecting unknown fields, and
+// validates it.
+func Decode(r io.Reader) (Plan, error) {
+	var p Plan
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return Plan{}, fmt.Errorf("decode plan: %w", err)
+	}
+	return p, p.Validate()
+}

@@ -1,0 +1,195 @@
+package plan
+
+import (
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const modPath = "github.com/launchcli/launch"
+
+// TestPlanIsALeaf keeps plan free of SDKs: standard library only.
+func TestPlanIsALeaf(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p != modPath+"/plan" {
+			t.Errorf("plan imports %s; it may import only the standard library", p)
+		}
+	}
+}
+
+func valid() Plan {
+	return Plan{
+		Agent:     "shell",
+		Image:     Image{OCI: "img:latest", SIF: "/x/img.sif"},
+		Argv:      []string{"/bin/bash"},
+		Workdir:   "/ws",
+		Workspace: "/ws",
+		User:      User{UID: 1000, GID: 1000, Name: "devuser", Home: "/home/devuser"},
+		Mounts: []Mount{
+			{Kind: MountBind, Source: "/ws", Target: "/ws", Origin: OriginWorkspace},
+			{Kind: MountMask, Target: "/ws/secret", ReadOnly: true, Origin: OriginMask},
+		},
+		Env:     []EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "s3cret", FromHost: true}},
+		Network: Network{Mode: NetworkNone},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*Plan)
+		wantErr string // "" for valid
+	}{
+		{"valid", func(*Plan) {}, ""},
+		{"no-image", func(p *Plan) { p.Image = Image{} }, "image"},
+		{"bad-platform", func(p *Plan) { p.Image.Platform = "amd64" }, "platform"},
+		{"no-argv", func(p *Plan) { p.Argv = nil }, "argv"},
+		{"relative-workdir", func(p *Plan) { p.Workdir = "ws" }, "workdir"},
+		{"unclean-workdir", func(p *Plan) { p.Workdir = "/ws/../x" }, "workdir"},
+		{"negative-uid", func(p *Plan) { p.User.UID = -1 }, "user"},
+		{"relative-home", func(p *Plan) { p.User.Home = "home" }, "home"},
+		{"relative-source", func(p *Plan) { p.Mounts[0].Source = "ws" }, "source"},
+		{"mask-with-source", func(p *Plan) { p.Mounts[1].Source = "/x" }, "no source"},
+		{"mask-writable", func(p *Plan) { p.Mounts[1].ReadOnly = false }, "read-only"},
+		{"unknown-kind", func(p *Plan) { p.Mounts[0].Kind = "volume" }, "unknown kind"},
+		{"root-target", func(p *Plan) { p.Mounts[0].Target = "/" }, "target"},
+		{"colon-in-path", func(p *Plan) { p.Mounts[0].Source = "/a:b" }, "':'"},
+		{"duplicate-target", func(p *Plan) {
+			p.Mounts = append(p.Mounts, Mount{Kind: MountBind, Source: "/other", Target: "/ws"})
+		}, "bound twice"},
+		{"bad-env-name", func(p *Plan) { p.Env[0].Name = "1A" }, "env name"},
+		{"unsorted-env", func(p *Plan) { p.Env[0], p.Env[1] = p.Env[1], p.Env[0] }, "sorted"},
+		{"nul-value", func(p *Plan) { p.Env[0].Value = "a\x00b" }, "NUL"},
+		{"no-network-mode", func(p *Plan) { p.Network = Network{} }, "network mode"},
+		{"allow-empty", func(p *Plan) { p.Network = Network{Mode: NetworkAllow} }, "empty allowlist"},
+		{"none-with-list", func(p *Plan) { p.Network.Allow = []HostPort{{Host: "a"}} }, "allowlist"},
+		{"bad-runtime", func(p *Plan) { p.Runtime = "kata" }, "runtime"},
+		{"bad-pull", func(p *Plan) { p.Pull = "sometimes" }, "pull"},
+		{"gpus-both", func(p *Plan) { p.GPUs = GPUs{All: true, Devices: []string{"0"}} }, "gpus"},
+		{"relative-prepare", func(p *Plan) { p.Prepare = []HostPath{{Path: "x"}} }, "prepare"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := valid()
+			tt.mutate(&p)
+			err := p.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate passed, want an error about %s", tt.wantErr)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not mention %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseNetwork(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" means an error
+	}{
+		{"none", "none"},
+		{"open", "open"},
+		{"allow=github.com", "allow=github.com"},
+		{"allow=pypi.org:443,GitHub.com,github.com", "allow=github.com,pypi.org:443"},
+		{"allow=*.example.com:8080", "allow=*.example.com:8080"},
+		{"allow=10.0.0.1:22", "allow=10.0.0.1:22"},
+		{"allow=[::1]:80", "allow=[::1]:80"},
+		{"allow=", ""},
+		{"allow=a.com:0", ""},
+		{"allow=a.com:x", ""},
+		{"allow=-bad.com", ""},
+		{"allow=a b", ""},
+		{"host", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			n, err := ParseNetwork(tt.in)
+			if tt.want == "" {
+				if err == nil || !errors.Is(err, ErrInvalid) {
+					t.Fatalf("ParseNetwork(%q) = %v, %v; want an ErrInvalid", tt.in, n, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := n.String(); got != tt.want {
+				t.Errorf("ParseNetwork(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRuntimeAndPull(t *testing.T) {
+	if r, err := ParseRuntime("runsc"); err != nil || r != RuntimeRunsc {
+		t.Errorf("ParseRuntime(runsc) = %q, %v", r, err)
+	}
+	if _, err := ParseRuntime("kata"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseRuntime(kata) = %v, want ErrInvalid", err)
+	}
+	if p, err := ParsePull("never"); err != nil || p != PullNever {
+		t.Errorf("ParsePull(never) = %q, %v", p, err)
+	}
+	if _, err := ParsePull("sometimes"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParsePull(sometimes) = %v, want ErrInvalid", err)
+	}
+}
+
+func TestJSONHidesInheritedValues(t *testing.T) {
+	p := valid()
+	b, err := json.Marshal(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "s3cret") {
+		t.Errorf("JSON holds an inherited value: %s", b)
+	}
+	if !strings.Contains(string(b), `{"name":"B","from_host":true}`) {
+		t.Errorf("JSON lacks the inherited variable by name: %s", b)
+	}
+	if !strings.Contains(string(b), `{"name":"A","value":"1"}`) {
+		t.Errorf("JSON lacks the constant variable: %s", b)
+	}
+}
+
+func TestHashStableAndSensitive(t *testing.T) {
+	a, b := valid(), valid()
+	if a.Hash() != b.Hash() {
+		t.Error("equal plans hash differently")
+	}
+	b.Argv = []string{"/bin/sh"}
+	if a.Hash() == b.Hash() {
+		t.Error("different plans hash the same")
+	}
+}
+
+func TestSortEnvLaterWins(t *testing.T) {
+	got := SortEnv([]EnvVar{{Name: "B", Value: "1"}, {Name: "A", Value: "x"}, {Name: "B", Value: "2"}})
+	want := []EnvVar{{Name: "A", Value: "x"}, {Name: "B", Value: "2"}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("SortEnv = %v, want %v", got, want)
+	}
+	p := Plan{Env: got}
+	if e, ok := p.Lookup("B"); !ok || e.Value != "2" {
+		t.Errorf("Lookup(B) = %v, %v", e, ok)
+	}
+	if _, ok := p.Lookup("C"); ok {
+		t.Error("Lookup(C) found a variable that is not set")
+	}
+}
