@@ -6,7 +6,7 @@ import "strings"
 
 // Quote returns s as one POSIX shell word. Words made only of safe characters
 // are returned as they are; anything else is put in single quotes, with each
-// single quote written as '\”.
+// single quote replaced by the four characters quote, backslash, quote, quote.
 func Quote(s string) string {
 	if s == "" {
 		return "''"
