@@ -1,0 +1,272 @@
+package mounts
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/launchcli/launch/plan"
+)
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     Spec
+		wantErr  string
+	}{
+		{name: "host-only", in: "/data", want: Spec{Host: "/data"}},
+		{name: "relative", in: "data", want: Spec{Host: "data"}},
+		{name: "host-ctr", in: "/data:/d", want: Spec{Host: "/data", Container: "/d"}},
+		{name: "ro", in: "/data:/d:ro", want: Spec{Host: "/data", Container: "/d", ReadOnly: true}},
+		{name: "rw", in: "/data:/d:rw", want: Spec{Host: "/data", Container: "/d"}},
+		{name: "same-path-ro", in: "/data::ro", want: Spec{Host: "/data", ReadOnly: true}},
+		{name: "tilde", in: "~/x:/x", want: Spec{Host: "~/x", Container: "/x"}},
+		{name: "empty", in: "", wantErr: "empty"},
+		{name: "blank", in: "  ", wantErr: "empty"},
+		{name: "no-host", in: ":/d", wantErr: "empty host path"},
+		{name: "relative-ctr", in: "/data:d", wantErr: "must be absolute"},
+		{name: "bad-option", in: "/data:/d:rx", wantErr: `option "rx"`},
+		{name: "too-many", in: "/a:/b:ro:x", wantErr: "too many ':'"},
+		{name: "comma", in: "/a,b:/c", wantErr: "','"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSpec(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrSpec) {
+					t.Fatalf("ParseSpec(%q) = %v, %v; want ErrSpec mentioning %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("ParseSpec(%q) = %+v, want %+v", tt.in, got, tt.want)
+			}
+			again, err := ParseSpec(got.String())
+			if err != nil || again != got {
+				t.Errorf("round trip of %q via %q = %+v, %v", tt.in, got.String(), again, err)
+			}
+		})
+	}
+}
+
+func TestParseList(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+		wantErr  bool
+	}{
+		{name: "empty", in: "", want: []string{}},
+		{name: "two", in: "/a /b:/c:ro", want: []string{"/a", "/b:/c:ro"}},
+		{name: "blanks", in: "  /a\t\n/b  ", want: []string{"/a", "/b"}},
+		{name: "single-quotes", in: "'/my dir:/d:ro' /b", want: []string{"/my dir:/d:ro", "/b"}},
+		{name: "double-quotes", in: `"/my \"x\" dir"`, want: []string{`/my "x" dir`}},
+		{name: "backslash", in: `/my\ dir`, want: []string{"/my dir"}},
+		{name: "unterminated", in: "'/a", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			specs, err := ParseList(tt.in)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("ParseList(%q) passed", tt.in)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{}
+			for _, s := range specs {
+				got = append(got, s.String())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseList(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// mapStat serves a fake file system rooted at /.
+func mapStat(fsys fstest.MapFS) StatFunc {
+	return func(p string) (fs.FileInfo, error) {
+		return fs.Stat(fsys, strings.TrimPrefix(filepath.Clean(p), "/"))
+	}
+}
+
+var host = fstest.MapFS{
+	"home/ana/proj/docs/a.md":   {},
+	"home/ana/proj/secrets/key": {},
+	"home/ana/proj/.env":        {},
+	"home/ana/data/x":           {},
+	"home/ana/.codex":           {Mode: fs.ModeDir},
+}
+
+func TestResolve(t *testing.T) {
+	stat := mapStat(host)
+	tests := []struct {
+		name, spec string
+		want       plan.Mount
+		wantErr    string
+	}{
+		{name: "relative", spec: "../data", want: plan.Mount{Kind: plan.MountBind, Source: "/home/ana/data", Target: "/home/ana/data", Origin: plan.OriginUser}},
+		{name: "tilde-ro", spec: "~/data:/d:ro", want: plan.Mount{Kind: plan.MountBind, Source: "/home/ana/data", Target: "/d", ReadOnly: true, Origin: plan.OriginUser}},
+		{name: "file", spec: "/home/ana/proj/.env:/e", want: plan.Mount{Kind: plan.MountBind, Source: "/home/ana/proj/.env", Target: "/e", File: true, Origin: plan.OriginUser}},
+		{name: "missing", spec: "/nope", wantErr: `mount "/nope": no such file or directory`},
+		{name: "root-target", spec: "/home/ana/data:/", wantErr: "over /"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp, err := ParseSpec(tt.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Resolve(sp, "/home/ana/proj", "/home/ana", stat)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Resolve(%q) = %v, %v; want error %q", tt.spec, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("Resolve(%q) = %+v, want %+v", tt.spec, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSub(t *testing.T) {
+	stat := mapStat(host)
+	tests := []struct {
+		name, path, wantTarget, wantErr string
+		wantDir                         bool
+	}{
+		{name: "relative-dir", path: "docs", wantTarget: "/ws/docs", wantDir: true},
+		{name: "absolute-file", path: "/home/ana/proj/.env", wantTarget: "/ws/.env"},
+		{name: "outside", path: "../data", wantErr: "not inside the workspace"},
+		{name: "prefix-trick", path: "/home/ana/project2", wantErr: "not inside the workspace"},
+		{name: "workspace-itself", path: ".", wantErr: "the workspace itself"},
+		{name: "missing", path: "nope", wantErr: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, target, isDir, err := Sub("--mask", tt.path, "/home/ana/proj", "/ws", stat)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--mask") {
+					t.Fatalf("Sub(%q) = %q, %v; want error %q naming --mask", tt.path, target, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if target != tt.wantTarget || isDir != tt.wantDir {
+				t.Errorf("Sub(%q) = %q dir=%v, want %q dir=%v", tt.path, target, isDir, tt.wantTarget, tt.wantDir)
+			}
+		})
+	}
+}
+
+func TestList(t *testing.T) {
+	ws := plan.Mount{Kind: plan.MountBind, Source: "/p", Target: "/p", Origin: plan.OriginWorkspace}
+	mask := plan.Mount{Kind: plan.MountMask, Target: "/p/s", ReadOnly: true, Origin: plan.OriginMask}
+	data := plan.Mount{Kind: plan.MountBind, Source: "/data", Target: "/d", Origin: plan.OriginUser}
+	inner := plan.Mount{Kind: plan.MountBind, Source: "/other", Target: "/p/o", Origin: plan.OriginUser}
+
+	var l List
+	for _, m := range []plan.Mount{mask, ws, data, data, inner} {
+		if err := l.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := l.Mounts()
+	want := []plan.Mount{ws, data, inner, mask}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Mounts() =\n%+v\nwant\n%+v", got, want)
+	}
+	w := l.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], `"/other" at "/p/o" lies inside mount "/p"`) {
+		t.Errorf("Warnings() = %q, want one about /p/o inside /p", w)
+	}
+
+	roAgain := data
+	roAgain.ReadOnly = true
+	if err := l.Add(roAgain); err != nil {
+		t.Fatal(err)
+	}
+	if m := l.Mounts()[1]; !m.ReadOnly {
+		t.Errorf("the same bind asked for read-only did not become read-only: %+v", m)
+	}
+
+	clash := plan.Mount{Kind: plan.MountBind, Source: "/elsewhere", Target: "/d", Origin: plan.OriginUser}
+	err := l.Add(clash)
+	if err == nil || !strings.Contains(err.Error(), `mount conflict at "/d"`) || !strings.Contains(err.Error(), `"/data"`) || !strings.Contains(err.Error(), `"/elsewhere"`) {
+		t.Errorf("Add(clash) = %v, want a conflict naming both sources", err)
+	}
+}
+
+func TestResolveOnRealFS(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Resolve(Spec{Host: "d", ReadOnly: true}, dir, "/nonexistent", os.Stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Source != filepath.Join(dir, "d") || m.Target != m.Source || m.File || !m.ReadOnly {
+		t.Errorf("Resolve = %+v", m)
+	}
+}
+
+func FuzzParseSpec(f *testing.F) {
+	for _, s := range []string{"/a", "/a:/b", "/a:/b:ro", "a::ro", ":", "/a:/b:ro:x", "~/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sp, err := ParseSpec(s)
+		if err != nil {
+			if !errors.Is(err, ErrSpec) {
+				t.Fatalf("error %v does not wrap ErrSpec", err)
+			}
+			return
+		}
+		if sp.Host == "" || strings.Contains(sp.Host, ":") {
+			t.Fatalf("ParseSpec(%q) accepted host %q", s, sp.Host)
+		}
+		again, err := ParseSpec(sp.String())
+		if err != nil || again != sp {
+			t.Fatalf("round trip %q -> %q -> %+v, %v", s, sp.String(), again, err)
+		}
+	})
+}
+
+func FuzzParseList(f *testing.F) {
+	for _, s := range []string{"/a /b", `'/a b' "/c"`, `\ `, `"`, "''"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		specs, err := ParseList(s)
+		if err != nil {
+			if !errors.Is(err, ErrSpec) {
+				t.Fatalf("error %v does not wrap ErrSpec", err)
+			}
+			return
+		}
+		for _, sp := range specs {
+			if sp.Host == "" {
+				t.Fatalf("ParseList(%q) gave an empty host", s)
+			}
+		}
+	})
+}
