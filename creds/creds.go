@@ -1,0 +1,98 @@
+// Package creds knows where each agent keeps its credentials on the host and
+// turns them into plan mounts: mounted read-write at the same place under the
+// container user's home, so that a login refreshed on the host is seen at once
+// inside a running container. Refresh and sync to a remote host come later.
+//
+// It imports plan and the standard library only.
+package creds
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/launchcli/launch/plan"
+)
+
+// Path is one credential path of an agent.
+type Path struct {
+	// Rel is the path relative to the home directory (".codex",
+	// ".claude.json"); the same relative path is used under the container
+	// user's home.
+	Rel string `toml:"path"`
+	// Create makes a real run create the path when it is missing, so that the
+	// agent's login persists on the host: a directory, or a file holding Init.
+	Create bool `toml:"create"`
+	// Dir says the path is a directory (used when it must be created).
+	Dir bool `toml:"dir"`
+	// Init is the content of a created file ("{}" for ~/.claude.json, without
+	// which Claude Code hangs).
+	Init string `toml:"init"`
+	// Bedrock marks a path used only when the agent talks to Amazon Bedrock
+	// (~/.aws).
+	Bedrock bool `toml:"bedrock"`
+}
+
+// Validate checks that p is a relative path inside the home directory.
+func (p Path) Validate() error {
+	clean := path.Clean(p.Rel)
+	if p.Rel == "" || path.IsAbs(p.Rel) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("credential path %q: want a path relative to the home directory, such as .codex", p.Rel)
+	}
+	if p.Dir && p.Init != "" {
+		return fmt.Errorf("credential path %q: a directory has no init content", p.Rel)
+	}
+	return nil
+}
+
+// Result is what Resolve decided.
+type Result struct {
+	// Mounts are the credential mounts, in the order of the paths.
+	Mounts []plan.Mount
+	// Prepare lists the missing paths that a real run creates first.
+	Prepare []plan.HostPath
+	// Skipped lists host paths left out because they do not exist.
+	Skipped []string
+}
+
+// Resolve maps paths to mounts from home (host) to ctrHome (container). A path
+// that exists is mounted; a missing one is mounted and created by a real run
+// if Create is set, and skipped otherwise. Bedrock-only paths are considered
+// only when bedrock is true.
+func Resolve(paths []Path, home, ctrHome string, bedrock bool, stat func(string) (fs.FileInfo, error)) (Result, error) {
+	var r Result
+	for _, p := range paths {
+		if p.Bedrock && !bedrock {
+			continue
+		}
+		if err := p.Validate(); err != nil {
+			return Result{}, err
+		}
+		rel := path.Clean(p.Rel)
+		host := filepath.Join(home, filepath.FromSlash(rel))
+		m := plan.Mount{
+			Kind:   plan.MountBind,
+			Source: host,
+			Target: path.Join(ctrHome, rel),
+			Origin: plan.OriginCredential,
+		}
+		fi, err := stat(host)
+		switch {
+		case err == nil:
+			m.File = !fi.IsDir()
+		case errors.Is(err, fs.ErrNotExist) && p.Create:
+			m.File = !p.Dir
+			r.Prepare = append(r.Prepare, plan.HostPath{Path: host, Dir: p.Dir, Content: p.Init})
+		case errors.Is(err, fs.ErrNotExist):
+			r.Skipped = append(r.Skipped, host)
+			continue
+		default:
+			return Result{}, fmt.Errorf("credential path %q: %w", host, err)
+		}
+		r.Mounts = append(r.Mounts, m)
+	}
+	return r, nil
+}
