@@ -1,0 +1,95 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// Host holds every fact about the machine that resolving a Plan reads: the
+// working directory, the home directory, the environment, the file system and
+// the commands it may run (conda). main fills it from the OS; tests fill it
+// with fixed values, so a Plan is a pure function of Host and flags.
+type Host struct {
+	Cwd  string
+	Home string
+	// Env is the host environment, NAME=VALUE.
+	Env []string
+	// GOOS and GOARCH of the host ("darwin", "arm64").
+	GOOS, GOARCH string
+	// UID of the calling user.
+	UID int
+	// Terminal is set when stdin and stdout are terminals.
+	Terminal bool
+	// PID of this launch, for labels of a real run.
+	PID int
+
+	Stat     func(string) (fs.FileInfo, error)
+	ReadFile func(string) ([]byte, error)
+	LookPath func(string) (string, error)
+	// Output runs a command and returns its standard output (conda env list).
+	Output func(name string, args ...string) ([]byte, error)
+}
+
+// systemHost describes this machine.
+func systemHost(terminal bool) (*Host, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil, err
+	}
+	return &Host{
+		Cwd:      cwd,
+		Home:     home,
+		Env:      os.Environ(),
+		GOOS:     runtime.GOOS,
+		GOARCH:   runtime.GOARCH,
+		UID:      os.Getuid(),
+		Terminal: terminal,
+		PID:      os.Getpid(),
+		Stat:     os.Stat,
+		ReadFile: os.ReadFile,
+		LookPath: exec.LookPath,
+		Output: func(name string, args ...string) ([]byte, error) {
+			return exec.Command(name, args...).Output()
+		},
+	}, nil
+}
+
+// Getenv returns the value of the host variable name ("" when unset).
+func (h *Host) Getenv(name string) string {
+	v, _ := h.LookupEnv(name)
+	return v
+}
+
+// LookupEnv returns the value of the host variable name and whether it is
+// set. The last definition wins, as in the C library.
+func (h *Host) LookupEnv(name string) (string, bool) {
+	for i := len(h.Env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(h.Env[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// EnvNames returns the names of the set host variables, sorted and unique.
+func (h *Host) EnvNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, kv := range h.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if ok && k != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

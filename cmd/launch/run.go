@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/shell"
+	"github.com/launchcli/launch/mounts"
+	"github.com/launchcli/launch/plan"
+)
+
+// Backend names.
+const (
+	backendDocker      = "docker"
+	backendPodman      = "podman"
+	backendSingularity = "singularity"
+)
+
+// launcher is a Plan rendered by one backend: what --dry-run prints, and
+// the real run.
+type launcher interface {
+	// Snippet is the shell text that --dry-run prints.
+	Snippet() string
+	// Notes are remarks for stderr.
+	Notes() []string
+	// Run carries out the rendered launch and returns the agent's exit code.
+	Run(ctx context.Context, s iostreams.Streams) (int, error)
+}
+
+// render hands the Plan to the chosen backend's renderer.
+func render(backend string, p plan.Plan, o *options, h *Host) (launcher, error) {
+	switch backend {
+	case backendDocker:
+		return renderDocker(p, o, h)
+	case backendPodman:
+		return renderPodman(p, o, h)
+	case backendSingularity:
+		return renderSingularity(p, o, h)
+	}
+	return nil, usagef("--backend %q: want docker, podman or singularity (apptainer)", backend)
+}
+
+// chooseBackend applies the default when no source named a backend: Podman on
+// macOS (Podman Desktop), else Singularity/Apptainer when on PATH (HPC),
+// else Docker when its socket is there, else Podman when on PATH, else
+// Singularity, whose error then says how to get it.
+func chooseBackend(o *options, h *Host) string {
+	b := strings.ToLower(o.Backend)
+	switch b {
+	case "apptainer":
+		return backendSingularity
+	case "":
+	default:
+		return b
+	}
+	if h.GOOS == "darwin" {
+		return backendPodman
+	}
+	for _, bin := range []string{"apptainer", "singularity"} {
+		if _, err := h.LookPath(bin); err == nil {
+			return backendSingularity
+		}
+	}
+	if h.Getenv("DOCKER_HOST") != "" {
+		return backendDocker
+	}
+	if _, err := h.Stat("/var/run/docker.sock"); err == nil {
+		return backendDocker
+	}
+	if _, err := h.LookPath("podman"); err == nil {
+		return backendPodman
+	}
+	return backendSingularity
+}
+
+// launch is the action behind the CLI: flags → options → Plan → backend →
+// print or run. The code branches on --dry-run in one place, after Render.
+func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd *cli.Command) error {
+	o, err := buildOptions(h, f, cmd)
+	if err != nil {
+		return err
+	}
+	res, err := resolve(o, h)
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(s.Err, "launch: warning: %s\n", w)
+	}
+	if o.Verbose {
+		for _, i := range res.Info {
+			fmt.Fprintf(s.Err, "launch: %s\n", i)
+		}
+	}
+	p := res.Plan
+	if o.JSON {
+		enc := json.NewEncoder(s.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(&p)
+	}
+	backend := chooseBackend(o, h)
+	l, err := render(backend, p, o, h)
+	if err != nil {
+		return err
+	}
+	for _, n := range l.Notes() {
+		fmt.Fprintf(s.Err, "launch: %s\n", n)
+	}
+	if o.DryRun {
+		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
+		_, err := io.WriteString(s.Out, prepareSnippet(p.Prepare)+l.Snippet()+"\n")
+		return err
+	}
+	if !o.Yes {
+		ok, err := confirm(s, p, backend)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(s.Err, "launch: not launched")
+			return exitError{1}
+		}
+	}
+	if err := prepare(p.Prepare); err != nil {
+		return err
+	}
+	code, err := l.Run(ctx, s)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}
+
+// prepareSnippet is the shell form of prepare: the printed command creates
+// what the real run would create, and the dry run itself creates nothing.
+func prepareSnippet(hp []plan.HostPath) string {
+	var b strings.Builder
+	for _, x := range hp {
+		if x.Dir {
+			fmt.Fprintf(&b, "mkdir -p %s\n", shell.Quote(x.Path))
+			continue
+		}
+		fmt.Fprintf(&b, "[ -e %[1]s ] || { mkdir -p %[2]s && printf '%%s\\n' %[3]s > %[1]s; }\n",
+			shell.Quote(x.Path), shell.Quote(filepath.Dir(x.Path)), shell.Quote(x.Content))
+	}
+	return b.String()
+}
+
+// prepare creates the missing host paths of a real run: credential
+// directories (0700) and files (0600) that the agent writes to.
+func prepare(hp []plan.HostPath) error {
+	for _, x := range hp {
+		if x.Dir {
+			if err := os.MkdirAll(x.Path, 0o700); err != nil {
+				return fmt.Errorf("create credential directory %q: %w", x.Path, err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(x.Path), 0o700); err != nil {
+			return fmt.Errorf("create credential directory %q: %w", filepath.Dir(x.Path), err)
+		}
+		f, err := os.OpenFile(x.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue // created meanwhile: keep it
+		}
+		if err != nil {
+			return fmt.Errorf("create credential file %q: %w", x.Path, err)
+		}
+		_, werr := f.WriteString(x.Content + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(x.Path)
+			return fmt.Errorf("write credential file %q: %w", x.Path, werr)
+		}
+	}
+	return nil
+}
+
+// summary is the resolved plan as a person reads it before a launch.
+func summary(p plan.Plan, backend string) string {
+	var b strings.Builder
+	img := p.Image.OCI
+	if backend == backendSingularity {
+		img = p.Image.SIF
+	}
+	fmt.Fprintf(&b, "  agent:    %s (%s)\n", p.Agent, shell.Join(p.Argv))
+	fmt.Fprintf(&b, "  image:    %s\n", img)
+	fmt.Fprintf(&b, "  backend:  %s\n", backend)
+	rt := p.Runtime
+	if rt == "" {
+		rt = plan.RuntimeRunc
+	}
+	fmt.Fprintf(&b, "  runtime:  %s\n", rt)
+	fmt.Fprintf(&b, "  network:  %s\n", p.Network)
+	if p.GPUs.Any() {
+		g := "all"
+		if !p.GPUs.All {
+			g = strings.Join(p.GPUs.Devices, ",")
+		}
+		fmt.Fprintf(&b, "  gpus:     %s\n", g)
+	}
+	fmt.Fprintf(&b, "  mounts:\n")
+	for _, m := range p.Mounts {
+		mode := "rw"
+		if m.ReadOnly {
+			mode = "ro"
+		}
+		src := m.Source
+		if m.Kind == plan.MountMask {
+			src, mode = "(empty)", "masked"
+		}
+		fmt.Fprintf(&b, "    %-6s %s -> %s  [%s]\n", mode, src, m.Target, m.Origin)
+	}
+	var consts, inherited []string
+	for _, e := range p.Env {
+		if e.FromHost {
+			inherited = append(inherited, e.Name)
+		} else {
+			consts = append(consts, e.Name)
+		}
+	}
+	fmt.Fprintf(&b, "  env:      %s\n", strings.Join(consts, " "))
+	if len(inherited) > 0 {
+		fmt.Fprintf(&b, "  from host: %s\n", strings.Join(inherited, " "))
+	}
+	return b.String()
+}
+
+// confirm shows the plan and asks when stdin is a terminal; without a
+// terminal there is nobody to ask, and the launch goes ahead.
+func confirm(s iostreams.Streams, p plan.Plan, backend string) (bool, error) {
+	in, ok := s.Terminal()
+	if !ok {
+		return true, nil
+	}
+	fmt.Fprintf(s.Err, "launch plan:\n%s", summary(p, backend))
+	fmt.Fprint(s.Err, "launch this agent? [y/N] ")
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// parseMountFlag parses one --mount value as a usage error on failure.
+func parseMountFlag(s string) (mounts.Spec, error) {
+	sp, err := mounts.ParseSpec(s)
+	if err != nil {
+		return sp, usagef("--mount: %v", strings.TrimSuffix(err.Error(), ": "+mounts.ErrSpec.Error()))
+	}
+	return sp, nil
+}
