@@ -40,7 +40,7 @@ Examples:
 // flagState is where the CLI's flags land.
 type flagState struct {
 	backend, image, tag, arch, sifPath, workspaceMount, condaEnv, certs string
-	network, runtime, gpus, pull, config, singularityBin              string
+	network, runtime, gpus, pull, config, singularityBin                string
 	pathPrepend, env, mount, ro, mask                                   []string
 	globalReadOnly, dryRun, verbose, json, yes                          bool
 }

@@ -505,7 +505,7 @@ func bedrockEnv(h *Host, env *[]plan.EnvVar) error {
 // that brings it in (nil when it lies inside the workspace).
 func resolveConda(v, ws, wsTarget string, h *Host) (string, *plan.Mount, error) {
 	dir := v
-	if !strings.ContainsAny(v, "/~") && v != "." {
+	if !strings.ContainsAny(v, "/~") && !strings.HasPrefix(v, ".") {
 		out, err := h.Output("conda", "env", "list", "--json")
 		if err != nil {
 			return "", nil, usagef("--conda-env %q: cannot list conda environments (conda env list --json: %v); give the environment's path instead", v, err)

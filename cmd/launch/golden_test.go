@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/launchcli/launch/internal/iostreams"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files (testdata/dryrun, ../../plan/testdata/plans)")
+
+// machOPython starts like a macOS arm64 executable.
+var machOPython = string([]byte{0xcf, 0xfa, 0xed, 0xfe, 0x0c, 0x00, 0x00, 0x01})
+
+// fakeFS is the host file system of every golden case: a user "ana" with a
+// project, credentials of each agent, a CA bundle and two conda envs.
+func fakeFS() fstest.MapFS {
+	dir := &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+	return fstest.MapFS{
+		"home/ana/proj/src/main.go":                {Data: []byte("package main\n")},
+		"home/ana/proj/docs/readme.md":             {},
+		"home/ana/proj/secrets/token":              {},
+		"home/ana/proj/.env":                       {Data: []byte("KEY=1\n")},
+		"home/ana/proj/tools/bin":                  dir,
+		"home/ana/proj/.venv/bin/python":           {},
+		"home/ana/.codex":                          dir,
+		"home/ana/.claude":                         dir,
+		"home/ana/.claude.json":                    {Data: []byte("{}\n")},
+		"home/ana/.aws/config":                     {},
+		"home/ana/ca.pem":                          {Data: []byte("-----BEGIN CERTIFICATE-----\n")},
+		"home/ana/data/ref.txt":                    {},
+		"home/ana/images/llm.sif":                  {},
+		"home/ana/miniforge/envs/bio/bin/python":   {Data: []byte("\x7fELF")},
+		"home/ana/miniforge/envs/macenv/bin/python": {Data: []byte(machOPython)},
+		"opt/tools/bin":                            dir,
+		"scratch/shared":                           dir,
+	}
+}
+
+// fakeHost is a Linux host whose facts all come from fsys and env.
+func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
+	rel := func(p string) string { return strings.TrimPrefix(filepath.Clean(p), "/") }
+	return &Host{
+		Cwd: "/home/ana/proj", Home: "/home/ana",
+		Env:  append([]string{"HOME=/home/ana", "PATH=/usr/bin:/bin", "USER=ana"}, env...),
+		GOOS: "linux", GOARCH: "amd64", UID: 1001, Terminal: terminal, PID: 4242,
+		Stat:     func(p string) (fs.FileInfo, error) { return fs.Stat(fsys, rel(p)) },
+		ReadFile: func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
+		LookPath: func(name string) (string, error) {
+			switch name {
+			case "apptainer", "docker", "podman", "conda":
+				return "/usr/bin/" + name, nil
+			}
+			return "", errors.New("not found")
+		},
+		Output: func(name string, args ...string) ([]byte, error) {
+			if name == "conda" {
+				return []byte(`{"envs": ["/home/ana/miniforge", "/home/ana/miniforge/envs/bio", "/home/ana/miniforge/envs/macenv"]}`), nil
+			}
+			return nil, errors.New("unexpected command " + name)
+		},
+	}
+}
+
+// goldenCase is one launch invocation on the fake host. Each is resolved to
+// a Plan (written to plan/testdata/plans, the corpus every backend's own
+// golden tests render) and rendered with --dry-run by every backend.
+type goldenCase struct {
+	name     string
+	args     []string // after "launch", without --dry-run/--backend
+	env      []string
+	files    map[string]string // extra host files: path (no leading /) -> content
+	terminal bool
+}
+
+var goldenCases = []goldenCase{
+	{name: "codex-default", args: []string{"codex"}},
+	{name: "claude-default", args: []string{"claude"}, env: []string{"ANTHROPIC_API_KEY=sk-ant-secret", "CLAUDE_CODE_MAX_TOKENS=8000", "OPENAI_API_KEY=sk-other"}},
+	{name: "pi-default", args: []string{"pi"}, env: []string{"PI_MODEL=gpt", "ANTHROPIC_API_KEY=sk-ant-secret"}},
+	{name: "shell-default", args: []string{"shell"}, env: []string{"PI_X=1", "ANTHROPIC_BASE_URL=https://llm.example"}},
+	{name: "shell-args", args: []string{"shell", "ls", "-la", "my dir", "it's"}},
+	{name: "codex-dashdash-args", args: []string{"codex", "--", "exec", "summarise this repo"}},
+	{name: "codex-agent-help", args: []string{"codex", "-h"}},
+	{name: "tag-override", args: []string{"--tag", "v1.2.3", "claude"}},
+	{name: "custom-image-arch", args: []string{"--image-name", "registry.example/team/agent", "--tag", "dev", "--arch", "arm64", "codex"}},
+	{name: "sif-path", args: []string{"--sif-path", "~/images/llm.sif", "shell"}},
+	{name: "workspace-mount", args: []string{"--workspace-mount", "/workspace", "--ro", "docs", "codex"}},
+	{name: "path-prepend", args: []string{"--mount", "/opt/tools:/opt/tools:ro", "--path-prepend", "tools/bin", "--path-prepend", "/opt/tools/bin", "shell"}},
+	{name: "conda-env-path", args: []string{"--conda-env", "~/miniforge/envs/bio", "codex"}},
+	{name: "conda-env-name", args: []string{"--conda-env", "bio", "claude"}},
+	{name: "conda-env-in-workspace", args: []string{"--conda-env", ".venv", "pi"}},
+	{name: "certs", args: []string{"--certs", "~/ca.pem", "--env", "NODE_EXTRA_CA_CERTS=/etc/custom.pem", "codex"}},
+	{name: "certs-from-env", args: []string{"claude"}, env: []string{"LLM_DEVCONTAINER_CERTS=/home/ana/ca.pem"}},
+	{name: "env-constant-and-inherited", args: []string{"--env", "FOO=bar baz", "--env", "OPENAI_API_KEY", "--env", "MISSING", "--env", "TOOL=override", "codex"}, env: []string{"OPENAI_API_KEY=sk-openai-secret"}},
+	{name: "proxies-one-case", args: []string{"codex"}, env: []string{"http_proxy=http://proxy.example:3128", "HTTPS_PROXY=http://proxy.example:3129", "no_proxy=localhost,.internal"}},
+	{name: "proxy-with-credentials", args: []string{"codex"}, env: []string{"https_proxy=http://user:pw@proxy.example:3128"}},
+	{name: "bedrock-profile", args: []string{"claude"}, env: []string{"CLAUDE_CODE_USE_BEDROCK=1", "AWS_PROFILE=work", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIA0000", "AWS_SECRET_ACCESS_KEY=s3cret"}},
+	{name: "bedrock-exported-file", args: []string{"pi"}, env: []string{"PI_USE_BEDROCK=1", "AWS_REGION=us-west-2", "AWS_SESSION_TOKEN=tok"}, files: map[string]string{"home/ana/.aws/credentials.json": "{}"}},
+	{name: "bedrock-static-keys", args: []string{"shell"}, env: []string{"CLAUDE_CODE_USE_BEDROCK=1", "AWS_ACCESS_KEY_ID=AKIA0000", "AWS_SECRET_ACCESS_KEY=s3cret", "AWS_REGION=eu-west-1"}},
+	{name: "mounts-env-and-flag", args: []string{"--mount", "~/data:/data:ro", "--mount", "../data", "codex"}, env: []string{"LLM_DEVCONTAINER_MOUNTS=/home/ana/data:/data:ro '/scratch/shared'"}},
+	{name: "global-read-only", args: []string{"--global-read-only", "codex"}},
+	{name: "ro-and-mask", args: []string{"--ro", "docs", "--mask", "secrets", "--mask", ".env", "claude"}},
+	{name: "network-none", args: []string{"--network", "none", "codex"}},
+	{name: "network-allow", args: []string{"--network", "allow=api.openai.com:443,github.com", "codex"}},
+	{name: "runtime-runsc", args: []string{"--runtime", "runsc", "--network", "none", "shell"}},
+	{name: "gpus-all", args: []string{"--gpus", "all", "shell", "nvidia-smi"}, env: []string{"CUDA_VISIBLE_DEVICES=0,1"}},
+	{name: "gpus-devices", args: []string{"--gpus", "0,2", "codex"}},
+	{name: "gpus-auto-slurm", args: []string{"--gpus", "auto", "shell"}, env: []string{"SLURM_JOB_GPUS=3"}},
+	{name: "tty", args: []string{"codex"}, env: []string{"TERM=screen-256color"}, terminal: true},
+	{name: "tty-no-term", args: []string{"shell"}, terminal: true},
+	{name: "pull-never", args: []string{"--pull", "never", "--image", "localhost/llm:test", "shell"}},
+	{
+		name: "config-user-and-project", args: []string{"codex"},
+		env: []string{"XDG_CONFIG_HOME=/home/ana/.config"},
+		files: map[string]string{
+			"home/ana/.config/launch/config.toml": "network = \"none\"\nmounts = [\"~/data:/data:ro\"]\nenv = [\"EDITOR=vim\"]\n",
+			"home/ana/proj/.launch.toml":          "mask = [\".env\"]\nenv = [\"PROJECT=demo\"]\n",
+		},
+	},
+	{
+		name: "config-custom-agent", args: []string{"gemini", "--yolo"},
+		env: []string{"GEMINI_API_KEY=g-secret"},
+		files: map[string]string{
+			"home/ana/.config/launch/config.toml": "[agents.gemini]\ncommand = [\"gemini\"]\ntag = \"gemini-latest\"\nenv_prefixes = [\"GEMINI_\"]\ncredentials = [{ path = \".gemini\", dir = true, create = true }]\n",
+		},
+	},
+}
+
+var backends = []string{backendDocker, backendPodman, backendSingularity}
+
+// runCase runs launch on the fake host and returns stdout, stderr and the
+// exit code.
+func runCase(t *testing.T, c goldenCase, extra ...string) (string, string, int) {
+	t.Helper()
+	fsys := fakeFS()
+	for p, content := range c.files {
+		fsys[p] = &fstest.MapFile{Data: []byte(content)}
+	}
+	h := fakeHost(fsys, c.env, c.terminal)
+	var out, errb bytes.Buffer
+	s := iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}
+	args := append(append([]string{"launch"}, extra...), c.args...)
+	code := runApp(context.Background(), s, h, args)
+	return out.String(), errb.String(), code
+}
+
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run make golden to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s changed (make golden to accept)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestGolden resolves every case to a Plan and renders it with every
+// backend's --dry-run.
+func TestGolden(t *testing.T) {
+	if len(goldenCases) < 25 {
+		t.Fatalf("only %d golden cases; the corpus must cover every flag and rule (at least 25)", len(goldenCases))
+	}
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			out, errOut, code := runCase(t, c, "--json")
+			if code != 0 {
+				t.Fatalf("launch --json %s: exit %d: %s", strings.Join(c.args, " "), code, errOut)
+			}
+			var check map[string]any
+			if err := json.Unmarshal([]byte(out), &check); err != nil {
+				t.Fatalf("--json printed no JSON: %v\n%s", err, out)
+			}
+			for _, kv := range c.env {
+				if _, v, _ := strings.Cut(kv, "="); strings.Contains(v, "secret") && strings.Contains(out, v) {
+					t.Errorf("--json shows the value of %s", kv)
+				}
+			}
+			checkGolden(t, filepath.Join("..", "..", "plan", "testdata", "plans", c.name+".json"), []byte(out))
+
+			for _, b := range backends {
+				out, errOut, code := runCase(t, c, "--dry-run", "--backend", b)
+				got := "# exit " + itoa(code) + "\n# stderr:\n" + prefixLines(errOut, "#   ") + out
+				for _, kv := range c.env {
+					if _, v, _ := strings.Cut(kv, "="); strings.Contains(v, "secret") && strings.Contains(got, v) {
+						t.Errorf("%s: the dry run shows the value of %s", b, kv)
+					}
+				}
+				checkGolden(t, filepath.Join("testdata", "dryrun", c.name+"."+b+".golden"), []byte(got))
+			}
+		})
+	}
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+func prefixLines(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n") {
+		b.WriteString(prefix + l)
+	}
+	return b.String() + "\n"
+}
