@@ -1,0 +1,172 @@
+package podman
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"strings"
+
+	"github.com/launchcli/launch/plan"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"go.podman.io/podman/v6/pkg/specgen"
+)
+
+// request is what a real run sends to the Podman service: an image pull
+// (policy; the platform is in the spec) and a container create (the spec),
+// plus which env values the printed command must take by name.
+type request struct {
+	Spec      *specgen.SpecGenerator
+	Pull      plan.PullPolicy
+	Inherited []string
+}
+
+func (r Rendered) request() request {
+	return request{Spec: r.Spec, Pull: r.Pull, Inherited: r.Inherited}
+}
+
+// command computes the `podman run` argv of q, from q alone: it is the one
+// place that knows the CLI spelling of each spec field Render sets. A field
+// value it cannot spell is an error rather than a silent omission; the
+// round-trip test (parse the argv back into a spec) keeps the two in step.
+// Value flags are written as two words ("--env", "A=1"); booleans that
+// default to true need the one-word form ("--http-proxy=false").
+func command(q request) ([]string, error) {
+	s := q.Spec
+	if s == nil {
+		return nil, fmt.Errorf("podman run: no spec")
+	}
+	argv := []string{"podman"}
+	if s.OCIRuntime != "" {
+		// --runtime is a global flag of podman, not a flag of run.
+		argv = append(argv, "--runtime", s.OCIRuntime)
+	}
+	argv = append(argv, "run")
+	if isTrue(s.Remove) {
+		argv = append(argv, "--rm")
+	}
+	if isTrue(s.Stdin) {
+		argv = append(argv, "-i")
+	}
+	if isTrue(s.Terminal) {
+		argv = append(argv, "-t")
+	}
+	if s.Name != "" {
+		argv = append(argv, "--name", s.Name)
+	}
+	if q.Pull != "" {
+		argv = append(argv, "--pull", string(q.Pull))
+	}
+	if s.ImageOS != "" || s.ImageArch != "" {
+		if s.ImageOS == "" || s.ImageArch == "" || strings.Contains(s.ImageArch, "/") {
+			return nil, fmt.Errorf("podman run: platform %q/%q: want an OS and an architecture", s.ImageOS, s.ImageArch)
+		}
+		// podman run splits --platform at its first '/': a variant given
+		// there would end up in the architecture, so it has its own flag.
+		argv = append(argv, "--platform", s.ImageOS+"/"+s.ImageArch)
+	}
+	if s.ImageVariant != "" {
+		argv = append(argv, "--variant", s.ImageVariant)
+	}
+	switch s.UserNS.NSMode {
+	case "":
+	case specgen.KeepID:
+		v := string(specgen.KeepID)
+		if s.UserNS.Value != "" {
+			v += ":" + s.UserNS.Value
+		}
+		argv = append(argv, "--userns", v)
+	case specgen.Host:
+		argv = append(argv, "--userns", string(specgen.Host))
+	default:
+		return nil, fmt.Errorf("podman run: user namespace %q: not rendered by this backend", s.UserNS.NSMode)
+	}
+	if s.User != "" {
+		argv = append(argv, "--user", s.User)
+	}
+	switch s.NetNS.NSMode {
+	case "":
+	case specgen.NoNetwork:
+		argv = append(argv, "--network", string(specgen.NoNetwork))
+	default:
+		return nil, fmt.Errorf("podman run: network %q: not rendered by this backend", s.NetNS.NSMode)
+	}
+	if s.HTTPProxy != nil && !*s.HTTPProxy {
+		argv = append(argv, "--http-proxy=false")
+	}
+	for _, d := range s.Devices {
+		if d.Type != "" || d.Major != 0 || d.Minor != 0 || strings.Contains(d.Path, ":") {
+			return nil, fmt.Errorf("podman run: device %q: only a CDI name or a path is rendered", d.Path)
+		}
+		argv = append(argv, "--device", d.Path)
+	}
+	for _, k := range sortedKeys(s.Labels) {
+		argv = append(argv, "--label", k+"="+s.Labels[k])
+	}
+	byName := make(map[string]bool, len(q.Inherited))
+	for _, name := range q.Inherited {
+		if _, ok := s.Env[name]; !ok {
+			return nil, fmt.Errorf("podman run: inherited variable %s: not in the spec's env", name)
+		}
+		byName[name] = true
+	}
+	for _, k := range sortedKeys(s.Env) {
+		if byName[k] {
+			// podman run reads the value from its own environment: the
+			// value never appears on the command line.
+			argv = append(argv, "--env", k)
+		} else {
+			argv = append(argv, "--env", k+"="+s.Env[k])
+		}
+	}
+	for _, m := range s.Mounts {
+		arg, err := mountArg(m)
+		if err != nil {
+			return nil, err
+		}
+		argv = append(argv, "--mount", arg)
+	}
+	if s.WorkDir != "" {
+		argv = append(argv, "--workdir", s.WorkDir)
+	}
+	if s.Image == "" || strings.HasPrefix(s.Image, "-") {
+		return nil, fmt.Errorf("podman run: image %q: want an image reference", s.Image)
+	}
+	argv = append(argv, s.Image)
+	return append(argv, s.Command...), nil
+}
+
+// mountArg spells m as the value of `podman run --mount`, which podman
+// splits as one CSV record of key=value fields: a field holding a quote or
+// a comma is quoted the CSV way.
+func mountArg(m specs.Mount) (string, error) {
+	fields := []string{"type=" + m.Type}
+	switch m.Type {
+	case "bind":
+		fields = append(fields, "source="+m.Source)
+	case "tmpfs":
+		if m.Source != "tmpfs" {
+			return "", fmt.Errorf("podman run: tmpfs mount at %q: source %q is not expressible", m.Destination, m.Source)
+		}
+	default:
+		return "", fmt.Errorf("podman run: mount type %q at %q: not rendered by this backend", m.Type, m.Destination)
+	}
+	fields = append(fields, "destination="+m.Destination)
+	for _, o := range m.Options {
+		if o != "ro" {
+			return "", fmt.Errorf("podman run: mount at %q: option %q not rendered by this backend", m.Destination, o)
+		}
+		fields = append(fields, "ro=true")
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	if err := w.Write(fields); err != nil {
+		return "", err
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
