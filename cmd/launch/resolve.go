@@ -216,9 +216,9 @@ func resolve(o *options, h *Host) (resolved, error) {
 	// --env: wins over everything above. Collected now, applied last.
 	var userEnv []plan.EnvVar
 	for _, e := range o.Env {
-		name, value, hasValue := strings.Cut(e, "=")
-		if !plan.ValidEnvName(name) {
-			return r, usagef("--env %q: want NAME=VALUE, or NAME to pass the host's value; NAME is letters, digits and _", e)
+		name, value, hasValue, err := parseEnvSpec(e)
+		if err != nil {
+			return r, err
 		}
 		if hasValue {
 			userEnv = append(userEnv, plan.EnvVar{Name: name, Value: value})
@@ -319,6 +319,19 @@ func resolve(o *options, h *Host) (resolved, error) {
 		return r, usagef("%v", strings.ReplaceAll(err.Error(), ": "+plan.ErrInvalid.Error(), ""))
 	}
 	return r, nil
+}
+
+// parseEnvSpec parses an --env value: NAME=VALUE sets a constant, NAME
+// alone passes the host's variable by name.
+func parseEnvSpec(e string) (name, value string, hasValue bool, err error) {
+	name, value, hasValue = strings.Cut(e, "=")
+	if !plan.ValidEnvName(name) {
+		return "", "", false, usagef("--env %q: want NAME=VALUE, or NAME to pass the host's value; NAME is letters, digits and _", e)
+	}
+	if strings.ContainsRune(value, 0) {
+		return "", "", false, usagef("--env %q: the value holds a NUL byte", name)
+	}
+	return name, value, hasValue, nil
 }
 
 func orDefault(s, def string) string {

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/launchcli/launch/internal/iostreams"
+)
+
+// TestBadInput checks that each kind of bad input gives one line naming the
+// value at fault, and exit code 2.
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		c     goldenCase
+		wants []string // all must appear in stderr
+	}{
+		{"unknown-agent", goldenCase{args: []string{"kodex"}}, []string{`unknown agent "kodex"`, "codex, pi, shell"}},
+		{"unknown-flag", goldenCase{args: []string{"--bogus", "codex"}}, []string{"-bogus", "launch --help"}},
+		{"no-agent", goldenCase{args: []string{}}, []string{"no AGENT given"}},
+		{"mount-spec", goldenCase{args: []string{"--mount", "/a:/b:rx", "codex"}}, []string{"--mount", `"/a:/b:rx"`, `option "rx"`}},
+		{"mount-missing", goldenCase{args: []string{"--mount", "/nope:/x", "codex"}}, []string{`"/nope"`, "no such file"}},
+		{"mount-conflict", goldenCase{args: []string{"--mount", "/opt/tools:/x", "--mount", "/scratch/shared:/x", "codex"}}, []string{`mount conflict at "/x"`, `"/opt/tools"`, `"/scratch/shared"`}},
+		{"mounts-env-list", goldenCase{args: []string{"codex"}, env: []string{"LLM_DEVCONTAINER_MOUNTS='/a"}}, []string{"LLM_DEVCONTAINER_MOUNTS", "unterminated"}},
+		{"ro-outside", goldenCase{args: []string{"--ro", "/opt/tools", "codex"}}, []string{"--ro", `"/opt/tools"`, "not inside the workspace"}},
+		{"ro-workspace", goldenCase{args: []string{"--ro", ".", "codex"}}, []string{"--ro", "--global-read-only"}},
+		{"mask-missing", goldenCase{args: []string{"--mask", "nope", "codex"}}, []string{"--mask", "nope", "no such file"}},
+		{"env-bad", goldenCase{args: []string{"--env", "1X=2", "codex"}}, []string{"--env", `"1X=2"`, "NAME=VALUE"}},
+		{"env-empty-name", goldenCase{args: []string{"--env", "=x", "codex"}}, []string{"--env", `"=x"`}},
+		{"workspace-mount-relative", goldenCase{args: []string{"--workspace-mount", "ws", "codex"}}, []string{"--workspace-mount", `"ws"`, "absolute"}},
+		{"certs-missing", goldenCase{args: []string{"--certs", "/nope.pem", "codex"}}, []string{"--certs", `"/nope.pem"`}},
+		{"certs-dir", goldenCase{args: []string{"--certs", "/opt/tools", "codex"}}, []string{"--certs", "not a file"}},
+		{"path-prepend-unmounted", goldenCase{args: []string{"--path-prepend", "/opt/tools/bin", "codex"}}, []string{"--path-prepend", `"/opt/tools/bin"`, "not under any mount"}},
+		{"conda-macho", goldenCase{args: []string{"--conda-env", "macenv", "codex"}}, []string{"--conda-env", "Mach-O", "linux"}},
+		{"conda-unknown", goldenCase{args: []string{"--conda-env", "nope", "codex"}}, []string{"--conda-env", `"nope"`, "no such conda environment"}},
+		{"conda-no-bin", goldenCase{args: []string{"--conda-env", "/opt", "codex"}}, []string{"--conda-env", "no bin directory"}},
+		{"bedrock-no-creds", goldenCase{args: []string{"claude"}, env: []string{"CLAUDE_CODE_USE_BEDROCK=1"}}, []string{"bedrock", "AWS_PROFILE", "credentials.json"}},
+		{"network", goldenCase{args: []string{"--network", "host", "codex"}}, []string{"--network", `"host"`, "allow=HOST"}},
+		{"network-port", goldenCase{args: []string{"--network", "allow=a.com:99999", "codex"}}, []string{"--network", `"99999"`}},
+		{"runtime", goldenCase{args: []string{"--runtime", "kata", "codex"}}, []string{"--runtime", `"kata"`, "runc or runsc"}},
+		{"pull", goldenCase{args: []string{"--pull", "sometimes", "codex"}}, []string{"--pull", `"sometimes"`}},
+		{"gpus", goldenCase{args: []string{"--gpus", "device=0", "codex"}}, []string{"--gpus", `"device=0"`}},
+		{"tag", goldenCase{args: []string{"--tag", "a:b", "codex"}}, []string{"--tag", `"a:b"`}},
+		{"arch", goldenCase{args: []string{"--arch", "x86", "codex"}}, []string{"--arch", `"x86"`}},
+		{"backend", goldenCase{args: []string{"--backend", "lxc", "--dry-run", "codex"}}, []string{"--backend", `"lxc"`}},
+		{"config-missing", goldenCase{args: []string{"--config", "/nope.toml", "codex"}}, []string{`"/nope.toml"`}},
+		{"config-unknown-key", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "network = \"none\"\nnetwrk = \"open\"\n"}}, []string{".launch.toml", "line 2", `unknown key "netwrk"`}},
+		{"config-type", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/.config/launch/config.toml": "\nmounts = \"/data\"\n"}}, []string{"config.toml", "line 2", "mounts"}},
+		{"config-syntax", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "yes = \n"}}, []string{".launch.toml", "line 1"}},
+		{"config-agent-key", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "[agents.codex]\ncomand = [\"x\"]\n"}}, []string{"line 2", `unknown key "agents.codex.comand"`}},
+		{"config-agent-creds", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "[agents.x]\ncredentials = [{ path = \"/etc\" }]\n"}}, []string{"[agents.x]", `"/etc"`}},
+		{"config-bad-mount", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "mounts = [\"/a:b\"]\n"}}, []string{".launch.toml", "mounts", "must be absolute"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runCase(t, tt.c, "--dry-run")
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr: %s", code, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout holds %q; a failed launch prints nothing there", out)
+			}
+			if n := strings.Count(strings.TrimSuffix(errOut, "\n"), "\n"); n != 0 {
+				t.Errorf("stderr has %d lines, want one:\n%s", n+1, errOut)
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q does not mention %q", errOut, w)
+				}
+			}
+		})
+	}
+}
+
+// TestDryRunCreatesNothing runs launch on the real file system: neither a
+// dry run nor a rejected launch may create anything in the home directory or
+// the workspace.
+func TestDryRunCreatesNothing(t *testing.T) {
+	home, ws := t.TempDir(), t.TempDir()
+	if err := os.Mkdir(filepath.Join(ws, "secrets"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h, err := systemHost(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Home, h.Cwd = home, ws
+	h.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin"}
+	before := listTree(t, home, ws)
+	for _, args := range [][]string{
+		{"--dry-run", "--mask", "secrets", "--backend", "docker", "shell"},
+		{"--dry-run", "--mask", "secrets", "--backend", "podman", "claude"},
+		{"--dry-run", "--mask", "secrets", "--backend", "singularity", "--singularity-bin", "/bin/true", "--sif-path", "/x.sif", "pi"},
+		{"--json", "codex"},
+		{"--mask", "nope", "codex"},
+		{"--network", "allow=", "codex"},
+	} {
+		s := iostreams.Streams{In: strings.NewReader(""), Out: &strings.Builder{}, Err: &strings.Builder{}}
+		runApp(context.Background(), s, h, append([]string{"launch"}, args...))
+	}
+	if after := listTree(t, home, ws); after != before {
+		t.Errorf("the file system changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func listTree(t *testing.T, roots ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range roots {
+		err := filepath.Walk(r, func(p string, _ os.FileInfo, err error) error {
+			b.WriteString(p + "\n")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
