@@ -37,7 +37,7 @@ lint:
 	$(GO) vet -tags '$(TAGS) integration' ./...
 
 docs:
-	$(GO) run -tags '$(TAGS)' ./cmd/launch --generate-docs > docs/cli.md
+	$(GO) test -tags '$(TAGS)' ./cmd/launch -run TestCLIDocs -update
 
 bench: build
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchmem ./cmd/launch
