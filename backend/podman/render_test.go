@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -168,5 +170,333 @@ func checkNoSecrets(t *testing.T, p plan.Plan, r Rendered) {
 		if r.Spec.Env[e.Name] != e.Value {
 			t.Errorf("spec env %s = %q, want the inherited value", e.Name, r.Spec.Env[e.Name])
 		}
+	}
+}
+
+// small is a valid plan for the table tests, changed by each case.
+func small() plan.Plan {
+	return plan.Plan{
+		Agent:     "shell",
+		Image:     plan.Image{OCI: "img:1", Default: true},
+		Argv:      []string{"/bin/sh"},
+		Workdir:   "/w",
+		Workspace: "/w",
+		User:      plan.User{UID: 1000, GID: 1000, Home: "/home/devuser"},
+		Mounts:    []plan.Mount{{Kind: plan.MountBind, Source: "/w", Target: "/w", Origin: plan.OriginWorkspace}},
+		Env:       []plan.EnvVar{{Name: "HOME", Value: "/home/devuser"}},
+		Network:   plan.Network{Mode: plan.NetworkOpen},
+	}
+}
+
+// labelledHash is the hash of small() with the labels of the label case.
+var labelledHash = func() string {
+	p := small()
+	p.Labels = map[string]string{"z": "1", "a": "2"}
+	return p.Hash()
+}()
+
+func TestRenderCases(t *testing.T) {
+	tests := []struct {
+		name    string
+		plan    func(*plan.Plan)
+		cfg     Config
+		argv    []string // words that must appear in order in the argv
+		notArgv []string // words that must not appear
+		note    string   // a note that must appear
+		err     string   // the error, if any
+		unsup   bool     // the error wraps plan.ErrUnsupported
+	}{
+		{
+			name: "rootless keep-id by default",
+			cfg:  Config{Rootless: true},
+			argv: []string{"--userns", "keep-id:uid=1000,gid=1000", "--user", "1000:1000"},
+			note: "user namespace keep-id",
+		},
+		{
+			name: "rootless keep-id follows the plan's user",
+			plan: func(p *plan.Plan) { p.User.UID, p.User.GID = 501, 20 },
+			cfg:  Config{Rootless: true, UserNS: UserNSKeepID},
+			argv: []string{"--userns", "keep-id:uid=501,gid=20", "--user", "501:20"},
+		},
+		{
+			name:    "rootful plain user",
+			cfg:     Config{},
+			argv:    []string{"--user", "1000:1000"},
+			notArgv: []string{"--userns"},
+		},
+		{
+			name:  "rootful refuses keep-id",
+			cfg:   Config{UserNS: UserNSKeepID},
+			err:   "user namespace keep-id: not supported by a rootful podman service (keep-id maps the user of a rootless service); leave the user namespace unset to run as --user 1000:1000, or connect to a rootless service",
+			unsup: true,
+		},
+		{
+			name: "rootless host userns",
+			cfg:  Config{Rootless: true, UserNS: UserNSHost},
+			argv: []string{"--userns", "host", "--user", "1000:1000"},
+			note: "subordinate ids",
+		},
+		{
+			name: "unknown userns",
+			cfg:  Config{UserNS: "auto"},
+			err:  `user namespace "auto": want keep-id, host or empty (automatic)`,
+		},
+		{
+			name:  "allowlist refused",
+			plan:  func(p *plan.Plan) { p.Network, _ = plan.ParseNetwork("allow=example.com") },
+			err:   "network allowlist: not enforced by the podman backend yet; use --network none or open",
+			unsup: true,
+		},
+		{
+			name:    "open network is the default",
+			argv:    []string{"run"},
+			notArgv: []string{"--network"},
+		},
+		{
+			name:  "no OCI image",
+			plan:  func(p *plan.Plan) { p.Image = plan.Image{SIF: "/x.sif"} },
+			err:   `image: the podman backend needs an OCI image and the plan names only the SIF "/x.sif"; name one with --image, or use --backend singularity`,
+			unsup: true,
+		},
+		{
+			name: "platform with a variant",
+			plan: func(p *plan.Plan) { p.Image.Platform = "linux/arm64/v8" },
+			argv: []string{"--platform", "linux/arm64", "--variant", "v8"},
+		},
+		{
+			name: "platform without an arch",
+			plan: func(p *plan.Plan) { p.Image.Platform = "linux/" },
+			err:  `platform "linux/": want linux/<arch>[/<variant>]: invalid plan`,
+		},
+		{
+			name: "default image pulled when missing",
+			argv: []string{"--pull", "missing"},
+		},
+		{
+			name: "user's image never pulled unasked",
+			plan: func(p *plan.Plan) { p.Image.Default = false },
+			argv: []string{"--pull", "never"},
+			note: "podman pull img:1",
+		},
+		{
+			name: "explicit pull policy wins",
+			plan: func(p *plan.Plan) { p.Image.Default, p.Pull = false, plan.PullAlways },
+			argv: []string{"--pull", "always"},
+		},
+		{
+			name: "runsc",
+			plan: func(p *plan.Plan) { p.Runtime = plan.RuntimeRunsc },
+			argv: []string{"podman", "--runtime", "runsc", "run"},
+			note: "runtime runsc",
+		},
+		{
+			name:    "runc is the service's default",
+			plan:    func(p *plan.Plan) { p.Runtime = plan.RuntimeRunc },
+			notArgv: []string{"--runtime"},
+		},
+		{
+			name: "gpu devices",
+			plan: func(p *plan.Plan) { p.GPUs.Devices = []string{"0", "GPU-3f2a"} },
+			argv: []string{"--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=GPU-3f2a"},
+			note: "CDI",
+		},
+		{
+			name: "gpu id with a comma",
+			plan: func(p *plan.Plan) { p.GPUs.Devices = []string{"0,1"} },
+			err:  `gpu "0,1": want a device index or UUID: invalid plan`,
+		},
+		{
+			name: "tty",
+			plan: func(p *plan.Plan) { p.TTY = true },
+			argv: []string{"--rm", "-i", "-t"},
+		},
+		{
+			name:    "no tty",
+			argv:    []string{"--rm", "-i", "--pull"},
+			notArgv: []string{"-t"},
+		},
+		{
+			name: "name",
+			cfg:  Config{Name: "launch-shell-1"},
+			argv: []string{"--name", "launch-shell-1"},
+		},
+		{
+			name: "labels sorted, with the plan's hash",
+			plan: func(p *plan.Plan) { p.Labels = map[string]string{"z": "1", "a": "2"} },
+			cfg:  Config{Labels: map[string]string{"m": "3"}},
+			argv: []string{"--label", "a=2", "--label", "dev.launch.plan=" + labelledHash, "--label", "m=3", "--label", "z=1"},
+		},
+		{
+			name: "config label may not override the plan's",
+			plan: func(p *plan.Plan) { p.Labels = map[string]string{"a": "1"} },
+			cfg:  Config{Labels: map[string]string{"a": "2"}},
+			err:  `label "a": already set by the plan`,
+		},
+		{
+			name: "config may not set the plan hash",
+			cfg:  Config{Labels: map[string]string{LabelPlan: "x"}},
+			err:  `label "dev.launch.plan": already set by the plan`,
+		},
+		{
+			name: "bad name",
+			cfg:  Config{Name: "-x"},
+			err:  `container name "-x": want letters, digits, '_', '.' and '-', starting with a letter or digit`,
+		},
+		{
+			name: "mask under a read-only workspace",
+			plan: func(p *plan.Plan) {
+				p.Mounts = []plan.Mount{
+					{Kind: plan.MountBind, Source: "/w", Target: "/w", ReadOnly: true, Origin: plan.OriginWorkspace},
+					{Kind: plan.MountMask, Target: "/w/secrets", ReadOnly: true, Origin: plan.OriginMask},
+					{Kind: plan.MountMask, Target: "/w/.env", ReadOnly: true, File: true, Origin: plan.OriginMask},
+				}
+			},
+			argv: []string{
+				"--mount", "type=bind,source=/w,destination=/w,ro=true",
+				"--mount", "type=tmpfs,destination=/w/secrets,ro=true",
+				"--mount", "type=bind,source=/dev/null,destination=/w/.env,ro=true",
+			},
+		},
+		{
+			name: "a mount hidden by a later parent is left out",
+			plan: func(p *plan.Plan) {
+				p.Mounts = []plan.Mount{
+					{Kind: plan.MountBind, Source: "/data/sub", Target: "/w/sub", Origin: plan.OriginUser},
+					{Kind: plan.MountBind, Source: "/w", Target: "/w", Origin: plan.OriginWorkspace},
+				}
+			},
+			argv:    []string{"--mount", "type=bind,source=/w,destination=/w"},
+			notArgv: []string{"type=bind,source=/data/sub,destination=/w/sub"},
+			note:    `mount "/data/sub" at "/w/sub": hidden by the later mount at "/w", so not made`,
+		},
+		{
+			name: "an exact repeat is made once",
+			plan: func(p *plan.Plan) { p.Mounts = append(p.Mounts, p.Mounts[0]) },
+			argv: []string{"--mount", "type=bind,source=/w,destination=/w", "--workdir"},
+		},
+		{
+			name: "invalid plan",
+			plan: func(p *plan.Plan) { p.Workdir = "rel" },
+			err:  `workdir "rel": want an absolute, clean path: invalid plan`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := small()
+			if tt.plan != nil {
+				tt.plan(&p)
+			}
+			r, err := Render(p, tt.cfg)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("Render error = %v\nwant %s", err, tt.err)
+				}
+				if got := errors.Is(err, plan.ErrUnsupported); got != tt.unsup {
+					t.Errorf("errors.Is(err, plan.ErrUnsupported) = %v, want %v", got, tt.unsup)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !containsInOrder(r.Argv, tt.argv) {
+				t.Errorf("argv lacks %q in that order:\n%s", tt.argv, shell.Join(r.Argv))
+			}
+			for _, w := range tt.notArgv {
+				for _, a := range r.Argv {
+					if a == w {
+						t.Errorf("argv holds %q:\n%s", w, shell.Join(r.Argv))
+					}
+				}
+			}
+			if tt.note != "" && !strings.Contains(strings.Join(r.Notes(), "\n"), tt.note) {
+				t.Errorf("notes lack %q: %q", tt.note, r.Notes())
+			}
+			checkRoundTrip(t, r)
+		})
+	}
+}
+
+// containsInOrder reports whether want appears in words as a run of
+// adjacent, whole words.
+func containsInOrder(words, want []string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	for i := range words {
+		if len(words)-i < len(want) {
+			return false
+		}
+		ok := true
+		for j, w := range want {
+			if words[i+j] != w {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRenderIsPure renders one plan twice and checks that the two results
+// are equal and that rendering did not change the plan.
+func TestRenderIsPure(t *testing.T) {
+	p := loadPlan(t, filepath.Join(corpus, "shell-ro-mask-secrets.json"))
+	before := p.Hash()
+	a, err := Render(p, Config{Rootless: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Render(p, Config{Rootless: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Error("two renders of one plan differ")
+	}
+	if p.Hash() != before {
+		t.Error("Render changed the plan")
+	}
+	a.Spec.Command[0] = "changed"
+	if p.Argv[0] == "changed" {
+		t.Error("the spec shares the plan's argv")
+	}
+}
+
+// TestSnippetPrepares runs the preparation part of a snippet in a shell: it
+// creates what is missing and leaves what exists alone.
+func TestSnippetPrepares(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "has it's.json")
+	if err := os.WriteFile(existing, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := Rendered{
+		Prepare: []plan.HostPath{
+			{Path: filepath.Join(dir, "new dir", ".codex"), Dir: true},
+			{Path: filepath.Join(dir, "sub", ".claude.json"), Content: "{}"},
+			{Path: existing, Content: "{}"},
+		},
+		Argv: []string{"true"},
+	}
+	snippet := r.Snippet()
+	if out, err := exec.Command("sh", "-c", snippet).CombinedOutput(); err != nil {
+		t.Fatalf("sh: %v\n%s\nsnippet:\n%s", err, out, snippet)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "new dir", ".codex")); err != nil || !fi.IsDir() {
+		t.Errorf("directory not created: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "sub", ".claude.json")); err != nil || string(b) != "{}" {
+		t.Errorf("file = %q, %v; want {}", b, err)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep" {
+		t.Errorf("existing file overwritten: %q", b)
+	}
+	lines := strings.Split(snippet, "\n")
+	if len(lines) != 4 || lines[3] != "true" {
+		t.Errorf("snippet = %q, want three preparation lines and then the command", lines)
 	}
 }
