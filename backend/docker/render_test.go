@@ -1,0 +1,413 @@
+package docker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/launchcli/launch/internal/shell"
+	"github.com/launchcli/launch/plan"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden and testdata/*.request.json")
+
+// goldenConfig is the Config every golden plan renders with: a name and no
+// run-only labels, as a dry run has.
+func goldenConfig(p plan.Plan) Config {
+	return Config{Name: ContainerName("launch", p.Agent, filepath.Base(p.Workspace))}
+}
+
+func loadPlan(t testing.TB, path string) plan.Plan {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := plan.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return p
+}
+
+// TestRender renders every shared plan into testdata/<name>.golden (the
+// argv, one quoted line, or "error: ..." for a plan Docker refuses) and
+// testdata/<name>.request.json (the Engine API request).
+func TestRender(t *testing.T) {
+	files, err := filepath.Glob("../../plan/testdata/plans/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no plans in ../../plan/testdata/plans")
+	}
+	want := map[string]bool{}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		want[name+".golden"] = true
+		t.Run(name, func(t *testing.T) {
+			p := loadPlan(t, f)
+			r, err := Render(p, goldenConfig(p))
+			var argv, req []byte
+			if err != nil {
+				if !errors.Is(err, plan.ErrUnsupported) && !errors.Is(err, plan.ErrInvalid) {
+					t.Errorf("error %v wraps neither plan.ErrUnsupported nor plan.ErrInvalid", err)
+				}
+				argv = []byte("error: " + err.Error() + "\n")
+			} else {
+				want[name+".request.json"] = true
+				argv = []byte(shell.Join(r.Argv()) + "\n")
+				if req, err = json.MarshalIndent(r.Request, "", "  "); err != nil {
+					t.Fatal(err)
+				}
+				req = append(req, '\n')
+			}
+			golden(t, "testdata/"+name+".golden", argv)
+			reqPath := "testdata/" + name + ".request.json"
+			if req == nil {
+				if *update {
+					os.Remove(reqPath)
+				} else if _, err := os.Stat(reqPath); err == nil {
+					t.Errorf("%s exists but the plan is refused (-update to remove)", reqPath)
+				}
+				return
+			}
+			golden(t, reqPath, req)
+		})
+	}
+	// A golden file whose plan is gone is stale.
+	have, _ := filepath.Glob("testdata/*")
+	for _, h := range have {
+		base := filepath.Base(h)
+		if (strings.HasSuffix(base, ".golden") || strings.HasSuffix(base, ".request.json")) && !want[base] {
+			if *update {
+				os.Remove(h)
+				continue
+			}
+			t.Errorf("%s has no plan in ../../plan/testdata/plans (-update to remove)", h)
+		}
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s changed (-update to accept)\n got %s\nwant %s", path, got, want)
+	}
+}
+
+// basePlan is a small valid plan for table tests.
+func basePlan() plan.Plan {
+	return plan.Plan{
+		Agent:     "shell",
+		Image:     plan.Image{OCI: "img:1"},
+		Argv:      []string{"/bin/sh", "-c", "echo hi"},
+		Workdir:   "/w",
+		Workspace: "/w",
+		User:      plan.User{UID: 1000, GID: 1000, Home: "/home/devuser"},
+		Mounts:    []plan.Mount{{Kind: plan.MountBind, Source: "/w", Target: "/w", Origin: plan.OriginWorkspace}},
+		Env:       []plan.EnvVar{{Name: "A", Value: "1"}, {Name: "SECRET", Value: "s3cret", FromHost: true}},
+		Network:   plan.Network{Mode: plan.NetworkOpen},
+	}
+}
+
+func TestRenderRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*plan.Plan, *Config)
+		check  func(t *testing.T, r Rendered, argv string)
+	}{
+		{"secret-by-name", func(*plan.Plan, *Config) {}, func(t *testing.T, r Rendered, argv string) {
+			if strings.Contains(argv, "s3cret") {
+				t.Errorf("argv holds an inherited value: %s", argv)
+			}
+			if !strings.Contains(argv, "--env A=1 --env SECRET ") {
+				t.Errorf("argv lacks --env A=1 --env SECRET: %s", argv)
+			}
+			if !slices.Contains(r.Request.Config.Env, "SECRET=s3cret") {
+				t.Errorf("request env %v lacks the inherited value", r.Request.Config.Env)
+			}
+			if !slices.Equal(r.Inherited, []string{"SECRET"}) {
+				t.Errorf("Inherited = %v", r.Inherited)
+			}
+		}},
+		{"no-tty", func(*plan.Plan, *Config) {}, func(t *testing.T, r Rendered, argv string) {
+			if !strings.HasPrefix(argv, "docker run --rm -i --user ") {
+				t.Errorf("argv = %s", argv)
+			}
+			c := r.Request.Config
+			if c.Tty || !c.OpenStdin || !c.AttachStdin || !c.StdinOnce || !r.Request.HostConfig.AutoRemove {
+				t.Errorf("config %+v", c)
+			}
+		}},
+		{"tty", func(p *plan.Plan, _ *Config) { p.TTY = true }, func(t *testing.T, r Rendered, argv string) {
+			if !strings.HasPrefix(argv, "docker run --rm -i -t ") || !r.Request.Config.Tty {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"network-none", func(p *plan.Plan, _ *Config) { p.Network.Mode = plan.NetworkNone }, func(t *testing.T, r Rendered, argv string) {
+			if !strings.Contains(argv, " --network none ") || r.Request.HostConfig.NetworkMode != "none" {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"network-open", func(*plan.Plan, *Config) {}, func(t *testing.T, r Rendered, argv string) {
+			if strings.Contains(argv, "--network") {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"runsc", func(p *plan.Plan, _ *Config) { p.Runtime = plan.RuntimeRunsc }, func(t *testing.T, r Rendered, argv string) {
+			if !strings.Contains(argv, " --runtime runsc ") || r.Request.HostConfig.Runtime != "runsc" {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"runc-is-default", func(p *plan.Plan, _ *Config) { p.Runtime = plan.RuntimeRunc }, func(t *testing.T, r Rendered, argv string) {
+			if strings.Contains(argv, "--runtime") || r.Request.HostConfig.Runtime != "" {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"mask-dir-and-file", func(p *plan.Plan, _ *Config) {
+			p.Mounts = append(p.Mounts,
+				plan.Mount{Kind: plan.MountMask, Target: "/w/secrets", ReadOnly: true, Origin: plan.OriginMask},
+				plan.Mount{Kind: plan.MountMask, Target: "/w/.env", ReadOnly: true, File: true, Origin: plan.OriginMask})
+		}, func(t *testing.T, r Rendered, argv string) {
+			want := []mount.Mount{
+				{Type: mount.TypeBind, Source: "/w", Target: "/w"},
+				{Type: mount.TypeTmpfs, Target: "/w/secrets", ReadOnly: true},
+				{Type: mount.TypeBind, Source: "/dev/null", Target: "/w/.env", ReadOnly: true},
+			}
+			if !slices.EqualFunc(r.Request.HostConfig.Mounts, want, func(a, b mount.Mount) bool {
+				return a.Type == b.Type && a.Source == b.Source && a.Target == b.Target && a.ReadOnly == b.ReadOnly
+			}) {
+				t.Errorf("mounts = %+v", r.Request.HostConfig.Mounts)
+			}
+			if !strings.Contains(argv, "--mount type=tmpfs,target=/w/secrets,readonly --mount type=bind,source=/dev/null,target=/w/.env,readonly") {
+				t.Errorf("argv = %s", argv)
+			}
+			if len(r.Request.HostConfig.MaskedPaths) != 0 {
+				t.Error("MaskedPaths is API-only; it must not be used")
+			}
+		}},
+		{"gpus-all", func(p *plan.Plan, _ *Config) { p.GPUs.All = true }, func(t *testing.T, r Rendered, argv string) {
+			d := r.Request.HostConfig.DeviceRequests
+			if len(d) != 1 || d[0].Count != -1 || !strings.Contains(argv, " --gpus all ") {
+				t.Errorf("requests %+v, argv %s", d, argv)
+			}
+		}},
+		{"gpus-devices", func(p *plan.Plan, _ *Config) { p.GPUs.Devices = []string{"0", "2"} }, func(t *testing.T, r Rendered, argv string) {
+			d := r.Request.HostConfig.DeviceRequests
+			if len(d) != 1 || !slices.Equal(d[0].DeviceIDs, []string{"0", "2"}) || !strings.Contains(argv, ` --gpus '"device=0,2"' `) {
+				t.Errorf("requests %+v, argv %s", d, argv)
+			}
+		}},
+		{"platform", func(p *plan.Plan, _ *Config) { p.Image.Platform = "linux/arm64/v8" }, func(t *testing.T, r Rendered, argv string) {
+			want := ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+			if r.Request.Platform == nil || r.Request.Platform.OS != want.OS || r.Request.Platform.Architecture != want.Architecture || r.Request.Platform.Variant != want.Variant {
+				t.Errorf("platform %+v", r.Request.Platform)
+			}
+			if !strings.Contains(argv, " --platform linux/arm64/v8 ") {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"labels-sorted-with-plan-hash", func(p *plan.Plan, c *Config) {
+			p.Labels = map[string]string{"z": "1", "a": "2"}
+			c.Labels = map[string]string{"dev.launch.pid": "42"}
+		}, func(t *testing.T, r Rendered, argv string) {
+			p := basePlan()
+			p.Labels = map[string]string{"z": "1", "a": "2"}
+			want := "--label a=2 --label dev.launch.pid=42 --label dev.launch.plan=" + p.Hash() + " --label z=1 img:1"
+			if !strings.Contains(argv, want) {
+				t.Errorf("argv = %s\nwant %s", argv, want)
+			}
+		}},
+		{"name-and-stop-timeout", func(_ *plan.Plan, c *Config) { c.Name = "launch-shell-w"; c.StopTimeout = 3 }, func(t *testing.T, r Rendered, argv string) {
+			if !strings.Contains(argv, " --name launch-shell-w ") || !strings.Contains(argv, " --stop-timeout 3 ") {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"pull-default", func(p *plan.Plan, _ *Config) { p.Image.Default = true }, func(t *testing.T, r Rendered, argv string) {
+			if r.Pull != plan.PullMissing || !r.PullMissing {
+				t.Errorf("pull %q, missing %v", r.Pull, r.PullMissing)
+			}
+		}},
+		{"pull-custom", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullNever }, func(t *testing.T, r Rendered, argv string) {
+			if r.Pull != plan.PullNever || r.PullMissing {
+				t.Errorf("pull %q, missing %v", r.Pull, r.PullMissing)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, c := basePlan(), Config{}
+			tt.mutate(&p, &c)
+			r, err := Render(p, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, r, shell.Join(r.Argv()))
+		})
+	}
+}
+
+func TestRenderRefuses(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*plan.Plan, *Config)
+		kind   error
+		want   string
+	}{
+		{"allowlist", func(p *plan.Plan, _ *Config) {
+			p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "github.com"}}}
+		}, plan.ErrUnsupported, "network allowlist: not enforced by the docker backend yet; use --network none or open"},
+		{"sif-only", func(p *plan.Plan, _ *Config) { p.Image = plan.Image{SIF: "/x.sif"} }, plan.ErrUnsupported, "--backend singularity"},
+		{"bad-name", func(_ *plan.Plan, c *Config) { c.Name = "my proj" }, plan.ErrInvalid, `container name "my proj"`},
+		{"label-key-with-equals", func(_ *plan.Plan, c *Config) { c.Labels = map[string]string{"a=b": "c"} }, plan.ErrInvalid, `label "a=b"`},
+		{"negative-stop-timeout", func(_ *plan.Plan, c *Config) { c.StopTimeout = -1 }, plan.ErrInvalid, "stop timeout"},
+		{"invalid-plan", func(p *plan.Plan, _ *Config) { p.Argv = nil }, plan.ErrInvalid, "argv"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, c := basePlan(), Config{}
+			tt.mutate(&p, &c)
+			_, err := Render(p, c)
+			if err == nil {
+				t.Fatal("Render succeeded")
+			}
+			if !errors.Is(err, tt.kind) {
+				t.Errorf("error %v does not wrap %v", err, tt.kind)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCommand(t *testing.T) {
+	three := 3
+	tests := []struct {
+		name      string
+		verb      string
+		req       Request
+		inherited []string
+		want      []string
+	}{
+		{"minimal", "run", Request{Config: &container.Config{Image: "busybox"}}, nil, []string{"docker", "run", "busybox"}},
+		{"nil-config", "create", Request{}, nil, []string{"docker", "create", ""}},
+		{"create-verb", "create", Request{Name: "n", Config: &container.Config{Image: "i", Cmd: []string{"true"}}, HostConfig: &container.HostConfig{AutoRemove: true}}, nil,
+			[]string{"docker", "create", "--rm", "--name", "n", "i", "true"}},
+		{"flags-in-order", "run", Request{
+			Name:     "n",
+			Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64"},
+			Config: &container.Config{
+				OpenStdin: true, Tty: true, User: "1:2", WorkingDir: "/w", StopTimeout: &three,
+				Env:    []string{"B=2", "A=x y", "TOKEN=t"},
+				Labels: map[string]string{"k": "v", "a": "b=c"},
+				Image:  "img", Cmd: []string{"-c", "x"},
+			},
+			HostConfig: &container.HostConfig{
+				AutoRemove: true, NetworkMode: "none", Runtime: "runsc",
+				Resources: container.Resources{DeviceRequests: []container.DeviceRequest{{Count: -1, Capabilities: [][]string{{"gpu"}}}}},
+				Mounts: []mount.Mount{
+					{Type: mount.TypeBind, Source: "/a b", Target: "/c", ReadOnly: true},
+					{Type: mount.TypeTmpfs, Target: "/t", ReadOnly: true},
+				},
+			},
+		}, []string{"TOKEN"}, []string{
+			"docker", "run", "--rm", "-i", "-t", "--name", "n", "--platform", "linux/amd64",
+			"--user", "1:2", "--workdir", "/w", "--network", "none", "--runtime", "runsc", "--stop-timeout", "3",
+			"--gpus", "all", "--env", "B=2", "--env", "A=x y", "--env", "TOKEN",
+			"--mount", "type=bind,source=/a b,target=/c,readonly", "--mount", "type=tmpfs,target=/t,readonly",
+			"--label", "a=b=c", "--label", "k=v", "img", "-c", "x",
+		}},
+		{"default-network-has-no-flag", "run", Request{Config: &container.Config{Image: "i"}, HostConfig: &container.HostConfig{NetworkMode: "default"}}, nil,
+			[]string{"docker", "run", "i"}},
+		{"gpu-devices-csv-quoted", "run", Request{Config: &container.Config{Image: "i"}, HostConfig: &container.HostConfig{
+			Resources: container.Resources{DeviceRequests: []container.DeviceRequest{{DeviceIDs: []string{"0", "GPU-a"}}}}}}, nil,
+			[]string{"docker", "run", "--gpus", `"device=0,GPU-a"`, "i"}},
+		{"quote-in-mount-path", "run", Request{Config: &container.Config{Image: "i"}, HostConfig: &container.HostConfig{
+			Mounts: []mount.Mount{{Type: mount.TypeBind, Source: `/a"b`, Target: "/c"}}}}, nil,
+			[]string{"docker", "run", "--mount", `type=bind,"source=/a""b",target=/c`, "i"}},
+		{"entrypoint", "run", Request{Config: &container.Config{Image: "i", Entrypoint: []string{"/e", "x"}, Cmd: []string{"y"}}}, nil,
+			[]string{"docker", "run", "--entrypoint", "/e", "i", "x", "y"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Command(tt.verb, tt.req, tt.inherited)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Command =\n %q\nwant\n %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSnippet(t *testing.T) {
+	p := basePlan()
+	p.Prepare = []plan.HostPath{{Path: "/h/.codex", Dir: true}, {Path: "/h/it's.json", Content: "{}"}}
+	r, err := Render(p, Config{Name: "launch-shell-w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "mkdir -p /h/.codex\n" +
+		`[ -e '/h/it'\''s.json' ] || printf '%s' '{}' > '/h/it'\''s.json'` + "\n" +
+		shell.Join(r.Argv()) + "\n"
+	if got := r.Snippet(); got != want {
+		t.Errorf("Snippet =\n%s\nwant\n%s", got, want)
+	}
+	if strings.Contains(r.Snippet(), "s3cret") {
+		t.Error("the snippet holds an inherited value")
+	}
+	notes := strings.Join(r.Notes(), "\n")
+	for _, w := range []string{"SECRET", "launch-shell-w-2"} {
+		if !strings.Contains(notes, w) {
+			t.Errorf("notes do not mention %s:\n%s", w, notes)
+		}
+	}
+}
+
+func TestContainerName(t *testing.T) {
+	tests := []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{"launch", "codex", "proj"}, "launch-codex-proj"},
+		{[]string{"launch", "shell", "my proj"}, "launch-shell-my-proj"},
+		{[]string{"launch", "pi", "/"}, "launch-pi"},
+		{[]string{"launch", "x", "ünï cødé!"}, "launch-x-n-c-d"},
+		{[]string{"launch", "x", ".hidden"}, "launch-x-hidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			got := ContainerName(tt.parts...)
+			if got != tt.want {
+				t.Errorf("ContainerName(%q) = %q, want %q", tt.parts, got, tt.want)
+			}
+			if !nameRE.MatchString(got) {
+				t.Errorf("%q is not a valid container name", got)
+			}
+		})
+	}
+}
