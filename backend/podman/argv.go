@@ -152,10 +152,14 @@ func mountArg(m specs.Mount) (string, error) {
 	}
 	fields = append(fields, "destination="+m.Destination)
 	for _, o := range m.Options {
-		if o != "ro" {
+		switch {
+		case o == "ro":
+			fields = append(fields, "ro=true")
+		case o == "notmpcopyup" && m.Type == "tmpfs":
+			fields = append(fields, o)
+		default:
 			return "", fmt.Errorf("podman run: mount at %q: option %q not rendered by this backend", m.Destination, o)
 		}
-		fields = append(fields, "ro=true")
 	}
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)

@@ -85,7 +85,7 @@ func TestCommand(t *testing.T) {
 				s.Mounts = []specs.Mount{
 					{Type: "bind", Source: "/home/ana/my proj", Destination: "/home/ana/my proj"},
 					{Type: "bind", Source: `/data/"q"`, Destination: "/ref", Options: []string{"ro"}},
-					{Type: "tmpfs", Source: "tmpfs", Destination: "/home/ana/my proj/secrets", Options: []string{"ro"}},
+					{Type: "tmpfs", Source: "tmpfs", Destination: "/home/ana/my proj/secrets", Options: []string{"ro", "notmpcopyup"}},
 					{Type: "bind", Source: "/dev/null", Destination: "/home/ana/my proj/.env", Options: []string{"ro"}},
 				}
 				return request{Spec: s}
@@ -93,7 +93,7 @@ func TestCommand(t *testing.T) {
 			want: `podman run` +
 				` --mount 'type=bind,source=/home/ana/my proj,destination=/home/ana/my proj'` +
 				` --mount 'type=bind,"source=/data/""q""",destination=/ref,ro=true'` +
-				` --mount 'type=tmpfs,destination=/home/ana/my proj/secrets,ro=true'` +
+				` --mount 'type=tmpfs,destination=/home/ana/my proj/secrets,ro=true,notmpcopyup'` +
 				` --mount 'type=bind,source=/dev/null,destination=/home/ana/my proj/.env,ro=true' img:1 sh`,
 		},
 		{
@@ -154,6 +154,9 @@ func TestCommandRefuses(t *testing.T) {
 		{"volume mount", func(q *request) {
 			q.Spec.Mounts = []specs.Mount{{Type: "volume", Source: "v", Destination: "/v"}}
 		}, `mount type "volume"`},
+		{"copy-up option on a bind", func(q *request) {
+			q.Spec.Mounts = []specs.Mount{{Type: "bind", Source: "/a", Destination: "/a", Options: []string{"notmpcopyup"}}}
+		}, `option "notmpcopyup"`},
 		{"mount option", func(q *request) {
 			q.Spec.Mounts = []specs.Mount{{Type: "bind", Source: "/a", Destination: "/a", Options: []string{"rbind"}}}
 		}, `option "rbind"`},
@@ -370,6 +373,8 @@ func parseMount(v string) (specs.Mount, error) {
 			if val == "true" || val == "" {
 				m.Options = append(m.Options, "ro")
 			}
+		case "notmpcopyup":
+			m.Options = append(m.Options, k)
 		default:
 			return specs.Mount{}, fmt.Errorf("--mount %q: key %q unexpected", v, k)
 		}

@@ -324,7 +324,8 @@ func cdiGPU(id string) specs.LinuxDevice { return specs.LinuxDevice{Path: "nvidi
 
 // specMount translates one Plan mount into the form `podman run --mount`
 // produces, so that the API request and the printed command agree: a bind
-// (read-only: option "ro"), a masked directory as an empty read-only tmpfs,
+// (read-only: option "ro"), a masked directory as an empty read-only tmpfs
+// (not filled from the image or the mount below: "notmpcopyup"),
 // a masked file as a read-only bind of /dev/null. Podman's API-only mask
 // list (SpecGenerator.Mask) is not used: the CLI cannot express a path
 // under a bind mount with it.
@@ -337,7 +338,10 @@ func specMount(m plan.Mount) specs.Mount {
 	case m.Kind == plan.MountMask && m.File:
 		return specs.Mount{Type: "bind", Source: "/dev/null", Destination: m.Target, Options: opts}
 	case m.Kind == plan.MountMask:
-		return specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, Options: opts}
+		// Podman fills a tmpfs with a copy of what lies under it unless told
+		// not to (tmpcopyup is its default): without notmpcopyup the mask
+		// would show the very files it hides.
+		return specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Target, Options: append(opts, "notmpcopyup")}
 	default:
 		return specs.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: opts}
 	}

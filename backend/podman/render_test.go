@@ -353,7 +353,7 @@ func TestRenderCases(t *testing.T) {
 			},
 			argv: []string{
 				"--mount", "type=bind,source=/w,destination=/w,ro=true",
-				"--mount", "type=tmpfs,destination=/w/secrets,ro=true",
+				"--mount", "type=tmpfs,destination=/w/secrets,ro=true,notmpcopyup",
 				"--mount", "type=bind,source=/dev/null,destination=/w/.env,ro=true",
 			},
 		},

@@ -1,0 +1,258 @@
+//go:build integration
+
+package podman
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/launchcli/launch/plan"
+)
+
+// rootfs is the busybox tree that .ci/rootfs.sh builds.
+const rootfs = "/var/cache/launch-ci/busybox"
+
+// unavailable skips the test with reason, or fails it when
+// LAUNCH_REQUIRE_ENGINES=1 (CI), so that a missing engine cannot pass
+// unnoticed.
+func unavailable(t *testing.T, format string, args ...any) {
+	t.Helper()
+	reason := fmt.Sprintf(format, args...)
+	if os.Getenv("LAUNCH_REQUIRE_ENGINES") == "1" {
+		t.Fatalf("%s (LAUNCH_REQUIRE_ENGINES=1)", reason)
+	}
+	t.Skip(reason)
+}
+
+// podmanEnv sets up a private, rootful Podman for one test: its own
+// containers.conf (runc, cgroupfs, file events, ulimits within this
+// process's hard limits) and its own vfs storage and state under t.TempDir,
+// so that nothing under /etc or /var/lib is touched and other users of
+// podman on the machine neither see our image nor are disturbed by it; the
+// directory goes with the test. It returns the environment to run
+// podman with.
+func podmanEnv(t *testing.T) []string {
+	t.Helper()
+	if _, err := exec.LookPath("podman"); err != nil {
+		unavailable(t, "podman is not installed")
+	}
+	if os.Geteuid() != 0 {
+		unavailable(t, "this test drives a rootful podman and needs root")
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "bin", "busybox")); err != nil {
+		unavailable(t, "no busybox rootfs at %s: run .ci/rootfs.sh", rootfs)
+	}
+	dir := t.TempDir()
+	limit := func(resource int) uint64 {
+		var rl syscall.Rlimit
+		if err := syscall.Getrlimit(resource, &rl); err != nil || rl.Max > 1024 {
+			return 1024
+		}
+		return rl.Max
+	}
+	const rlimitNproc = 6 // RLIMIT_NPROC on Linux; syscall lacks the name
+	conf := fmt.Sprintf(`[containers]
+default_ulimits = ["nofile=%[1]d:%[1]d", "nproc=%[2]d:%[2]d"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = %[3]q
+tmp_dir = %[4]q
+`, limit(syscall.RLIMIT_NOFILE), limit(rlimitNproc), filepath.Join(dir, "events.log"), filepath.Join(dir, "libpod"))
+	storage := fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n",
+		filepath.Join(dir, "root"), filepath.Join(dir, "run"))
+	write(t, filepath.Join(dir, "containers.conf"), conf)
+	write(t, filepath.Join(dir, "storage.conf"), storage)
+	env := append(os.Environ(),
+		"CONTAINERS_CONF="+filepath.Join(dir, "containers.conf"),
+		"CONTAINERS_STORAGE_CONF="+filepath.Join(dir, "storage.conf"),
+		"TMPDIR="+dir,
+	)
+	if out, err := podman(env, "info", "--format", "{{.Host.Security.Rootless}}"); err != nil {
+		unavailable(t, "podman does not work here: %v\n%s", err, out)
+	}
+	return env
+}
+
+func podman(env []string, args ...string) ([]byte, error) {
+	cmd := exec.Command("podman", args...)
+	cmd.Env = env
+	return cmd.CombinedOutput()
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// importBusybox makes the image ref from the busybox tree, with no registry.
+func importBusybox(t *testing.T, env []string, ref string) {
+	t.Helper()
+	tar := exec.Command("tar", "-C", rootfs, "-c", ".")
+	imp := exec.Command("podman", "import", "-", ref)
+	imp.Env = env
+	pipe, err := tar.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp.Stdin = pipe
+	var out bytes.Buffer
+	imp.Stdout, imp.Stderr = &out, &out
+	if err := tar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.Run(); err != nil {
+		t.Fatalf("podman import: %v\n%s", err, out.String())
+	}
+	if err := tar.Wait(); err != nil {
+		t.Fatalf("tar: %v", err)
+	}
+}
+
+// TestSnippetRunsRootful renders a plan for a rootful service and runs the
+// printed snippet, as printed, with sh: the container must see the plan's
+// environment (an inherited value by name, a constant one with quotes),
+// mounts (read-write, read-only, a masked directory, a masked file), no
+// network and the plan's user, and the snippet must create its prepare
+// paths.
+func TestSnippetRunsRootful(t *testing.T) {
+	env := podmanEnv(t)
+	const image = "localhost/launch-busybox:it"
+	importBusybox(t, env, image)
+
+	// Awkward names on purpose: a space and both kinds of quote must survive
+	// the shell, podman's --mount CSV and the bind.
+	host := t.TempDir()
+	ws := filepath.Join(host, `my "work" it's`)
+	write(t, filepath.Join(ws, "docs", "readme"), "docs\n")
+	write(t, filepath.Join(ws, "secrets", "key"), "hidden-dir-content\n")
+	write(t, filepath.Join(ws, ".env"), "hidden-file-content\n")
+	write(t, filepath.Join(host, "ref", "data"), "ref\n")
+	// The container user is 1000: let it write the workspace.
+	if err := os.Chmod(ws, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	prepared := filepath.Join(host, "state", ".codex")
+
+	const secret = `s3cret value with 'quotes'`
+	env = append(env, "LAUNCH_IT_SECRET="+secret)
+
+	script := strings.Join([]string{
+		`echo "uid=$(id -u)"`,
+		`echo "gid=$(id -g)"`,
+		`echo "pwd=$(pwd)"`,
+		`echo "msg=$MSG"`,
+		`echo "secret=$LAUNCH_IT_SECRET"`,
+		`echo "home=$HOME"`,
+		`echo "docs=$(cat docs/readme)"`,
+		`echo "ref=$(cat /ref/data)"`,
+		`touch docs/new 2>/dev/null && echo docs-writable=yes || echo docs-writable=no`,
+		`touch /ref/new 2>/dev/null && echo ref-writable=yes || echo ref-writable=no`,
+		`touch written && echo ws-writable=yes || echo ws-writable=no`,
+		`echo "secrets=[$(ls -A secrets)]"`,
+		`touch secrets/new 2>/dev/null && echo secrets-writable=yes || echo secrets-writable=no`,
+		`echo "envfile=[$(cat .env)]"`,
+		`echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\n' ' ')"`,
+		`echo "proxy=[$http_proxy$HTTP_PROXY]"`,
+	}, "; ")
+	p := plan.Plan{
+		Agent:     "shell",
+		Image:     plan.Image{OCI: image},
+		Argv:      []string{"/bin/sh", "-c", script},
+		Workdir:   ws,
+		Workspace: ws,
+		User:      plan.User{UID: 1000, GID: 1000, Name: "devuser", Home: "/home/devuser"},
+		Mounts: []plan.Mount{
+			{Kind: plan.MountBind, Source: ws, Target: ws, Origin: plan.OriginWorkspace},
+			{Kind: plan.MountBind, Source: filepath.Join(host, "ref"), Target: "/ref", ReadOnly: true, Origin: plan.OriginUser},
+			{Kind: plan.MountBind, Source: filepath.Join(ws, "docs"), Target: filepath.Join(ws, "docs"), ReadOnly: true, Origin: plan.OriginReadOnly},
+			{Kind: plan.MountMask, Target: filepath.Join(ws, "secrets"), ReadOnly: true, Origin: plan.OriginMask},
+			{Kind: plan.MountMask, Target: filepath.Join(ws, ".env"), ReadOnly: true, File: true, Origin: plan.OriginMask},
+		},
+		Env: []plan.EnvVar{
+			{Name: "HOME", Value: "/home/devuser"},
+			{Name: "LAUNCH_IT_SECRET", Value: secret, FromHost: true},
+			{Name: "MSG", Value: `it's a "$HOME" test`},
+		},
+		Network: plan.Network{Mode: plan.NetworkNone},
+		Prepare: []plan.HostPath{{Path: prepared, Dir: true}},
+	}
+	r, err := Render(p, Config{Rootless: false, Name: "launch-it-" + fmt.Sprint(os.Getpid())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet := r.Snippet()
+	if strings.Contains(snippet, secret) {
+		t.Fatalf("the snippet prints the inherited value:\n%s", snippet)
+	}
+	sh := exec.Command("sh", "-c", snippet)
+	// http_proxy in podman's own environment must not reach the container.
+	sh.Env = append(env, "http_proxy=http://leak.invalid:1")
+	var stdout, stderr bytes.Buffer
+	sh.Stdout, sh.Stderr = &stdout, &stderr
+	if err := sh.Run(); err != nil {
+		t.Fatalf("snippet: %v\nstderr:\n%s\nsnippet:\n%s", err, stderr.String(), snippet)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		got[k] = v
+	}
+	want := map[string]string{
+		"uid":              "1000",
+		"gid":              "1000",
+		"pwd":              ws,
+		"msg":              `it's a "$HOME" test`,
+		"secret":           secret,
+		"home":             "/home/devuser",
+		"docs":             "docs",
+		"ref":              "ref",
+		"docs-writable":    "no",
+		"ref-writable":     "no",
+		"ws-writable":      "yes",
+		"secrets":          "[]",
+		"secrets-writable": "no",
+		"envfile":          "[]",
+		"ifaces":           "lo ",
+		"proxy":            "[]",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("stdout:\n%s\nstderr:\n%s\nsnippet:\n%s", stdout.String(), stderr.String(), snippet)
+	}
+	if fi, err := os.Stat(prepared); err != nil || !fi.IsDir() {
+		t.Errorf("the snippet did not create %s: %v", prepared, err)
+	}
+	if fi, err := os.Stat(filepath.Join(ws, "written")); err != nil {
+		t.Errorf("the container's write to the workspace is missing on the host: %v", err)
+	} else if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
+		t.Errorf("the container's file is owned by %d:%d on the host, want 1000:1000", st.Uid, st.Gid)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, ".env")); string(b) != "hidden-file-content\n" {
+		t.Errorf("the masked file changed on the host: %q", b)
+	}
+	// --rm: nothing is left behind.
+	out, err := podman(env, "ps", "-a", "--filter", "label="+LabelPlan+"="+p.Hash(), "--format", "{{.ID}}")
+	if err != nil {
+		t.Fatalf("podman ps: %v\n%s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Errorf("containers left behind: %s", s)
+	}
+}
