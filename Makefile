@@ -16,17 +16,17 @@ build:
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/launch
 
-# test runs everything: unit tests, then the real-engine tests. Without an
-# engine those skip with a reason; with LAUNCH_REQUIRE_ENGINES=1 (CI) a
-# missing engine fails instead.
-test: test-unit test-integration
+# test runs everything once: gofmt and vet, the unit tests, and the
+# real-engine tests (build tag integration). Without an engine those skip with
+# a reason; with LAUNCH_REQUIRE_ENGINES=1 (CI) a missing engine fails instead.
+test: build lint
+	$(GO) test -tags '$(TAGS) integration' -count=1 -timeout 60m -p 1 ./...
 
 test-unit:
-	$(GO) vet -tags '$(TAGS)' ./...
 	$(GO) test -tags '$(TAGS)' -count=1 ./...
 
 test-integration: build
-	$(GO) test -tags '$(TAGS) integration' -count=1 -timeout 40m -p 1 ./...
+	$(GO) test -tags '$(TAGS) integration' -count=1 -timeout 60m -p 1 ./backend/...
 
 golden:
 	$(GO) test -tags '$(TAGS)' $(GOLDEN) -update
@@ -39,8 +39,10 @@ lint:
 docs:
 	$(GO) test -tags '$(TAGS)' ./cmd/launch -run TestCLIDocs -update
 
+# bench times whole `launch --dry-run codex` processes (goal: under 5 ms and
+# 10 MiB of peak RSS each).
 bench: build
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchmem ./cmd/launch
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench DryRunProcess -benchtime 200x ./cmd/launch
 
 cross:
 	@for os in linux darwin; do for arch in amd64 arm64; do \

@@ -1,19 +1,111 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"path/filepath"
+	"strconv"
+	"time"
 
+	"github.com/launchcli/launch/backend/docker"
+	"github.com/launchcli/launch/backend/podman"
+	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/plan"
 )
 
-func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
-	return nil, errors.New("docker: not wired yet")
+// This file adapts each backend to launcher: it fills the backend's Config
+// from options and host facts (the backend's Render never looks anything
+// up) and connects to the engine only for a real run.
+
+// Labels a real run adds, so that a container can be traced to the launch
+// that made it. A dry run leaves them out, so that it prints the same
+// command every time.
+const (
+	labelPID     = "dev.launch.pid"
+	labelStarted = "dev.launch.started"
+)
+
+// containerName is launch-<agent>-<workspace directory name>.
+func containerName(p plan.Plan) string {
+	return docker.ContainerName("launch", p.Agent, filepath.Base(p.Workspace))
 }
+
+// runLabels are the labels of a real run.
+func runLabels(o *options, h *Host) map[string]string {
+	if o.DryRun {
+		return nil
+	}
+	return map[string]string{
+		labelPID:     strconv.Itoa(h.PID),
+		labelStarted: time.Now().UTC().Format(time.RFC3339),
+	}
+}
+
+// unsupportedError turns a backend's capability error into a usage error:
+// the user asked for something this backend cannot do, and the message says
+// what to use instead.
+func unsupportedError(err error) error {
+	if errors.Is(err, plan.ErrUnsupported) || errors.Is(err, plan.ErrInvalid) {
+		return usagef("%v", err)
+	}
+	return err
+}
+
+type dockerLauncher struct {
+	docker.Rendered
+	host docker.Host
+}
+
+func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
+	dh := docker.Host{
+		Getenv:    h.Getenv,
+		Home:      h.Home,
+		ConfigDir: docker.ConfigDir(h.Getenv, h.Home),
+		GOOS:      h.GOOS,
+		Exists:    func(p string) bool { _, err := h.Stat(p); return err == nil },
+	}
+	r, err := docker.Render(p, docker.Config{
+		Name:      containerName(p),
+		Labels:    runLabels(o, h),
+		ConfigDir: dh.ConfigDir,
+	})
+	if err != nil {
+		return nil, unsupportedError(err)
+	}
+	return dockerLauncher{Rendered: r, host: dh}, nil
+}
+
+func (l dockerLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {
+	c, err := docker.Connect(ctx, l.host)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return l.Exec(ctx, c, s)
+}
+
+type podmanLauncher struct{ podman.Rendered }
 
 func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
-	return nil, errors.New("podman: not wired yet")
+	// Without a connection (the executor comes with the Podman issue), the
+	// service is taken to be rootless on macOS (Podman Desktop's machine)
+	// and for an ordinary user; podman_rootful in the config says otherwise.
+	rootless := h.GOOS == "darwin" || h.UID != 0
+	if o.PodmanRootful != nil {
+		rootless = !*o.PodmanRootful
+	}
+	r, err := podman.Render(p, podman.Config{
+		Rootless: rootless,
+		Name:     containerName(p),
+		Labels:   runLabels(o, h),
+	})
+	if err != nil {
+		return nil, unsupportedError(err)
+	}
+	return podmanLauncher{r}, nil
 }
 
-func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
-	return nil, errors.New("singularity: not wired yet")
+// Run refuses honestly: the Podman executor is a later issue.
+func (podmanLauncher) Run(context.Context, iostreams.Streams) (int, error) {
+	return 0, usagef("the podman backend cannot start containers yet; run the command that launch --dry-run --backend podman prints, or use --backend docker or singularity")
 }

@@ -141,14 +141,22 @@ var backends = []string{backendDocker, backendPodman, backendSingularity}
 // exit code.
 func runCase(t *testing.T, c goldenCase, extra ...string) (string, string, int) {
 	t.Helper()
+	c.args = append(append([]string(nil), extra...), c.args...)
+	return runCaseOn(t, c, "linux")
+}
+
+// runCaseOn runs launch on the fake host with the given GOOS.
+func runCaseOn(t *testing.T, c goldenCase, goos string) (string, string, int) {
+	t.Helper()
 	fsys := fakeFS()
 	for p, content := range c.files {
 		fsys[p] = &fstest.MapFile{Data: []byte(content)}
 	}
 	h := fakeHost(fsys, c.env, c.terminal)
+	h.GOOS = goos
 	var out, errb bytes.Buffer
 	s := iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}
-	args := append(append([]string{"launch"}, extra...), c.args...)
+	args := append([]string{"launch"}, c.args...)
 	code := runApp(context.Background(), s, h, args)
 	return out.String(), errb.String(), code
 }
