@@ -4,13 +4,18 @@ package podman
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/launchcli/launch/plan"
 )
@@ -121,13 +126,13 @@ func importBusybox(t *testing.T, env []string, ref string) {
 	}
 }
 
-// TestSnippetRunsRootful renders a plan for a rootful service and runs the
-// printed snippet, as printed, with sh: the container must see the plan's
-// environment (an inherited value by name, a constant one with quotes),
+// TestRootful renders one plan for a rootful service and carries it out
+// twice on the real engine: the printed snippet run as printed with sh, and
+// the spec sent to the Podman service's API. Both containers must see the
+// plan's environment (an inherited value, a constant one with quotes),
 // mounts (read-write, read-only, a masked directory, a masked file), no
-// network and the plan's user, and the snippet must create its prepare
-// paths.
-func TestSnippetRunsRootful(t *testing.T) {
+// network and the plan's user, and both must be removed when they exit.
+func TestRootful(t *testing.T) {
 	env := podmanEnv(t)
 	const image = "localhost/launch-busybox:it"
 	importBusybox(t, env, image)
@@ -160,14 +165,14 @@ func TestSnippetRunsRootful(t *testing.T) {
 		`echo "ref=$(cat /ref/data)"`,
 		`touch docs/new 2>/dev/null && echo docs-writable=yes || echo docs-writable=no`,
 		`touch /ref/new 2>/dev/null && echo ref-writable=yes || echo ref-writable=no`,
-		`touch written && echo ws-writable=yes || echo ws-writable=no`,
+		`touch "written-$RUN" && echo ws-writable=yes || echo ws-writable=no`,
 		`echo "secrets=[$(ls -A secrets)]"`,
 		`touch secrets/new 2>/dev/null && echo secrets-writable=yes || echo secrets-writable=no`,
 		`echo "envfile=[$(cat .env)]"`,
 		`echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\n' ' ')"`,
 		`echo "proxy=[$http_proxy$HTTP_PROXY]"`,
 	}, "; ")
-	p := plan.Plan{
+	base := plan.Plan{
 		Agent:     "shell",
 		Image:     plan.Image{OCI: image},
 		Argv:      []string{"/bin/sh", "-c", script},
@@ -181,78 +186,177 @@ func TestSnippetRunsRootful(t *testing.T) {
 			{Kind: plan.MountMask, Target: filepath.Join(ws, "secrets"), ReadOnly: true, Origin: plan.OriginMask},
 			{Kind: plan.MountMask, Target: filepath.Join(ws, ".env"), ReadOnly: true, File: true, Origin: plan.OriginMask},
 		},
-		Env: []plan.EnvVar{
-			{Name: "HOME", Value: "/home/devuser"},
-			{Name: "LAUNCH_IT_SECRET", Value: secret, FromHost: true},
-			{Name: "MSG", Value: `it's a "$HOME" test`},
-		},
 		Network: plan.Network{Mode: plan.NetworkNone},
 		Prepare: []plan.HostPath{{Path: prepared, Dir: true}},
 	}
-	r, err := Render(p, Config{Rootless: false, Name: "launch-it-" + fmt.Sprint(os.Getpid())})
+	render := func(t *testing.T, run string) (plan.Plan, Rendered) {
+		p := base
+		p.Env = []plan.EnvVar{
+			{Name: "HOME", Value: "/home/devuser"},
+			{Name: "LAUNCH_IT_SECRET", Value: secret, FromHost: true},
+			{Name: "MSG", Value: `it's a "$HOME" test`},
+			{Name: "RUN", Value: run},
+		}
+		r, err := Render(p, Config{Rootless: false, Name: fmt.Sprintf("launch-it-%d-%s", os.Getpid(), run)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, r
+	}
+	check := func(t *testing.T, p plan.Plan, run, stdout string) {
+		t.Helper()
+		got := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			got[k] = v
+		}
+		want := map[string]string{
+			"uid":              "1000",
+			"gid":              "1000",
+			"pwd":              ws,
+			"msg":              `it's a "$HOME" test`,
+			"secret":           secret,
+			"home":             "/home/devuser",
+			"docs":             "docs",
+			"ref":              "ref",
+			"docs-writable":    "no",
+			"ref-writable":     "no",
+			"ws-writable":      "yes",
+			"secrets":          "[]",
+			"secrets-writable": "no",
+			"envfile":          "[]",
+			"ifaces":           "lo ",
+			"proxy":            "[]",
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s = %q, want %q", k, got[k], w)
+			}
+		}
+		written := filepath.Join(ws, "written-"+run)
+		if fi, err := os.Stat(written); err != nil {
+			t.Errorf("the container's write to the workspace is missing on the host: %v", err)
+		} else if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
+			t.Errorf("the container's file is owned by %d:%d on the host, want 1000:1000", st.Uid, st.Gid)
+		}
+		if b, _ := os.ReadFile(filepath.Join(ws, ".env")); string(b) != "hidden-file-content\n" {
+			t.Errorf("the masked file changed on the host: %q", b)
+		}
+		// --rm (Spec.Remove): nothing is left behind.
+		out, err := podman(env, "ps", "-a", "--filter", "label="+LabelPlan+"="+p.Hash(), "--format", "{{.ID}}")
+		if err != nil {
+			t.Fatalf("podman ps: %v\n%s", err, out)
+		}
+		if s := strings.TrimSpace(string(out)); s != "" {
+			t.Errorf("containers left behind: %s", s)
+		}
+	}
+
+	t.Run("snippet", func(t *testing.T) {
+		p, r := render(t, "snippet")
+		snippet := r.Snippet()
+		if strings.Contains(snippet, secret) {
+			t.Fatalf("the snippet prints the inherited value:\n%s", snippet)
+		}
+		sh := exec.Command("sh", "-c", snippet)
+		// http_proxy in podman's own environment must not reach the container.
+		sh.Env = append(env, "http_proxy=http://leak.invalid:1")
+		var stdout, stderr bytes.Buffer
+		sh.Stdout, sh.Stderr = &stdout, &stderr
+		if err := sh.Run(); err != nil {
+			t.Fatalf("snippet: %v\nstderr:\n%s\nsnippet:\n%s", err, stderr.String(), snippet)
+		}
+		check(t, p, "snippet", stdout.String())
+		if fi, err := os.Stat(prepared); err != nil || !fi.IsDir() {
+			t.Errorf("the snippet did not create %s: %v", prepared, err)
+		}
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s\nsnippet:\n%s", stdout.String(), stderr.String(), snippet)
+		}
+	})
+
+	t.Run("spec over the API", func(t *testing.T) {
+		p, r := render(t, "api")
+		// A proxy in the service's environment must not reach the container.
+		sock := serve(t, append(env, "http_proxy=http://leak.invalid:1"))
+		id := create(t, sock, r)
+		// Start and attach with the CLI: the executor that does this over
+		// the API is a later issue.
+		cmd := exec.Command("podman", "start", "--attach", id)
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("podman start: %v\n%s", err, stderr.String())
+		}
+		check(t, p, "api", stdout.String())
+		if t.Failed() {
+			spec, _ := json.MarshalIndent(r.Spec, "", "  ")
+			t.Logf("stdout:\n%s\nstderr:\n%s\nspec:\n%s", stdout.String(), stderr.String(), spec)
+		}
+	})
+}
+
+// serve starts `podman system service` on a socket of its own, stopped when
+// the test ends, and returns the socket's path once the service answers.
+func serve(t *testing.T, env []string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "podman.sock")
+	cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+sock)
+	cmd.Env = env
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	c := client(sock)
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := c.Get("http://d/_ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return sock
+			}
+		}
+	}
+	t.Fatalf("podman system service did not answer on %s:\n%s", sock, logs.String())
+	return ""
+}
+
+func client(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+// create posts r.Spec to the libpod API (v4.0.0, the oldest the service
+// serves: Debian's podman is 4.3) and returns the new container's id.
+func create(t *testing.T, sock string, r Rendered) string {
+	t.Helper()
+	body, err := json.Marshal(r.Spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	snippet := r.Snippet()
-	if strings.Contains(snippet, secret) {
-		t.Fatalf("the snippet prints the inherited value:\n%s", snippet)
-	}
-	sh := exec.Command("sh", "-c", snippet)
-	// http_proxy in podman's own environment must not reach the container.
-	sh.Env = append(env, "http_proxy=http://leak.invalid:1")
-	var stdout, stderr bytes.Buffer
-	sh.Stdout, sh.Stderr = &stdout, &stderr
-	if err := sh.Run(); err != nil {
-		t.Fatalf("snippet: %v\nstderr:\n%s\nsnippet:\n%s", err, stderr.String(), snippet)
-	}
-	got := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		got[k] = v
-	}
-	want := map[string]string{
-		"uid":              "1000",
-		"gid":              "1000",
-		"pwd":              ws,
-		"msg":              `it's a "$HOME" test`,
-		"secret":           secret,
-		"home":             "/home/devuser",
-		"docs":             "docs",
-		"ref":              "ref",
-		"docs-writable":    "no",
-		"ref-writable":     "no",
-		"ws-writable":      "yes",
-		"secrets":          "[]",
-		"secrets-writable": "no",
-		"envfile":          "[]",
-		"ifaces":           "lo ",
-		"proxy":            "[]",
-	}
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("%s = %q, want %q", k, got[k], w)
-		}
-	}
-	if t.Failed() {
-		t.Logf("stdout:\n%s\nstderr:\n%s\nsnippet:\n%s", stdout.String(), stderr.String(), snippet)
-	}
-	if fi, err := os.Stat(prepared); err != nil || !fi.IsDir() {
-		t.Errorf("the snippet did not create %s: %v", prepared, err)
-	}
-	if fi, err := os.Stat(filepath.Join(ws, "written")); err != nil {
-		t.Errorf("the container's write to the workspace is missing on the host: %v", err)
-	} else if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
-		t.Errorf("the container's file is owned by %d:%d on the host, want 1000:1000", st.Uid, st.Gid)
-	}
-	if b, _ := os.ReadFile(filepath.Join(ws, ".env")); string(b) != "hidden-file-content\n" {
-		t.Errorf("the masked file changed on the host: %q", b)
-	}
-	// --rm: nothing is left behind.
-	out, err := podman(env, "ps", "-a", "--filter", "label="+LabelPlan+"="+p.Hash(), "--format", "{{.ID}}")
+	resp, err := client(sock).Post("http://d/v4.0.0/libpod/containers/create", "application/json", bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("podman ps: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	if s := strings.TrimSpace(string(out)); s != "" {
-		t.Errorf("containers left behind: %s", s)
+	defer resp.Body.Close()
+	var out struct {
+		ID      string `json:"Id"`
+		Message string `json:"message"`
 	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("create: status %s: %v", resp.Status, err)
+	}
+	if resp.StatusCode != http.StatusCreated || out.ID == "" {
+		t.Fatalf("create: status %s: %s", resp.Status, out.Message)
+	}
+	return out.ID
 }
