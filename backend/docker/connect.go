@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -245,21 +247,22 @@ func dial(ctx context.Context, ep Endpoint, h Host) (*client.Client, error) {
 }
 
 // pingError shortens the client's connection errors, whose text repeats the
-// endpoint and capitalises.
+// endpoint, to the reason, with a hint for the usual ones.
 func pingError(err error) error {
-	var oe interface{ Unwrap() error }
-	for errors.As(err, &oe) && client.IsErrConnectionFailed(err) {
-		inner := oe.Unwrap()
-		if inner == nil || !client.IsErrConnectionFailed(inner) {
-			if inner != nil {
-				return inner
-			}
-			break
-		}
-		err = inner
-	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return errors.New("no answer within 10s")
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		switch {
+		case errors.Is(op.Err, fs.ErrNotExist):
+			return errors.New("no such socket")
+		case errors.Is(op.Err, fs.ErrPermission):
+			return errors.New("permission denied (add your user to the docker group, or use rootless docker)")
+		case errors.Is(op.Err, syscall.ECONNREFUSED):
+			return errors.New("connection refused (the engine is not running)")
+		}
+		return op.Err
 	}
 	return err
 }

@@ -1,0 +1,487 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
+
+	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/plan"
+)
+
+// fakeEngine is an engine whose container is a Go function. A call the test
+// did not set up panics.
+type fakeEngine struct {
+	t *testing.T
+
+	runtimes map[string]system.RuntimeWithStatus // nil: Info is unexpected
+	images   map[string]bool                     // nil: ImageInspect is unexpected
+	pull     func(ref string) (string, error)    // nil: ImagePull is unexpected
+	taken    map[string]bool                     // names in use
+	create   error                               // returned by ContainerCreate
+	start    error                               // returned by ContainerStart
+	remove   error                               // returned by ContainerRemove
+	// proc is the container's process; nil means create is unexpected.
+	proc func(ctx context.Context, in io.Reader, out, errw io.Writer) int
+	// dropAttach makes the engine fail mid-run: the attach connection is
+	// cut and the wait fails.
+	dropAttach bool
+
+	mu      sync.Mutex
+	calls   []string
+	created []client.ContainerCreateOptions
+	pulled  []string
+	server  net.Conn
+	waitRes chan container.WaitResponse
+	waitErr chan error
+	kill    context.CancelFunc
+	exited  chan struct{}
+}
+
+func (f *fakeEngine) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+func (f *fakeEngine) called(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeEngine) DaemonHost() string { return "unix:///fake.sock" }
+
+func (f *fakeEngine) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	if f.runtimes == nil {
+		panic("not implemented: Info")
+	}
+	f.record("Info")
+	return client.SystemInfoResult{Info: system.Info{Runtimes: f.runtimes}}, nil
+}
+
+func (f *fakeEngine) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	if f.images == nil {
+		panic("not implemented: ImageInspect")
+	}
+	f.record("ImageInspect " + ref)
+	if f.images[ref] {
+		return client.ImageInspectResult{}, nil
+	}
+	return client.ImageInspectResult{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + ref)
+}
+
+type pullStream struct{ io.Reader }
+
+func (pullStream) Close() error { return nil }
+func (pullStream) JSONMessages(context.Context) iter.Seq2[jsonstream.Message, error] {
+	panic("not implemented: JSONMessages")
+}
+func (pullStream) Wait(context.Context) error { panic("not implemented: Wait") }
+
+func (f *fakeEngine) ImagePull(_ context.Context, ref string, _ client.ImagePullOptions) (client.ImagePullResponse, error) {
+	if f.pull == nil {
+		panic("not implemented: ImagePull")
+	}
+	f.record("ImagePull " + ref)
+	f.mu.Lock()
+	f.pulled = append(f.pulled, ref)
+	f.mu.Unlock()
+	body, err := f.pull(ref)
+	if err != nil {
+		return nil, err
+	}
+	return pullStream{strings.NewReader(body)}, nil
+}
+
+func (f *fakeEngine) ContainerCreate(_ context.Context, o client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
+	if f.proc == nil && f.create == nil {
+		panic("not implemented: ContainerCreate")
+	}
+	f.record("ContainerCreate " + o.Name)
+	if f.create != nil {
+		return client.ContainerCreateResult{}, f.create
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.taken[o.Name] {
+		return client.ContainerCreateResult{}, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Conflict. The container name %q is already in use", "/"+o.Name))
+	}
+	f.created = append(f.created, o)
+	return client.ContainerCreateResult{ID: "0123456789abcdef0123"}, nil
+}
+
+func (f *fakeEngine) ContainerAttach(_ context.Context, id string, _ client.ContainerAttachOptions) (client.ContainerAttachResult, error) {
+	f.record("ContainerAttach " + id)
+	// A unix socket pair: like the engine's hijacked connection it supports
+	// CloseWrite, which is how the end of stdin reaches the container.
+	dir := f.t.TempDir()
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "s"), Net: "unix"})
+	if err != nil {
+		return client.ContainerAttachResult{}, err
+	}
+	defer l.Close()
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: filepath.Join(dir, "s"), Net: "unix"})
+	if err != nil {
+		return client.ContainerAttachResult{}, err
+	}
+	s, err := l.Accept()
+	if err != nil {
+		return client.ContainerAttachResult{}, err
+	}
+	f.mu.Lock()
+	f.server = s
+	f.mu.Unlock()
+	return client.ContainerAttachResult{HijackedResponse: client.NewHijackedResponse(c, "application/vnd.docker.multiplexed-stream")}, nil
+}
+
+func (f *fakeEngine) ContainerWait(_ context.Context, id string, o client.ContainerWaitOptions) client.ContainerWaitResult {
+	f.record("ContainerWait " + string(o.Condition))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waitRes != nil {
+		// The second wait, after a remove conflict: already removed.
+		res := make(chan container.WaitResponse, 1)
+		res <- container.WaitResponse{}
+		return client.ContainerWaitResult{Result: res, Error: make(chan error)}
+	}
+	f.waitRes = make(chan container.WaitResponse, 1)
+	f.waitErr = make(chan error, 1)
+	return client.ContainerWaitResult{Result: f.waitRes, Error: f.waitErr}
+}
+
+// frame writes docker's multiplexed stream format (stdcopy) for one stream.
+type frame struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	stream byte
+}
+
+func (f frame) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var hdr [8]byte
+	hdr[0] = f.stream
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := f.w.Write(append(hdr[:], p...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (f *fakeEngine) ContainerStart(_ context.Context, id string, _ client.ContainerStartOptions) (client.ContainerStartResult, error) {
+	f.record("ContainerStart " + id)
+	if f.start != nil {
+		return client.ContainerStartResult{}, f.start
+	}
+	f.mu.Lock()
+	srv := f.server
+	ctx, kill := context.WithCancel(context.Background())
+	f.kill = kill
+	f.exited = make(chan struct{})
+	f.mu.Unlock()
+	go func() {
+		defer close(f.exited)
+		if f.dropAttach {
+			srv.Close()
+			f.waitErr <- errors.New("unexpected EOF")
+			return
+		}
+		var mu sync.Mutex
+		code := f.proc(ctx, srv, frame{&mu, srv, 1}, frame{&mu, srv, 2})
+		srv.Close()
+		f.waitRes <- container.WaitResponse{StatusCode: int64(code)}
+	}()
+	return client.ContainerStartResult{}, nil
+}
+
+func (f *fakeEngine) ContainerResize(context.Context, string, client.ContainerResizeOptions) (client.ContainerResizeResult, error) {
+	panic("not implemented: ContainerResize")
+}
+
+func (f *fakeEngine) ContainerStop(_ context.Context, id string, _ client.ContainerStopOptions) (client.ContainerStopResult, error) {
+	f.record("ContainerStop " + id)
+	f.mu.Lock()
+	kill, exited := f.kill, f.exited
+	f.mu.Unlock()
+	kill()
+	<-exited
+	return client.ContainerStopResult{}, nil
+}
+
+func (f *fakeEngine) ContainerRemove(_ context.Context, id string, o client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
+	f.record("ContainerRemove " + id)
+	if !o.Force {
+		f.t.Error("ContainerRemove without Force")
+	}
+	return client.ContainerRemoveResult{}, f.remove
+}
+
+// echo copies stdin to stdout and says bye on stderr.
+func echo(_ context.Context, in io.Reader, out, errw io.Writer) int {
+	io.Copy(out, in)
+	fmt.Fprint(errw, "bye\n")
+	return 3
+}
+
+func render(t *testing.T, mutate func(*plan.Plan, *Config)) Rendered {
+	t.Helper()
+	p, c := basePlan(), Config{Name: "launch-shell-w"}
+	if mutate != nil {
+		mutate(&p, &c)
+	}
+	r, err := Render(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func streams(in string) (iostreams.Streams, *bytes.Buffer, *bytes.Buffer) {
+	var out, errw bytes.Buffer
+	return iostreams.Streams{In: strings.NewReader(in), Out: &out, Err: &errw}, &out, &errw
+}
+
+func TestExecPipesAndExitCode(t *testing.T) {
+	f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo}
+	r := render(t, nil)
+	s, out, errw := streams("hi\n")
+	code, err := r.Exec(context.Background(), f, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 3 {
+		t.Errorf("exit code %d, want 3", code)
+	}
+	if out.String() != "hi\n" || errw.String() != "bye\n" {
+		t.Errorf("stdout %q, stderr %q; want %q and %q kept apart", out, errw, "hi\n", "bye\n")
+	}
+	if len(f.created) != 1 || f.created[0].Name != "launch-shell-w" || f.created[0].Config != r.Request.Config || f.created[0].HostConfig != r.Request.HostConfig {
+		t.Errorf("created %+v, want the rendered request", f.created)
+	}
+	if f.called("ContainerWait removed") != 1 {
+		t.Errorf("calls %v: want a wait for removal (AutoRemove)", f.calls)
+	}
+	order := []string{"ImageInspect img:1", "ContainerCreate launch-shell-w", "ContainerAttach 0123456789abcdef0123", "ContainerWait removed", "ContainerStart 0123456789abcdef0123", "ContainerRemove 0123456789abcdef0123"}
+	if !slices.Equal(f.calls, order) {
+		t.Errorf("calls\n %q\nwant\n %q", f.calls, order)
+	}
+}
+
+func TestExecNameConflict(t *testing.T) {
+	f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo, taken: map[string]bool{"launch-shell-w": true, "launch-shell-w-2": true}}
+	s, _, _ := streams("")
+	if _, err := render(t, nil).Exec(context.Background(), f, s); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.created) != 1 || f.created[0].Name != "launch-shell-w-3" {
+		t.Errorf("created %+v, want launch-shell-w-3", f.created)
+	}
+}
+
+func TestExecRuntime(t *testing.T) {
+	t.Run("missing", func(t *testing.T) {
+		// No images and no proc: anything after Info panics.
+		f := &fakeEngine{t: t, runtimes: map[string]system.RuntimeWithStatus{"runc": {}}}
+		r := render(t, func(p *plan.Plan, _ *Config) { p.Runtime = plan.RuntimeRunsc })
+		s, _, _ := streams("")
+		_, err := r.Exec(context.Background(), f, s)
+		if err == nil {
+			t.Fatal("Exec succeeded without runsc")
+		}
+		for _, w := range []string{`runtime "runsc"`, "unix:///fake.sock", "gvisor.dev", "daemon.json", "Docker Desktop for macOS"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not mention %s", err, w)
+			}
+		}
+		if !errors.Is(err, plan.ErrUnsupported) {
+			t.Errorf("error %v does not wrap plan.ErrUnsupported", err)
+		}
+	})
+	t.Run("present", func(t *testing.T) {
+		f := &fakeEngine{t: t, runtimes: map[string]system.RuntimeWithStatus{"runc": {}, "runsc": {}}, images: map[string]bool{"img:1": true}, proc: echo}
+		r := render(t, func(p *plan.Plan, _ *Config) { p.Runtime = plan.RuntimeRunsc })
+		s, _, _ := streams("")
+		if _, err := r.Exec(context.Background(), f, s); err != nil {
+			t.Fatal(err)
+		}
+		if f.called("Info") != 1 || f.created[0].HostConfig.Runtime != "runsc" {
+			t.Errorf("calls %v", f.calls)
+		}
+	})
+}
+
+func TestExecImage(t *testing.T) {
+	okPull := func(string) (string, error) {
+		return `{"status":"Pulling from x","id":"1"}` + "\n" + `{"status":"Download complete","id":"abc"}` + "\n", nil
+	}
+	tests := []struct {
+		name     string
+		mutate   func(*plan.Plan, *Config)
+		present  bool
+		pull     func(string) (string, error)
+		wantPull bool
+		wantErr  string
+	}{
+		{"present", nil, true, nil, false, ""},
+		{"missing-default-pulled", func(p *plan.Plan, _ *Config) { p.Image.Default = true }, false, okPull, true, ""},
+		{"missing-custom-advice", nil, false, nil, false, "launch pulls only its default images: check the name, run `docker pull img:1`"},
+		{"never", func(p *plan.Plan, _ *Config) { p.Image.Default = true; p.Pull = plan.PullNever }, false, nil, false, "--pull never forbids pulling"},
+		{"always-pulls-present", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullAlways }, true, okPull, true, ""},
+		{"pull-fails", func(p *plan.Plan, _ *Config) { p.Image.Default = true }, false, func(string) (string, error) {
+			return `{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}` + "\n", nil
+		}, true, `pull image "img:1": manifest unknown; check the name, and log in with ` + "`docker login docker.io`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeEngine{t: t, images: map[string]bool{"img:1": tt.present}, pull: tt.pull}
+			if tt.wantErr == "" {
+				f.proc = echo
+			}
+			r := render(t, tt.mutate)
+			s, _, errw := streams("")
+			_, err := r.Exec(context.Background(), f, s)
+			if tt.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+			}
+			if got := len(f.pulled) > 0; got != tt.wantPull {
+				t.Errorf("pulled %v, want a pull: %v", f.pulled, tt.wantPull)
+			}
+			if tt.wantPull && tt.wantErr == "" && !strings.Contains(errw.String(), "abc: Download complete") {
+				t.Errorf("stderr %q lacks the plain progress lines", errw)
+			}
+			if tt.wantErr != "" && f.called("ContainerCreate") > 0 {
+				t.Error("a container was created although the image is missing")
+			}
+		})
+	}
+}
+
+func TestExecCancelStopsAndRemoves(t *testing.T) {
+	started := make(chan struct{})
+	f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: func(ctx context.Context, _ io.Reader, _, _ io.Writer) int {
+		close(started)
+		<-ctx.Done() // runs until stopped
+		return 143
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	s, _, _ := streams("")
+	code, err := render(t, nil).Exec(ctx, f, s)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want one wrapping context.Canceled", err)
+	}
+	if code != 143 {
+		t.Errorf("exit code %d, want the container's 143", code)
+	}
+	if f.called("ContainerStop") != 1 || f.called("ContainerRemove") != 1 {
+		t.Errorf("calls %v: want a stop and a remove", f.calls)
+	}
+}
+
+func TestExecCancelledBeforeStartRemoves(t *testing.T) {
+	f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo}
+	ctx, cancel := context.WithCancel(context.Background())
+	// Cancel during create: the create is finished, then the container removed.
+	f.taken = map[string]bool{}
+	wrapped := &cancelOnCreate{fakeEngine: f, cancel: cancel}
+	s, _, _ := streams("")
+	_, err := render(t, nil).Exec(ctx, wrapped, s)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if f.called("ContainerStart") != 0 || f.called("ContainerRemove") != 1 {
+		t.Errorf("calls %v: want no start and one remove", f.calls)
+	}
+}
+
+type cancelOnCreate struct {
+	*fakeEngine
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnCreate) ContainerCreate(ctx context.Context, o client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
+	c.cancel()
+	return c.fakeEngine.ContainerCreate(ctx, o)
+}
+
+func TestExecFailures(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      func(*fakeEngine)
+		wantErr    string
+		wantRemove int
+	}{
+		{"create-fails", func(f *fakeEngine) { f.create = cerrdefs.ErrInvalidArgument.WithMessage("invalid mount config") }, "create container launch-shell-w: invalid mount config", 0},
+		{"start-fails", func(f *fakeEngine) { f.start = errors.New("Error response from daemon: oci runtime error") }, "start container launch-shell-w: oci runtime error", 1},
+		{"engine-dies-mid-run", func(f *fakeEngine) { f.dropAttach = true }, "wait for container launch-shell-w", 1},
+		{"remove-fails", func(f *fakeEngine) { f.remove = errors.New("engine gone") }, "remove it with `docker rm -f launch-shell-w`", 1},
+		{"remove-races-autoremove", func(f *fakeEngine) { f.remove = cerrdefs.ErrConflict.WithMessage("removal already in progress") }, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo}
+			tt.setup(f)
+			s, _, _ := streams("")
+			_, err := render(t, nil).Exec(context.Background(), f, s)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+			}
+			if got := f.called("ContainerRemove"); got != tt.wantRemove {
+				t.Errorf("%d removes, want %d (calls %v)", got, tt.wantRemove, f.calls)
+			}
+		})
+	}
+}
+
+func TestExecStdinEOFEndsContainer(t *testing.T) {
+	// cat-like process: it ends only when stdin does.
+	f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: func(_ context.Context, in io.Reader, out, _ io.Writer) int {
+		io.Copy(out, in)
+		return 0
+	}}
+	s, out, _ := streams("line 1\nline 2\n")
+	done := make(chan error, 1)
+	go func() { _, err := render(t, nil).Exec(context.Background(), f, s); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Exec did not return after stdin ended")
+	}
+	if out.String() != "line 1\nline 2\n" {
+		t.Errorf("stdout %q", out)
+	}
+}
