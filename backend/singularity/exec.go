@@ -1,0 +1,331 @@
+package singularity
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/launchcli/launch/internal/iostreams"
+)
+
+// runner is what FindRuntime and Exec need from the host: finding and
+// starting processes. Host is the real one; tests use a stub.
+type runner interface {
+	// LookPath finds a command as exec.LookPath does.
+	LookPath(file string) (string, error)
+	// Output runs argv to completion and returns its standard output.
+	Output(ctx context.Context, argv []string) ([]byte, error)
+	// Environ is the environment the runtime starts from (os.Environ()).
+	Environ() []string
+	// Run runs p to completion and returns its exit status (128+N when
+	// killed by signal N). The error is non-nil only when p could not be
+	// run or waited for.
+	Run(ctx context.Context, p proc) (int, error)
+}
+
+// proc is one child process.
+type proc struct {
+	Argv    []string
+	Env     []string
+	Streams iostreams.Streams
+}
+
+// Exec carries r out: it creates the Plan's host paths, pulls the image into
+// the cache when r says so, inspects the image (not a SIF, wrong
+// architecture: error), creates the empty mask sources in a fresh scratch
+// directory, and runs the runtime as a child with the streams passed
+// through. It returns the runtime's exit status, which is the agent's. The
+// scratch directory and a partial pull are removed on every path.
+//
+// Signals: SIGTERM and SIGHUP sent to launch are passed on to the runtime.
+// SIGINT and SIGQUIT are passed on too unless s.In is a terminal: then the
+// terminal has already sent them to the runtime, which shares launch's
+// process group, and a second copy would reach the agent twice. Cancelling
+// ctx sends SIGTERM to the runtime; Exec still waits for it to exit.
+func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code int, err error) {
+	if err := r.prepareHost(); err != nil {
+		return -1, err
+	}
+	if r.pull != nil {
+		if err := r.fetch(ctx, e, s); err != nil {
+			return -1, err
+		}
+	}
+	info, err := Inspect(r.image)
+	if err != nil {
+		return -1, err
+	}
+	if err := checkArch(info, r.platform); err != nil {
+		return -1, err
+	}
+	if r.onImage != nil {
+		r.onImage(info)
+	}
+	dir := ""
+	if len(r.masks) > 0 {
+		parent := r.scratch
+		if parent == "" {
+			parent = os.TempDir()
+		}
+		if strings.ContainsAny(parent, ",:\n") {
+			return -1, fmt.Errorf("scratch directory %q: contains ',', ':' or a newline, which a bind cannot take; set TMPDIR to a plain path", parent)
+		}
+		dir, err = os.MkdirTemp(parent, "launch.")
+		if err != nil {
+			return -1, fmt.Errorf("scratch directory: %w", err)
+		}
+		defer func() {
+			if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+				err = fmt.Errorf("remove scratch directory: %w", rmErr)
+			}
+		}()
+		if err := makeMasks(dir, r.masks); err != nil {
+			return -1, err
+		}
+	}
+	return e.Run(ctx, proc{Argv: r.argv(dir), Env: r.environ(e.Environ()), Streams: s})
+}
+
+// prepareHost creates the Plan's host paths: directories, and files that do
+// not exist yet. Both are private to the user, like the snippet's umask 077.
+func (r Rendered) prepareHost() error {
+	for _, h := range r.prepare {
+		if h.Dir {
+			if err := os.MkdirAll(h.Path, 0o700); err != nil {
+				return fmt.Errorf("prepare %q: %w", h.Path, err)
+			}
+			continue
+		}
+		f, err := os.OpenFile(h.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", h.Path, err)
+		}
+		_, err = io.WriteString(f, h.Content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", h.Path, err)
+		}
+	}
+	return nil
+}
+
+func makeMasks(dir string, masks []mask) error {
+	for _, m := range masks {
+		p := filepath.Join(dir, m.name)
+		var err error
+		if m.file {
+			err = os.WriteFile(p, nil, 0o600)
+		} else {
+			err = os.Mkdir(p, 0o700)
+		}
+		if err != nil {
+			return fmt.Errorf("mask source: %w", err)
+		}
+	}
+	return nil
+}
+
+// argv is the runtime's argv with mask sources under dir.
+func (r Rendered) argv(dir string) []string {
+	out := make([]string, 0, len(r.args)+1)
+	out = append(out, r.binary)
+	for _, a := range r.args {
+		if a.scratch {
+			out = append(out, dir+"/"+a.word)
+		} else {
+			out = append(out, a.word)
+		}
+	}
+	return out
+}
+
+// environ is base without the cleared names and without the names r sets,
+// followed by r's variables in order.
+func (r Rendered) environ(base []string) []string {
+	drop := map[string]bool{}
+	for _, n := range r.unset {
+		drop[n] = true
+	}
+	for _, v := range r.env {
+		drop[v.name] = true
+	}
+	out := make([]string, 0, len(base)+len(r.env))
+	for _, kv := range base {
+		name, _, _ := strings.Cut(kv, "=")
+		if !drop[name] {
+			out = append(out, kv)
+		}
+	}
+	for _, v := range r.env {
+		out = append(out, v.name+"="+v.value)
+	}
+	return out
+}
+
+func (p *pull) missing() string {
+	return fmt.Sprintf("image %q: not in the cache (%s); %s", p.ref, p.link, p.advice)
+}
+
+// fetch pulls the image into the cache as the snippet does: into a
+// temporary file next to the store, then under its sha256, then the link.
+func (r Rendered) fetch(ctx context.Context, e runner, s iostreams.Streams) error {
+	p := r.pull
+	_, err := os.Stat(p.link)
+	switch {
+	case err == nil && !p.always:
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("image cache: %w", err)
+	case err != nil && p.never:
+		return errors.New(p.missing())
+	}
+	for _, d := range []string{p.store, filepath.Dir(p.link)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("image cache: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(p.store, ".pull.")
+	if err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
+	part := f.Name()
+	f.Close()
+	defer os.Remove(part) // gone already after a successful rename
+	argv := append([]string{r.binary}, p.args...)
+	argv = append(argv, part, p.ref)
+	// The pull's own output (progress) goes to stderr, so that the agent's
+	// stdout stays the agent's.
+	code, err := e.Run(ctx, proc{Argv: argv, Env: e.Environ(), Streams: iostreams.Streams{In: s.In, Out: s.Err, Err: s.Err}})
+	if err != nil {
+		return fmt.Errorf("pull %q: %w", p.ref, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("pull %q: %s exited with status %d (see its message above); check the reference and your network or proxy", p.ref, r.binary, code)
+	}
+	sum, err := fileSHA256(part)
+	if err != nil {
+		return fmt.Errorf("pull %q: %w", p.ref, err)
+	}
+	final := filepath.Join(p.store, sum+".sif")
+	if err := os.Rename(part, final); err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
+	// Replace the link in one step: a concurrent run sees the old image or
+	// the new one, never no image.
+	tmp := p.link + ".new." + sum[:12]
+	os.Remove(tmp)
+	if err := os.Symlink(final, tmp); err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
+	if err := os.Rename(tmp, p.link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("image cache: %w", err)
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Host is the real host: PATH lookups, the process environment, child
+// processes with signals passed on. The zero value is ready to use.
+type Host struct{}
+
+var _ runner = Host{}
+
+// LookPath is exec.LookPath.
+func (Host) LookPath(file string) (string, error) { return exec.LookPath(file) }
+
+// Output runs argv and returns its standard output.
+func (Host) Output(ctx context.Context, argv []string) ([]byte, error) {
+	return exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
+}
+
+// Environ is os.Environ.
+func (Host) Environ() []string { return os.Environ() }
+
+// FUSEUsable reports whether this process can open /dev/fuse, which the
+// runtime needs to mount a SIF file without privileges (squashfuse). When it
+// cannot, set Config.Unsquash.
+func (Host) FUSEUsable() bool {
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// Run starts p with its streams passed through (a terminal stays the
+// child's terminal), forwards signals as Exec documents, and waits.
+func (Host) Run(ctx context.Context, p proc) (int, error) {
+	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
+	cmd.Env = p.Env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.Streams.In, p.Streams.Out, p.Streams.Err
+	_, tty := p.Streams.Terminal()
+
+	// Catch the signals before the child exists, so that none kills
+	// launch and leaves the scratch directory behind.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("start %s: %w", p.Argv[0], err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		ctxDone := ctx.Done()
+		for {
+			select {
+			case sig := <-sigs:
+				if tty && (sig == syscall.SIGINT || sig == syscall.SIGQUIT) {
+					continue
+				}
+				cmd.Process.Signal(sig) //nolint:errcheck // the child may have exited
+			case <-ctxDone:
+				cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+				ctxDone = nil
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	if err == nil {
+		return 0, nil
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return -1, fmt.Errorf("wait for %s: %w", p.Argv[0], err)
+	}
+	if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return exit.ExitCode(), nil
+}
