@@ -184,7 +184,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		pull = plan.PullMissing
 		if !p.Image.Default {
 			pull = plan.PullNever
-			note("image %q: not the default image, so it is not pulled; run `podman pull %s` first if it is missing", p.Image.OCI, p.Image.OCI)
+			note("image %q: not launch's default image, so it is not pulled; if it is missing, run `podman pull %s` first or pass --pull missing", p.Image.OCI, p.Image.OCI)
 		}
 	}
 
@@ -326,9 +326,11 @@ func cdiGPU(id string) specs.LinuxDevice { return specs.LinuxDevice{Path: "nvidi
 // produces, so that the API request and the printed command agree: a bind
 // (read-only: option "ro"), a masked directory as an empty read-only tmpfs
 // (not filled from the image or the mount below: "notmpcopyup"),
-// a masked file as a read-only bind of /dev/null. Podman's API-only mask
-// list (SpecGenerator.Mask) is not used: the CLI cannot express a path
-// under a bind mount with it.
+// a masked file as a read-only bind of /dev/null. SpecGenerator.Mask
+// (`--security-opt mask=`) is not used: it is a list the OCI runtime applies
+// after every mount, ':'-separated on the CLI, and Docker has no CLI form of
+// it; mounts keep the mask where the Plan puts it, in the same form on every
+// engine, and visible in `podman inspect`.
 func specMount(m plan.Mount) specs.Mount {
 	var opts []string
 	if m.ReadOnly || m.Kind == plan.MountMask {
