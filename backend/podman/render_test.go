@@ -488,9 +488,15 @@ func TestSnippetPrepares(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "new dir", ".codex")); err != nil || !fi.IsDir() {
 		t.Errorf("directory not created: %v", err)
+	} else if fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v, want 0700", fi.Mode().Perm())
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "sub", ".claude.json")); err != nil || string(b) != "{}" {
+	file := filepath.Join(dir, "sub", ".claude.json")
+	if b, err := os.ReadFile(file); err != nil || string(b) != "{}" {
 		t.Errorf("file = %q, %v; want {}", b, err)
+	}
+	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "keep" {
 		t.Errorf("existing file overwritten: %q", b)
