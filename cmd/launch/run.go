@@ -118,7 +118,7 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	}
 	if o.DryRun {
 		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
-		_, err := io.WriteString(s.Out, prepareSnippet(p.Prepare)+l.Snippet()+"\n")
+		_, err := io.WriteString(s.Out, strings.TrimRight(l.Snippet(), "\n")+"\n")
 		return err
 	}
 	if !o.Yes {
@@ -144,21 +144,6 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	return nil
 }
 
-// prepareSnippet is the shell form of prepare: the printed command creates
-// what the real run would create, and the dry run itself creates nothing.
-func prepareSnippet(hp []plan.HostPath) string {
-	var b strings.Builder
-	for _, x := range hp {
-		if x.Dir {
-			fmt.Fprintf(&b, "mkdir -p %s\n", shell.Quote(x.Path))
-			continue
-		}
-		fmt.Fprintf(&b, "[ -e %[1]s ] || { mkdir -p %[2]s && printf '%%s\\n' %[3]s > %[1]s; }\n",
-			shell.Quote(x.Path), shell.Quote(filepath.Dir(x.Path)), shell.Quote(x.Content))
-	}
-	return b.String()
-}
-
 // prepare creates the missing host paths of a real run: credential
 // directories (0700) and files (0600) that the agent writes to.
 func prepare(hp []plan.HostPath) error {
@@ -179,7 +164,7 @@ func prepare(hp []plan.HostPath) error {
 		if err != nil {
 			return fmt.Errorf("create credential file %q: %w", x.Path, err)
 		}
-		_, werr := f.WriteString(x.Content + "\n")
+		_, werr := f.WriteString(x.Content)
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
 		}
