@@ -17,7 +17,6 @@ package podman
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -116,20 +115,7 @@ type Rendered struct {
 // missing Prepare paths (private to the user), then runs Argv, and it runs as
 // printed. Inherited values appear by name only. No trailing newline.
 func (r Rendered) Snippet() string {
-	var lines []string
-	for _, h := range r.Prepare {
-		// umask 077 in a subshell: what a real run creates holds
-		// credentials, so it is private (0700 directories, 0600 files).
-		if h.Dir {
-			lines = append(lines, "(umask 077 && mkdir -p "+shell.Quote(h.Path)+")")
-			continue
-		}
-		// Create a missing file only: an existing one is the user's.
-		lines = append(lines, fmt.Sprintf("test -e %s || (umask 077 && mkdir -p %s && printf %%s %s > %s)",
-			shell.Quote(h.Path), shell.Quote(path.Dir(h.Path)), shell.Quote(h.Content), shell.Quote(h.Path)))
-	}
-	lines = append(lines, shell.Join(r.Argv))
-	return strings.Join(lines, "\n")
+	return strings.Join(append(shell.Prepare(r.Prepare), shell.Join(r.Argv)), "\n")
 }
 
 // Notes are remarks for stderr: how Render translated parts of the Plan that

@@ -1,5 +1,5 @@
 // Package shell quotes words for a POSIX shell, for the commands that
-// --dry-run prints. It imports only the standard library.
+// --dry-run prints. It imports only plan and the standard library.
 package shell
 
 import "strings"

@@ -1,8 +1,12 @@
 package shell
 
 import (
+	"os"
 	"os/exec"
+	"strings"
 	"testing"
+
+	"github.com/launchcli/launch/plan"
 )
 
 func TestQuote(t *testing.T) {
@@ -72,4 +76,44 @@ func FuzzQuote(f *testing.F) {
 			t.Errorf("shell read %q as %q", s, out)
 		}
 	})
+}
+
+// TestPrepare runs the lines in a real shell twice: the first run creates
+// the paths private, the second leaves an existing file alone.
+func TestPrepare(t *testing.T) {
+	dir := t.TempDir()
+	hp := []plan.HostPath{
+		{Path: dir + "/a dir/.codex", Dir: true},
+		{Path: dir + "/sub/.claude.json", Content: "{}"},
+	}
+	script := strings.Join(Prepare(hp), "\n")
+	for i := 0; i < 2; i++ {
+		if out, err := exec.Command("sh", "-c", "umask 022\n"+script).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s\n%s", err, out, script)
+		}
+		if i == 0 {
+			if err := os.WriteFile(hp[1].Path, []byte("{\"kept\":1}"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fi, err := os.Stat(hp[0].Path)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory: %v, %v; want a 0700 directory", fi, err)
+	}
+	b, err := os.ReadFile(hp[1].Path)
+	if err != nil || string(b) != "{\"kept\":1}" {
+		t.Errorf("file = %q, %v; an existing file must be kept", b, err)
+	}
+	fi, _ = os.Stat(hp[1].Path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
+	}
+	os.Remove(hp[1].Path)
+	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if b, _ := os.ReadFile(hp[1].Path); string(b) != "{}" {
+		t.Errorf("new file holds %q, want {} exactly", b)
+	}
 }
