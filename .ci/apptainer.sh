@@ -5,7 +5,8 @@
 # apptainer that already reports 1.4.3 is reused, and existing images are kept.
 #
 # Usage: .ci/apptainer.sh [IMAGEDIR]   (default /var/cache/launch-ci)
-# Afterwards: IMAGEDIR/busybox.sif and IMAGEDIR/busybox.sandbox/ exist.
+# Afterwards: IMAGEDIR/busybox.sif, IMAGEDIR/busybox.sandbox/ and
+# IMAGEDIR/debian.sif exist, and so does the unprivileged user launchtest.
 set -euo pipefail
 
 version=1.4.3
@@ -72,13 +73,16 @@ fi
 "$here/rootfs.sh" "$imgdir" >/dev/null
 def=$(mktemp)
 trap 'rm -f "$def"' EXIT
-cat >"$def" <<DEF
+definition() { # definition TREE
+	cat >"$def" <<DEF
 Bootstrap: localimage
-From: $imgdir/busybox
+From: $imgdir/$1
 
 %labels
-    org.launchcli.test busybox
+    org.launchcli.test $1
 DEF
+}
+definition busybox
 if [ ! -e "$imgdir/busybox.sif" ]; then
 	apptainer build --force "$imgdir/busybox.sif.tmp" "$def"
 	mv "$imgdir/busybox.sif.tmp" "$imgdir/busybox.sif"
@@ -88,8 +92,18 @@ if [ ! -e "$imgdir/busybox.sandbox/.complete" ]; then
 	apptainer build --sandbox "$imgdir/busybox.sandbox" "$def"
 	touch "$imgdir/busybox.sandbox/.complete"
 fi
-# The non-root test user must be able to read both.
+# Debian, for the diagnostics a user runs with a real bash.
+definition debian
+if [ ! -e "$imgdir/debian.sif" ]; then
+	apptainer build --force "$imgdir/debian.sif.tmp" "$def"
+	mv "$imgdir/debian.sif.tmp" "$imgdir/debian.sif"
+fi
+
+# The unprivileged user the integration tests run as, too (the HPC case).
+# Plain user namespaces need no /etc/subuid entry; --fakeroot would.
+id launchtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh launchtest
+
+# The test user must be able to read the images.
 chmod a+rx "$imgdir"
-chmod -R a+rX "$imgdir/busybox.sif" "$imgdir/busybox.sandbox"
-echo "$imgdir/busybox.sif"
-echo "$imgdir/busybox.sandbox"
+chmod -R a+rX "$imgdir/busybox.sif" "$imgdir/busybox.sandbox" "$imgdir/debian.sif"
+printf '%s\n' "$imgdir/busybox.sif" "$imgdir/busybox.sandbox" "$imgdir/debian.sif"
