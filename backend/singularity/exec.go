@@ -40,12 +40,13 @@ type proc struct {
 	Streams iostreams.Streams
 }
 
-// Exec carries r out: it creates the Plan's host paths, pulls the image into
-// the cache when r says so, inspects the image (not a SIF, wrong
+// Exec carries r out: it pulls the image into the cache when r says so, inspects the image (not a SIF, wrong
 // architecture: error), creates the empty mask sources in a fresh scratch
 // directory, and runs the runtime as a child with the streams passed
 // through. It returns the runtime's exit status, which is the agent's. The
-// scratch directory and a partial pull are removed on every path.
+// scratch directory and a partial pull are removed on every path. The
+// Plan's host paths (Plan.Prepare) are not Exec's: cmd/launch creates them
+// before it calls Exec, as the snippet does before the runtime.
 //
 // Signals: SIGTERM and SIGHUP sent to launch are passed on to the runtime.
 // SIGINT and SIGQUIT are passed on too unless s.In is a terminal: then the
@@ -53,9 +54,6 @@ type proc struct {
 // process group, and a second copy would reach the agent twice. Cancelling
 // ctx sends SIGTERM to the runtime; Exec still waits for it to exit.
 func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code int, err error) {
-	if err := r.prepareHost(); err != nil {
-		return -1, err
-	}
 	if r.pull != nil {
 		if err := r.fetch(ctx, e, s); err != nil {
 			return -1, err
@@ -94,34 +92,6 @@ func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code
 		}
 	}
 	return e.Run(ctx, proc{Argv: r.argv(dir), Env: r.environ(e.Environ()), Streams: s})
-}
-
-// prepareHost creates the Plan's host paths: directories, and files that do
-// not exist yet. Both are private to the user, like the snippet's umask 077.
-func (r Rendered) prepareHost() error {
-	for _, h := range r.prepare {
-		if h.Dir {
-			if err := os.MkdirAll(h.Path, 0o700); err != nil {
-				return fmt.Errorf("prepare %q: %w", h.Path, err)
-			}
-			continue
-		}
-		f, err := os.OpenFile(h.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", h.Path, err)
-		}
-		_, err = io.WriteString(f, h.Content)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", h.Path, err)
-		}
-	}
-	return nil
 }
 
 func makeMasks(dir string, masks []mask) error {

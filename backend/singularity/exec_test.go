@@ -341,42 +341,6 @@ func TestExecRefusesImage(t *testing.T) {
 	}
 }
 
-func TestExecPrepare(t *testing.T) {
-	home := t.TempDir()
-	existing := filepath.Join(home, ".claude.json")
-	os.WriteFile(existing, []byte(`{"kept":true}`), 0o600)
-	sandbox := filepath.Join(t.TempDir(), "sb")
-	os.MkdirAll(filepath.Join(sandbox, "bin"), 0o755)
-	p := basePlan()
-	p.Image.SIF = sandbox
-	p.Prepare = []plan.HostPath{
-		{Path: filepath.Join(home, ".codex"), Dir: true},
-		{Path: filepath.Join(home, ".pi", "agent"), Dir: true},
-		{Path: existing, Content: "{}"},
-		{Path: filepath.Join(home, "new.json"), Content: "{}"},
-	}
-	r, err := Render(p, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStub(t)
-	s.register([]string{"apptainer", "exec"}, 0, nil)
-	if code, err := r.Exec(context.Background(), s, iostreams.Streams{}); code != 0 || err != nil {
-		t.Fatalf("Exec = %d, %v", code, err)
-	}
-	for _, d := range []string{".codex", ".pi/agent"} {
-		if st, err := os.Stat(filepath.Join(home, d)); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
-			t.Errorf("%s: %v, %v; want a 0700 directory", d, st, err)
-		}
-	}
-	if b, _ := os.ReadFile(existing); string(b) != `{"kept":true}` {
-		t.Errorf("existing file rewritten: %s", b)
-	}
-	if b, _ := os.ReadFile(filepath.Join(home, "new.json")); string(b) != "{}" {
-		t.Errorf("new file = %q, want {}", b)
-	}
-}
-
 func TestExecPull(t *testing.T) {
 	var hexsum string // of what the stub pulled
 	tests := []struct {

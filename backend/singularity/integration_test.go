@@ -683,4 +683,29 @@ func TestApptainerPull(t *testing.T) {
 			t.Errorf("pull never fetched: %s", stderr.String())
 		}
 	}
+
+	// The printed snippet pulls the same way, into an empty cache.
+	c.CacheDir = t.TempDir()
+	p.Pull = plan.PullMissing
+	r, err := Render(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, stderr bytes.Buffer
+	cmd := exec.Command("sh", "-c", r.Snippet())
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil || out.String() != "pulled-and-ran\n" {
+		t.Fatalf("snippet: %v\nstdout: %q\nstderr: %s\n%s", err, out.String(), stderr.String(), r.Snippet())
+	}
+	target, err := os.Readlink(r.Image())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := fileSHA256(target); err != nil || target != filepath.Join(c.CacheDir, "sha256", sum+".sif") {
+		t.Errorf("snippet: cache link -> %q, want the file named after its sha256 %s (%v)", target, sum, err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(c.CacheDir, "sha256"))
+	if len(ents) != 1 {
+		t.Errorf("snippet: cache holds %d files, want 1 (no partial pull left)", len(ents))
+	}
 }

@@ -17,8 +17,9 @@ const (
 )
 
 // Snippet is the POSIX shell text --dry-run prints. Run as printed, in sh or
-// bash, it does what Exec does: it creates the Plan's host paths, pulls the
-// image into the cache when needed, creates the empty mask sources in a
+// bash, it does what a real run does: it creates the Plan's host paths
+// (shell.Prepare; a real run has cmd/launch do that before Exec), and then
+// what Exec does: it pulls the image into the cache when needed, creates the empty mask sources in a
 // directory it removes afterwards, and runs the runtime with the same argv and
 // environment. Values inherited from the host appear by name only
 // (APPTAINERENV_NAME="$NAME"), so the snippet never shows a secret; they are
@@ -44,13 +45,10 @@ func (r Rendered) Snippet() string {
 			line("trap : HUP INT TERM")
 		}
 	}
-	for _, h := range r.prepare {
-		q := shell.Quote(h.Path)
-		if h.Dir {
-			line("mkdir -p", q)
-			continue
-		}
-		line("if [ ! -e", q, "]; then printf '%s'", shell.Quote(h.Content), ">"+q+"; fi")
+	// The host preparation every backend's snippet starts with; a real
+	// run does the same in cmd/launch before Exec.
+	for _, l := range shell.Prepare(r.prepare) {
+		line(l)
 	}
 	if p := r.pull; p != nil {
 		link := shell.Quote(p.link)
