@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -249,6 +250,35 @@ func (Host) FUSEUsable() bool {
 	}
 	f.Close()
 	return true
+}
+
+// NeedsUserNS reports whether the runtime must be told --userns
+// (Config.UserNS): as root without CAP_SYS_RESOURCE, which most CI and
+// nested containers drop, Apptainer's privileged start fails ("Requesting
+// capability set ... while permitted capability set is ..."). An ordinary
+// user never needs it: an unprivileged install uses a user namespace anyway.
+func (Host) NeedsUserNS() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	return !hasCap(string(b), capSysResource)
+}
+
+const capSysResource = 24
+
+// hasCap reads the CapEff line of /proc/self/status.
+func hasCap(status string, bit uint) bool {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && n&(1<<bit) != 0
+		}
+	}
+	return false
 }
 
 // Run starts p with its streams passed through (a terminal stays the

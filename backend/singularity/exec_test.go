@@ -547,3 +547,16 @@ func TestHostRun(t *testing.T) {
 		t.Fatal("the child did not get SIGTERM")
 	}
 }
+
+func TestHasCap(t *testing.T) {
+	status := "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\n"
+	if hasCap(status, capSysResource) {
+		t.Error("CAP_SYS_RESOURCE found in 000001fffeffffff")
+	}
+	if !hasCap(status, 21) { // CAP_SYS_ADMIN
+		t.Error("CAP_SYS_ADMIN not found in 000001fffeffffff")
+	}
+	if !hasCap("CapEff:\t000001ffffffffff\n", capSysResource) {
+		t.Error("CAP_SYS_RESOURCE not found in a full set")
+	}
+}

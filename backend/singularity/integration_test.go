@@ -62,7 +62,7 @@ func realRuntime(t *testing.T) Config {
 		Binary:  rt.Path,
 		Flavour: rt.Flavour,
 		// Root needs a user namespace here (no CAP_SYS_RESOURCE).
-		UserNS: os.Geteuid() == 0,
+		UserNS: Host{}.NeedsUserNS(),
 		// Without /dev/fuse an unprivileged user cannot mount a SIF.
 		Unsquash:   !Host{}.FUSEUsable(),
 		ScratchDir: t.TempDir(),
