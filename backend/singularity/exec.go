@@ -53,7 +53,9 @@ type proc struct {
 // SIGINT and SIGQUIT are passed on too unless s.In is a terminal: then the
 // terminal has already sent them to the runtime, which shares launch's
 // process group, and a second copy would reach the agent twice. Cancelling
-// ctx sends SIGTERM to the runtime; Exec still waits for it to exit.
+// ctx (plainly, or by its deadline) sends SIGTERM to the runtime, and Exec
+// still waits for it to exit; a ctx cancelled by a signal
+// (signal.NotifyContext) is left to the forwarding above.
 func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code int, err error) {
 	if r.pull != nil {
 		if err := r.fetch(ctx, e, s); err != nil {
@@ -281,6 +283,14 @@ func hasCap(status string, bit uint) bool {
 	return false
 }
 
+// forwarded says whether a signal launch received is passed on to the
+// runtime: all of them, except the terminal's own SIGINT and SIGQUIT when
+// stdin is a terminal, which the child (in launch's process group) already
+// got from the terminal.
+func forwarded(sig os.Signal, tty bool) bool {
+	return !tty || (sig != syscall.SIGINT && sig != syscall.SIGQUIT)
+}
+
 // Run starts p with its streams passed through (a terminal stays the
 // child's terminal), forwards signals as Exec documents, and waits.
 func (Host) Run(ctx context.Context, p proc) (int, error) {
@@ -304,13 +314,20 @@ func (Host) Run(ctx context.Context, p proc) (int, error) {
 		for {
 			select {
 			case sig := <-sigs:
-				if tty && (sig == syscall.SIGINT || sig == syscall.SIGQUIT) {
-					continue
+				if forwarded(sig, tty) {
+					cmd.Process.Signal(sig) //nolint:errcheck // the child may have exited
 				}
-				cmd.Process.Signal(sig) //nolint:errcheck // the child may have exited
 			case <-ctxDone:
-				cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
 				ctxDone = nil
+				// signal.NotifyContext (cmd/launch's main) cancels ctx on
+				// SIGINT too; that signal reached this process and the case
+				// above has dealt with it as documented. Turning it into a
+				// SIGTERM would end an agent whose Ctrl-C only interrupts
+				// its current step. Only a plain cancel or a deadline stops
+				// the runtime.
+				if c := context.Cause(ctx); c == context.Canceled || c == context.DeadlineExceeded {
+					cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+				}
 			case <-done:
 				return
 			}

@@ -560,3 +560,60 @@ func TestHasCap(t *testing.T) {
 		t.Error("CAP_SYS_RESOURCE not found in a full set")
 	}
 }
+
+// TestHostRunCancel: a plain cancel stops the child with SIGTERM; a cancel
+// caused by a signal (signal.NotifyContext) does not, since the signal
+// itself is forwarded (or reached the child from the terminal).
+func TestHostRunCancel(t *testing.T) {
+	script := `trap 'exit 42' TERM; echo ready; i=0; while [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done; exit 7`
+	for _, tt := range []struct {
+		name   string
+		cancel func(context.CancelCauseFunc)
+		want   int
+	}{
+		{"plain cancel", func(c context.CancelCauseFunc) { c(nil) }, 42},
+		{"cancelled by a signal", func(c context.CancelCauseFunc) { c(errors.New("interrupt signal received")) }, 7},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			pr, pw := io.Pipe()
+			res := make(chan int, 1)
+			go func() {
+				c, err := Host{}.Run(ctx, proc{Argv: []string{"sh", "-c", script}, Streams: iostreams.Streams{Out: pw}})
+				pw.Close()
+				if err != nil {
+					t.Error(err)
+				}
+				res <- c
+			}()
+			rd := bufio.NewReader(pr)
+			if line, _ := rd.ReadString('\n'); line != "ready\n" {
+				t.Fatalf("child said %q", line)
+			}
+			go io.Copy(io.Discard, rd)
+			tt.cancel(cancel)
+			if got := <-res; got != tt.want {
+				t.Errorf("exit status %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestForwarded(t *testing.T) {
+	tests := []struct {
+		sig  os.Signal
+		tty  bool
+		want bool
+	}{
+		{syscall.SIGTERM, false, true}, {syscall.SIGTERM, true, true},
+		{syscall.SIGHUP, false, true}, {syscall.SIGHUP, true, true},
+		{syscall.SIGINT, false, true}, {syscall.SIGINT, true, false},
+		{syscall.SIGQUIT, false, true}, {syscall.SIGQUIT, true, false},
+	}
+	for _, tt := range tests {
+		if got := forwarded(tt.sig, tt.tty); got != tt.want {
+			t.Errorf("forwarded(%v, tty=%v) = %v, want %v", tt.sig, tt.tty, got, tt.want)
+		}
+	}
+}
