@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
 )
@@ -171,9 +170,5 @@ func checkArch(info ImageInfo, platform string) error {
 	if info.Arch == "" || info.Arch == want {
 		return nil
 	}
-	hint := "use an image built for " + want
-	if strings.Contains(info.Path, "://") {
-		hint += " (--arch " + want + ")"
-	}
-	return fmt.Errorf("image %q: built for %s, %s %s; %s", info.Path, info.Arch, from, want, hint)
+	return fmt.Errorf("image %q: built for %s, %s %s; use an image built for %s (--sif-path, or --arch for the catalogue's)", info.Path, info.Arch, from, want, want)
 }

@@ -363,8 +363,21 @@ func TestApptainer(t *testing.T) {
 			t.Run("snippet-equivalent", func(t *testing.T) {
 				os.Remove(filepath.Join(f.ws, "written-inside"))
 				os.Remove(filepath.Join(f.cred, "from-inside"))
+				// The snippet also creates the Plan's host paths (a real run
+				// has cmd/launch do that before Exec).
+				p := p
+				p.Prepare = []plan.HostPath{
+					{Path: filepath.Join(f.sync, "prepared", "dir"), Dir: true},
+					{Path: filepath.Join(f.sync, "prepared", "file.json"), Content: "{}"},
+				}
 				snip, _ := f.run(t, p, c, "snippet")
 				checkIsolation(t, f, p, snip, false)
+				if st, err := os.Stat(filepath.Join(f.sync, "prepared", "dir")); err != nil || !st.IsDir() {
+					t.Errorf("snippet did not create the prepared directory: %v", err)
+				}
+				if b, err := os.ReadFile(filepath.Join(f.sync, "prepared", "file.json")); err != nil || string(b) != "{}" {
+					t.Errorf("snippet did not write the prepared file: %q, %v", b, err)
+				}
 				for _, sec := range []string{"env", "id", "pwd", "mounts", "home", "net", "tmp", "checks"} {
 					a, b := normalize(sec, got.sections[sec]), normalize(sec, snip.sections[sec])
 					if strings.Join(a, "\n") != strings.Join(b, "\n") {
