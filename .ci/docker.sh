@@ -10,7 +10,7 @@
 #   3. builds the test images without any registry, from .ci/rootfs.sh's
 #      trees: launch-test/busybox:latest and launch-test/debian:bookworm;
 #   4. runs Debian's docker-registry on 127.0.0.1:5000 and pushes
-#      127.0.0.1:5000/launch-test/busybox:latest there for the pull tests;
+#      127.0.0.1:5000/launch-test/pull:latest there for the pull tests;
 #   5. installs gVisor's runsc (static, CGO_ENABLED=0), registers it in
 #      /etc/docker/daemon.json and restarts dockerd when that file changed.
 #
@@ -122,13 +122,20 @@ EOF
 	for _ in $(seq 1 20); do registry_up && break; sleep 0.5; done
 	registry_up || { log "docker-registry did not answer on $registry"; tail -n 20 "$logdir/registry.log" >&2; exit 1; }
 fi
-# dockerd treats 127.0.0.0/8 registries as insecure (plain http) by default.
-if ! curl -fsS "http://$registry/v2/launch-test/busybox/manifests/latest" \
+# The pull tests pull 127.0.0.1:5000/launch-test/pull:latest: busybox plus a
+# layer of its own, so that a pull downloads a layer no local image holds and
+# shows per-layer progress. dockerd treats 127.0.0.0/8 registries as insecure
+# (plain http) by default.
+pull_ref=$registry/launch-test/pull:latest
+if ! curl -fsS "http://$registry/v2/launch-test/pull/manifests/latest" \
 	-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >/dev/null 2>&1; then
-	log "pushing $registry/launch-test/busybox:latest"
-	docker tag launch-test/busybox:latest "$registry/launch-test/busybox:latest"
-	docker push "$registry/launch-test/busybox:latest" >/dev/null
-	docker rmi "$registry/launch-test/busybox:latest" >/dev/null
+	log "pushing $pull_ref"
+	tmp=launch-ci-pull-$$
+	docker run --name "$tmp" launch-test/busybox:latest sh -c 'echo pulled >/pulled' >/dev/null
+	docker commit "$tmp" "$pull_ref" >/dev/null
+	docker rm "$tmp" >/dev/null
+	docker push "$pull_ref" >/dev/null
+	docker rmi "$pull_ref" >/dev/null
 fi
 
 # ---- 5. gVisor ---------------------------------------------------------------

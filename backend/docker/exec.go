@@ -307,6 +307,9 @@ func remove(e engine, id, name string) error {
 			return fmt.Errorf("remove container %s: %w; remove it with `docker rm -f %s`", name, err, name)
 		}
 	}
+	if client.IsErrConnectionFailed(err) {
+		err = &wrapped{msg: "cannot reach the engine at " + e.DaemonHost() + ": " + pingError(err).Error(), err: err}
+	}
 	return fmt.Errorf("remove container %s: %w; remove it with `docker rm -f %s`", name, trimEngineText(err), name)
 }
 
@@ -319,6 +322,9 @@ func interrupted(ctx context.Context, what string) error {
 // engine was tried and what to do.
 func engineError(e engine, what string, err error) error {
 	if client.IsErrConnectionFailed(err) || isConnReset(err) {
+		if client.IsErrConnectionFailed(err) {
+			err = &wrapped{msg: pingError(err).Error(), err: err}
+		}
 		return fmt.Errorf("%s: lost the docker engine at %s: %w; is dockerd running? (check DOCKER_HOST and `docker context ls`) or try --backend podman", what, e.DaemonHost(), err)
 	}
 	return fmt.Errorf("%s: %w", what, trimEngineText(err))
