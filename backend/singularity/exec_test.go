@@ -460,45 +460,78 @@ func TestFindRuntime(t *testing.T) {
 		name    string
 		paths   map[string]string
 		flag    string
-		version string
 		want    Runtime
 		wantErr string
 	}{
 		{name: "apptainer first", paths: map[string]string{"apptainer": "/usr/bin/apptainer", "singularity": "/usr/bin/singularity"},
-			version: "apptainer version 1.4.3\n", want: Runtime{Path: "/usr/bin/apptainer", Flavour: FlavourApptainer, Version: "1.4.3"}},
-		{name: "singularity-ce", paths: map[string]string{"singularity": "/opt/s/bin/singularity"},
-			version: "singularity-ce version 4.1.0-jammy\n", want: Runtime{Path: "/opt/s/bin/singularity", Flavour: FlavourSingularity, Version: "4.1.0-jammy"}},
-		{name: "singularity that is apptainer", paths: map[string]string{"singularity": "/usr/bin/singularity"},
-			version: "apptainer version 1.3.0\n", want: Runtime{Path: "/usr/bin/singularity", Flavour: FlavourApptainer, Version: "1.3.0"}},
+			want: Runtime{Path: "/usr/bin/apptainer", Flavour: FlavourApptainer}},
+		{name: "singularity", paths: map[string]string{"singularity": "/opt/s/bin/singularity"},
+			want: Runtime{Path: "/opt/s/bin/singularity", Flavour: FlavourSingularity}},
 		{name: "flag", flag: "/x/singularity", paths: map[string]string{"/x/singularity": "/x/singularity", "apptainer": "/usr/bin/apptainer"},
-			version: "singularity version 3.8.7\n", want: Runtime{Path: "/x/singularity", Flavour: FlavourSingularity, Version: "3.8.7"}},
+			want: Runtime{Path: "/x/singularity", Flavour: FlavourSingularity}},
 		{name: "none", wantErr: "module load apptainer"},
 		{name: "flag not found", flag: "apptainer", paths: map[string]string{"singularity": "/usr/bin/singularity"}, wantErr: `runtime "apptainer"`},
-		{name: "odd version", paths: map[string]string{"apptainer": "/usr/bin/apptainer"}, version: "hello\n", wantErr: "unexpected output"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStub(t)
 			s.paths = tt.paths
-			if tt.version != "" {
-				bin := tt.want.Path
-				if bin == "" {
-					bin = tt.paths["apptainer"]
-				}
-				s.register([]string{bin, "--version"}, 0, nil).out = tt.version
-			}
 			got, err := FindRuntime(context.Background(), s, tt.flag)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				if tt.name != "odd version" && !errors.Is(err, ErrNoRuntime) {
-					t.Errorf("err = %v does not wrap ErrNoRuntime", err)
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrNoRuntime) {
+					t.Fatalf("err = %v, want one wrapping ErrNoRuntime that says %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil || got != tt.want {
 				t.Errorf("FindRuntime = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestFlavourOf: Apptainer installs `singularity` as a link to apptainer.
+func TestFlavourOf(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "apptainer")
+	os.WriteFile(app, []byte("#!/bin/sh\n"), 0o755)
+	link := filepath.Join(dir, "singularity")
+	os.Symlink("apptainer", link)
+	if f := flavourOf(link); f != FlavourApptainer {
+		t.Errorf("flavourOf(singularity -> apptainer) = %s, want apptainer", f)
+	}
+	real := filepath.Join(t.TempDir(), "singularity")
+	os.WriteFile(real, []byte("#!/bin/sh\n"), 0o755)
+	if f := flavourOf(real); f != FlavourSingularity {
+		t.Errorf("flavourOf(singularity) = %s, want singularity", f)
+	}
+}
+
+func TestReadVersion(t *testing.T) {
+	tests := []struct {
+		out     string
+		want    Runtime
+		wantErr string
+	}{
+		{"apptainer version 1.4.3\n", Runtime{Path: "/b", Flavour: FlavourApptainer, Version: "1.4.3"}, ""},
+		{"singularity-ce version 4.1.0-jammy\n", Runtime{Path: "/b", Flavour: FlavourSingularity, Version: "4.1.0-jammy"}, ""},
+		{"singularity version 3.8.7\n", Runtime{Path: "/b", Flavour: FlavourSingularity, Version: "3.8.7"}, ""},
+		{"hello\n", Runtime{}, "unexpected output"},
+		{"docker version 27\n", Runtime{}, "unknown runtime"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSpace(tt.out), func(t *testing.T) {
+			s := newStub(t)
+			s.register([]string{"/b", "--version"}, 0, nil).out = tt.out
+			got, err := Runtime{Path: "/b", Flavour: FlavourSingularity}.ReadVersion(context.Background(), s)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("ReadVersion = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
 	}

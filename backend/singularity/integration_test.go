@@ -57,6 +57,9 @@ func realRuntime(t *testing.T) Config {
 	if err != nil {
 		skipOrFail(t, "no runtime: %v", err)
 	}
+	if rt, err = rt.ReadVersion(context.Background(), Host{}); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("runtime %s %s %s as uid %d", rt.Path, rt.Flavour, rt.Version, os.Getuid())
 	return Config{
 		Binary:  rt.Path,

@@ -351,8 +351,12 @@ func (r *Rendered) renderNotes(p plan.Plan, c Config) {
 	if name == "" {
 		name = "the image user"
 	}
+	flavour := c.Flavour
+	if flavour == "" {
+		flavour = FlavourApptainer
+	}
 	r.notes = append(r.notes, fmt.Sprintf("user: %s runs the agent as the calling user, with your own uid and gid, not as %s (%d:%d); HOME is %s",
-		r.binary, name, p.User.UID, p.User.GID, p.User.Home))
+		flavour, name, p.User.UID, p.User.GID, p.User.Home))
 	if len(p.Labels) > 0 {
 		r.notes = append(r.notes, "labels: not applied (apptainer containers carry no labels)")
 	}
