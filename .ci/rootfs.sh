@@ -21,17 +21,23 @@ add_user() { # add_user ROOT
 
 # busybox: static busybox with every applet linked, /bin/sh and /bin/bash
 # (ash) so that agent commands written for bash still start.
+# The content of .complete is the tree's version: bump it when the tree
+# changes, and the tree (and the images made from it) are built anew.
 bb="$dir/busybox"
-if [ ! -e "$bb/.complete" ]; then
+bbversion=2
+if [ "$(cat "$bb/.complete" 2>/dev/null)" != "$bbversion" ]; then
 	rm -rf "$bb"
 	mkdir -p "$bb/bin" "$bb/proc" "$bb/sys" "$bb/dev" "$bb/etc" "$bb/root" "$bb/usr/bin" "$bb/usr/local/bin" "$bb/var/tmp"
 	cp /bin/busybox "$bb/bin/busybox"
 	for applet in $("$bb/bin/busybox" --list); do
 		[ -e "$bb/bin/$applet" ] || ln -s busybox "$bb/bin/$applet"
 	done
-	ln -sf busybox "$bb/bin/bash"
+	# busybox has no bash applet: bash is sh (ash) under another name.
+	rm -f "$bb/bin/bash"
+	printf '#!/bin/sh\nexec /bin/busybox sh "$@"\n' >"$bb/bin/bash"
+	chmod 755 "$bb/bin/bash"
 	add_user "$bb"
-	touch "$bb/.complete"
+	echo "$bbversion" >"$bb/.complete"
 fi
 
 # debian: bookworm minbase, for tests that need a real bash and coreutils.

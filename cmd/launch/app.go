@@ -21,7 +21,8 @@ supported; --dry-run prints the equivalent commands instead of running them.
 
 Everything after AGENT goes to the agent: "launch codex -h" is codex's help,
 "launch -h codex" is this one. An optional "--" right after AGENT is dropped.
-"launch shell CMD ARGS..." runs CMD ARGS... with bash -c.
+"launch shell CMD ARGS..." runs the command CMD ARGS... through bash -c,
+quoted word by word; "launch shell 'SCRIPT'" (one argument) runs SCRIPT.
 
 Settings come from, lowest first: the built-in agent catalogue, the user
 config ($XDG_CONFIG_HOME/launch/config.toml, or --config FILE), the project

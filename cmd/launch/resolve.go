@@ -76,9 +76,15 @@ func resolve(o *options, h *Host) (resolved, error) {
 
 	// Command.
 	p.Argv = append([]string(nil), a.Command...)
-	if a.Shell && len(o.Args) > 0 {
+	switch {
+	case a.Shell && len(o.Args) == 1:
+		// One argument is a script: launch shell 'make test && echo ok'.
+		p.Argv = append(p.Argv, "-c", o.Args[0])
+	case a.Shell && len(o.Args) > 1:
+		// Several are a command and its arguments, quoted so that bash
+		// sees the same words: launch shell -- ls -la 'my dir'.
 		p.Argv = append(p.Argv, "-c", shell.Join(o.Args))
-	} else {
+	default:
 		p.Argv = append(p.Argv, o.Args...)
 	}
 

@@ -113,8 +113,12 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if err != nil {
 		return err
 	}
-	for _, n := range l.Notes() {
-		fmt.Fprintf(s.Err, "launch: %s\n", n)
+	// Notes explain the rendered command: a dry run always shows them, a
+	// real run only with --verbose.
+	if o.DryRun || o.Verbose {
+		for _, n := range l.Notes() {
+			fmt.Fprintf(s.Err, "launch: %s\n", n)
+		}
 	}
 	if o.DryRun {
 		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)

@@ -1,0 +1,387 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/launchcli/launch/plan"
+)
+
+// End-to-end tests of the launch binary (bin/launch, from make build) on the
+// real engines that .ci/run installs. Without an engine they skip with a
+// reason; with LAUNCH_REQUIRE_ENGINES=1 (CI) they fail instead.
+
+// e2eBackend is one backend under test and the flags that point launch at a
+// local test image.
+type e2eBackend struct {
+	name  string
+	flags []string
+	ready func() error
+}
+
+const ciImages = "/var/cache/launch-ci"
+
+var e2eBackends = []e2eBackend{
+	{
+		name:  backendDocker,
+		flags: []string{"--backend", "docker", "--image", "launch-test/busybox:latest"},
+		ready: func() error {
+			out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", "launch-test/busybox:latest").CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("docker engine or image launch-test/busybox:latest missing (run .ci/docker.sh): %v: %s", err, out)
+			}
+			return nil
+		},
+	},
+	{
+		name:  backendSingularity,
+		flags: []string{"--backend", "singularity", "--sif-path", ciImages + "/busybox.sif"},
+		ready: func() error {
+			if _, err := exec.LookPath("apptainer"); err != nil {
+				return fmt.Errorf("apptainer missing (run .ci/apptainer.sh): %v", err)
+			}
+			if _, err := os.Stat(ciImages + "/busybox.sif"); err != nil {
+				return fmt.Errorf("test SIF missing (run .ci/apptainer.sh): %v", err)
+			}
+			return nil
+		},
+	},
+}
+
+func launchBin(t *testing.T) string {
+	t.Helper()
+	bin, err := filepath.Abs("../../bin/launch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		need(t, fmt.Errorf("%v: run make build (make test does)", err))
+	}
+	return bin
+}
+
+// need skips the test when err is set, or fails it in CI.
+func need(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("LAUNCH_REQUIRE_ENGINES") == "1" {
+		t.Fatalf("LAUNCH_REQUIRE_ENGINES=1 but: %v", err)
+	}
+	t.Skip(err)
+}
+
+// session is a scratch home and workspace for one launch.
+type session struct {
+	t         *testing.T
+	bin       string
+	home, ws  string
+	env       []string
+	backend   e2eBackend
+	extraArgs []string
+	cred      *syscall.Credential // set when the tests run as root
+}
+
+// testUID is who runs launch in these tests when they run as root: an
+// ordinary user whose id is the image user's, as on a typical Linux laptop
+// (Docker) or HPC account (Apptainer). Root itself is no user of launch.
+const testUID = 1000
+
+func newSession(t *testing.T, b e2eBackend) *session {
+	bin := launchBin(t)
+	need(t, b.ready())
+	root, err := os.MkdirTemp("", "launch-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	s := &session{t: t, bin: bin, home: filepath.Join(root, "home"), ws: filepath.Join(root, "proj"), backend: b}
+	for _, d := range []string{s.home, s.ws} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		cred := &syscall.Credential{Uid: testUID, Gid: testUID}
+		if g, err := user.LookupGroup("docker"); err == nil {
+			gid, _ := strconv.Atoi(g.Gid)
+			cred.Groups = []uint32{uint32(gid)}
+		}
+		s.cred = cred
+		for _, d := range []string{s.home, s.ws} {
+			if err := os.Chown(d, testUID, testUID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.env = []string{"HOME=" + s.home, "PATH=" + os.Getenv("PATH"), "XDG_CONFIG_HOME=" + filepath.Join(s.home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(s.home, ".cache")}
+	return s
+}
+
+// write creates a file (and its directory) owned by the session's user.
+func (s *session) write(path, content string) {
+	s.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	if s.cred != nil {
+		for p := path; p != s.home && p != s.ws && p != "/"; p = filepath.Dir(p) {
+			os.Chown(p, int(s.cred.Uid), int(s.cred.Gid))
+		}
+	}
+}
+
+// command runs name args as the session's user in the workspace.
+func (s *session) command(name string, args ...string) *exec.Cmd {
+	c := exec.Command(name, args...)
+	c.Dir, c.Env = s.ws, s.env
+	if s.cred != nil {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	return c
+}
+
+// cmd builds a launch command with the backend's flags.
+func (s *session) cmd(args ...string) *exec.Cmd {
+	all := append(append(append([]string{}, s.backend.flags...), s.extraArgs...), args...)
+	return s.command(s.bin, all...)
+}
+
+func (s *session) run(stdin string, args ...string) (string, string, int) {
+	s.t.Helper()
+	c := s.cmd(args...)
+	c.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		s.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func forEachBackend(t *testing.T, f func(t *testing.T, s *session)) {
+	for _, b := range e2eBackends {
+		t.Run(b.name, func(t *testing.T) { f(t, newSession(t, b)) })
+	}
+}
+
+func TestE2EStdinStdoutStderrExitCode(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		out, errOut, code := s.run("hi\n", "--yes", "shell", "--", "cat")
+		if code != 0 || out != "hi\n" {
+			t.Errorf("echo hi | launch shell -- cat: exit %d, stdout %q, stderr %q; want hi", code, out, errOut)
+		}
+		out, errOut, code = s.run("", "--yes", "shell", "echo to-out; echo to-err >&2; exit 7")
+		if code != 7 {
+			t.Errorf("exit code %d, want 7 (stderr %q)", code, errOut)
+		}
+		if out != "to-out\n" {
+			t.Errorf("stdout %q, want only to-out", out)
+		}
+		if !strings.Contains(errOut, "to-err") || strings.Contains(out, "to-err") {
+			t.Errorf("stderr %q / stdout %q: stderr must stay apart", errOut, out)
+		}
+	})
+}
+
+// TestE2EEnvAllowlist: the container sees exactly the Plan's variables; a
+// secret in launch's own environment is absent unless passed by name, and
+// then arrives with its value.
+func TestE2EEnvAllowlist(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		// http_proxy is allowlisted (both cases reach the container); TERM
+		// is not, without a terminal; the others are not.
+		s.env = append(s.env, "LAUNCH_E2E_SECRET=s3cret-value-e2e", "TERM=xterm-test", "NOT_ALLOWED=leak-value", "APPTAINERENV_EXTRA=leak-value", "http_proxy=http://proxy.example:1")
+		plan, _, code := s.run("", "--json", "shell")
+		if code != 0 {
+			t.Fatalf("--json: exit %d", code)
+		}
+		out, errOut, code := s.run("", "--yes", "shell", "env")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		got := envNames(out, runtimeAdded[s.backend.name])
+		want := planEnvNames(t, plan)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("container env names\n got %v\nwant %v (the Plan's)", got, want)
+		}
+		if strings.Contains(out, "s3cret-value-e2e") || strings.Contains(out, "leak-value") || strings.Contains(out, "xterm-test") {
+			t.Errorf("a host value leaked into the container:\n%s", out)
+		}
+		for _, want := range []string{"http_proxy=http://proxy.example:1\n", "HTTP_PROXY=http://proxy.example:1\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("container env lacks %q:\n%s", want, out)
+			}
+		}
+		out, _, _ = s.run("", "--yes", "--env", "LAUNCH_E2E_SECRET", "shell", "echo \"$LAUNCH_E2E_SECRET\"")
+		if out != "s3cret-value-e2e\n" {
+			t.Errorf("--env LAUNCH_E2E_SECRET: container saw %q", out)
+		}
+	})
+}
+
+// TestE2EDryRunRunsAsPrinted runs the printed snippet in sh and compares what
+// a probe reports inside with the real run's report.
+func TestE2EDryRunRunsAsPrinted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		s.write(filepath.Join(s.ws, "secrets", "key"), "k")
+		s.write(filepath.Join(s.ws, "ro", "keep"), "")
+		s.env = append(s.env, "LAUNCH_E2E_SECRET=s3cret-value-e2e")
+		probe := `id -u; id -g; pwd; env | grep -v -e '^_=' -e '^HOSTNAME=' | sort; ls -A secrets | wc -l; (touch ro/x 2>/dev/null && echo ro-writable) || echo ro-refused; (touch w 2>/dev/null && echo ws-writable && rm w) || echo ws-refused`
+		args := []string{"--mask", "secrets", "--ro", "ro", "--env", "LAUNCH_E2E_SECRET", "--env", "PLAIN=it's a $test", "shell", probe}
+		snippet, errOut, code := s.run("", append([]string{"--dry-run"}, args...)...)
+		if code != 0 {
+			t.Fatalf("--dry-run: exit %d: %s", code, errOut)
+		}
+		if strings.Contains(snippet, "s3cret-value-e2e") {
+			t.Fatalf("the dry run shows a secret value:\n%s", snippet)
+		}
+		sh := s.command("sh", "-c", snippet)
+		var shOut, shErr bytes.Buffer
+		sh.Stdout, sh.Stderr = &shOut, &shErr
+		if err := sh.Run(); err != nil {
+			t.Fatalf("the printed snippet failed: %v\n%s\n--- snippet\n%s", err, shErr.String(), snippet)
+		}
+		real, errOut, code := s.run("", append([]string{"--yes"}, args...)...)
+		if code != 0 {
+			t.Fatalf("real run: exit %d: %s", code, errOut)
+		}
+		if shOut.String() != real {
+			t.Errorf("the printed snippet and the real run differ\n--- snippet run\n%s--- real run\n%s", shOut.String(), real)
+		}
+		for _, want := range []string{"\n0\n", "ro-refused", "ws-writable", "PLAIN=it's a $test", "LAUNCH_E2E_SECRET=s3cret-value-e2e"} {
+			if !strings.Contains(real, want) {
+				t.Errorf("probe output lacks %q:\n%s", want, real)
+			}
+		}
+	})
+}
+
+// TestE2ECredentialsPrepared: a real run creates the agent's missing
+// credential paths (private), a dry run does not.
+func TestE2ECredentialsPrepared(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		if _, _, code := s.run("", "--dry-run", "claude"); code != 0 {
+			t.Fatalf("--dry-run claude: exit %d", code)
+		}
+		if _, err := os.Stat(filepath.Join(s.home, ".claude")); err == nil {
+			t.Fatal("a dry run created ~/.claude")
+		}
+		// Override the claude agent's command so the test image can run it.
+		cfg := filepath.Join(s.home, "launch.toml")
+		s.write(cfg, "[agents.claude]\ncommand = [\"sh\", \"-c\", \"cat ~/.claude.json; touch ~/.claude/written\"]\n")
+		out, errOut, code := s.run("", "--config", cfg, "--yes", "claude")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if out != "{}" {
+			t.Errorf("~/.claude.json in the container = %q, want {}", out)
+		}
+		fi, err := os.Stat(filepath.Join(s.home, ".claude"))
+		if err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("~/.claude: %v %v; want a 0700 directory", fi, err)
+		}
+		if _, err := os.Stat(filepath.Join(s.home, ".claude", "written")); err != nil {
+			t.Errorf("the agent's write to ~/.claude did not reach the host: %v", err)
+		}
+	})
+}
+
+// TestE2ESignalsLeaveNothing interrupts launch while the agent runs and
+// checks that launch exits and removes what it created.
+func TestE2ESignalsLeaveNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+			c := s.cmd("--yes", "shell", "echo started; sleep 60")
+			var out bytes.Buffer
+			c.Stdout, c.Stderr = &out, &out
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			for !strings.Contains(out.String(), "started") && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			c.Process.Signal(sig)
+			done := make(chan error, 1)
+			go func() { done <- c.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				c.Process.Kill()
+				t.Fatalf("%v: launch did not exit within 60s", sig)
+			}
+			if c.ProcessState.ExitCode() == 0 {
+				t.Errorf("%v: exit code 0 after a signal", sig)
+			}
+			if s.backend.name == backendDocker {
+				ps, _ := exec.Command("docker", "ps", "-aq", "--filter", fmt.Sprintf("label=%s=%d", labelPID, c.Process.Pid)).Output()
+				if len(bytes.TrimSpace(ps)) != 0 {
+					t.Errorf("%v: container(s) left behind: %s", sig, ps)
+				}
+			}
+			left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("launch-*%d*", c.Process.Pid)))
+			if len(left) > 0 {
+				t.Errorf("%v: temp files left: %v", sig, left)
+			}
+		}
+	})
+}
+
+// shellAdded are set by the shell that runs env in the container, not by
+// launch or the runtime.
+var shellAdded = map[string]bool{"_": true, "SHLVL": true, "PWD": true, "OLDPWD": true}
+
+// runtimeAdded are the variables each runtime sets in every container,
+// whatever it is asked (documented in docs/docker.md and docs/hpc.md).
+var runtimeAdded = map[string]func(string) bool{
+	backendDocker: func(n string) bool { return n == "HOSTNAME" },
+	backendSingularity: func(n string) bool {
+		return strings.HasPrefix(n, "APPTAINER_") || strings.HasPrefix(n, "SINGULARITY_") || n == "PS1" || n == "LD_LIBRARY_PATH" || n == "PROMPT_COMMAND" || n == "LANG"
+	},
+}
+
+func envNames(out string, added func(string) bool) []string {
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if k, _, ok := strings.Cut(l, "="); ok && !shellAdded[k] && !added(k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func planEnvNames(t *testing.T, planJSON string) []string {
+	t.Helper()
+	p, err := plan.Decode(strings.NewReader(planJSON))
+	if err != nil {
+		t.Fatalf("--json: %v", err)
+	}
+	return p.EnvNames()
+}
