@@ -162,6 +162,9 @@ func create(ctx context.Context, e engine, req Request) (id, name string, err er
 		if cerrdefs.IsConflict(err) {
 			return "", "", fmt.Errorf("%s: names %s to %s-%d are all taken; remove old containers (docker ps -a --filter label=%s)", what, req.Name, req.Name, maxNames, PlanLabel)
 		}
+		if strings.Contains(err.Error(), "bind source path does not exist") {
+			return "", "", fmt.Errorf("%s: %w; create it or fix the mount (--mount, --ro, [mounts] in launch.toml)", what, trimEngineText(err))
+		}
 		return "", "", engineError(e, what, err)
 	}
 }

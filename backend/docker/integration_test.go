@@ -236,6 +236,11 @@ func inspectMap(t testing.TB, c container.InspectResponse) map[string]any {
 	}
 	cfg := m["Config"].(map[string]any)
 	delete(cfg, "Hostname") // the container id's prefix
+	// Only a real run carries the launcher's pid and start time.
+	if labels, ok := cfg["Labels"].(map[string]any); ok {
+		delete(labels, PIDLabel)
+		delete(labels, StartedLabel)
+	}
 	// The docker CLI itself sends --env values in a varying order (seen with
 	// CLI 20.10 and 28.2 through a logging proxy: the same command line gave
 	// rotated lists); names are unique, so the order means nothing.
@@ -356,8 +361,13 @@ func TestEquivalence(t *testing.T) {
 			ws := workspace(t)
 			p := basicPlan(ws, "sh", "-c", "echo hi")
 			tc.mutate(&p, ws)
-			r := mustRender(t, p, configFor(t, tag))
-			for _, d := range createBoth(t, c, p, r, r) {
+			// As cmd/launch renders them: the real run with the launcher's
+			// pid and start time, the dry run without.
+			cfg := configFor(t, tag)
+			cli := mustRender(t, p, cfg)
+			maps.Copy(cfg.Labels, RunLabels(os.Getpid(), time.Now()))
+			api := mustRender(t, p, cfg)
+			for _, d := range createBoth(t, c, p, api, cli) {
 				t.Error(d)
 			}
 		})
@@ -1157,4 +1167,38 @@ func TestPull(t *testing.T) {
 	})
 	removeImage(t, c, regImage)
 	noLeftovers(t, c, tag)
+}
+
+// BenchmarkRun compares one whole run of `true` through Exec (connection
+// included, as a launch process makes it) with the printed command run by
+// sh, on the same plan:
+//
+//	go test -tags '... integration' -run '^$' -bench Run ./backend/docker
+func BenchmarkRun(b *testing.B) {
+	engineFor(b)
+	tag := tagFor(b)
+	ws := b.TempDir()
+	r := mustRender(b, basicPlan(ws, "true"), Config{Labels: map[string]string{testLabel: tag}})
+	b.Run("exec", func(b *testing.B) {
+		for b.Loop() {
+			c, err := Connect(context.Background(), HostFromOS())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if code, err := r.Exec(context.Background(), c, iostreams.Streams{In: strings.NewReader("")}); err != nil || code != 0 {
+				b.Fatal(code, err)
+			}
+			c.Close()
+		}
+	})
+	b.Run("docker-cli", func(b *testing.B) {
+		for b.Loop() {
+			cmd := exec.Command("sh", "-c", r.Snippet())
+			cmd.Stdin = strings.NewReader("")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+		}
+	})
+	noLeftovers(b, engineCli, tag)
 }

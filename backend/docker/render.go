@@ -14,7 +14,9 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -28,6 +30,24 @@ import (
 // PlanLabel is the label that carries plan.Plan.Hash on every container this
 // backend creates.
 const PlanLabel = "dev.launch.plan"
+
+// Labels that RunLabels sets.
+const (
+	// PIDLabel holds the process id of the launch that created the container.
+	PIDLabel = "dev.launch.pid"
+	// StartedLabel holds when that launch started, in RFC 3339 UTC.
+	StartedLabel = "dev.launch.started"
+)
+
+// RunLabels are the labels cmd/launch puts in Config.Labels for a real run
+// (never for a dry run, whose output must not change from one run to the
+// next): the launcher's pid and start time.
+func RunLabels(pid int, started time.Time) map[string]string {
+	return map[string]string{
+		PIDLabel:     strconv.Itoa(pid),
+		StartedLabel: started.UTC().Format(time.RFC3339),
+	}
+}
 
 // Config holds what only the Docker backend needs. cmd/launch fills it; Render
 // only copies from it.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -409,5 +410,19 @@ func TestContainerName(t *testing.T) {
 				t.Errorf("%q is not a valid container name", got)
 			}
 		})
+	}
+}
+
+func TestRunLabels(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 30, 0, 0, time.FixedZone("x", 3600))
+	r, err := Render(basePlan(), Config{Labels: RunLabels(4242, at)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := shell.Join(r.Argv())
+	for _, w := range []string{"--label dev.launch.pid=4242 ", "--label dev.launch.started=2026-05-01T11:30:00Z "} {
+		if !strings.Contains(argv, w) {
+			t.Errorf("argv lacks %q: %s", w, argv)
+		}
 	}
 }
