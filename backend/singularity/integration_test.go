@@ -255,8 +255,8 @@ func (f fixture) hostEnv(t *testing.T) {
 	t.Setenv("APPTAINER_BIND", "/etc:/leakedetc")
 }
 
-// run runs p through Exec ("exec") or through the printed snippet under sh
-// -c ("snippet"), scanning every host process's command line for the
+// run runs p through Exec ("exec") or through the printed snippet under
+// "sh" -c or "bash" -c, scanning every host process's command line for the
 // secrets while the container waits. It returns the probe's output.
 func (f fixture) run(t *testing.T, p plan.Plan, c Config, via string) (probeOut, int) {
 	t.Helper()
@@ -280,8 +280,8 @@ func (f fixture) run(t *testing.T, p plan.Plan, c Config, via string) (probeOut,
 			code, err := r.Exec(ctx, Host{}, iostreams.Streams{In: nil, Out: &out, Err: &stderr})
 			done <- result{code, err}
 		}()
-	case "snippet":
-		cmd := exec.CommandContext(ctx, "sh", "-c", r.Snippet())
+	case "sh", "bash":
+		cmd := exec.CommandContext(ctx, via, "-c", r.Snippet())
 		cmd.Stdout, cmd.Stderr = &out, &stderr
 		go func() {
 			err := cmd.Run()
@@ -364,8 +364,6 @@ func TestApptainer(t *testing.T) {
 			checkIsolation(t, f, p, got, false)
 
 			t.Run("snippet-equivalent", func(t *testing.T) {
-				os.Remove(filepath.Join(f.ws, "written-inside"))
-				os.Remove(filepath.Join(f.cred, "from-inside"))
 				// The snippet also creates the Plan's host paths (a real run
 				// has cmd/launch do that before Exec).
 				p := p
@@ -373,19 +371,23 @@ func TestApptainer(t *testing.T) {
 					{Path: filepath.Join(f.sync, "prepared", "dir"), Dir: true},
 					{Path: filepath.Join(f.sync, "prepared", "file.json"), Content: "{}"},
 				}
-				snip, _ := f.run(t, p, c, "snippet")
-				checkIsolation(t, f, p, snip, false)
+				for _, sh := range []string{"sh", "bash"} {
+					os.Remove(filepath.Join(f.ws, "written-inside"))
+					os.Remove(filepath.Join(f.cred, "from-inside"))
+					snip, _ := f.run(t, p, c, sh)
+					checkIsolation(t, f, p, snip, false)
+					for _, sec := range []string{"env", "id", "pwd", "mounts", "home", "net", "tmp", "checks"} {
+						a, b := normalize(sec, got.sections[sec]), normalize(sec, snip.sections[sec])
+						if strings.Join(a, "\n") != strings.Join(b, "\n") {
+							t.Errorf("section %s differs between Exec and the snippet run by %s:\nexec:\n%s\nsnippet:\n%s", sec, sh, strings.Join(a, "\n"), strings.Join(b, "\n"))
+						}
+					}
+				}
 				if st, err := os.Stat(filepath.Join(f.sync, "prepared", "dir")); err != nil || !st.IsDir() {
 					t.Errorf("snippet did not create the prepared directory: %v", err)
 				}
 				if b, err := os.ReadFile(filepath.Join(f.sync, "prepared", "file.json")); err != nil || string(b) != "{}" {
 					t.Errorf("snippet did not write the prepared file: %q, %v", b, err)
-				}
-				for _, sec := range []string{"env", "id", "pwd", "mounts", "home", "net", "tmp", "checks"} {
-					a, b := normalize(sec, got.sections[sec]), normalize(sec, snip.sections[sec])
-					if strings.Join(a, "\n") != strings.Join(b, "\n") {
-						t.Errorf("section %s differs between Exec and the snippet:\nexec:\n%s\nsnippet:\n%s", sec, strings.Join(a, "\n"), strings.Join(b, "\n"))
-					}
 				}
 			})
 

@@ -382,3 +382,41 @@ func TestCacheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSnippetPullPolicies: always pulls unconditionally, missing only when
+// the link is absent, never only checks; inherited proxies stay by name.
+func TestSnippetPullPolicies(t *testing.T) {
+	tests := []struct {
+		pull      plan.PullPolicy
+		want, not []string
+	}{
+		{plan.PullAlways, []string{"apptainer pull --force \"$launch_part\" docker://alpine:3 >&2", "ln -sfn"}, []string{"if [ ! -e"}},
+		{plan.PullMissing, []string{"if [ ! -e /c/docker/alpine/3.sif ]; then", "apptainer pull --force"}, nil},
+		{plan.PullNever, []string{"if [ ! -e /c/docker/alpine/3.sif ]; then echo", "exit 1; fi"}, []string{"apptainer pull", "trap"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.pull), func(t *testing.T) {
+			p := basePlan()
+			p.Image = plan.Image{SIF: "docker://alpine:3"}
+			p.Pull = tt.pull
+			r, err := Render(p, Config{CacheDir: "/c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snip := r.Snippet()
+			for _, w := range tt.want {
+				if !strings.Contains(snip, w) {
+					t.Errorf("snippet lacks %q:\n%s", w, snip)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(snip, w) {
+					t.Errorf("snippet has %q:\n%s", w, snip)
+				}
+			}
+			if out, err := exec.Command("sh", "-n", "-c", snip).CombinedOutput(); err != nil {
+				t.Errorf("sh -n: %v: %s", err, out)
+			}
+		})
+	}
+}
