@@ -179,7 +179,7 @@ func FindRuntime(ctx context.Context, e runner, name string) (Runtime, error) {
 			return Runtime{Path: p, Flavour: flavourOf(p)}, nil
 		}
 		if name != "" {
-			return Runtime{}, fmt.Errorf("runtime %q: %w", name, notFound(err))
+			return Runtime{}, notFound(name)
 		}
 	}
 	return Runtime{}, ErrNoRuntime
@@ -212,8 +212,18 @@ func (r Runtime) ReadVersion(ctx context.Context, e runner) (Runtime, error) {
 	return r, nil
 }
 
-func notFound(err error) error {
-	return fmt.Errorf("%w (%v)", ErrNoRuntime, err)
+// noRuntime wraps ErrNoRuntime with a message about the binary the user
+// named, without repeating ErrNoRuntime's own text.
+type noRuntime struct{ msg string }
+
+func (e noRuntime) Error() string { return e.msg }
+func (e noRuntime) Unwrap() error { return ErrNoRuntime }
+
+func notFound(name string) error {
+	if strings.Contains(name, "/") {
+		return noRuntime{fmt.Sprintf("runtime %q: no such executable; check --singularity-bin (a name on PATH or an absolute path)", name)}
+	}
+	return noRuntime{fmt.Sprintf("runtime %q: not found on PATH; check --singularity-bin, or on an HPC cluster: module load apptainer, on a compute node (sinteractive)", name)}
 }
 
 // parseVersion reads "apptainer version 1.4.3", "singularity-ce version

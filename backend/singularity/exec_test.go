@@ -470,7 +470,8 @@ func TestFindRuntime(t *testing.T) {
 		{name: "flag", flag: "/x/singularity", paths: map[string]string{"/x/singularity": "/x/singularity", "apptainer": "/usr/bin/apptainer"},
 			want: Runtime{Path: "/x/singularity", Flavour: FlavourSingularity}},
 		{name: "none", wantErr: "module load apptainer"},
-		{name: "flag not found", flag: "apptainer", paths: map[string]string{"singularity": "/usr/bin/singularity"}, wantErr: `runtime "apptainer"`},
+		{name: "flag not found", flag: "apptainer", paths: map[string]string{"singularity": "/usr/bin/singularity"}, wantErr: `runtime "apptainer": not found on PATH`},
+		{name: "flag path not found", flag: "/opt/x/apptainer", wantErr: `runtime "/opt/x/apptainer": no such executable`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
