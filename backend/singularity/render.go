@@ -14,8 +14,9 @@ import (
 )
 
 // Rendered is everything this backend will do for one Plan: the host paths
-// to create, the image to pull, the mask sources to create, the runtime's
-// argv and the variables added to or removed from its environment. It holds
+// the snippet creates (a real run has cmd/launch create them), the image to
+// pull, the mask sources to create, the runtime's argv and the variables
+// added to or removed from its environment. It holds
 // the values of inherited variables, to hand them to the runtime's
 // environment in Exec, but never prints them.
 type Rendered struct {
