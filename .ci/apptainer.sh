@@ -22,16 +22,19 @@ installed() {
 		apptainer --version 2>/dev/null | grep -qx "apptainer version $version"
 }
 
+# Build and run-time dependencies of apptainer, and what .ci/rootfs.sh needs
+# (debootstrap, a static busybox). Go itself must be on PATH already.
+pkgs="build-essential libseccomp-dev libsubid-dev pkg-config fakeroot cryptsetup tzdata squashfs-tools squashfuse fuse2fs libfuse3-dev uidmap debootstrap busybox-static"
+# shellcheck disable=SC2086 # word splitting wanted
+if ! dpkg -s $pkgs >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends $pkgs
+fi
+
 if installed; then
 	echo "apptainer $version already installed: $(command -v apptainer)"
 else
-	export DEBIAN_FRONTEND=noninteractive
-	pkgs="build-essential libseccomp-dev libsubid-dev pkg-config fakeroot cryptsetup tzdata squashfs-tools squashfuse fuse2fs libfuse3-dev uidmap"
-	# shellcheck disable=SC2086 # word splitting wanted
-	if ! dpkg -s $pkgs >/dev/null 2>&1; then
-		apt-get update -q
-		apt-get install -y -q --no-install-recommends $pkgs
-	fi
 
 	# Fetch through the Go module proxy; the source is the tagged module.
 	# Outside any module, so that no go.mod is touched.

@@ -41,10 +41,10 @@ type proc struct {
 	Streams iostreams.Streams
 }
 
-// Exec carries r out: it pulls the image into the cache when r says so, inspects the image (not a SIF, wrong
-// architecture: error), creates the empty mask sources in a fresh scratch
-// directory, and runs the runtime as a child with the streams passed
-// through. It returns the runtime's exit status, which is the agent's. The
+// Exec carries r out: it pulls the image into the cache when r says so,
+// inspects the image (not a SIF, wrong architecture: error), creates the
+// empty mask sources in a fresh scratch directory, and runs the runtime as a
+// child with the streams passed through. It returns the runtime's exit status, which is the agent's. The
 // scratch directory and a partial pull are removed on every path. The
 // Plan's host paths (Plan.Prepare) are not Exec's: cmd/launch creates them
 // before it calls Exec, as the snippet does before the runtime.
