@@ -86,11 +86,12 @@ From: $imgdir/$1
 DEF
 }
 definition busybox
-if [ ! -e "$imgdir/busybox.sif" ]; then
+# An image older than its tree (rootfs.sh rebuilt it) is built anew.
+if [ ! -e "$imgdir/busybox.sif" ] || [ "$imgdir/busybox.sif" -ot "$imgdir/busybox/.complete" ]; then
 	apptainer build --force "$imgdir/busybox.sif.tmp" "$def"
 	mv "$imgdir/busybox.sif.tmp" "$imgdir/busybox.sif"
 fi
-if [ ! -e "$imgdir/busybox.sandbox/.complete" ]; then
+if [ ! -e "$imgdir/busybox.sandbox/.complete" ] || [ "$imgdir/busybox.sandbox/.complete" -ot "$imgdir/busybox/.complete" ]; then
 	rm -rf "$imgdir/busybox.sandbox"
 	apptainer build --sandbox "$imgdir/busybox.sandbox" "$def"
 	touch "$imgdir/busybox.sandbox/.complete"

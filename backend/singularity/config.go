@@ -168,13 +168,14 @@ var ErrNoRuntime = errors.New("no apptainer or singularity on PATH; on an HPC cl
 // singularity; a name is looked up on PATH; a path containing a slash is used
 // as it is. It does not run the binary: `apptainer --version` costs 25 ms, a
 // sixth of a whole container start, so only ReadVersion does that.
-func FindRuntime(ctx context.Context, e runner, name string) (Runtime, error) {
+// lookPath is exec.LookPath, or a test's stand-in.
+func FindRuntime(lookPath func(string) (string, error), name string) (Runtime, error) {
 	candidates := []string{name}
 	if name == "" {
 		candidates = []string{"apptainer", "singularity"}
 	}
 	for _, c := range candidates {
-		p, err := e.LookPath(c)
+		p, err := lookPath(c)
 		if err == nil {
 			return Runtime{Path: p, Flavour: flavourOf(p)}, nil
 		}

@@ -477,7 +477,7 @@ func TestFindRuntime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStub(t)
 			s.paths = tt.paths
-			got, err := FindRuntime(context.Background(), s, tt.flag)
+			got, err := FindRuntime(s.LookPath, tt.flag)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrNoRuntime) {
 					t.Fatalf("err = %v, want one wrapping ErrNoRuntime that says %q", err, tt.wantErr)

@@ -53,7 +53,7 @@ func envOr(name, def string) string {
 // realRuntime finds the runtime and the configuration this host needs.
 func realRuntime(t *testing.T) Config {
 	t.Helper()
-	rt, err := FindRuntime(context.Background(), Host{}, os.Getenv("LAUNCH_SINGULARITY_BIN"))
+	rt, err := FindRuntime(Host{}.LookPath, os.Getenv("LAUNCH_SINGULARITY_BIN"))
 	if err != nil {
 		skipOrFail(t, "no runtime: %v", err)
 	}

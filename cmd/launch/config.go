@@ -41,6 +41,7 @@ type fileConfig struct {
 	Pull           *string  `toml:"pull"`
 	Yes            *bool    `toml:"yes"`
 	SingularityBin *string  `toml:"singularity_bin"`
+	NvCCLI         *bool    `toml:"singularity_nvccli"`
 	PodmanRootful  *bool    `toml:"podman_rootful"`
 
 	Defaults imageDefaults          `toml:"image_defaults"`

@@ -252,7 +252,7 @@ func TestE2EDryRunRunsAsPrinted(t *testing.T) {
 		s.write(filepath.Join(s.ws, "secrets", "key"), "k")
 		s.write(filepath.Join(s.ws, "ro", "keep"), "")
 		s.env = append(s.env, "LAUNCH_E2E_SECRET=s3cret-value-e2e")
-		probe := `id -u; id -g; pwd; env | grep -v -e '^_=' -e '^HOSTNAME=' | sort; ls -A secrets | wc -l; (touch ro/x 2>/dev/null && echo ro-writable) || echo ro-refused; (touch w 2>/dev/null && echo ws-writable && rm w) || echo ws-refused`
+		probe := `id -u; id -g; pwd; env | grep -v -e '^_=' -e '^HOSTNAME=' -e '_CONTAINER=' | sort; ls -A secrets | wc -l; (touch ro/x 2>/dev/null && echo ro-writable) || echo ro-refused; (touch w 2>/dev/null && echo ws-writable && rm w) || echo ws-refused`
 		args := []string{"--mask", "secrets", "--ro", "ro", "--env", "LAUNCH_E2E_SECRET", "--env", "PLAIN=it's a $test", "shell", probe}
 		snippet, errOut, code := s.run("", append([]string{"--dry-run"}, args...)...)
 		if code != 0 {

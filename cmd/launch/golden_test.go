@@ -62,6 +62,8 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 			}
 			return "", errors.New("not found")
 		},
+		NeedsUserNS: func() bool { return false },
+		FUSEUsable:  func() bool { return true },
 		Output: func(name string, args ...string) ([]byte, error) {
 			if name == "conda" {
 				return []byte(`{"envs": ["/home/ana/miniforge", "/home/ana/miniforge/envs/bio", "/home/ana/miniforge/envs/macenv"]}`), nil

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/launchcli/launch/backend/singularity"
 )
 
 // Host holds every fact about the machine that resolving a Plan reads: the
@@ -32,6 +34,12 @@ type Host struct {
 	LookPath func(string) (string, error)
 	// Output runs a command and returns its standard output (conda env list).
 	Output func(name string, args ...string) ([]byte, error)
+	// NeedsUserNS reports whether Apptainer must use a user namespace here
+	// (root without CAP_SYS_RESOURCE); FUSEUsable whether /dev/fuse can be
+	// opened, without which a SIF is unsquashed. Asked only by the
+	// singularity backend.
+	NeedsUserNS func() bool
+	FUSEUsable  func() bool
 }
 
 // systemHost describes this machine.
@@ -59,6 +67,8 @@ func systemHost(terminal bool) (*Host, error) {
 		Output: func(name string, args ...string) ([]byte, error) {
 			return exec.Command(name, args...).Output()
 		},
+		NeedsUserNS: singularity.Host{}.NeedsUserNS,
+		FUSEUsable:  singularity.Host{}.FUSEUsable,
 	}, nil
 }
 

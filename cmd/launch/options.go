@@ -33,6 +33,7 @@ type options struct {
 	Pull           string
 	Yes            bool
 	SingularityBin string
+	NvCCLI         bool
 	PodmanRootful  *bool
 
 	DryRun  bool
@@ -80,6 +81,9 @@ func (o *options) mergeLayers(layers []layer) error {
 		}
 		if c.Yes != nil {
 			o.Yes = *c.Yes
+		}
+		if c.NvCCLI != nil {
+			o.NvCCLI = *c.NvCCLI
 		}
 		if c.PodmanRootful != nil {
 			o.PodmanRootful = c.PodmanRootful

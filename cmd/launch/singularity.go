@@ -1,11 +1,77 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
 
+	"github.com/launchcli/launch/backend/singularity"
+	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/plan"
 )
 
+type singularityLauncher struct {
+	singularity.Rendered
+	// imageLog is where Exec's report on the image goes (--verbose); Run
+	// points it at the launch's stderr.
+	imageLog *io.Writer
+}
+
+// renderSingularity finds the runtime binary (without running it) and fills
+// the backend's Config from host facts: the variables to keep out of the
+// container, whether a user namespace or --unsquash is needed here, and the
+// image cache.
 func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
-	return nil, errors.New("singularity: not wired yet")
+	rt, err := singularity.FindRuntime(h.LookPath, o.SingularityBin)
+	switch {
+	case err != nil && o.DryRun && errors.Is(err, singularity.ErrNoRuntime):
+		// A dry run prints what would run where the runtime is.
+		rt = singularity.Runtime{Path: "apptainer", Flavour: singularity.FlavourApptainer}
+	case err != nil:
+		return nil, err
+	}
+	cache := h.Getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(cache) {
+		cache = filepath.Join(h.Home, ".cache")
+	}
+	c := singularity.Config{
+		Binary:   rt.Path,
+		Flavour:  rt.Flavour,
+		Clear:    singularity.ClearNames(h.Env),
+		UserNS:   h.NeedsUserNS(),
+		Unsquash: !h.FUSEUsable(),
+		NvCCLI:   o.NvCCLI,
+		CacheDir: filepath.Join(cache, "launch", "sif"),
+	}
+	imageLog := new(io.Writer)
+	*imageLog = io.Discard
+	if o.Verbose {
+		c.OnImage = func(i singularity.ImageInfo) { reportImage(*imageLog, i) }
+	}
+	r, err := singularity.Render(p, c)
+	if err != nil {
+		return nil, unsupportedError(err)
+	}
+	return singularityLauncher{Rendered: r, imageLog: imageLog}, nil
+}
+
+// reportImage prints what the SIF says about itself, labels sorted.
+func reportImage(w io.Writer, i singularity.ImageInfo) {
+	fmt.Fprintf(w, "launch: image %s (%s, %s)\n", i.Path, i.Kind, orDefault(i.Arch, "architecture not recorded"))
+	keys := make([]string, 0, len(i.Labels))
+	for k := range i.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "launch:   label %s=%s\n", k, i.Labels[k])
+	}
+}
+
+func (l singularityLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {
+	*l.imageLog = s.Err
+	return l.Exec(ctx, singularity.Host{}, s)
 }
