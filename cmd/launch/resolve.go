@@ -198,11 +198,7 @@ func resolve(o *options, h *Host) (resolved, error) {
 			}
 		}
 	}
-	warnings, err := proxyEnv(h, &env)
-	if err != nil {
-		return r, err
-	}
-	r.Warnings = append(r.Warnings, warnings...)
+	r.Warnings = append(r.Warnings, proxyEnv(h, &env)...)
 	if bedrock {
 		if err := bedrockEnv(h, &env); err != nil {
 			return r, err
@@ -458,7 +454,7 @@ func bedrockOn(a agent, h *Host) bool {
 // both cases get its value. A value copied to the other name is not inherited
 // by that name, so it would appear on a printed command line: one holding
 // credentials (user:pass@) is not copied.
-func proxyEnv(h *Host, env *[]plan.EnvVar) ([]string, error) {
+func proxyEnv(h *Host, env *[]plan.EnvVar) []string {
 	var warnings []string
 	for _, pair := range [][2]string{{"http_proxy", "HTTP_PROXY"}, {"https_proxy", "HTTPS_PROXY"}, {"no_proxy", "NO_PROXY"}} {
 		lo, loOK := h.LookupEnv(pair[0])
@@ -483,7 +479,7 @@ func proxyEnv(h *Host, env *[]plan.EnvVar) ([]string, error) {
 			copyTo(pair[0], up)
 		}
 	}
-	return warnings, nil
+	return warnings
 }
 
 func otherCase(name string) string {
