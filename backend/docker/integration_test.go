@@ -948,9 +948,21 @@ func TestContainerKilledFromOutside(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, &out, "up")
-	res, err := c.ContainerList(context.Background(), client.ContainerListOptions{Filters: make(client.Filters).Add("label", testLabel+"="+tag)})
-	if err != nil || len(res.Items) != 1 {
-		t.Fatalf("running containers: %v, %v", res.Items, err)
+	// The agent's output can come before the engine records the container
+	// as running.
+	var res client.ContainerListResult
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		res, err = c.ContainerList(context.Background(), client.ContainerListOptions{Filters: make(client.Filters).Add("label", testLabel+"="+tag)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Items) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("running containers: %v (all of ours: %v)", res.Items, ours(t, c, tag))
+		}
 	}
 	if _, err := c.ContainerKill(context.Background(), res.Items[0].ID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		t.Fatal(err)
