@@ -23,8 +23,12 @@ command -v docker >/dev/null || die "no docker CLI in PATH"
 command -v script >/dev/null || die "no script(1) (util-linux) in PATH"
 docker image inspect "$image" >/dev/null 2>&1 || die "image $image is not present; run .ci/docker.sh or set IMAGE"
 
-raw=$("$launch" --dry-run "${flags[@]}" 2>/dev/null) || die "$launch --dry-run ${flags[*]} failed"
 launch_cmd=$(printf '%q ' "$launch" "${flags[@]}")
+# The dry run also runs under a terminal, so that it renders the same plan
+# (-t) as the timed real runs.
+raw=$(script -qec "$(printf '%q ' "$launch" --dry-run "${flags[@]}") 2>/dev/null" /dev/null </dev/null | tr -d '\r') ||
+	die "$launch --dry-run ${flags[*]} failed"
+[ -n "$raw" ] || die "$launch --dry-run ${flags[*]} printed nothing"
 echo "launch: $launch_cmd"
 echo "raw:    $raw"
 
