@@ -57,7 +57,7 @@ wait_engine() {
 start_dockerd() {
 	# containerd first: Debian's dockerd would start its own, but one started
 	# here survives dockerd restarts (runsc registration) and keeps its log.
-	if ! pgrep -x containerd >/dev/null; then
+	if ! timeout 5 ctr --address /run/containerd/containerd.sock version >/dev/null 2>&1; then
 		nohup containerd >"$logdir/containerd.log" 2>&1 &
 		for _ in $(seq 1 20); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.5; done
 	fi
@@ -71,10 +71,10 @@ start_dockerd() {
 }
 
 stop_dockerd() {
+	# By pid file only: dockerd writes /run/docker.pid, start_dockerd ours.
 	local pid
 	pid=$(cat /run/docker.pid 2>/dev/null || cat /run/launch-ci-dockerd.pid 2>/dev/null || true)
-	[ -n "$pid" ] || pid=$(pgrep -x dockerd || true)
-	[ -n "$pid" ] || return 0
+	[ -n "$pid" ] || { log "dockerd has no pid file; restart it by hand to load $daemon_json"; return 1; }
 	log "stopping dockerd ($pid)"
 	kill "$pid" 2>/dev/null || true
 	for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || return 0; sleep 1; done
@@ -119,6 +119,7 @@ http:
 EOF
 	log "starting docker-registry on $registry (log: $logdir/registry.log)"
 	nohup docker-registry serve "$cache/registry.yml" >"$logdir/registry.log" 2>&1 &
+	echo $! >/run/launch-ci-registry.pid
 	for _ in $(seq 1 20); do registry_up && break; sleep 0.5; done
 	registry_up || { log "docker-registry did not answer on $registry"; tail -n 20 "$logdir/registry.log" >&2; exit 1; }
 fi
