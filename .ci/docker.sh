@@ -21,10 +21,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 logdir=/var/log/launch-ci
 cache=/var/cache/launch-ci
 registry=127.0.0.1:5000
-# RUNSC_VERSION pins the gvisor.dev/gvisor version that is known to build
-# with the module proxy's source (the "go" branch); "latest" is tried first.
+# runsc is built from the module proxy's gvisor.dev/gvisor (its "go" branch)
+# at RUNSC_VERSION; when that does not build, at RUNSC_FALLBACK, the version
+# that built and ran here (CGO_ENABLED=0, Go 1.26).
 RUNSC_VERSION=${RUNSC_VERSION:-latest}
-RUNSC_FALLBACK=${RUNSC_FALLBACK:-}
+RUNSC_FALLBACK=${RUNSC_FALLBACK:-v0.0.0-20260905035102-160fafc42237}
 mkdir -p "$logdir" "$cache"
 
 log() { echo "docker.sh: $*" >&2; }
