@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 logdir=/var/log/launch-ci
 cache=/var/cache/launch-ci
 registry=127.0.0.1:5000
-# runsc is built from the module proxy's gvisor.dev/gvisor (its "go" branch)
+# runsc is built from gvisor.dev/gvisor as the Go module proxy serves it,
 # at RUNSC_VERSION; when that does not build, at RUNSC_FALLBACK, the version
 # that built and ran here (CGO_ENABLED=0, Go 1.26).
 RUNSC_VERSION=${RUNSC_VERSION:-latest}
