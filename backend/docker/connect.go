@@ -66,6 +66,7 @@ type Endpoint struct {
 	TLSDir string
 }
 
+// String is the endpoint and its source: "unix:///var/run/docker.sock (default socket)".
 func (e Endpoint) String() string { return e.Host + " (" + e.Source + ")" }
 
 // Endpoints lists the endpoints to try, in order: DOCKER_HOST alone when it

@@ -247,7 +247,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 
 	// Notes, in a fixed order.
 	if len(r.Inherited) > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("values passed by name (--env NAME) come from the environment of the shell that runs the command: %s", strings.Join(r.Inherited, ", ")))
+		r.notes = append(r.notes, fmt.Sprintf("values passed by name (--env NAME) come from the environment of the shell that runs the command, and docker leaves out any that is unset there: %s", strings.Join(r.Inherited, ", ")))
 	}
 	if p.TTY {
 		r.notes = append(r.notes, "the command uses -t: run it from a terminal")
