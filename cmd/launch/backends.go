@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/launchcli/launch/backend/docker"
@@ -17,28 +16,24 @@ import (
 // from options and host facts (the backend's Render never looks anything
 // up) and connects to the engine only for a real run.
 
-// Labels a real run adds, so that a container can be traced to the launch
-// that made it. A dry run leaves them out, so that it prints the same
-// command every time.
-const (
-	labelPID     = "dev.launch.pid"
-	labelStarted = "dev.launch.started"
-)
+// stopTimeout is how long, in seconds, an interrupted run gives the agent
+// between SIGTERM and SIGKILL: an agent that ignores SIGTERM must not keep
+// Ctrl-C waiting for the engine's default 10 s.
+const stopTimeout = 3
 
 // containerName is launch-<agent>-<workspace directory name>.
 func containerName(p plan.Plan) string {
 	return docker.ContainerName("launch", p.Agent, filepath.Base(p.Workspace))
 }
 
-// runLabels are the labels of a real run.
+// runLabels are the labels of a real run, so that a container can be traced
+// to the launch that made it (launcher pid, start time). A dry run leaves
+// them out, so that it prints the same command every time.
 func runLabels(o *options, h *Host) map[string]string {
 	if o.DryRun {
 		return nil
 	}
-	return map[string]string{
-		labelPID:     strconv.Itoa(h.PID),
-		labelStarted: time.Now().UTC().Format(time.RFC3339),
-	}
+	return docker.RunLabels(h.PID, time.Now())
 }
 
 // unsupportedError turns a backend's capability error into a usage error:
@@ -65,9 +60,10 @@ func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
 		Exists:    func(p string) bool { _, err := h.Stat(p); return err == nil },
 	}
 	r, err := docker.Render(p, docker.Config{
-		Name:      containerName(p),
-		Labels:    runLabels(o, h),
-		ConfigDir: dh.ConfigDir,
+		Name:        containerName(p),
+		Labels:      runLabels(o, h),
+		StopTimeout: stopTimeout,
+		ConfigDir:   dh.ConfigDir,
 	})
 	if err != nil {
 		return nil, unsupportedError(err)

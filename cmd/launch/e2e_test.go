@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/launchcli/launch/backend/docker"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -340,7 +341,7 @@ func TestE2ESignalsLeaveNothing(t *testing.T) {
 				t.Errorf("%v: exit code 0 after a signal", sig)
 			}
 			if s.backend.name == backendDocker {
-				ps, _ := exec.Command("docker", "ps", "-aq", "--filter", fmt.Sprintf("label=%s=%d", labelPID, c.Process.Pid)).Output()
+				ps, _ := exec.Command("docker", "ps", "-aq", "--filter", fmt.Sprintf("label=%s=%d", docker.PIDLabel, c.Process.Pid)).Output()
 				if len(bytes.TrimSpace(ps)) != 0 {
 					t.Errorf("%v: container(s) left behind: %s", sig, ps)
 				}
