@@ -284,24 +284,14 @@ func parsePlatform(s string) *ocispec.Platform {
 func (r Rendered) Argv() []string { return Command("run", r.Request, r.Inherited) }
 
 // Snippet is the POSIX shell text --dry-run prints: the host preparation of
-// the Plan (mkdir -p, a missing file written with its content), then the
+// the Plan (shell.Prepare: private directories, missing files written), then the
 // docker run command. It runs as printed in sh and bash, creates nothing
 // until it is run, and shows inherited values by name only.
 func (r Rendered) Snippet() string { return r.snippet("run") }
 
 func (r Rendered) snippet(verb string) string {
-	var b strings.Builder
-	for _, h := range r.Prepare {
-		q := shell.Quote(h.Path)
-		if h.Dir {
-			fmt.Fprintf(&b, "mkdir -p %s\n", q)
-			continue
-		}
-		fmt.Fprintf(&b, "[ -e %s ] || printf '%%s' %s > %s\n", q, shell.Quote(h.Content), q)
-	}
-	b.WriteString(shell.Join(Command(verb, r.Request, r.Inherited)))
-	b.WriteString("\n")
-	return b.String()
+	lines := append(shell.Prepare(r.Prepare), shell.Join(Command(verb, r.Request, r.Inherited)))
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // Notes are remarks for stderr about the printed command: what it needs from

@@ -372,9 +372,7 @@ func TestSnippet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "mkdir -p /h/.codex\n" +
-		`[ -e '/h/it'\''s.json' ] || printf '%s' '{}' > '/h/it'\''s.json'` + "\n" +
-		shell.Join(r.Argv()) + "\n"
+	want := strings.Join(shell.Prepare(p.Prepare), "\n") + "\n" + shell.Join(r.Argv()) + "\n"
 	if got := r.Snippet(); got != want {
 		t.Errorf("Snippet =\n%s\nwant\n%s", got, want)
 	}
