@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 )
@@ -28,37 +28,15 @@ func goldenConfig(p plan.Plan) Config {
 	return Config{Name: ContainerName("launch", p.Agent, filepath.Base(p.Workspace))}
 }
 
-func loadPlan(t testing.TB, path string) plan.Plan {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p, err := plan.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return p
-}
-
 // TestRender renders every shared plan into testdata/<name>.golden (the
 // argv, one quoted line, or "error: ..." for a plan Docker refuses) and
 // testdata/<name>.request.json (the Engine API request).
 func TestRender(t *testing.T) {
-	files, err := filepath.Glob("../../plan/testdata/plans/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no plans in ../../plan/testdata/plans")
-	}
 	want := map[string]bool{}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
+	for _, c := range golden.Corpus(t) {
+		name, p := c.Name, c.Plan
 		want[name+".golden"] = true
 		t.Run(name, func(t *testing.T) {
-			p := loadPlan(t, f)
 			r, err := Render(p, goldenConfig(p))
 			var argv, req []byte
 			if err != nil {
@@ -74,7 +52,7 @@ func TestRender(t *testing.T) {
 				}
 				req = append(req, '\n')
 			}
-			golden(t, "testdata/"+name+".golden", argv)
+			golden.Check(t, "testdata/"+name+".golden", argv, *update)
 			reqPath := "testdata/" + name + ".request.json"
 			if req == nil {
 				if *update {
@@ -84,7 +62,7 @@ func TestRender(t *testing.T) {
 				}
 				return
 			}
-			golden(t, reqPath, req)
+			golden.Check(t, reqPath, req, *update)
 		})
 	}
 	// A golden file whose plan is gone is stale.
@@ -98,26 +76,6 @@ func TestRender(t *testing.T) {
 			}
 			t.Errorf("%s has no plan in ../../plan/testdata/plans (-update to remove)", h)
 		}
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s changed (-update to accept)\n got %s\nwant %s", path, got, want)
 	}
 }
 

@@ -1,7 +1,6 @@
 package podman
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 )
@@ -19,7 +19,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.golden and testdata/*.spec.json")
 
 // corpus is the shared set of plans every backend renders.
-const corpus = "../../plan/testdata/plans"
+const corpus = golden.CorpusDir
 
 // configs are the two kinds of Podman service a plan is rendered for.
 var configs = []struct {
@@ -30,36 +30,14 @@ var configs = []struct {
 	{"rootful", Config{Rootless: false}},
 }
 
-func loadPlan(t *testing.T, file string) plan.Plan {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p, err := plan.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	return p
-}
-
 // TestRender renders every plan of the shared corpus for a rootless and a
 // rootful service. testdata/<plan>.<config>.golden holds the printed
 // command (or "error: ..." for a plan the backend refuses), and
 // testdata/<plan>.<config>.spec.json the API request; together they show
 // that both come from one value.
 func TestRender(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(corpus, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no plans in %s", corpus)
-	}
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".json")
-		p := loadPlan(t, file)
+	for _, cp := range golden.Corpus(t) {
+		name, p := cp.Name, cp.Plan
 		for _, c := range configs {
 			t.Run(name+"."+c.name, func(t *testing.T) {
 				base := filepath.Join("testdata", name+"."+c.name)
@@ -112,21 +90,9 @@ func TestNoOrphanGoldens(t *testing.T) {
 	}
 }
 
-func checkGolden(t *testing.T, golden string, got []byte) {
+func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (-update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s changed (-update to accept)\n got %s\nwant %s", golden, got, want)
-	}
+	golden.Check(t, path, got, *update)
 }
 
 func checkAbsent(t *testing.T, file string) {
@@ -444,7 +410,7 @@ func containsInOrder(words, want []string) bool {
 // TestRenderIsPure renders one plan twice and checks that the two results
 // are equal and that rendering did not change the plan.
 func TestRenderIsPure(t *testing.T) {
-	p := loadPlan(t, filepath.Join(corpus, "shell-ro-mask-secrets.json"))
+	p := golden.Load(t, filepath.Join(corpus, "shell-ro-mask-secrets.json"))
 	before := p.Hash()
 	a, err := Render(p, Config{Rootless: true})
 	if err != nil {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -30,35 +30,13 @@ func goldenConfig() Config {
 	}
 }
 
-func loadPlan(t *testing.T, file string) plan.Plan {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p, err := plan.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	return p
-}
-
 // TestRender renders every shared plan into testdata/<plan>.golden: the
 // snippet --dry-run prints, then the notes; a plan this backend refuses gets
 // its error text instead.
 func TestRender(t *testing.T) {
-	files, err := filepath.Glob("../../plan/testdata/plans/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no plans in ../../plan/testdata/plans")
-	}
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".json")
+	for _, c := range golden.Corpus(t) {
+		name, p := c.Name, c.Plan
 		t.Run(name, func(t *testing.T) {
-			p := loadPlan(t, file)
 			var got bytes.Buffer
 			r, err := Render(p, goldenConfig())
 			if err != nil {
@@ -73,19 +51,7 @@ func TestRender(t *testing.T) {
 				}
 				checkNoSecrets(t, p, got.String())
 			}
-			golden := filepath.Join("testdata", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("snippet changed (-update to accept)\n got:\n%s\nwant:\n%s", got.Bytes(), want)
-			}
+			golden.Check(t, filepath.Join("testdata", name+".golden"), got.Bytes(), *update)
 		})
 	}
 }
@@ -110,9 +76,8 @@ func checkNoSecrets(t *testing.T, p plan.Plan, out string) {
 
 // TestSnippetParses runs every rendered snippet through sh -n and bash -n.
 func TestSnippetParses(t *testing.T) {
-	files, _ := filepath.Glob("../../plan/testdata/plans/*.json")
-	for _, file := range files {
-		p := loadPlan(t, file)
+	for _, c := range golden.Corpus(t) {
+		p, file := c.Plan, c.Name
 		r, err := Render(p, goldenConfig())
 		if err != nil {
 			continue
@@ -123,7 +88,7 @@ func TestSnippetParses(t *testing.T) {
 			}
 			out, err := exec.Command(sh, "-n", "-c", r.Snippet()).CombinedOutput()
 			if err != nil {
-				t.Errorf("%s: %s -n: %v\n%s\n%s", filepath.Base(file), sh, err, out, r.Snippet())
+				t.Errorf("%s: %s -n: %v\n%s\n%s", file, sh, err, out, r.Snippet())
 			}
 		}
 	}

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"flag"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/iostreams"
 )
 
@@ -165,22 +165,7 @@ func runCaseOn(t *testing.T, c goldenCase, goos string) (string, string, int) {
 
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run make golden to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s changed (make golden to accept)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, got, *update)
 }
 
 // TestGolden resolves every case to a Plan and renders it with every
