@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/launchcli/launch/internal/iostreams"
 )
@@ -73,7 +74,7 @@ func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code
 		r.onImage(info)
 	}
 	dir := ""
-	if len(r.masks) > 0 {
+	if r.needsScratch() {
 		parent := r.scratch
 		if parent == "" {
 			parent = os.TempDir()
@@ -86,7 +87,7 @@ func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code
 			return -1, fmt.Errorf("scratch directory: %w", err)
 		}
 		defer func() {
-			if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+			if rmErr := removeAll(dir); rmErr != nil && err == nil {
 				err = fmt.Errorf("remove scratch directory: %w", rmErr)
 			}
 		}()
@@ -94,7 +95,29 @@ func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code
 			return -1, err
 		}
 	}
-	return e.Run(ctx, proc{Argv: r.argv(dir), Env: r.environ(e.Environ()), Streams: s})
+	env := r.environ(e.Environ())
+	if r.tmpdirVar != "" {
+		env = append(env, r.tmpdirVar+"="+dir)
+	}
+	return e.Run(ctx, proc{Argv: r.argv(dir), Env: env, Streams: s})
+}
+
+// settleTime is how long after its start the runtime may lose a signal.
+const settleTime = time.Second
+
+// removeAll removes dir even where the runtime left directories without
+// write permission (an unsquashed image interrupted half-way).
+func removeAll(dir string) error {
+	if err := os.RemoveAll(dir); err == nil {
+		return nil
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error { //nolint:errcheck // best effort; RemoveAll reports
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
 }
 
 func makeMasks(dir string, masks []mask) error {
@@ -136,6 +159,9 @@ func (r Rendered) environ(base []string) []string {
 	}
 	for _, v := range r.env {
 		drop[v.name] = true
+	}
+	if r.tmpdirVar != "" {
+		drop[r.tmpdirVar] = true
 	}
 	out := make([]string, 0, len(base)+len(r.env))
 	for _, kv := range base {
@@ -304,6 +330,12 @@ func (Host) Run(ctx context.Context, p proc) (int, error) {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
+	// A signal that came before the handler above was installed cancelled
+	// ctx and nothing else: do not start an agent nobody wants any more.
+	// One that comes from here on waits in sigs and is passed on below.
+	if ctx.Err() != nil {
+		return -1, fmt.Errorf("interrupted before %s started: %w", p.Argv[0], context.Cause(ctx))
+	}
 	if err := cmd.Start(); err != nil {
 		return -1, fmt.Errorf("start %s: %w", p.Argv[0], err)
 	}
@@ -311,12 +343,27 @@ func (Host) Run(ctx context.Context, p proc) (int, error) {
 	defer close(done)
 	go func() {
 		ctxDone := ctx.Done()
+		// A signal that reaches the runtime while it sets itself up can be
+		// lost (seen with Apptainer 1.4.3: a SIGINT in its first 50 ms, and
+		// the agent ran on). Signals passed on in that window are sent once
+		// more when it is over.
+		started := time.Now()
+		settled := time.After(settleTime)
+		var early []os.Signal
 		for {
 			select {
 			case sig := <-sigs:
 				if forwarded(sig, tty) {
 					cmd.Process.Signal(sig) //nolint:errcheck // the child may have exited
+					if time.Since(started) < settleTime {
+						early = append(early, sig)
+					}
 				}
+			case <-settled:
+				for _, sig := range early {
+					cmd.Process.Signal(sig) //nolint:errcheck
+				}
+				early = nil
 			case <-ctxDone:
 				ctxDone = nil
 				// signal.NotifyContext (cmd/launch's main) cancels ctx on

@@ -651,3 +651,68 @@ func TestForwarded(t *testing.T) {
 		}
 	}
 }
+
+// TestExecUnsquashScratch: with --unsquash the runtime's temporary files go
+// into the per-run scratch directory, which is removed afterwards even when
+// the runtime left read-only directories behind (killed half-way through
+// unsquashing), and the snippet does the same.
+func TestExecUnsquashScratch(t *testing.T) {
+	image := filepath.Join(t.TempDir(), "i.sif")
+	makeSIF(t, image, runtime.GOARCH, `{}`)
+	p := execPlan(t, image)
+	scratch := t.TempDir()
+	r, err := Render(p, Config{Unsquash: true, ScratchDir: scratch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStub(t)
+	s.environ = []string{"PATH=/usr/bin", "APPTAINER_TMPDIR=/elsewhere"}
+	s.register([]string{"apptainer", "exec"}, 0, func(pr proc) {
+		var tmp string
+		for _, kv := range pr.Env {
+			if v, ok := strings.CutPrefix(kv, "APPTAINER_TMPDIR="); ok {
+				if tmp != "" {
+					t.Errorf("APPTAINER_TMPDIR set twice: %q", pr.Env)
+				}
+				tmp = v
+			}
+		}
+		if filepath.Dir(tmp) != scratch {
+			t.Fatalf("APPTAINER_TMPDIR = %q, want a directory in %s", tmp, scratch)
+		}
+		// What an interrupted unsquash leaves: a read-only tree.
+		leftover := filepath.Join(tmp, "rootfs-1", "usr")
+		if err := os.MkdirAll(leftover, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(leftover, "f"), nil, 0o444)
+		os.Chmod(leftover, 0o555)
+	})
+	if _, err := r.Exec(context.Background(), s, iostreams.Streams{}); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(scratch); len(ents) != 0 {
+		t.Errorf("scratch parent holds %d entries after the run, want 0", len(ents))
+	}
+	snip := r.Snippet()
+	for _, want := range []string{`APPTAINER_TMPDIR="$launch_tmp" \`, `chmod -R u+w "$launch_tmp"`, "--unsquash"} {
+		if !strings.Contains(snip, want) {
+			t.Errorf("snippet lacks %q:\n%s", want, snip)
+		}
+	}
+}
+
+// TestRunNotStartedAfterCancel: a launch interrupted before the runtime
+// starts does not start it.
+func TestRunNotStartedAfterCancel(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("interrupt received"))
+	marker := filepath.Join(t.TempDir(), "started")
+	code, err := Host{}.Run(ctx, proc{Argv: []string{"sh", "-c", "touch " + marker}, Env: os.Environ()})
+	if err == nil || !strings.Contains(err.Error(), "interrupt received") {
+		t.Errorf("Run = %d, %v; want the cancellation's cause", code, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the runtime was started after the cancellation")
+	}
+}

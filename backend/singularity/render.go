@@ -27,12 +27,18 @@ type Rendered struct {
 	platform string // the Plan's "linux/<arch>", checked against the image
 	scratch  string // Config.ScratchDir
 	masks    []mask
-	args     []arg // after the binary: "exec", options, image, the Plan's argv
-	imageAt  int   // index of the image in args
-	env      []envVar
-	unset    []string
-	notes    []string
-	onImage  func(ImageInfo)
+	// tmpdirVar is set with --unsquash: the runtime setting
+	// (APPTAINER_TMPDIR, SINGULARITY_TMPDIR) that points the runtime's own
+	// temporary files, the unsquashed image among them, into the per-run
+	// scratch directory, so that they go with it even when the runtime is
+	// killed before it can clean up.
+	tmpdirVar string
+	args      []arg // after the binary: "exec", options, image, the Plan's argv
+	imageAt   int   // index of the image in args
+	env       []envVar
+	unset     []string
+	notes     []string
+	onImage   func(ImageInfo)
 }
 
 // arg is one word of the runtime's argv. A word under the per-run scratch
@@ -144,6 +150,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	if c.Unsquash {
 		a = append(a, "--unsquash")
+		r.tmpdirVar = strings.TrimSuffix(c.Flavour.EnvPrefix(), "ENV_") + "_TMPDIR"
 	}
 	// --home DIR (one path, no source) gives an empty, writable tmpfs at DIR
 	// under --contain; the credential binds below land inside it.
@@ -182,6 +189,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	r.renderNotes(p, c)
 	return r, nil
 }
+
+// needsScratch reports whether a run creates the per-run scratch directory.
+func (r Rendered) needsScratch() bool { return len(r.masks) > 0 || r.tmpdirVar != "" }
 
 func words(ws []string) []arg {
 	out := make([]arg, len(ws))

@@ -32,14 +32,16 @@ func (r Rendered) Snippet() string {
 		b.WriteString(strings.Join(parts, " "))
 		b.WriteByte('\n')
 	}
-	wrap := len(r.prepare) > 0 || r.pull != nil || len(r.masks) > 0
+	wrap := len(r.prepare) > 0 || r.pull != nil || r.needsScratch()
 	if wrap {
 		line("(")
 		line("set -e")
 		line("umask 077")
-		if (r.pull != nil && !r.pull.never) || len(r.masks) > 0 {
+		if (r.pull != nil && !r.pull.never) || r.needsScratch() {
 			line(shScratch+"=", shPart+"=")
-			line("trap", shell.Quote(`rm -rf "$`+shScratch+`" "$`+shPart+`"`), "EXIT")
+			// chmod first: an unsquashed image interrupted half-way can
+			// leave directories without write permission.
+			line("trap", shell.Quote(`chmod -R u+w "$`+shScratch+`" 2>/dev/null; rm -rf "$`+shScratch+`" "$`+shPart+`"`), "EXIT")
 			// The agent gets the terminal's signals itself; the shell only
 			// waits for it, then cleans up and exits with its status.
 			line("trap : HUP INT TERM")
@@ -80,7 +82,7 @@ func (r Rendered) Snippet() string {
 			}
 		}
 	}
-	if len(r.masks) > 0 {
+	if r.needsScratch() {
 		parent := `"${TMPDIR:-/tmp}"`
 		if r.scratch != "" {
 			parent = shell.Quote(r.scratch)
@@ -103,6 +105,9 @@ func (r Rendered) Snippet() string {
 			val = shell.Var(v.host)
 		}
 		line(v.name + "=" + val + ` \`)
+	}
+	if r.tmpdirVar != "" {
+		line(r.tmpdirVar + `="$` + shScratch + `" \`)
 	}
 	if len(r.unset) > 0 {
 		parts := []string{"env"}

@@ -181,15 +181,18 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // exitCode maps an error from the app to the process exit code: 0, the
-// agent's own code, 2 for usage errors, 125 for launch's own failures (as
-// docker run does).
+// agent's own code, 128+N when signal N interrupted the launch, 2 for usage
+// errors, 125 for launch's own failures (as docker run does).
 func exitCode(err error) int {
 	var ee exitError
+	var se signalError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &se):
+		return 128 + int(se.sig)
 	case errors.Is(err, errUsage):
 		return 2
 	}

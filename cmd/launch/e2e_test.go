@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/user"
@@ -30,15 +31,19 @@ import (
 type e2eBackend struct {
 	name  string
 	flags []string
-	ready func() error
+	// debian points launch at the Debian image instead (a real bash and
+	// coreutils: busybox's stty fails now and then on these ptys).
+	debian []string
+	ready  func() error
 }
 
 const ciImages = "/var/cache/launch-ci"
 
 var e2eBackends = []e2eBackend{
 	{
-		name:  backendDocker,
-		flags: []string{"--backend", "docker", "--image", "launch-test/busybox:latest"},
+		name:   backendDocker,
+		flags:  []string{"--backend", "docker", "--image", "launch-test/busybox:latest"},
+		debian: []string{"--backend", "docker", "--image", "launch-test/debian:bookworm"},
 		ready: func() error {
 			out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", "launch-test/busybox:latest").CombinedOutput()
 			if err != nil {
@@ -48,8 +53,9 @@ var e2eBackends = []e2eBackend{
 		},
 	},
 	{
-		name:  backendSingularity,
-		flags: []string{"--backend", "singularity", "--sif-path", ciImages + "/busybox.sif"},
+		name:   backendSingularity,
+		flags:  []string{"--backend", "singularity", "--sif-path", ciImages + "/busybox.sif"},
+		debian: []string{"--backend", "singularity", "--sif-path", ciImages + "/debian.sif"},
 		ready: func() error {
 			if _, err := exec.LookPath("apptainer"); err != nil {
 				return fmt.Errorf("apptainer missing (run .ci/apptainer.sh): %v", err)
@@ -313,21 +319,32 @@ func TestE2ECredentialsPrepared(t *testing.T) {
 	})
 }
 
-// TestE2ESignalsLeaveNothing interrupts launch while the agent runs and
-// checks that launch exits and removes what it created.
+// TestE2ESignalsLeaveNothing sends SIGINT, SIGTERM or SIGHUP to launch at
+// random points of 30 runs (before, during and after the container starts)
+// and checks that launch exits with a failure and leaves nothing behind: no
+// container of its own, nothing in its temporary directory.
 func TestE2ESignalsLeaveNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *session) {
-		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
-			c := s.cmd("--yes", "shell", "echo started; sleep 60")
-			var out bytes.Buffer
-			c.Stdout, c.Stderr = &out, &out
+		tmp := filepath.Join(s.home, "tmp")
+		if err := os.Mkdir(tmp, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if s.cred != nil {
+			os.Chown(tmp, int(s.cred.Uid), int(s.cred.Gid))
+		}
+		s.env = append(s.env, "TMPDIR="+tmp)
+		seed := uint64(time.Now().UnixNano())
+		rng := rand.New(rand.NewPCG(seed, 1))
+		t.Logf("random delays seeded with %d", seed)
+		sigs := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+		for i := 0; i < 30; i++ {
+			sig := sigs[i%len(sigs)]
+			delay := time.Duration(rng.IntN(1500)) * time.Millisecond
+			c := s.cmd("--yes", "shell", "sleep 60")
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(60 * time.Second)
-			for !strings.Contains(out.String(), "started") && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
+			time.Sleep(delay)
 			c.Process.Signal(sig)
 			done := make(chan error, 1)
 			go func() { done <- c.Wait() }()
@@ -335,20 +352,22 @@ func TestE2ESignalsLeaveNothing(t *testing.T) {
 			case <-done:
 			case <-time.After(60 * time.Second):
 				c.Process.Kill()
-				t.Fatalf("%v: launch did not exit within 60s", sig)
+				t.Fatalf("run %d: %v after %v: launch did not exit within 60s", i, sig, delay)
 			}
 			if c.ProcessState.ExitCode() == 0 {
-				t.Errorf("%v: exit code 0 after a signal", sig)
+				t.Errorf("run %d: %v after %v: exit code 0", i, sig, delay)
 			}
 			if s.backend.name == backendDocker {
 				ps, _ := exec.Command("docker", "ps", "-aq", "--filter", fmt.Sprintf("label=%s=%d", docker.PIDLabel, c.Process.Pid)).Output()
 				if len(bytes.TrimSpace(ps)) != 0 {
-					t.Errorf("%v: container(s) left behind: %s", sig, ps)
+					t.Errorf("run %d: %v after %v: container(s) left behind: %s", i, sig, delay, ps)
 				}
 			}
-			left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("launch-*%d*", c.Process.Pid)))
-			if len(left) > 0 {
-				t.Errorf("%v: temp files left: %v", sig, left)
+			if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+				t.Errorf("run %d: %v after %v: temporary files left: %v", i, sig, delay, left)
+				for _, l := range left {
+					os.RemoveAll(l)
+				}
 			}
 		}
 	})

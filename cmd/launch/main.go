@@ -26,13 +26,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "launch: %v\n", err)
 		os.Exit(125)
 	}
-	// SIGINT, SIGTERM and SIGHUP cancel the context: the backend stops and
-	// removes what it created, then launch exits.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGINT, SIGTERM and SIGHUP cancel the context with the signal as its
+	// cause: the backend stops and removes what it created, then launch
+	// exits with 128 + the signal's number, as a shell reports it.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		for sig := range sigs {
+			cancel(signalError{sig.(syscall.Signal)})
+		}
+	}()
 	code := runApp(ctx, s, h, os.Args)
-	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
 }
+
+// signalError is the cause of a context cancelled by a signal.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return e.sig.String() + " received" }
 
 // runApp runs the CLI on args and returns the exit code; errors are printed
 // here, once.

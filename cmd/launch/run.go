@@ -126,7 +126,7 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		return err
 	}
 	if !o.Yes {
-		ok, err := confirm(s, p, backend)
+		ok, err := confirm(ctx, s, p, backend)
 		if err != nil {
 			return err
 		}
@@ -231,19 +231,35 @@ func summary(p plan.Plan, backend string) string {
 }
 
 // confirm shows the plan and asks when stdin is a terminal; without a
-// terminal there is nobody to ask, and the launch goes ahead.
-func confirm(s iostreams.Streams, p plan.Plan, backend string) (bool, error) {
+// terminal there is nobody to ask, and the launch goes ahead. A signal while
+// it waits (ctx) ends the wait.
+func confirm(ctx context.Context, s iostreams.Streams, p plan.Plan, backend string) (bool, error) {
 	in, ok := s.Terminal()
 	if !ok {
 		return true, nil
 	}
 	fmt.Fprintf(s.Err, "launch plan:\n%s", summary(p, backend))
 	fmt.Fprint(s.Err, "launch this agent? [y/N] ")
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
+	type answer struct {
+		line string
+		err  error
 	}
-	switch strings.ToLower(strings.TrimSpace(line)) {
+	got := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(in).ReadString('\n')
+		got <- answer{line, err}
+	}()
+	var a answer
+	select {
+	case a = <-got:
+	case <-ctx.Done():
+		fmt.Fprintln(s.Err)
+		return false, context.Cause(ctx)
+	}
+	if a.err != nil && !errors.Is(a.err, io.EOF) {
+		return false, a.err
+	}
+	switch strings.ToLower(strings.TrimSpace(a.line)) {
 	case "y", "yes":
 		return true, nil
 	}

@@ -46,6 +46,14 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 		NvCCLI:   o.NvCCLI,
 		CacheDir: filepath.Join(cache, "launch", "sif"),
 	}
+	// Large temporary files (an unsquashed image) go where the user keeps
+	// the runtime's own: node-local scratch on a cluster, say.
+	for _, v := range []string{"APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"} {
+		if d := h.Getenv(v); filepath.IsAbs(d) {
+			c.ScratchDir = filepath.Clean(d)
+			break
+		}
+	}
 	imageLog := new(io.Writer)
 	*imageLog = io.Discard
 	if o.Verbose {

@@ -97,8 +97,16 @@ func readStatus(t *testing.T, s *session) int {
 // and returns the agent's exit code.
 func TestE2ETerminal(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *session) {
-		args := append(append([]string{s.bin}, s.backend.flags...), "shell",
-			`stty size; read -r line; echo "got:$line"; trap 'stty size; exit 3' WINCH; echo waiting; while :; do sleep 1; done`)
+		// Engines older than API 1.42 (Debian's dockerd 20.10) take no size
+		// at create: it arrives by a resize right after start, so the probe
+		// waits a moment before it reads it. Newer engines get the size with
+		// the create request.
+		settle := ""
+		if s.backend.name == backendDocker {
+			settle = "sleep 1; "
+		}
+		args := append(append([]string{s.bin}, s.backend.debian...), "shell",
+			settle+`stty size; read -r line; echo "got:$line"; trap 'stty size; exit 3' WINCH; echo waiting; while :; do sleep 1; done`)
 		p := newPane(t, s, 120, 40, args...)
 		p.waitFor("launch this agent? [y/N]")
 		if !strings.Contains(p.screen(), "network:  open") {
