@@ -68,14 +68,33 @@ var e2eBackends = []e2eBackend{
 	},
 }
 
+// launchBin returns bin/launch (from make build), copied to a directory that
+// the ordinary user the tests run as can reach: the checkout may lie under a
+// home directory that user cannot enter.
 func launchBin(t *testing.T) string {
 	t.Helper()
-	bin, err := filepath.Abs("../../bin/launch")
+	src, err := filepath.Abs("../../bin/launch")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := os.Stat(src); err != nil {
 		need(t, fmt.Errorf("%v: run make build (make test does)", err))
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "launch-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "launch")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
