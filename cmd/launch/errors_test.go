@@ -120,3 +120,17 @@ func listTree(t *testing.T, roots ...string) string {
 	}
 	return b.String()
 }
+
+// TestHelp: -h before the agent is launch's help, after it the agent's.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"-h", "codex"}, {"--network", "none", "--help", "codex", "x"}} {
+		out, errOut, code := runCase(t, goldenCase{args: args})
+		if code != 0 || !strings.Contains(out, "USAGE:") || errOut != "" {
+			t.Errorf("launch %q: exit %d, stdout %.40q, stderr %q; want launch's help", args, code, out, errOut)
+		}
+	}
+	out, _, code := runCase(t, goldenCase{args: []string{"--json", "codex", "-h"}})
+	if code != 0 || !strings.Contains(out, `"-h"`) {
+		t.Errorf("launch --json codex -h: exit %d; want -h passed to codex:\n%s", code, out)
+	}
+}

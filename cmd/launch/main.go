@@ -53,6 +53,11 @@ func runApp(ctx context.Context, s iostreams.Streams, h *Host, args []string) in
 	app := newApp(s, func(ctx context.Context, f *flagState, cmd *cli.Command) error {
 		return launch(ctx, s, h, f, cmd)
 	})
+	if launcherHelp(app, args) {
+		// "launch -h codex" is launch's help; urfave/cli would look for
+		// a help topic called codex.
+		args = []string{args[0], "--help"}
+	}
 	err := app.Run(ctx, args)
 	code := exitCode(err)
 	if err != nil {
@@ -61,4 +66,29 @@ func runApp(ctx context.Context, s iostreams.Streams, h *Host, args []string) in
 		}
 	}
 	return code
+}
+
+// launcherHelp reports whether -h or --help comes before the agent's name:
+// that asks for launch's own help. After the agent, it is the agent's.
+func launcherHelp(app *cli.Command, args []string) bool {
+	takesValue := map[string]bool{}
+	for _, f := range app.Flags {
+		if tv, ok := f.(interface{ TakesValue() bool }); ok && tv.TakesValue() {
+			for _, n := range f.Names() {
+				takesValue[n] = true
+			}
+		}
+	}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-h" || a == "--help":
+			return true
+		case a == "--" || !strings.HasPrefix(a, "-"):
+			return false // the agent's name, or the end of the flags
+		case !strings.Contains(a, "=") && takesValue[strings.TrimLeft(a, "-")]:
+			i++ // the flag's value
+		}
+	}
+	return false
 }
