@@ -88,8 +88,9 @@ type agent struct {
 
 // layer is a decoded config file and where it came from.
 type layer struct {
-	file string // "" for the built-in catalogue
-	cfg  fileConfig
+	file    string // "" for the built-in catalogue
+	project bool   // the workspace's .launch.toml
+	cfg     fileConfig
 }
 
 // ErrConfig is wrapped by every config file error; it is a usage error.
@@ -160,9 +161,9 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 		userFile = filepath.Join(dir, "launch", "config.toml")
 	}
 	for _, f := range []struct {
-		path     string
-		required bool
-	}{{userFile, configFlag != ""}, {filepath.Join(h.Cwd, ".launch.toml"), false}} {
+		path              string
+		required, project bool
+	}{{userFile, configFlag != "", false}, {filepath.Join(h.Cwd, ".launch.toml"), false, true}} {
 		b, err := h.ReadFile(f.path)
 		if errors.Is(err, os.ErrNotExist) && !f.required {
 			continue
@@ -174,7 +175,7 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 		if err != nil {
 			return nil, err
 		}
-		layers = append(layers, layer{file: f.path, cfg: c})
+		layers = append(layers, layer{file: f.path, project: f.project, cfg: c})
 	}
 	return layers, nil
 }

@@ -129,6 +129,13 @@ var goldenCases = []goldenCase{
 		},
 	},
 	{
+		name: "config-project-reaches-out", args: []string{"codex"},
+		env: []string{"OPENAI_API_KEY=sk-openai-secret"},
+		files: map[string]string{
+			"home/ana/proj/.launch.toml": "mounts = [\"~/data:/data:ro\", \"src:/src\"]\nenv = [\"OPENAI_API_KEY\", \"MODE=ci\"]\n",
+		},
+	},
+	{
 		name: "config-custom-agent", args: []string{"gemini", "--yolo"},
 		env: []string{"GEMINI_API_KEY=g-secret"},
 		files: map[string]string{

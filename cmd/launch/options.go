@@ -42,8 +42,19 @@ type options struct {
 
 	Defaults defaults
 	Agents   map[string]agent
-	Agent    string
-	Args     []string
+	// Project notes what the project's .launch.toml asked for that reaches
+	// beyond the workspace: the repository handed to the agent should not
+	// widen the agent's view unnoticed.
+	Project projectAsks
+	Agent   string
+	Args    []string
+}
+
+// projectAsks are the mounts and host variables a project config adds.
+type projectAsks struct {
+	File    string
+	Mounts  []mounts.Spec
+	EnvHost []string // names passed from the host
 }
 
 // defaults are the resolved image defaults.
@@ -90,6 +101,14 @@ func (o *options) mergeLayers(layers []layer) error {
 		}
 		o.PathPrepend = append(o.PathPrepend, c.PathPrepend...)
 		o.Env = append(o.Env, c.Env...)
+		if l.project {
+			o.Project.File = l.file
+			for _, e := range c.Env {
+				if !strings.Contains(e, "=") {
+					o.Project.EnvHost = append(o.Project.EnvHost, e)
+				}
+			}
+		}
 		o.RO = append(o.RO, c.RO...)
 		o.Mask = append(o.Mask, c.Mask...)
 		for _, s := range c.Mounts {
@@ -98,6 +117,9 @@ func (o *options) mergeLayers(layers []layer) error {
 				return fmt.Errorf("%s: mounts: %w", l.file, err)
 			}
 			o.Mounts = append(o.Mounts, sp)
+			if l.project {
+				o.Project.Mounts = append(o.Project.Mounts, sp)
+			}
 		}
 		d := c.Defaults
 		set(&o.Defaults.OCI, d.OCI)

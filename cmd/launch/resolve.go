@@ -292,6 +292,7 @@ func resolve(o *options, h *Host) (resolved, error) {
 			}
 		}
 	}
+	r.Warnings = append(r.Warnings, projectWarnings(o, h)...)
 	p.Mounts = list.Mounts()
 	r.Warnings = append(r.Warnings, list.Warnings()...)
 
@@ -321,6 +322,22 @@ func resolve(o *options, h *Host) (resolved, error) {
 		return r, usagef("%v", strings.ReplaceAll(err.Error(), ": "+plan.ErrInvalid.Error(), ""))
 	}
 	return r, nil
+}
+
+// projectWarnings names what the project config adds beyond the workspace:
+// host directories outside it and host variables passed by name.
+func projectWarnings(o *options, h *Host) []string {
+	var out []string
+	ws := filepath.Clean(h.Cwd)
+	for _, sp := range o.Project.Mounts {
+		if src := mounts.Expand(sp.Host, h.Cwd, h.Home); !mounts.Within(src, ws) {
+			out = append(out, fmt.Sprintf("%s mounts %q, outside the workspace; remove it from that file if you did not mean the agent to see it", o.Project.File, src))
+		}
+	}
+	if len(o.Project.EnvHost) > 0 {
+		out = append(out, fmt.Sprintf("%s passes host variables to the agent: %s", o.Project.File, strings.Join(o.Project.EnvHost, ", ")))
+	}
+	return out
 }
 
 // parseEnvSpec parses an --env value: NAME=VALUE sets a constant, NAME
