@@ -41,7 +41,7 @@ func (r Rendered) Snippet() string {
 			line(shScratch+"=", shPart+"=")
 			// chmod first: an unsquashed image interrupted half-way can
 			// leave directories without write permission.
-			line("trap", shell.Quote(`chmod -R u+w "$`+shScratch+`" 2>/dev/null; rm -rf "$`+shScratch+`" "$`+shPart+`"`), "EXIT")
+			line("trap", shell.Quote(`chmod -R u+w "$`+shScratch+`" 2>/dev/null || :; rm -rf "$`+shScratch+`" "$`+shPart+`"`), "EXIT")
 			// The agent gets the terminal's signals itself; the shell only
 			// waits for it, then cleans up and exits with its status.
 			line("trap : HUP INT TERM")
