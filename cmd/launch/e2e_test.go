@@ -424,3 +424,37 @@ func planEnvNames(t *testing.T, planJSON string) []string {
 	}
 	return p.EnvNames()
 }
+
+// TestE2EDiagnostics runs the checks a user runs to see that a launch is
+// sound (launch shell -- bash probe.sh, NICHD-style) on the Debian image:
+// the environment is there, the credential paths are mounted, the workspace
+// is writable, and every PATH entry exists.
+func TestE2EDiagnostics(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		s.write(filepath.Join(s.home, ".codex", "auth.json"), "{}")
+		s.write(filepath.Join(s.ws, "probe.sh"), `set -u
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+check "HOME is the image user's home" '[ "$HOME" = /home/devuser ]'
+check "TOOL names the agent" '[ "$TOOL" = shell ]'
+check "HOST_MOUNT_DIR is the workspace" '[ "$HOST_MOUNT_DIR" = "$PWD" ]'
+check "codex credentials mounted" '[ -f "$HOME/.codex/auth.json" ]'
+check "claude credentials mounted" '[ -d "$HOME/.claude" ] && [ -f "$HOME/.claude.json" ]'
+check "home writable" 'touch "$HOME/.probe" && rm "$HOME/.probe"'
+check "workspace writable" 'touch probe.out && rm probe.out'
+check "PATH has no empty entry" 'case ":$PATH:" in *::*) false;; *) true;; esac'
+IFS=:; for d in $PATH; do check "PATH entry $d exists" '[ -d "$d" ]'; done; unset IFS
+check "bash is bash" '[ -n "${BASH_VERSION:-}" ]'
+exit $fail
+`)
+		args := append(append([]string{}, s.backend.debian...), "--yes", "shell", "--", "bash", "probe.sh")
+		c := s.command(s.bin, args...)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("diagnostics failed: %v\n%s", err, out)
+		}
+		if strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), "ok   bash is bash") {
+			t.Errorf("diagnostics:\n%s", out)
+		}
+	})
+}
