@@ -348,8 +348,9 @@ func TestExecImage(t *testing.T) {
 	}{
 		{"present", nil, true, nil, false, ""},
 		{"missing-default-pulled", func(p *plan.Plan, _ *Config) { p.Image.Default = true }, false, okPull, true, ""},
-		{"missing-custom-advice", nil, false, nil, false, "launch pulls only its default images: check the name, run `docker pull img:1`"},
-		{"never", func(p *plan.Plan, _ *Config) { p.Image.Default = true; p.Pull = plan.PullNever }, false, nil, false, "--pull never forbids pulling"},
+		{"missing-custom-advice", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullNever }, false, nil, false, "check the name, run `docker pull img:1`"},
+		{"never", func(p *plan.Plan, _ *Config) { p.Image.Default = true; p.Pull = plan.PullNever }, false, nil, false, "not pulled (--pull never"},
+		{"missing-custom-pulled-when-asked", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullMissing }, false, okPull, true, ""},
 		{"always-pulls-present", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullAlways }, true, okPull, true, ""},
 		{"pull-fails", func(p *plan.Plan, _ *Config) { p.Image.Default = true }, false, func(string) (string, error) {
 			return `{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}` + "\n", nil

@@ -28,8 +28,8 @@ import (
 
 // ensureImage makes the image present as r says: a local image is used
 // unless the policy is always; a missing one is pulled when the policy is
-// always, or missing for a default image; otherwise it is an error that says
-// how to get the image.
+// always or missing; otherwise (never) it is an error that says how to get
+// the image.
 func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams) error {
 	ref := r.Request.Config.Image
 	if r.Pull != plan.PullAlways {
@@ -41,10 +41,7 @@ func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams
 			return engineError(e, fmt.Sprintf("inspect image %q", ref), err)
 		case r.Pull == plan.PullNever:
 			return &kindError{kind: cerrdefs.ErrNotFound, msg: fmt.Sprintf(
-				"image %q: not present on the engine, and --pull never forbids pulling it; run `docker pull %s` or use --pull missing", ref, ref)}
-		case !r.PullMissing:
-			return &kindError{kind: cerrdefs.ErrNotFound, msg: fmt.Sprintf(
-				"image %q: not present on the engine; launch pulls only its default images: check the name, run `docker pull %s` (or build it), or pass --pull always", ref, ref)}
+				"image %q: not present on the engine, and not pulled (--pull never, the default for an image that is not launch's own): check the name, run `docker pull %s` (or build it), or pass --pull missing", ref, ref)}
 		}
 	}
 	return r.pull(ctx, e, s, ref)

@@ -1151,13 +1151,14 @@ func TestPull(t *testing.T) {
 	t.Run("never", func(t *testing.T) {
 		removeImage(t, c, regImage)
 		_, err := run(t, func(p *plan.Plan) { p.Image.Default = true; p.Pull = plan.PullNever })
-		if err == nil || !strings.Contains(err.Error(), "--pull never forbids pulling") || !cerrdefs.IsNotFound(err) {
+		if err == nil || !strings.Contains(err.Error(), "not pulled (--pull never") || !cerrdefs.IsNotFound(err) {
 			t.Errorf("error %v", err)
 		}
 	})
 	t.Run("custom-missing-advice", func(t *testing.T) {
 		removeImage(t, c, regImage)
-		_, err := run(t, func(*plan.Plan) {})
+		// cmd/launch resolves a user's image to --pull never unless asked.
+		_, err := run(t, func(p *plan.Plan) { p.Pull = plan.PullNever })
 		if err == nil || !strings.Contains(err.Error(), "docker pull "+regImage) {
 			t.Errorf("error %v", err)
 		}

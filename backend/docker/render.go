@@ -92,9 +92,6 @@ type Rendered struct {
 	Inherited []string
 	// Pull is the image pull policy; never empty.
 	Pull plan.PullPolicy
-	// PullMissing is set when a missing image may be pulled under
-	// plan.PullMissing: only the catalogue's default images are.
-	PullMissing bool
 	// Prepare lists host paths the printed snippet creates before it runs
 	// the container (a real run has cmd create them before Exec).
 	Prepare []plan.HostPath
@@ -150,7 +147,6 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if r.Pull == "" {
 		r.Pull = plan.PullMissing
 	}
-	r.PullMissing = p.Image.Default
 
 	labels := map[string]string{}
 	for _, m := range []map[string]string{p.Labels, c.Labels} {

@@ -208,13 +208,13 @@ func TestRenderRules(t *testing.T) {
 			}
 		}},
 		{"pull-default", func(p *plan.Plan, _ *Config) { p.Image.Default = true }, func(t *testing.T, r Rendered, argv string) {
-			if r.Pull != plan.PullMissing || !r.PullMissing {
-				t.Errorf("pull %q, missing %v", r.Pull, r.PullMissing)
+			if r.Pull != plan.PullMissing {
+				t.Errorf("pull %q", r.Pull)
 			}
 		}},
 		{"pull-custom", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullNever }, func(t *testing.T, r Rendered, argv string) {
-			if r.Pull != plan.PullNever || r.PullMissing {
-				t.Errorf("pull %q, missing %v", r.Pull, r.PullMissing)
+			if r.Pull != plan.PullNever {
+				t.Errorf("pull %q", r.Pull)
 			}
 		}},
 	}

@@ -167,13 +167,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 
 	pull := p.Pull
 	if pull == "" {
-		// Only the catalogue's default image is fetched without being asked
-		// (the reference launcher's rule): a user's own image must exist.
 		pull = plan.PullMissing
-		if !p.Image.Default {
-			pull = plan.PullNever
-			note("image %q: not launch's default image, so it is not pulled; if it is missing, run `podman pull %s` first or pass --pull missing", p.Image.OCI, p.Image.OCI)
-		}
 	}
 
 	user := fmt.Sprintf("%d:%d", p.User.UID, p.User.GID)

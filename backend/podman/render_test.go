@@ -239,10 +239,9 @@ func TestRenderCases(t *testing.T) {
 			argv: []string{"--pull", "missing"},
 		},
 		{
-			name: "user's image never pulled unasked",
+			name: "unset policy means missing, whatever the image",
 			plan: func(p *plan.Plan) { p.Image.Default = false },
-			argv: []string{"--pull", "never"},
-			note: "podman pull img:1",
+			argv: []string{"--pull", "missing"},
 		},
 		{
 			name: "explicit pull policy wins",

@@ -353,10 +353,10 @@ func TestExecPull(t *testing.T) {
 	}{
 		{name: "default image missing", def: true, wantPull: true},
 		{name: "default image cached", def: true, cached: true},
-		{name: "custom image not pulled unasked", wantErr: "pass --pull missing"},
+		{name: "unset policy pulls a missing image", wantPull: true},
 		{name: "missing", pull: plan.PullMissing, wantPull: true},
 		{name: "always", pull: plan.PullAlways, cached: true, wantPull: true},
-		{name: "never, missing", pull: plan.PullNever, wantErr: "without --pull never"},
+		{name: "never, missing", pull: plan.PullNever, wantErr: "pass --pull missing"},
 		{name: "never, cached", pull: plan.PullNever, cached: true},
 	}
 	for _, tt := range tests {

@@ -301,13 +301,7 @@ func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 		pl.always = true
 	case plan.PullNever:
 		pl.never = true
-		pl.advice = "run once without --pull never to fetch it"
-	case "":
-		// Only the catalogue's default image is fetched unasked.
-		if !p.Image.Default {
-			pl.never = true
-			pl.advice = "pass --pull missing to fetch it"
-		}
+		pl.advice = "pass --pull missing to fetch it (never is the default for an image that is not launch's own)"
 	}
 	pl.args = []string{"pull", "--force"}
 	if arch, variant, ok := platformArch(p.Image.Platform); ok && scheme == "docker" {

@@ -123,10 +123,18 @@ func resolve(o *options, h *Host) (resolved, error) {
 			return r, usagef("--runtime: %v", strings.TrimSuffix(err.Error(), ": "+plan.ErrInvalid.Error()))
 		}
 	}
-	if o.Pull != "" {
+	switch {
+	case o.Pull != "":
 		if p.Pull, err = plan.ParsePull(o.Pull); err != nil {
 			return r, usagef("--pull: %v", strings.TrimSuffix(err.Error(), ": "+plan.ErrInvalid.Error()))
 		}
+	case p.Image.Default:
+		p.Pull = plan.PullMissing
+	default:
+		// Only launch's own default image is fetched unasked (the
+		// reference launcher's rule): a user's image must exist.
+		p.Pull = plan.PullNever
+		r.Info = append(r.Info, "pull: not launch's default image, so it is not fetched unless you pass --pull missing or --pull always")
 	}
 	gpus, note, err := parseGPUs(o.GPUs, h)
 	if err != nil {
