@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -48,7 +49,21 @@ func unsupportedError(err error) error {
 
 type dockerLauncher struct {
 	docker.Rendered
-	host docker.Host
+	host     docker.Host
+	warnings []string
+}
+
+// Notes adds what the host makes of the rendered container.
+func (l dockerLauncher) Notes() []string { return append(l.Rendered.Notes(), l.warnings...) }
+
+// uidWarning: on Linux, Docker runs the agent with the Plan's uid on the
+// host's own file system (there is no keep-id), so an owner other than that
+// uid sees its private files (~/.codex/auth.json is 0600) unreadable.
+func uidWarning(p plan.Plan, h *Host) []string {
+	if h.GOOS != "linux" || h.UID == p.User.UID {
+		return nil
+	}
+	return []string{fmt.Sprintf("warning: you are uid %d but the agent runs as uid %d: it cannot read your private credential files or write where only you may; use --backend podman (rootless keep-id maps you to the image user), or set uid and gid under [image_defaults] to yours if the image allows", h.UID, p.User.UID)}
 }
 
 func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
@@ -68,7 +83,7 @@ func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
 	if err != nil {
 		return nil, unsupportedError(err)
 	}
-	return dockerLauncher{Rendered: r, host: dh}, nil
+	return dockerLauncher{Rendered: r, host: dh, warnings: uidWarning(p, h)}, nil
 }
 
 func (l dockerLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {

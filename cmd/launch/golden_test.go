@@ -52,7 +52,7 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 	return &Host{
 		Cwd: "/home/ana/proj", Home: "/home/ana",
 		Env:  append([]string{"HOME=/home/ana", "PATH=/usr/bin:/bin", "USER=ana"}, env...),
-		GOOS: "linux", GOARCH: "amd64", UID: 1001, Terminal: terminal, PID: 4242,
+		GOOS: "linux", GOARCH: "amd64", UID: 1000, Terminal: terminal, PID: 4242,
 		Stat:     func(p string) (fs.FileInfo, error) { return fs.Stat(fsys, rel(p)) },
 		ReadFile: func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
 		LookPath: func(name string) (string, error) {
@@ -82,6 +82,7 @@ type goldenCase struct {
 	env      []string
 	files    map[string]string // extra host files: path (no leading /) -> content
 	terminal bool
+	uid      int // the caller's uid; 0 means 1000, the image user's
 }
 
 var goldenCases = []goldenCase{
@@ -119,6 +120,7 @@ var goldenCases = []goldenCase{
 	{name: "gpus-auto-slurm", args: []string{"--gpus", "auto", "shell"}, env: []string{"SLURM_JOB_GPUS=3"}},
 	{name: "tty", args: []string{"codex"}, env: []string{"TERM=screen-256color"}, terminal: true},
 	{name: "tty-no-term", args: []string{"shell"}, terminal: true},
+	{name: "uid-other-than-the-image-user", args: []string{"codex"}, uid: 52345},
 	{name: "pull-never", args: []string{"--pull", "never", "--image", "localhost/llm:test", "shell"}},
 	{
 		name: "config-user-and-project", args: []string{"codex"},
@@ -163,6 +165,9 @@ func runCaseOn(t *testing.T, c goldenCase, goos string) (string, string, int) {
 	}
 	h := fakeHost(fsys, c.env, c.terminal)
 	h.GOOS = goos
+	if c.uid != 0 {
+		h.UID = c.uid
+	}
 	var out, errb bytes.Buffer
 	s := iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}
 	args := append([]string{"launch"}, c.args...)

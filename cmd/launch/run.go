@@ -114,9 +114,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		return err
 	}
 	// Notes explain the rendered command: a dry run always shows them, a
-	// real run only with --verbose.
-	if o.DryRun || o.Verbose {
-		for _, n := range l.Notes() {
+	// real run only with --verbose, except warnings.
+	for _, n := range l.Notes() {
+		if o.DryRun || o.Verbose || strings.HasPrefix(n, "warning: ") {
 			fmt.Fprintf(s.Err, "launch: %s\n", n)
 		}
 	}
