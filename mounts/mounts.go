@@ -192,40 +192,79 @@ func describeMount(m plan.Mount) string {
 	return fmt.Sprintf("%q", m.Source)
 }
 
-// Mounts returns the mounts in order, with --ro and --mask entries placed
-// after the mounts they sit on, so that they shadow them.
+// Mounts returns the container's effective mounts, in the order they are
+// made. The rule, the same for every backend: mounts apply in the order
+// they were added, so a mount at or above the target of an earlier one
+// hides it completely; the hidden one is left out (Shadowed lists it). What
+// remains has every parent before its children, which is the order every
+// engine mounts in, whatever order it is given.
 func (l *List) Mounts() []plan.Mount {
-	out := append([]plan.Mount(nil), l.mounts...)
-	sort.SliceStable(out, func(i, j int) bool { return overlay(out[i]) < overlay(out[j]) })
+	var out []plan.Mount
+	for i, m := range l.mounts {
+		if l.hiddenBy(i) < 0 {
+			out = append(out, m)
+		}
+	}
 	return out
 }
 
-func overlay(m plan.Mount) int {
-	if m.Origin == plan.OriginReadOnly || m.Origin == plan.OriginMask {
-		return 1
+// Shadowed returns the mounts that a later mount hides, each with the one
+// that hides it.
+func (l *List) Shadowed() (hidden, by []plan.Mount) {
+	for i, m := range l.mounts {
+		if j := l.hiddenBy(i); j >= 0 {
+			hidden, by = append(hidden, m), append(by, l.mounts[j])
+		}
 	}
-	return 0
+	return hidden, by
 }
 
-// Warnings lists nested container paths that were not intended: a mount at
-// or below another one's target, other than --ro and --mask on the
-// workspace. Sorted.
+// hiddenBy is the index of the first later mount whose target is at or
+// above mount i's, or -1.
+func (l *List) hiddenBy(i int) int {
+	for j := i + 1; j < len(l.mounts); j++ {
+		if within(l.mounts[i].Target, l.mounts[j].Target) {
+			return j
+		}
+	}
+	return -1
+}
+
+// Warnings lists, sorted, what the user may not have meant: a mount hidden
+// by a later one, and a bind that puts other host content inside another
+// mount. Masks and read-only re-mounts of a parent's own content (--ro,
+// --mask) are what the user asked for and are not reported.
 func (l *List) Warnings() []string {
 	var out []string
-	for _, inner := range l.mounts {
-		if overlay(inner) == 1 {
+	hidden, by := l.Shadowed()
+	for i, m := range hidden {
+		out = append(out, fmt.Sprintf("mount %s at %q is hidden by the later mount %s at %q, so it is not made", describeMount(m), m.Target, describeMount(by[i]), by[i].Target))
+	}
+	ms := l.Mounts()
+	for _, inner := range ms {
+		if inner.Kind == plan.MountMask {
 			continue
 		}
-		for _, outer := range l.mounts {
-			if outer.Target == inner.Target || !within(inner.Target, outer.Target) {
+		for _, outer := range ms {
+			if !within(inner.Target, outer.Target) || remount(inner, outer) {
 				continue
 			}
-			out = append(out, fmt.Sprintf("mount %q at %q lies inside mount %q at %q: the inner one shadows part of the outer",
-				inner.Source, inner.Target, outer.Source, outer.Target))
+			out = append(out, fmt.Sprintf("mount %q at %q lies inside mount %s at %q: the inner one shadows part of the outer",
+				inner.Source, inner.Target, describeMount(outer), outer.Target))
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// remount reports whether inner binds outer's own content at the same
+// place (a read-only sub-directory of the workspace, say).
+func remount(inner, outer plan.Mount) bool {
+	if outer.Kind != plan.MountBind {
+		return false
+	}
+	rel, err := filepath.Rel(outer.Target, inner.Target)
+	return err == nil && inner.Source == filepath.Join(outer.Source, rel)
 }
 
 // within reports whether p is strictly below dir.

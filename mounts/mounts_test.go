@@ -184,7 +184,7 @@ func TestList(t *testing.T) {
 	inner := plan.Mount{Kind: plan.MountBind, Source: "/other", Target: "/p/o", Origin: plan.OriginUser}
 
 	var l List
-	for _, m := range []plan.Mount{mask, ws, data, data, inner} {
+	for _, m := range []plan.Mount{ws, data, data, inner, mask} {
 		if err := l.Add(m); err != nil {
 			t.Fatal(err)
 		}
@@ -212,6 +212,44 @@ func TestList(t *testing.T) {
 	err := l.Add(clash)
 	if err == nil || !strings.Contains(err.Error(), `mount conflict at "/d"`) || !strings.Contains(err.Error(), `"/data"`) || !strings.Contains(err.Error(), `"/elsewhere"`) {
 		t.Errorf("Add(clash) = %v, want a conflict naming both sources", err)
+	}
+}
+
+// TestShadowing: one rule for every backend. A later mount at or above an
+// earlier one's target hides it, and the hidden one is not rendered; read-only
+// re-mounts and masks on the workspace are not reported as nesting.
+func TestShadowing(t *testing.T) {
+	cred := plan.Mount{Kind: plan.MountBind, Source: "/h/.codex", Target: "/home/u/.codex", Origin: plan.OriginCredential}
+	home := plan.Mount{Kind: plan.MountBind, Source: "/h/other", Target: "/home/u", Origin: plan.OriginUser}
+	ws := plan.Mount{Kind: plan.MountBind, Source: "/src/p", Target: "/w", Origin: plan.OriginWorkspace}
+	ro := plan.Mount{Kind: plan.MountBind, Source: "/src/p/docs", Target: "/w/docs", ReadOnly: true, Origin: plan.OriginReadOnly}
+	mask := plan.Mount{Kind: plan.MountMask, Target: "/w/.env", ReadOnly: true, File: true, Origin: plan.OriginMask}
+	var l List
+	for _, m := range []plan.Mount{ws, cred, home, ro, mask} {
+		if err := l.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := l.Mounts(), []plan.Mount{ws, home, ro, mask}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Mounts() =\n%+v\nwant\n%+v", got, want)
+	}
+	hidden, by := l.Shadowed()
+	if len(hidden) != 1 || hidden[0] != cred || by[0] != home {
+		t.Errorf("Shadowed() = %+v by %+v, want the credential hidden by the home mount", hidden, by)
+	}
+	w := l.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], `"/h/.codex" at "/home/u/.codex" is hidden by the later mount "/h/other" at "/home/u"`) {
+		t.Errorf("Warnings() = %q, want only the hidden credential", w)
+	}
+	// The same mounts in another order: the child after its parent stays.
+	var l2 List
+	for _, m := range []plan.Mount{home, cred} {
+		if err := l2.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l2.Mounts(); len(got) != 2 {
+		t.Errorf("child after parent: Mounts() = %+v, want both", got)
 	}
 }
 

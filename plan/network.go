@@ -69,7 +69,7 @@ func ParseNetwork(s string) (Network, error) {
 	}
 	list, ok := strings.CutPrefix(s, "allow=")
 	if !ok {
-		return Network{}, fmt.Errorf("network %q: want none, open or allow=HOST[:PORT],...: %w", s, ErrInvalid)
+		return Network{}, Errorf(ErrInvalid, "network %q: want none, open or allow=HOST[:PORT],...", s)
 	}
 	seen := map[HostPort]bool{}
 	var allow []HostPort
@@ -88,7 +88,7 @@ func ParseNetwork(s string) (Network, error) {
 		}
 	}
 	if len(allow) == 0 {
-		return Network{}, fmt.Errorf("network %q: allow= needs at least one HOST[:PORT]: %w", s, ErrInvalid)
+		return Network{}, Errorf(ErrInvalid, "network %q: allow= needs at least one HOST[:PORT]", s)
 	}
 	sort.Slice(allow, func(i, j int) bool {
 		if allow[i].Host != allow[j].Host {
@@ -110,12 +110,12 @@ func parseHostPort(s string) (HostPort, error) {
 	if port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			return HostPort{}, fmt.Errorf("port %q of %q: want 1-65535: %w", port, s, ErrInvalid)
+			return HostPort{}, Errorf(ErrInvalid, "port %q of %q: want 1-65535", port, s)
 		}
 		h.Port = n
 	}
 	if !validHost(h.Host) {
-		return HostPort{}, fmt.Errorf("host %q: want a DNS name (example.com, *.example.com) or an IP address: %w", host, ErrInvalid)
+		return HostPort{}, Errorf(ErrInvalid, "host %q: want a DNS name (example.com, *.example.com) or an IP address", host)
 	}
 	return h, nil
 }
@@ -149,7 +149,7 @@ func ParseRuntime(s string) (Runtime, error) {
 	case RuntimeRunc, RuntimeRunsc:
 		return Runtime(s), nil
 	}
-	return "", fmt.Errorf("runtime %q: want runc or runsc: %w", s, ErrInvalid)
+	return "", Errorf(ErrInvalid, "runtime %q: want runc or runsc", s)
 }
 
 // ParsePull parses a --pull value. Errors wrap ErrInvalid.
@@ -158,5 +158,5 @@ func ParsePull(s string) (PullPolicy, error) {
 	case PullMissing, PullAlways, PullNever:
 		return PullPolicy(s), nil
 	}
-	return "", fmt.Errorf("pull policy %q: want missing, always or never: %w", s, ErrInvalid)
+	return "", Errorf(ErrInvalid, "pull policy %q: want missing, always or never", s)
 }

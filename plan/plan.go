@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 )
 
 // Plan is a complete, resolved description of one launch.
@@ -32,14 +33,28 @@ type Plan struct {
 	// Workspace is the absolute host path of the workspace. Informational
 	// (labels, container name): the workspace mount itself is in Mounts.
 	Workspace string `json:"workspace"`
-	// User is the identity the command runs as inside the container.
+	// User is the image's user: the name, ids and home the agent has inside
+	// the container when the backend can map the caller to it (rootless
+	// Podman's keep-id; Apptainer runs as the caller under this name).
 	User User `json:"user"`
+	// Caller is who runs launch on the host. Whatever the backend, what the
+	// agent writes in the workspace belongs to the caller: a backend that
+	// cannot map the caller to User (Docker, rootful Podman) runs the agent
+	// as Caller instead, with a private home at User.Home.
+	Caller Caller `json:"caller"`
 	// Mounts are applied in order; a later mount shadows an earlier one at or
 	// below its target (this is how --ro and --mask sit on the workspace).
 	Mounts []Mount `json:"mounts"`
 	// Env is the complete environment of the command: nothing else from the
-	// host is passed. Sorted by name, names unique.
+	// host is passed. Sorted by name, names unique. PATH is set here only
+	// when the user set it; otherwise the command gets the image's own PATH
+	// with PathPrepend in front.
 	Env []EnvVar `json:"env"`
+	// PathPrepend lists container directories put, in this order, in front
+	// of the image's own PATH (from the image's config for Docker and
+	// Podman, from the SIF's environment for Apptainer). Where a backend
+	// cannot read the image's PATH it uses FallbackPath and says so.
+	PathPrepend []string `json:"path_prepend,omitempty"`
 	// Network is the network policy.
 	Network Network `json:"network"`
 	// Runtime is the OCI runtime flavour; empty means RuntimeRunc.
@@ -68,9 +83,9 @@ type Image struct {
 	// SIF is what Singularity/Apptainer runs: a local .sif file, a sandbox
 	// directory, or an oras:// or docker:// reference.
 	SIF string `json:"sif,omitempty"`
-	// Platform is "linux/<arch>", as given to --platform; empty means the
-	// engine's default.
-	Platform string `json:"platform,omitempty"`
+	// Platform selects the image's platform ("linux/arm64" in JSON); the
+	// zero value means the engine's default.
+	Platform Platform `json:"platform,omitzero"`
 	// Default is true when the image is the catalogue default rather than one
 	// the user named; only a default image is pulled without being asked to.
 	Default bool `json:"default"`
@@ -87,6 +102,17 @@ type User struct {
 	// empty and writable, apart from what Mounts put under it.
 	Home string `json:"home"`
 }
+
+// Caller is the host identity that runs launch.
+type Caller struct {
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+}
+
+// FallbackPath is the PATH a backend uses in place of the image's own when
+// it cannot read the image (a dry run without it): the default PATH of
+// Debian and Ubuntu images.
+const FallbackPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // MountKind says what a Mount puts at its target.
 type MountKind string
@@ -248,4 +274,26 @@ func Decode(r io.Reader) (Plan, error) {
 		return Plan{}, fmt.Errorf("decode plan: %w", err)
 	}
 	return p, p.Validate()
+}
+
+// EnvWithPath is Env with PATH set from PathPrepend in front of imagePath,
+// the image's own PATH ("" when it cannot be read: FallbackPath is used).
+// Without PathPrepend it is Env unchanged, and the image's PATH applies as
+// it is.
+func (p *Plan) EnvWithPath(imagePath string) []EnvVar {
+	if len(p.PathPrepend) == 0 {
+		return p.Env
+	}
+	if imagePath == "" {
+		imagePath = FallbackPath
+	}
+	seen := map[string]bool{}
+	var dirs []string
+	for _, d := range append(append([]string(nil), p.PathPrepend...), strings.Split(imagePath, ":")...) {
+		if d != "" && !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	return SortEnv(append(append([]EnvVar(nil), p.Env...), EnvVar{Name: "PATH", Value: strings.Join(dirs, ":")}))
 }

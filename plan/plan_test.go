@@ -48,7 +48,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(*Plan) {}, ""},
 		{"no-image", func(p *Plan) { p.Image = Image{} }, "image"},
-		{"bad-platform", func(p *Plan) { p.Image.Platform = "amd64" }, "platform"},
+		{"bad-platform", func(p *Plan) { p.Image.Platform = Platform{OS: "windows", Arch: "amd64"} }, "platform"},
 		{"no-argv", func(p *Plan) { p.Argv = nil }, "argv"},
 		{"relative-workdir", func(p *Plan) { p.Workdir = "ws" }, "workdir"},
 		{"unclean-workdir", func(p *Plan) { p.Workdir = "/ws/../x" }, "workdir"},

@@ -2,7 +2,6 @@ package plan
 
 import (
 	"errors"
-	"fmt"
 	"path"
 	"strings"
 )
@@ -21,13 +20,15 @@ var ErrUnsupported = errors.New("not supported by this backend")
 func (p *Plan) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf(format+": %w", append(args, ErrInvalid)...))
+		errs = append(errs, Errorf(ErrInvalid, format, args...))
 	}
 	if p.Image.OCI == "" && p.Image.SIF == "" {
 		bad("image: no OCI reference and no SIF")
 	}
-	if p.Image.Platform != "" && !strings.HasPrefix(p.Image.Platform, "linux/") {
-		bad("platform %q: want linux/<arch>", p.Image.Platform)
+	if !p.Image.Platform.IsZero() {
+		if _, err := ParsePlatform(p.Image.Platform.String()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(p.Argv) == 0 || p.Argv[0] == "" {
 		bad("argv: empty command")
@@ -37,6 +38,14 @@ func (p *Plan) Validate() error {
 	}
 	if p.User.UID < 0 || p.User.GID < 0 {
 		bad("user %d:%d: ids must not be negative", p.User.UID, p.User.GID)
+	}
+	if p.Caller.UID < 0 || p.Caller.GID < 0 {
+		bad("caller %d:%d: ids must not be negative", p.Caller.UID, p.Caller.GID)
+	}
+	for _, d := range p.PathPrepend {
+		if !isCleanAbs(d) || strings.Contains(d, ":") {
+			bad("path_prepend %q: want an absolute, clean container path without ':'", d)
+		}
 	}
 	if !isCleanAbs(p.User.Home) {
 		bad("user home %q: want an absolute, clean path", p.User.Home)

@@ -341,7 +341,7 @@ func TestEquivalence(t *testing.T) {
 			p.Argv = []string{"/bin/bash", "-c", `echo "$0" 'two words'`, "x y"}
 		}},
 		{"gpus", false, func(p *plan.Plan, _ string) { p.GPUs = plan.GPUs{Devices: []string{"0", "2"}} }},
-		{"platform", false, func(p *plan.Plan, _ string) { p.Image.Platform = "linux/amd64" }},
+		{"platform", false, func(p *plan.Plan, _ string) { p.Image.Platform = plan.Platform{OS: "linux", Arch: "amd64"} }},
 		{"runsc-network-none", true, func(p *plan.Plan, _ string) {
 			p.Runtime = plan.RuntimeRunsc
 			p.Network.Mode = plan.NetworkNone

@@ -159,8 +159,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	labels[PlanLabel] = p.Hash()
 
-	env := make([]string, 0, len(p.Env))
-	for _, e := range p.Env {
+	envs := p.EnvWithPath("")
+	env := make([]string, 0, len(envs))
+	for _, e := range envs {
 		env = append(env, e.Name+"="+e.Value)
 		if e.FromHost {
 			r.Inherited = append(r.Inherited, e.Name)
@@ -237,8 +238,8 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		HostConfig:       host,
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}},
 	}
-	if p.Image.Platform != "" {
-		r.Request.Platform = parsePlatform(p.Image.Platform)
+	if pl := p.Image.Platform; !pl.IsZero() {
+		r.Request.Platform = &ocispec.Platform{OS: pl.OS, Architecture: pl.Arch, Variant: pl.Variant}
 	}
 
 	// Notes, in a fixed order.
@@ -261,18 +262,6 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		r.notes = append(r.notes, fmt.Sprintf("the command fails if a container named %s exists; a real run picks %s-2, %s-3, ... instead", c.Name, c.Name, c.Name))
 	}
 	return r, nil
-}
-
-func parsePlatform(s string) *ocispec.Platform {
-	parts := strings.SplitN(s, "/", 3)
-	p := &ocispec.Platform{OS: parts[0]}
-	if len(parts) > 1 {
-		p.Architecture = parts[1]
-	}
-	if len(parts) > 2 {
-		p.Variant = parts[2]
-	}
-	return p
 }
 
 // Argv is the `docker run` command line that creates the container Exec

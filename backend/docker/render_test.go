@@ -182,7 +182,9 @@ func TestRenderRules(t *testing.T) {
 				t.Errorf("requests %+v, argv %s", d, argv)
 			}
 		}},
-		{"platform", func(p *plan.Plan, _ *Config) { p.Image.Platform = "linux/arm64/v8" }, func(t *testing.T, r Rendered, argv string) {
+		{"platform", func(p *plan.Plan, _ *Config) {
+			p.Image.Platform = plan.Platform{OS: "linux", Arch: "arm64", Variant: "v8"}
+		}, func(t *testing.T, r Rendered, argv string) {
 			want := ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
 			if r.Request.Platform == nil || r.Request.Platform.OS != want.OS || r.Request.Platform.Architecture != want.Architecture || r.Request.Platform.Variant != want.Variant {
 				t.Errorf("platform %+v", r.Request.Platform)

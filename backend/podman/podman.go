@@ -154,15 +154,8 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	// true); the Plan's Env is the whole environment.
 	s.HTTPProxy = ptr(false)
 
-	if p.Image.Platform != "" {
-		parts := strings.Split(p.Image.Platform, "/")
-		if len(parts) < 2 || len(parts) > 3 || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
-			return Rendered{}, fmt.Errorf("platform %q: want linux/<arch>[/<variant>]: %w", p.Image.Platform, plan.ErrInvalid)
-		}
-		s.ImageOS, s.ImageArch = parts[0], parts[1]
-		if len(parts) == 3 {
-			s.ImageVariant = parts[2]
-		}
+	if pl := p.Image.Platform; !pl.IsZero() {
+		s.ImageOS, s.ImageArch, s.ImageVariant = pl.OS, pl.Arch, pl.Variant
 	}
 
 	pull := p.Pull
@@ -234,9 +227,10 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	s.Labels = labels
 
-	s.Env = make(map[string]string, len(p.Env))
+	envs := p.EnvWithPath("")
+	s.Env = make(map[string]string, len(envs))
 	var inherited []string
-	for _, e := range p.Env {
+	for _, e := range envs {
 		s.Env[e.Name] = e.Value
 		if e.FromHost {
 			inherited = append(inherited, e.Name)

@@ -226,13 +226,13 @@ func TestRenderCases(t *testing.T) {
 		},
 		{
 			name: "platform with a variant",
-			plan: func(p *plan.Plan) { p.Image.Platform = "linux/arm64/v8" },
+			plan: func(p *plan.Plan) { p.Image.Platform = plan.Platform{OS: "linux", Arch: "arm64", Variant: "v8"} },
 			argv: []string{"--platform", "linux/arm64", "--variant", "v8"},
 		},
 		{
 			name: "platform without an arch",
-			plan: func(p *plan.Plan) { p.Image.Platform = "linux/" },
-			err:  `platform "linux/": want linux/<arch>[/<variant>]: invalid plan`,
+			plan: func(p *plan.Plan) { p.Image.Platform = plan.Platform{OS: "linux"} },
+			err:  `platform "linux/": architecture "": want amd64 or arm64 (or another GOARCH name: 386, arm, ppc64le, s390x, riscv64)`,
 		},
 		{
 			name: "default image pulled when missing",
@@ -342,7 +342,7 @@ func TestRenderCases(t *testing.T) {
 		{
 			name: "invalid plan",
 			plan: func(p *plan.Plan) { p.Workdir = "rel" },
-			err:  `workdir "rel": want an absolute, clean path: invalid plan`,
+			err:  `workdir "rel": want an absolute, clean path`,
 		},
 	}
 	for _, tt := range tests {

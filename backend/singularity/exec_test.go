@@ -192,14 +192,14 @@ func TestCheckArch(t *testing.T) {
 	tests := []struct {
 		name     string
 		arch     string
-		platform string
+		platform plan.Platform
 		wantErr  string
 	}{
-		{"host arch", runtime.GOARCH, "", ""},
-		{"unknown arch", "", "", ""},
-		{"other arch", other, "", "this host is " + runtime.GOARCH},
-		{"platform asks for it", other, "linux/" + other, ""},
-		{"platform differs", runtime.GOARCH, "linux/" + other, "the plan asks for " + other},
+		{"host arch", runtime.GOARCH, plan.Platform{}, ""},
+		{"unknown arch", "", plan.Platform{}, ""},
+		{"other arch", other, plan.Platform{}, "this host is " + runtime.GOARCH},
+		{"platform asks for it", other, plan.Platform{OS: "linux", Arch: other}, ""},
+		{"platform differs", runtime.GOARCH, plan.Platform{OS: "linux", Arch: other}, "the plan asks for " + other},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

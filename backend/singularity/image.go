@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/launchcli/launch/plan"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -159,10 +160,10 @@ func goArch(a string) string {
 
 // checkArch refuses an image built for another architecture than the one
 // the Plan asks for, or, when it asks for none, the host's.
-func checkArch(info ImageInfo, platform string) error {
-	want, _, ok := platformArch(platform)
+func checkArch(info ImageInfo, platform plan.Platform) error {
+	want := platform.Arch
 	from := "this host is"
-	if !ok {
+	if platform.IsZero() {
 		want = runtime.GOARCH
 	} else {
 		from = "the plan asks for"

@@ -22,10 +22,10 @@ import (
 type Rendered struct {
 	binary   string
 	prepare  []plan.HostPath
-	pull     *pull  // nil when the image is a local path
-	image    string // what exec runs: the local path, or the cache link
-	platform string // the Plan's "linux/<arch>", checked against the image
-	scratch  string // Config.ScratchDir
+	pull     *pull         // nil when the image is a local path
+	image    string        // what exec runs: the local path, or the cache link
+	platform plan.Platform // the Plan's, checked against the image
+	scratch  string        // Config.ScratchDir
 	masks    []mask
 	// tmpdirVar is set with --unsquash: the runtime setting
 	// (APPTAINER_TMPDIR, SINGULARITY_TMPDIR) that points the runtime's own
@@ -210,7 +210,7 @@ func (r *Rendered) renderEnv(p plan.Plan, c Config) error {
 		r.env = append(r.env, v)
 		set[v.name] = true
 	}
-	for _, e := range p.Env {
+	for _, e := range p.EnvWithPath("") {
 		if e.Name == "HOME" {
 			// The runtime sets HOME from --home and refuses
 			// APPTAINERENV_HOME.
@@ -304,25 +304,15 @@ func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 		pl.advice = "pass --pull missing to fetch it (never is the default for an image that is not launch's own)"
 	}
 	pl.args = []string{"pull", "--force"}
-	if arch, variant, ok := platformArch(p.Image.Platform); ok && scheme == "docker" {
-		pl.args = append(pl.args, "--arch", arch)
-		if variant != "" {
-			pl.args = append(pl.args, "--arch-variant", variant)
+	if plat := p.Image.Platform; !plat.IsZero() && scheme == "docker" {
+		pl.args = append(pl.args, "--arch", plat.Arch)
+		if plat.Variant != "" {
+			pl.args = append(pl.args, "--arch-variant", plat.Variant)
 		}
 	}
 	r.pull = pl
 	r.image = pl.link
 	return nil
-}
-
-// platformArch splits "linux/arm64/v8" into "arm64" and "v8".
-func platformArch(platform string) (arch, variant string, ok bool) {
-	rest, ok := strings.CutPrefix(platform, "linux/")
-	if !ok || rest == "" {
-		return "", "", false
-	}
-	arch, variant, _ = strings.Cut(rest, "/")
-	return arch, variant, true
 }
 
 var component = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)

@@ -268,7 +268,7 @@ func TestRenderFlags(t *testing.T) {
 				plan.Mount{Kind: plan.MountMask, Target: "/w/secrets", ReadOnly: true, Origin: plan.OriginMask})
 		}, want: []string{"--bind", "/w:/w", "--bind", "/w/docs:/w/docs:ro", "--bind", "/S/mask0:/w/secrets:ro", "/images/busybox.sif", "/bin/sh"}},
 		{name: "docker platform", change: func(p *plan.Plan, c *Config) {
-			p.Image = plan.Image{SIF: "docker://alpine:3", Platform: "linux/arm64/v8", Default: true}
+			p.Image = plan.Image{SIF: "docker://alpine:3", Platform: plan.Platform{OS: "linux", Arch: "arm64", Variant: "v8"}, Default: true}
 		}, want: []string{"/c/docker/alpine/3.sif", "/bin/sh"}},
 		{name: "labels", change: func(p *plan.Plan, c *Config) { p.Labels = map[string]string{"a": "b"} }, wantNote: "labels: not applied"},
 	}

@@ -52,7 +52,7 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 	return &Host{
 		Cwd: "/home/ana/proj", Home: "/home/ana",
 		Env:  append([]string{"HOME=/home/ana", "PATH=/usr/bin:/bin", "USER=ana"}, env...),
-		GOOS: "linux", GOARCH: "amd64", UID: 1000, Terminal: terminal, PID: 4242,
+		GOOS: "linux", GOARCH: "amd64", UID: 1000, GID: 1000, Terminal: terminal, PID: 4242,
 		Stat:     func(p string) (fs.FileInfo, error) { return fs.Stat(fsys, rel(p)) },
 		ReadFile: func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
 		LookPath: func(name string) (string, error) {

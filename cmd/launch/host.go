@@ -22,8 +22,8 @@ type Host struct {
 	Env []string
 	// GOOS and GOARCH of the host ("darwin", "arm64").
 	GOOS, GOARCH string
-	// UID of the calling user.
-	UID int
+	// UID and GID of the calling user.
+	UID, GID int
 	// Terminal is set when stdin and stdout are terminals.
 	Terminal bool
 	// PID of this launch, for labels of a real run.
@@ -59,6 +59,7 @@ func systemHost(terminal bool) (*Host, error) {
 		GOOS:     runtime.GOOS,
 		GOARCH:   runtime.GOARCH,
 		UID:      os.Getuid(),
+		GID:      os.Getgid(),
 		Terminal: terminal,
 		PID:      os.Getpid(),
 		Stat:     os.Stat,

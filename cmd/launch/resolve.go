@@ -107,6 +107,7 @@ func resolve(o *options, h *Host) (resolved, error) {
 
 	d := o.Defaults
 	p.User = plan.User{UID: d.UID, GID: d.GID, Name: d.User, Home: path.Clean(d.Home)}
+	p.Caller = plan.Caller{UID: h.UID, GID: h.GID}
 
 	// Images.
 	if err := resolveImages(o, a, p); err != nil {
@@ -316,9 +317,13 @@ func resolve(o *options, h *Host) (resolved, error) {
 		}
 		front = append(front, target)
 	}
-	constant("PATH", joinPath(append(front, strings.Split(StandardPath, ":")...)))
-
 	env = append(env, userEnv...)
+	if userPath, ok := lookupEnv(env, "PATH"); ok {
+		// --env PATH=...: the user's PATH, with the front entries before it.
+		env = append(env, plan.EnvVar{Name: "PATH", Value: joinPath(append(front, strings.Split(userPath.Value, ":")...)), FromHost: false})
+	} else {
+		p.PathPrepend = dedupe(front)
+	}
 	p.Env = plan.SortEnv(env)
 
 	p.Labels = map[string]string{
@@ -412,14 +417,11 @@ func resolveImages(o *options, a agent, p *plan.Plan) error {
 	if arch == "" && o.Image == "" {
 		arch = o.Defaults.Arch
 	}
-	if arch != "" {
-		switch arch {
-		case "amd64", "arm64", "386", "arm", "ppc64le", "s390x", "riscv64":
-		default:
-			return usagef("--arch %q: want amd64 or arm64 (or another GOARCH name)", arch)
-		}
-		p.Image.Platform = "linux/" + arch
+	pl, err := plan.ParsePlatform(arch)
+	if err != nil {
+		return usagef("--arch: %v", err)
 	}
+	p.Image.Platform = pl
 	return nil
 }
 
@@ -602,6 +604,22 @@ func underMount(p string, ms []plan.Mount) bool {
 		}
 	}
 	return false
+}
+
+func lookupEnv(env []plan.EnvVar, name string) (plan.EnvVar, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if env[i].Name == name {
+			return env[i], true
+		}
+	}
+	return plan.EnvVar{}, false
+}
+
+func dedupe(entries []string) []string {
+	if s := joinPath(entries); s != "" {
+		return strings.Split(s, ":")
+	}
+	return nil
 }
 
 // joinPath joins PATH entries, dropping empty and repeated ones.

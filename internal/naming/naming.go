@@ -1,0 +1,135 @@
+// Package naming holds the rules for the names and labels that launch gives
+// containers, shared by every engine that has them (Docker, Podman): one
+// container-name rule, one set of label keys, one rule for clashing labels.
+//
+// It imports plan and the standard library only.
+package naming
+
+import (
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/launchcli/launch/plan"
+)
+
+// Label keys. Every container launch creates carries LabelAgent,
+// LabelWorkspace and LabelPlan; a real run adds LabelPID and LabelStarted.
+const (
+	LabelAgent     = "dev.launch.agent"
+	LabelWorkspace = "dev.launch.workspace"
+	// LabelPlan carries plan.Plan.Hash, so a container can be traced to the
+	// plan that made it.
+	LabelPlan = "dev.launch.plan"
+	// LabelPID holds the process id of the launch that created the container.
+	LabelPID = "dev.launch.pid"
+	// LabelStarted holds when that launch started, in RFC 3339 UTC.
+	LabelStarted = "dev.launch.started"
+)
+
+// validName is the engines' rule for container names (Docker's and
+// Podman's are the same).
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// CheckName reports whether name is a container name the engines take;
+// empty is allowed (the engine then picks one).
+func CheckName(name string) error {
+	if name != "" && !validName.MatchString(name) {
+		return plan.Errorf(plan.ErrInvalid, "container name %q: want letters, digits, '_', '.' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// ContainerName is the name launch gives a Plan's container:
+// launch-AGENT-WORKSPACEDIR, each run of characters the engines refuse made
+// one '-'.
+func ContainerName(p plan.Plan) string {
+	return JoinName("launch", p.Agent, filepath.Base(p.Workspace))
+}
+
+// JoinName builds a valid container name from its parts
+// ("launch", "codex", "my proj" → "launch-codex-my-proj"): each run of
+// characters the engine refuses becomes one '-', and empty parts are left out.
+func JoinName(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		var b strings.Builder
+		dash := false
+		for _, r := range p {
+			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-'
+			if !ok {
+				if !dash && b.Len() > 0 {
+					b.WriteByte('-')
+				}
+				dash = true
+				continue
+			}
+			b.WriteRune(r)
+			dash = false
+		}
+		if s := strings.Trim(b.String(), "-._"); s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, "-")
+}
+
+// Numbered is the name tried for the n-th attempt when name is taken:
+// name, name-2, name-3, ...
+func Numbered(name string, n int) string {
+	if n <= 1 {
+		return name
+	}
+	return name + "-" + strconv.Itoa(n)
+}
+
+// RunLabels are the labels of a real run (never of a dry run, whose output
+// must not change from one run to the next): the launcher's pid and start
+// time.
+func RunLabels(pid int, started time.Time) map[string]string {
+	return map[string]string{
+		LabelPID:     strconv.Itoa(pid),
+		LabelStarted: started.UTC().Format(time.RFC3339),
+	}
+}
+
+// Labels are all the labels of p's container: the Plan's own, LabelPlan and
+// extra (RunLabels, say). A key given twice, or a key with '=' or blanks,
+// is an error wrapping plan.ErrInvalid on every engine.
+func Labels(p plan.Plan, extra map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(p.Labels)+len(extra)+1)
+	add := func(from string, m map[string]string) error {
+		for _, k := range sortedKeys(m) {
+			if k == "" || strings.ContainsAny(k, "= \t\n") {
+				return plan.Errorf(plan.ErrInvalid, "label %q (%s): a key has no '=' or blanks and is not empty", k, from)
+			}
+			if _, dup := out[k]; dup {
+				return plan.Errorf(plan.ErrInvalid, "label %q (%s): already set; a label is set once", k, from)
+			}
+			out[k] = m[k]
+		}
+		return nil
+	}
+	if err := add("plan", p.Labels); err != nil {
+		return nil, err
+	}
+	if err := add("launch", map[string]string{LabelPlan: p.Hash()}); err != nil {
+		return nil, err
+	}
+	if err := add("run", extra); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
