@@ -1,8 +1,9 @@
 package mounts
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/launchcli/launch/plan"
 )
 
 // ParseList splits a shell-style list of specs, as in
@@ -10,7 +11,7 @@ import (
 // by blanks; single quotes, double quotes and backslashes quote as in sh.
 // Variables are not expanded (the shell that set the variable did that).
 func ParseList(s string) ([]Spec, error) {
-	words, err := splitWords(s)
+	words, err := Words(s)
 	if err != nil {
 		return nil, err
 	}
@@ -25,7 +26,8 @@ func ParseList(s string) ([]Spec, error) {
 	return specs, nil
 }
 
-func splitWords(s string) ([]string, error) {
+// Words splits a shell-style list into words, as ParseList does.
+func Words(s string) ([]string, error) {
 	var (
 		words []string
 		cur   strings.Builder
@@ -72,7 +74,7 @@ func splitWords(s string) ([]string, error) {
 		}
 	}
 	if quote != 0 {
-		return nil, fmt.Errorf("mount list %q: unterminated %c quote: %w", s, quote, ErrSpec)
+		return nil, plan.Errorf(ErrSpec, "mount list %q: unterminated %c quote", s, quote)
 	}
 	if in {
 		words = append(words, cur.String())

@@ -50,10 +50,10 @@ func (s Spec) String() string {
 // HOST::ro for a read-only mount at the same path).
 func ParseSpec(s string) (Spec, error) {
 	if strings.TrimSpace(s) == "" {
-		return Spec{}, fmt.Errorf("mount spec %q: empty; want HOST, HOST:CTR or HOST:CTR:ro: %w", s, ErrSpec)
+		return Spec{}, plan.Errorf(ErrSpec, "mount spec %q: empty; want HOST, HOST:CTR or HOST:CTR:ro", s)
 	}
 	if strings.ContainsAny(s, ",\n\x00") {
-		return Spec{}, fmt.Errorf("mount spec %q: paths may not contain ',' or a newline (the engines' mount syntax cannot carry them): %w", s, ErrSpec)
+		return Spec{}, plan.Errorf(ErrSpec, "mount spec %q: paths may not contain ',' or a newline (the engines' mount syntax cannot carry them)", s)
 	}
 	parts := strings.Split(s, ":")
 	sp := Spec{Host: parts[0]}
@@ -68,16 +68,16 @@ func ParseSpec(s string) (Spec, error) {
 			sp.ReadOnly = true
 		case "rw":
 		default:
-			return Spec{}, fmt.Errorf("mount spec %q: option %q: want ro or rw: %w", s, parts[2], ErrSpec)
+			return Spec{}, plan.Errorf(ErrSpec, "mount spec %q: option %q: want ro or rw", s, parts[2])
 		}
 	default:
-		return Spec{}, fmt.Errorf("mount spec %q: too many ':'; want HOST, HOST:CTR or HOST:CTR:ro (paths may not contain ':'): %w", s, ErrSpec)
+		return Spec{}, plan.Errorf(ErrSpec, "mount spec %q: too many ':'; want HOST, HOST:CTR or HOST:CTR:ro (paths may not contain ':')", s)
 	}
 	if sp.Host == "" {
-		return Spec{}, fmt.Errorf("mount spec %q: empty host path: %w", s, ErrSpec)
+		return Spec{}, plan.Errorf(ErrSpec, "mount spec %q: empty host path", s)
 	}
 	if sp.Container != "" && !strings.HasPrefix(sp.Container, "/") {
-		return Spec{}, fmt.Errorf("mount spec %q: container path %q must be absolute: %w", s, sp.Container, ErrSpec)
+		return Spec{}, plan.Errorf(ErrSpec, "mount spec %q: container path %q must be absolute", s, sp.Container)
 	}
 	return sp, nil
 }
@@ -102,7 +102,7 @@ func Resolve(sp Spec, cwd, home string, stat StatFunc) (plan.Mount, error) {
 	src := Expand(sp.Host, cwd, home)
 	fi, err := stat(src)
 	if err != nil {
-		return plan.Mount{}, fmt.Errorf("mount %q: %s; create it or fix the spec: %w", src, describe(err), ErrSpec)
+		return plan.Mount{}, plan.Errorf(ErrSpec, "mount %q: %s; create it or fix the spec", src, describe(err))
 	}
 	dst := sp.Container
 	if dst == "" {
@@ -110,7 +110,7 @@ func Resolve(sp Spec, cwd, home string, stat StatFunc) (plan.Mount, error) {
 	}
 	dst = filepath.Clean(dst)
 	if dst == "/" {
-		return plan.Mount{}, fmt.Errorf("mount %q: cannot mount over / in the container: %w", sp.String(), ErrSpec)
+		return plan.Mount{}, plan.Errorf(ErrSpec, "mount %q: cannot mount over / in the container", sp.String())
 	}
 	return plan.Mount{
 		Kind:     plan.MountBind,
@@ -132,14 +132,14 @@ func Sub(flag, p, ws, wsTarget string, stat StatFunc) (host, target string, isDi
 	}
 	rel, relErr := filepath.Rel(ws, host)
 	if relErr != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", "", false, fmt.Errorf("%s %q: not inside the workspace %q; give a path inside it: %w", flag, p, ws, ErrSpec)
+		return "", "", false, plan.Errorf(ErrSpec, "%s %q: not inside the workspace %q; give a path inside it", flag, p, ws)
 	}
 	if rel == "." {
-		return "", "", false, fmt.Errorf("%s %q: is the workspace itself; use --global-read-only for a read-only workspace: %w", flag, p, ErrSpec)
+		return "", "", false, plan.Errorf(ErrSpec, "%s %q: is the workspace itself; use --global-read-only for a read-only workspace", flag, p)
 	}
 	fi, statErr := stat(host)
 	if statErr != nil {
-		return "", "", false, fmt.Errorf("%s %q: %s; it must exist inside the workspace: %w", flag, host, describe(statErr), ErrSpec)
+		return "", "", false, plan.Errorf(ErrSpec, "%s %q: %s; it must exist inside the workspace", flag, host, describe(statErr))
 	}
 	return host, filepath.Join(wsTarget, rel), fi.IsDir(), nil
 }
@@ -178,8 +178,8 @@ func (l *List) Add(m plan.Mount) error {
 			l.mounts[i].ReadOnly = true
 			return nil
 		}
-		return fmt.Errorf("mount conflict at %q: %s (%s) and %s (%s); remove one or give one another container path: %w",
-			m.Target, describeMount(o), o.Origin, describeMount(m), m.Origin, ErrSpec)
+		return plan.Errorf(ErrSpec, "mount conflict at %q: %s (%s) and %s (%s); remove one or give one another container path",
+			m.Target, describeMount(o), o.Origin, describeMount(m), m.Origin)
 	}
 	l.mounts = append(l.mounts, m)
 	return nil

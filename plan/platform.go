@@ -1,9 +1,6 @@
 package plan
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // Platform is the platform of an image: always linux here, an architecture
 // (a GOARCH name) and an optional variant ("v8" for arm64).
@@ -70,7 +67,7 @@ func (p Platform) MarshalText() ([]byte, error) { return []byte(p.String()), nil
 func (p *Platform) UnmarshalText(b []byte) error {
 	q, err := ParsePlatform(string(b))
 	if err != nil {
-		return fmt.Errorf("decode plan: %w", err)
+		return err
 	}
 	*p = q
 	return nil

@@ -160,3 +160,31 @@ func TestRegistryAuth(t *testing.T) {
 		}
 	})
 }
+
+func TestConfigured(t *testing.T) {
+	none := func(string) bool { return false }
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		name string
+		h    Host
+		want bool
+	}{
+		{"nothing", Host{Getenv: env(), GOOS: "linux", Exists: none}, false},
+		{"DOCKER_HOST", Host{Getenv: env("DOCKER_HOST", "tcp://h:2375"), GOOS: "linux", Exists: none}, true},
+		{"default socket", Host{Getenv: env(), GOOS: "linux", Exists: func(p string) bool { return p == "/var/run/docker.sock" }}, true},
+		{"rootless socket", Host{Getenv: env("XDG_RUNTIME_DIR", "/run/user/5"), GOOS: "linux", Exists: func(p string) bool { return p == "/run/user/5/docker.sock" }}, true},
+	} {
+		if got := Configured(c.h); got != c.want {
+			t.Errorf("%s: Configured = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -38,28 +40,127 @@ Examples:
    launch --backend singularity --gpus auto shell -- nvidia-smi
    launch --json pi                              # print the resolved Plan`
 
-// flagState is where the CLI's flags land.
-type flagState struct {
-	backend, image, tag, arch, sifPath, workspaceMount, condaEnv, certs string
-	network, runtime, gpus, pull, config, singularityBin                string
-	pathPrepend, env, mount, ro, mask                                   []string
-	globalReadOnly, dryRun, verbose, json, yes                          bool
+// settingFlag is a flag that sets one key of Settings; its kind (string,
+// list, bool) is the field's.
+type settingFlag struct {
+	key     string
+	name    string // default: key with '_' as '-'
+	usage   string
+	aliases []string
 }
 
-// newApp builds the CLI. run is called with the merged options once flags
-// are parsed; tests pass their own to capture the options.
+func (s settingFlag) flagName() string {
+	if s.name != "" {
+		return s.name
+	}
+	return strings.ReplaceAll(s.key, "_", "-")
+}
+
+// settingFlags are the flags of the settings, in --help order.
+var settingFlags = []settingFlag{
+	{key: "backend", usage: "container backend: docker, podman or singularity (apptainer); default: podman on macOS, else singularity when apptainer/singularity is on PATH, else docker when its socket is there, else podman"},
+	{key: "image", aliases: []string{"image-name"}, usage: "OCI image for docker/podman (default: ghcr.io/nichd-bspc/llm with the agent's tag)"},
+	{key: "tag", usage: "image tag instead of the agent's default (codex-latest, claude-latest, pi-latest, latest); with --image, only for an image named without a tag"},
+	{key: "arch", usage: "image architecture, as in linux/ARCH (default amd64 for the default image)"},
+	{key: "sif_path", usage: "Singularity image: a .sif file, a sandbox directory, or an oras:// or docker:// reference"},
+	{key: "workspace_mount", usage: "container path of the workspace (default: the same path as on the host)"},
+	{key: "path_prepend", usage: "put a directory in front of the image's PATH in the container: relative to the workspace, or absolute under a mount (repeatable)"},
+	{key: "conda_env", usage: "mount a conda environment (name or path) and put its bin first on PATH"},
+	{key: "certs", usage: "PEM bundle of extra CA certificates, mounted read-only and named by SSL_CERT_FILE and friends (default $LLM_DEVCONTAINER_CERTS)"},
+	{key: "env", usage: "set NAME=VALUE in the container, or pass the host's NAME by name (repeatable; wins over everything else)"},
+	{key: "mounts", name: "mount", usage: "bind HOST[:CTR[:ro]] into the container; relative HOST is against the workspace (repeatable; $LLM_DEVCONTAINER_MOUNTS adds defaults)"},
+	{key: "global_read_only", usage: "mount the workspace read-only"},
+	{key: "ro", usage: "re-mount a path inside the workspace read-only (repeatable)"},
+	{key: "mask", usage: "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"},
+	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (default open)"},
+	{key: "runtime", usage: "OCI runtime: runc or runsc (gVisor); docker and podman only"},
+	{key: "gpus", usage: "GPUs: none, all, auto (all when CUDA_VISIBLE_DEVICES or a Slurm GPU allocation is set), or ids such as 0,1"},
+	{key: "pull", usage: "when to fetch the image: missing, always or never (default: missing for launch's own default image, never for an image you name)"},
+	{key: "singularity_bin", usage: "apptainer or singularity binary to use (default: apptainer, then singularity, on PATH)"},
+	{key: "yes", aliases: []string{"y"}, usage: "launch without asking for confirmation"},
+}
+
+// flagState is where the CLI's flags land: the raw text of each setting
+// flag, parsed by Settings.setText once the command line is read, and the
+// flags that are not settings.
+type flagState struct {
+	text  map[string]*string
+	lists map[string]*[]string
+	bools map[string]*bool
+
+	config                string
+	dryRun, verbose, json bool
+}
+
+// flagFor is the flag that sets key, if any.
+func (f *flagState) flagFor(key string) (string, bool) {
+	for _, sf := range settingFlags {
+		if sf.key == key {
+			return sf.flagName(), true
+		}
+	}
+	return "", false
+}
+
+// settings parses the setting flags the user gave into a layer; an error
+// names the flag and the value.
+func (f *flagState) settings(cmd *cli.Command) (*Settings, error) {
+	var s Settings
+	for _, sf := range settingFlags {
+		name := sf.flagName()
+		if !cmd.IsSet(name) {
+			continue
+		}
+		var values []string
+		switch {
+		case f.text[sf.key] != nil:
+			values = []string{*f.text[sf.key]}
+		case f.lists[sf.key] != nil:
+			values = *f.lists[sf.key]
+		case f.bools[sf.key] != nil:
+			values = []string{strconv.FormatBool(*f.bools[sf.key])}
+		}
+		for _, v := range values {
+			if err := s.setText(sf.key, v); err != nil {
+				return nil, usagef("--%s: %w", name, err)
+			}
+		}
+	}
+	return &s, nil
+}
+
+// cliFlags builds the CLI flags into f.
+func (f *flagState) cliFlags() []cli.Flag {
+	f.text, f.lists, f.bools = map[string]*string{}, map[string]*[]string{}, map[string]*bool{}
+	settingsType := reflect.TypeFor[Settings]()
+	var out []cli.Flag
+	for _, sf := range settingFlags {
+		name := sf.flagName()
+		switch settingsType.Field(fieldByKey[sf.key]).Type.Kind() {
+		case reflect.Slice:
+			f.lists[sf.key] = new([]string)
+			out = append(out, &cli.StringSliceFlag{Name: name, Aliases: sf.aliases, Usage: sf.usage, Destination: f.lists[sf.key]})
+		case reflect.Bool:
+			f.bools[sf.key] = new(bool)
+			out = append(out, &cli.BoolFlag{Name: name, Aliases: sf.aliases, Usage: sf.usage, Destination: f.bools[sf.key]})
+		default:
+			f.text[sf.key] = new(string)
+			out = append(out, &cli.StringFlag{Name: name, Aliases: sf.aliases, Usage: sf.usage, Destination: f.text[sf.key]})
+		}
+	}
+	return append(out,
+		&cli.StringFlag{Name: "config", Destination: &f.config, Usage: "user config file instead of $XDG_CONFIG_HOME/launch/config.toml"},
+		&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print the commands that would run (stdout) and notes (stderr); run and create nothing"},
+		&cli.BoolFlag{Name: "json", Destination: &f.json, Usage: "check everything a real run checks, then print the backend and the resolved Plan as JSON; run nothing (inherited values are shown by name only)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},
+	)
+}
+
+// newApp builds the CLI. run is called once flags are parsed; tests pass
+// their own to capture them.
 func newApp(s iostreams.Streams, run func(ctx context.Context, f *flagState, cmd *cli.Command) error) *cli.Command {
 	f := &flagState{}
 	stop := 1
-	str := func(name string, dst *string, usage string, aliases ...string) *cli.StringFlag {
-		return &cli.StringFlag{Name: name, Destination: dst, Usage: usage, Aliases: aliases}
-	}
-	list := func(name string, dst *[]string, usage string) *cli.StringSliceFlag {
-		return &cli.StringSliceFlag{Name: name, Destination: dst, Usage: usage}
-	}
-	boolean := func(name string, dst *bool, usage string, aliases ...string) *cli.BoolFlag {
-		return &cli.BoolFlag{Name: name, Destination: dst, Usage: usage, Aliases: aliases}
-	}
 	return &cli.Command{
 		Name:                      "launch",
 		Usage:                     "run an AI coding agent in a container that sees only what it needs",
@@ -77,32 +178,7 @@ func newApp(s iostreams.Streams, run func(ctx context.Context, f *flagState, cmd
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
 			return usagef("%v (see launch --help)", err)
 		},
-		Flags: []cli.Flag{
-			str("backend", &f.backend, "container backend: docker, podman or singularity (apptainer); default: podman on macOS, else singularity when apptainer/singularity is on PATH, else docker"),
-			str("image", &f.image, "OCI image for docker/podman (default: ghcr.io/nichd-bspc/llm with the agent's tag)", "image-name"),
-			str("tag", &f.tag, "image tag instead of the agent's default (codex-latest, claude-latest, pi-latest, latest)"),
-			str("arch", &f.arch, "image architecture, as in linux/ARCH (default amd64 for the default image)"),
-			str("sif-path", &f.sifPath, "Singularity image: a .sif file, a sandbox directory, or an oras:// or docker:// reference"),
-			str("workspace-mount", &f.workspaceMount, "container path of the workspace (default: the same path as on the host)"),
-			list("path-prepend", &f.pathPrepend, "prepend a directory to PATH in the container: relative to the workspace, or absolute under a mount (repeatable)"),
-			str("conda-env", &f.condaEnv, "mount a conda environment (name or path) and put its bin first on PATH"),
-			str("certs", &f.certs, "PEM bundle of extra CA certificates, mounted read-only and named by SSL_CERT_FILE and friends (default $LLM_DEVCONTAINER_CERTS)"),
-			list("env", &f.env, "set NAME=VALUE in the container, or pass the host's NAME by name (repeatable; wins over everything else)"),
-			list("mount", &f.mount, "bind HOST[:CTR[:ro]] into the container; relative HOST is against the workspace (repeatable; $LLM_DEVCONTAINER_MOUNTS adds defaults)"),
-			boolean("global-read-only", &f.globalReadOnly, "mount the workspace read-only"),
-			list("ro", &f.ro, "re-mount a path inside the workspace read-only (repeatable)"),
-			list("mask", &f.mask, "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"),
-			str("network", &f.network, "network policy: open, none, or allow=HOST[:PORT],... (default open)"),
-			str("runtime", &f.runtime, "OCI runtime: runc or runsc (gVisor); docker and podman only"),
-			str("gpus", &f.gpus, "GPUs: none, all, auto (all when CUDA_VISIBLE_DEVICES or a Slurm GPU allocation is set), or ids such as 0,1"),
-			str("pull", &f.pull, "when to fetch the image: missing, always or never (default missing; only the default image is fetched unasked)"),
-			str("singularity-bin", &f.singularityBin, "apptainer or singularity binary to use (default: apptainer, then singularity, on PATH)"),
-			str("config", &f.config, "user config file instead of $XDG_CONFIG_HOME/launch/config.toml"),
-			boolean("dry-run", &f.dryRun, "print the commands that would run (stdout) and notes (stderr); run and create nothing"),
-			boolean("json", &f.json, "print the resolved Plan as JSON and run nothing (inherited values are shown by name only)"),
-			boolean("yes", &f.yes, "launch without asking for confirmation", "y"),
-			boolean("verbose", &f.verbose, "explain what was mounted, skipped and why", "v"),
-		},
+		Flags: f.cliFlags(),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")
@@ -120,59 +196,6 @@ func agentArgs(args []string) (string, []string) {
 		rest = rest[1:]
 	}
 	return name, rest
-}
-
-// buildOptions merges config layers, the environment and the flags.
-func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
-	layers, err := loadLayers(h, f.config)
-	if err != nil {
-		return nil, usagef("%v", strings.TrimSuffix(err.Error(), ": "+ErrConfig.Error()))
-	}
-	o := &options{}
-	if err := o.mergeLayers(layers); err != nil {
-		return nil, usagef("%v", err)
-	}
-	if err := o.mergeEnv(h); err != nil {
-		return nil, usagef("%v", err)
-	}
-	set := func(name string, dst *string, v string) {
-		if cmd.IsSet(name) {
-			*dst = v
-		}
-	}
-	set("backend", &o.Backend, f.backend)
-	set("image", &o.Image, f.image)
-	set("tag", &o.Tag, f.tag)
-	set("arch", &o.Arch, f.arch)
-	set("sif-path", &o.SIFPath, f.sifPath)
-	set("workspace-mount", &o.WorkspaceMount, f.workspaceMount)
-	set("conda-env", &o.CondaEnv, f.condaEnv)
-	set("certs", &o.Certs, f.certs)
-	set("network", &o.Network, f.network)
-	set("runtime", &o.Runtime, f.runtime)
-	set("gpus", &o.GPUs, f.gpus)
-	set("pull", &o.Pull, f.pull)
-	set("singularity-bin", &o.SingularityBin, f.singularityBin)
-	if cmd.IsSet("global-read-only") {
-		o.GlobalReadOnly = f.globalReadOnly
-	}
-	if cmd.IsSet("yes") {
-		o.Yes = f.yes
-	}
-	o.PathPrepend = append(o.PathPrepend, f.pathPrepend...)
-	o.Env = append(o.Env, f.env...)
-	o.RO = append(o.RO, f.ro...)
-	o.Mask = append(o.Mask, f.mask...)
-	for _, s := range f.mount {
-		sp, err := parseMountFlag(s)
-		if err != nil {
-			return nil, err
-		}
-		o.Mounts = append(o.Mounts, sp)
-	}
-	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
-	o.Agent, o.Args = agentArgs(cmd.Args().Slice())
-	return o, nil
 }
 
 // exitError carries the agent's exit code to main.

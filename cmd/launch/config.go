@@ -3,7 +3,6 @@ package main
 import (
 	_ "embed"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,37 +15,6 @@ import (
 
 //go:embed agents.toml
 var builtinTOML string
-
-// fileConfig is one config file: the built-in catalogue, the user's
-// $XDG_CONFIG_HOME/launch/config.toml or a project's .launch.toml. Pointer
-// fields are unset when the file does not name them.
-type fileConfig struct {
-	Backend        *string  `toml:"backend"`
-	Image          *string  `toml:"image"`
-	Tag            *string  `toml:"tag"`
-	Arch           *string  `toml:"arch"`
-	SIFPath        *string  `toml:"sif_path"`
-	WorkspaceMount *string  `toml:"workspace_mount"`
-	PathPrepend    []string `toml:"path_prepend"`
-	CondaEnv       *string  `toml:"conda_env"`
-	Certs          *string  `toml:"certs"`
-	Env            []string `toml:"env"`
-	Mounts         []string `toml:"mounts"`
-	GlobalReadOnly *bool    `toml:"global_read_only"`
-	RO             []string `toml:"ro"`
-	Mask           []string `toml:"mask"`
-	Network        *string  `toml:"network"`
-	Runtime        *string  `toml:"runtime"`
-	GPUs           *string  `toml:"gpus"`
-	Pull           *string  `toml:"pull"`
-	Yes            *bool    `toml:"yes"`
-	SingularityBin *string  `toml:"singularity_bin"`
-	NvCCLI         *bool    `toml:"singularity_nvccli"`
-	PodmanRootful  *bool    `toml:"podman_rootful"`
-
-	Defaults imageDefaults          `toml:"image_defaults"`
-	Agents   map[string]agentConfig `toml:"agents"`
-}
 
 // imageDefaults are the default images and the image's user.
 type imageDefaults struct {
@@ -88,41 +56,81 @@ type agent struct {
 
 // layer is a decoded config file and where it came from.
 type layer struct {
-	file    string // "" for the built-in catalogue
+	file    string // "built-in catalogue" for the embedded one
 	project bool   // the workspace's .launch.toml
-	cfg     fileConfig
+	cfg     Settings
+	md      toml.MetaData
+	text    string
 }
 
-// ErrConfig is wrapped by every config file error; it is a usage error.
-var ErrConfig = errors.New("config error")
+// defined reports whether the layer's file sets key, and where.
+func (l layer) defined(key string) (origin, bool) {
+	if !l.md.IsDefined(key) {
+		return origin{}, false
+	}
+	return origin{file: l.file, line: keyLine(l.text, toml.Key{key}), key: key, project: l.project}, true
+}
 
 // decodeConfig decodes one config file's text. Unknown keys and type errors
 // are reported with the file, the key and the line.
-func decodeConfig(name, text string) (fileConfig, error) {
-	var c fileConfig
-	md, err := toml.Decode(text, &c)
+func decodeConfig(name, text string) (layer, error) {
+	l := layer{file: name, text: text}
+	md, err := toml.Decode(text, &l.cfg)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return fileConfig{}, fmt.Errorf("%s: line %d: %s: %w", name, pe.Position.Line, pe.Message, ErrConfig)
-		}
-		return fileConfig{}, fmt.Errorf("%s: %s: %w", name, strings.TrimPrefix(err.Error(), "toml: "), ErrConfig)
+		return layer{}, configError(name, err)
 	}
+	l.md = md
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
-		return fileConfig{}, fmt.Errorf("%s: line %d: unknown key %q; see docs/config.md for the keys: %w", name, keyLine(text, k), k.String(), ErrConfig)
+		return layer{}, usagef("%s: line %d: unknown key %q; see docs/config.md for the keys", name, keyLine(text, k), k.String())
 	}
-	for n, a := range c.Agents {
+	for n, a := range l.cfg.AgentTables {
 		if !validAgentName(n) {
-			return fileConfig{}, fmt.Errorf("%s: agent name %q: want lower-case letters, digits and '-': %w", name, n, ErrConfig)
+			return layer{}, usagef("%s: agent name %q: want lower-case letters, digits and '-'", name, n)
 		}
 		for _, p := range a.Credentials {
 			if err := p.Validate(); err != nil {
-				return fileConfig{}, fmt.Errorf("%s: [agents.%s]: %v: %w", name, n, err, ErrConfig)
+				return layer{}, usagef("%s: [agents.%s]: %w", name, n, err)
 			}
 		}
 	}
-	return c, nil
+	return l, nil
+}
+
+// typeError is how the TOML decoder reports a value of the wrong type.
+var typeError = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): incompatible types: TOML value has type ([^;]+); destination has type (.+)$`)
+
+// configError rewords a decoding error in the user's words: file, line,
+// key, and what was wanted.
+func configError(name string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		if pe.LastKey != "" && pe.Message != "" && !strings.HasPrefix(pe.Message, "expected") {
+			return usagef("%s: line %d: %s: %s", name, pe.Position.Line, pe.LastKey, pe.Message)
+		}
+		return usagef("%s: line %d: %s", name, pe.Position.Line, pe.Message)
+	}
+	if m := typeError.FindStringSubmatch(err.Error()); m != nil {
+		return usagef("%s: line %s: %s: want %s, not %s", name, m[1], m[2], kindWord(m[4]), kindWord(m[3]))
+	}
+	return usagef("%s: %s", name, strings.TrimPrefix(err.Error(), "toml: "))
+}
+
+// kindWord names a TOML or Go type as a user would.
+func kindWord(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"), strings.HasPrefix(t, "slice"), t == "array":
+		return "a list"
+	case strings.HasPrefix(t, "map"), strings.HasPrefix(t, "struct"), t == "table", strings.HasPrefix(t, "main."):
+		return "a table"
+	case strings.Contains(t, "int"), t == "integer":
+		return "a whole number"
+	case strings.Contains(t, "float"):
+		return "a number"
+	case strings.Contains(t, "bool"):
+		return "true or false"
+	}
+	return "a string"
 }
 
 var agentNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -150,7 +158,7 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 	if err != nil {
 		panic(err) // the embedded catalogue is tested
 	}
-	layers := []layer{{cfg: builtin}}
+	layers := []layer{builtin}
 
 	userFile := configFlag
 	if userFile == "" {
@@ -169,13 +177,14 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("config %q: %w (%w)", f.path, err, ErrConfig)
+			return nil, usagef("config %q: %w", f.path, err)
 		}
-		c, err := decodeConfig(f.path, string(b))
+		l, err := decodeConfig(f.path, string(b))
 		if err != nil {
 			return nil, err
 		}
-		layers = append(layers, layer{file: f.path, project: f.project, cfg: c})
+		l.project = f.project
+		layers = append(layers, l)
 	}
 	return layers, nil
 }
@@ -185,7 +194,7 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 func catalogue(layers []layer) map[string]agent {
 	out := map[string]agent{}
 	for _, l := range layers {
-		for name, c := range l.cfg.Agents {
+		for name, c := range l.cfg.AgentTables {
 			a := out[name]
 			a.Name = name
 			if c.Command != nil {

@@ -29,7 +29,7 @@ import (
 // e2eBackend is one backend under test and the flags that point launch at a
 // local test image.
 type e2eBackend struct {
-	name  string
+	name  backendName
 	flags []string
 	// debian points launch at the Debian image instead (a real bash and
 	// coreutils: busybox's stty fails now and then on these ptys).
@@ -212,7 +212,7 @@ func (s *session) run(stdin string, args ...string) (string, string, int) {
 
 func forEachBackend(t *testing.T, f func(t *testing.T, s *session)) {
 	for _, b := range e2eBackends {
-		t.Run(b.name, func(t *testing.T) { f(t, newSession(t, b)) })
+		t.Run(string(string(b.name)), func(t *testing.T) { f(t, newSession(t, b)) })
 	}
 }
 
@@ -398,7 +398,7 @@ var shellAdded = map[string]bool{"_": true, "SHLVL": true, "PWD": true, "OLDPWD"
 
 // runtimeAdded are the variables each runtime sets in every container,
 // whatever it is asked (documented in docs/docker.md and docs/hpc.md).
-var runtimeAdded = map[string]func(string) bool{
+var runtimeAdded = map[backendName]func(string) bool{
 	backendDocker: func(n string) bool { return n == "HOSTNAME" },
 	backendSingularity: func(n string) bool {
 		return strings.HasPrefix(n, "APPTAINER_") || strings.HasPrefix(n, "SINGULARITY_") || n == "PS1" || n == "LD_LIBRARY_PATH" || n == "PROMPT_COMMAND" || n == "LANG"

@@ -13,13 +13,14 @@ func FuzzEnvSpec(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		name, value, hasValue, err := parseEnvSpec(s)
-		if err != nil {
-			if !errors.Is(err, errUsage) {
-				t.Fatalf("error %v is not a usage error", err)
+		var e envSpec
+		if err := e.UnmarshalText([]byte(s)); err != nil {
+			if !strings.Contains(err.Error(), "NAME") && !strings.Contains(err.Error(), "NUL") {
+				t.Fatalf("error %q does not say what is wanted", err)
 			}
 			return
 		}
+		name, value, hasValue := e.Name, e.Value, e.HasValue
 		if !plan.ValidEnvName(name) {
 			t.Fatalf("accepted invalid name %q from %q", name, s)
 		}
@@ -42,14 +43,14 @@ func FuzzDecodeConfig(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := decodeConfig("fuzz.toml", s)
+		l, err := decodeConfig("fuzz.toml", s)
 		if err != nil {
-			if !errors.Is(err, ErrConfig) || !strings.HasPrefix(err.Error(), "fuzz.toml: ") {
-				t.Fatalf("error %q does not name the file or wrap ErrConfig", err)
+			if !errors.Is(err, errUsage) || !strings.HasPrefix(err.Error(), "fuzz.toml: ") {
+				t.Fatalf("error %q does not name the file or is not a usage error", err)
 			}
 			return
 		}
-		for name, a := range c.Agents {
+		for name, a := range l.cfg.AgentTables {
 			if !validAgentName(name) {
 				t.Fatalf("accepted agent name %q", name)
 			}

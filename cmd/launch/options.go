@@ -1,60 +1,26 @@
 package main
 
 import (
-	"fmt"
-	"strings"
+	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/mounts"
 )
 
-// options are the settings of one launch after merging, lowest first: the
-// built-in catalogue, the user config, the project config, the environment
-// (LLM_DEVCONTAINER_MOUNTS, LLM_DEVCONTAINER_CERTS, LAUNCH_BACKEND) and the
-// flags. A scalar from a later source replaces an earlier one; lists (mounts,
-// env, ro, mask, path-prepend) accumulate in that order.
+// options are the settings of one launch after merging every layer, with
+// where each value came from, the agent catalogue, and what the command line
+// said beyond settings.
 type options struct {
-	Backend        string
-	Image          string
-	Tag            string
-	Arch           string
-	SIFPath        string
-	WorkspaceMount string
-	PathPrepend    []string
-	CondaEnv       string
-	Certs          string
-	Env            []string
-	Mounts         []mounts.Spec
-	GlobalReadOnly bool
-	RO             []string
-	Mask           []string
-	Network        string
-	Runtime        string
-	GPUs           string
-	Pull           string
-	Yes            bool
-	SingularityBin string
-	NvCCLI         bool
-	PodmanRootful  *bool
+	Settings
+	// from says where each setting came from, for messages.
+	from     origins
+	Defaults defaults
+	Agents   map[string]agent
 
 	DryRun  bool
 	JSON    bool
 	Verbose bool
-
-	Defaults defaults
-	Agents   map[string]agent
-	// Project notes what the project's .launch.toml asked for that reaches
-	// beyond the workspace: the repository handed to the agent should not
-	// widen the agent's view unnoticed.
-	Project projectAsks
 	Agent   string
 	Args    []string
-}
-
-// projectAsks are the mounts and host variables a project config adds.
-type projectAsks struct {
-	File    string
-	Mounts  []mounts.Spec
-	EnvHost []string // names passed from the host
 }
 
 // defaults are the resolved image defaults.
@@ -65,93 +31,105 @@ type defaults struct {
 	Home           string
 }
 
-// mergeLayers applies the config layers to o.
-func (o *options) mergeLayers(layers []layer) error {
+// settingEnv are the environment variables that set a key, between the
+// config files and the flags.
+var settingEnv = []struct {
+	name, key string
+	list      bool // a shell-style list of values
+}{
+	{"LAUNCH_BACKEND", "backend", false},
+	{"LLM_DEVCONTAINER_CERTS", "certs", false},
+	{"LLM_DEVCONTAINER_MOUNTS", "mounts", true},
+}
+
+// buildOptions merges the config layers, the environment and the flags, in
+// that order, into one options value.
+func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
+	layers, err := loadLayers(h, f.config)
+	if err != nil {
+		return nil, err
+	}
+	o := &options{from: origins{}}
+	for _, l := range layers {
+		o.mergeFrom(&l.cfg, l.defined, o.from)
+	}
+	o.Defaults = imageDefaultsOf(layers)
+	o.Agents = catalogue(layers)
+
+	env, err := envLayer(h)
+	if err != nil {
+		return nil, err
+	}
+	o.mergeFrom(env, func(key string) (origin, bool) {
+		for _, e := range settingEnv {
+			if e.key == key && h.Getenv(e.name) != "" {
+				return origin{env: e.name, key: key}, true
+			}
+		}
+		return origin{}, false
+	}, o.from)
+
+	flags, err := f.settings(cmd)
+	if err != nil {
+		return nil, err
+	}
+	o.mergeFrom(flags, func(key string) (origin, bool) {
+		if name, ok := f.flagFor(key); ok && cmd.IsSet(name) {
+			return origin{flag: name, key: key}, true
+		}
+		return origin{}, false
+	}, o.from)
+
+	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
+	o.Agent, o.Args = agentArgs(cmd.Args().Slice())
+	return o, nil
+}
+
+// envLayer reads the variables of settingEnv into a layer.
+func envLayer(h *Host) (*Settings, error) {
+	var s Settings
+	for _, e := range settingEnv {
+		v := h.Getenv(e.name)
+		if v == "" {
+			continue
+		}
+		values := []string{v}
+		if e.list {
+			var err error
+			if values, err = mounts.Words(v); err != nil {
+				return nil, usagef("%s: %w", e.name, err)
+			}
+		}
+		for _, x := range values {
+			if err := s.setText(e.key, x); err != nil {
+				return nil, usagef("%s: %w", e.name, err)
+			}
+		}
+	}
+	return &s, nil
+}
+
+// imageDefaultsOf merges [image_defaults] of every layer, key by key.
+func imageDefaultsOf(layers []layer) defaults {
+	var out defaults
 	set := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
 		}
 	}
 	for _, l := range layers {
-		c := l.cfg
-		set(&o.Backend, c.Backend)
-		set(&o.Image, c.Image)
-		set(&o.Tag, c.Tag)
-		set(&o.Arch, c.Arch)
-		set(&o.SIFPath, c.SIFPath)
-		set(&o.WorkspaceMount, c.WorkspaceMount)
-		set(&o.CondaEnv, c.CondaEnv)
-		set(&o.Certs, c.Certs)
-		set(&o.Network, c.Network)
-		set(&o.Runtime, c.Runtime)
-		set(&o.GPUs, c.GPUs)
-		set(&o.Pull, c.Pull)
-		set(&o.SingularityBin, c.SingularityBin)
-		if c.GlobalReadOnly != nil {
-			o.GlobalReadOnly = *c.GlobalReadOnly
-		}
-		if c.Yes != nil {
-			o.Yes = *c.Yes
-		}
-		if c.NvCCLI != nil {
-			o.NvCCLI = *c.NvCCLI
-		}
-		if c.PodmanRootful != nil {
-			o.PodmanRootful = c.PodmanRootful
-		}
-		o.PathPrepend = append(o.PathPrepend, c.PathPrepend...)
-		o.Env = append(o.Env, c.Env...)
-		if l.project {
-			o.Project.File = l.file
-			for _, e := range c.Env {
-				if !strings.Contains(e, "=") {
-					o.Project.EnvHost = append(o.Project.EnvHost, e)
-				}
-			}
-		}
-		o.RO = append(o.RO, c.RO...)
-		o.Mask = append(o.Mask, c.Mask...)
-		for _, s := range c.Mounts {
-			sp, err := mounts.ParseSpec(s)
-			if err != nil {
-				return fmt.Errorf("%s: mounts: %w", l.file, err)
-			}
-			o.Mounts = append(o.Mounts, sp)
-			if l.project {
-				o.Project.Mounts = append(o.Project.Mounts, sp)
-			}
-		}
-		d := c.Defaults
-		set(&o.Defaults.OCI, d.OCI)
-		set(&o.Defaults.SIF, d.SIF)
-		set(&o.Defaults.Arch, d.Arch)
-		set(&o.Defaults.User, d.User)
-		set(&o.Defaults.Home, d.Home)
+		d := l.cfg.ImageDefaults
+		set(&out.OCI, d.OCI)
+		set(&out.SIF, d.SIF)
+		set(&out.Arch, d.Arch)
+		set(&out.User, d.User)
+		set(&out.Home, d.Home)
 		if d.UID != nil {
-			o.Defaults.UID = *d.UID
+			out.UID = *d.UID
 		}
 		if d.GID != nil {
-			o.Defaults.GID = *d.GID
+			out.GID = *d.GID
 		}
 	}
-	o.Agents = catalogue(layers)
-	return nil
-}
-
-// mergeEnv applies the launcher's own environment variables.
-func (o *options) mergeEnv(h *Host) error {
-	if v := h.Getenv("LAUNCH_BACKEND"); v != "" {
-		o.Backend = v
-	}
-	if v := h.Getenv("LLM_DEVCONTAINER_CERTS"); v != "" {
-		o.Certs = v
-	}
-	if v := h.Getenv("LLM_DEVCONTAINER_MOUNTS"); strings.TrimSpace(v) != "" {
-		specs, err := mounts.ParseList(v)
-		if err != nil {
-			return fmt.Errorf("LLM_DEVCONTAINER_MOUNTS: %w", err)
-		}
-		o.Mounts = append(o.Mounts, specs...)
-	}
-	return nil
+	return out
 }

@@ -13,17 +13,10 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/launchcli/launch/backend/docker"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/shell"
-	"github.com/launchcli/launch/mounts"
 	"github.com/launchcli/launch/plan"
-)
-
-// Backend names.
-const (
-	backendDocker      = "docker"
-	backendPodman      = "podman"
-	backendSingularity = "singularity"
 )
 
 // launcher is a Plan rendered by one backend: what --dry-run prints, and
@@ -38,7 +31,7 @@ type launcher interface {
 }
 
 // render hands the Plan to the chosen backend's renderer.
-func render(backend string, p plan.Plan, o *options, h *Host) (launcher, error) {
+func render(backend backendName, p plan.Plan, o *options, h *Host) (launcher, error) {
 	switch backend {
 	case backendDocker:
 		return renderDocker(p, o, h)
@@ -47,21 +40,17 @@ func render(backend string, p plan.Plan, o *options, h *Host) (launcher, error) 
 	case backendSingularity:
 		return renderSingularity(p, o, h)
 	}
-	return nil, usagef("--backend %q: want docker, podman or singularity (apptainer)", backend)
+	panic("unknown backend " + string(backend)) // backendName parses only these
 }
 
-// chooseBackend applies the default when no source named a backend: Podman on
+// chooseBackend applies the default when no layer named a backend: Podman on
 // macOS (Podman Desktop), else Singularity/Apptainer when on PATH (HPC),
-// else Docker when its socket is there, else Podman when on PATH, else
-// Singularity, whose error then says how to get it.
-func chooseBackend(o *options, h *Host) string {
-	b := strings.ToLower(o.Backend)
-	switch b {
-	case "apptainer":
-		return backendSingularity
-	case "":
-	default:
-		return b
+// else Docker when its engine is configured (the docker backend's own
+// rule), else Podman when on PATH, else Singularity, whose error then says
+// how to get it.
+func chooseBackend(o *options, h *Host) backendName {
+	if o.Backend != "" {
+		return o.Backend
 	}
 	if h.GOOS == "darwin" {
 		return backendPodman
@@ -71,10 +60,7 @@ func chooseBackend(o *options, h *Host) string {
 			return backendSingularity
 		}
 	}
-	if h.Getenv("DOCKER_HOST") != "" {
-		return backendDocker
-	}
-	if _, err := h.Stat("/var/run/docker.sock"); err == nil {
+	if docker.Configured(dockerHost(h)) {
 		return backendDocker
 	}
 	if _, err := h.LookPath("podman"); err == nil {
@@ -84,7 +70,8 @@ func chooseBackend(o *options, h *Host) string {
 }
 
 // launch is the action behind the CLI: flags → options → Plan → backend →
-// print or run. The code branches on --dry-run in one place, after Render.
+// print or run. --json and --dry-run stop after the backend has rendered
+// the Plan, so they check everything a real run checks before it starts.
 func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd *cli.Command) error {
 	o, err := buildOptions(h, f, cmd)
 	if err != nil {
@@ -103,15 +90,13 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		}
 	}
 	p := res.Plan
-	if o.JSON {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(&p)
-	}
 	backend := chooseBackend(o, h)
 	l, err := render(backend, p, o, h)
 	if err != nil {
 		return err
+	}
+	if o.JSON {
+		return printJSON(s.Out, backend, p)
 	}
 	// Notes explain the rendered command: a dry run always shows them, a
 	// real run only with --verbose, except warnings.
@@ -125,6 +110,21 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		_, err := io.WriteString(s.Out, strings.TrimRight(l.Snippet(), "\n")+"\n")
 		return err
 	}
+	return runLaunch(ctx, s, o, p, backend, l)
+}
+
+// printJSON prints what --json shows: the backend and the Plan.
+func printJSON(w io.Writer, backend backendName, p plan.Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Backend backendName `json:"backend"`
+		Plan    *plan.Plan  `json:"plan"`
+	}{backend, &p})
+}
+
+// runLaunch asks, prepares the host and runs.
+func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
 	if !o.Yes {
 		ok, err := confirm(ctx, s, p, backend)
 		if err != nil {
@@ -181,7 +181,7 @@ func prepare(hp []plan.HostPath) error {
 }
 
 // summary is the resolved plan as a person reads it before a launch.
-func summary(p plan.Plan, backend string) string {
+func summary(p plan.Plan, backend backendName) string {
 	var b strings.Builder
 	img := p.Image.OCI
 	if backend == backendSingularity {
@@ -233,7 +233,7 @@ func summary(p plan.Plan, backend string) string {
 // confirm shows the plan and asks when stdin is a terminal; without a
 // terminal there is nobody to ask, and the launch goes ahead. A signal while
 // it waits (ctx) ends the wait.
-func confirm(ctx context.Context, s iostreams.Streams, p plan.Plan, backend string) (bool, error) {
+func confirm(ctx context.Context, s iostreams.Streams, p plan.Plan, backend backendName) (bool, error) {
 	in, ok := s.Terminal()
 	if !ok {
 		return true, nil
@@ -266,11 +266,13 @@ func confirm(ctx context.Context, s iostreams.Streams, p plan.Plan, backend stri
 	return false, nil
 }
 
-// parseMountFlag parses one --mount value as a usage error on failure.
-func parseMountFlag(s string) (mounts.Spec, error) {
-	sp, err := mounts.ParseSpec(s)
-	if err != nil {
-		return sp, usagef("--mount: %v", strings.TrimSuffix(err.Error(), ": "+mounts.ErrSpec.Error()))
+// dockerHost is the host as the docker backend reads it.
+func dockerHost(h *Host) docker.Host {
+	return docker.Host{
+		Getenv:    h.Getenv,
+		Home:      h.Home,
+		ConfigDir: docker.ConfigDir(h.Getenv, h.Home),
+		GOOS:      h.GOOS,
+		Exists:    func(p string) bool { _, err := h.Stat(p); return err == nil },
 	}
-	return sp, nil
 }

@@ -1,0 +1,135 @@
+package archtest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/launchcli/launch/"
+
+// root is the module root, two levels up.
+const root = "../.."
+
+// packages returns every package directory of the module, relative to the
+// root ("plan", "backend/docker", ...), and the Go files in each.
+func packages(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && p != root {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") {
+			rel, _ := filepath.Rel(root, filepath.Dir(p))
+			out[filepath.ToSlash(rel)] = append(out[filepath.ToSlash(rel)], p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// imports returns the packages that the files import, test files included.
+func imports(t *testing.T, files []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range af.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			out[p] = f
+		}
+	}
+	return out
+}
+
+func isStd(p string) bool { return !strings.Contains(strings.Split(p, "/")[0], ".") }
+
+// TestImportRules: plan imports only the standard library; mounts, creds
+// and internal/naming only plan besides; no package imports cmd; a backend
+// never imports another backend; internal packages and the shared parts
+// never import a backend.
+func TestImportRules(t *testing.T) {
+	pkgs := packages(t)
+	for _, want := range []string{"plan", "mounts", "creds", "internal/naming", "backend/docker", "backend/podman", "backend/singularity", "cmd/launch"} {
+		if _, ok := pkgs[want]; !ok {
+			t.Fatalf("package %s not found; the layout changed: update this test", want)
+		}
+	}
+	leaves := map[string][]string{
+		"plan":            nil,
+		"mounts":          {"plan"},
+		"creds":           {"plan"},
+		"internal/naming": {"plan"},
+		"internal/shell":  {"plan"},
+	}
+	for dir, files := range pkgs {
+		for imp, file := range imports(t, files) {
+			own, ours := strings.CutPrefix(imp, module)
+			if allowed, leaf := leaves[dir]; leaf && !isStd(imp) {
+				ok := ours && (own == dir || contains(allowed, own) || own == "internal/golden" && strings.HasSuffix(file, "_test.go"))
+				if !ok {
+					t.Errorf("%s imports %s (in %s); it may import only the standard library and %v", dir, imp, file, allowed)
+				}
+			}
+			if !ours {
+				continue
+			}
+			if strings.HasPrefix(own, "cmd/") && own != dir {
+				t.Errorf("%s imports %s (in %s): nothing imports a command", dir, imp, file)
+			}
+			if strings.HasPrefix(own, "backend/") && strings.HasPrefix(dir, "backend/") && own != dir {
+				t.Errorf("%s imports %s (in %s): a backend never imports another", dir, imp, file)
+			}
+			if strings.HasPrefix(own, "backend/") && !strings.HasPrefix(dir, "backend/") && !strings.HasPrefix(dir, "cmd/") {
+				t.Errorf("%s imports %s (in %s): only cmd chooses a backend", dir, imp, file)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFunctionSize: no function of cmd/launch (the CLI's face) is over 80
+// lines; a longer one does several things and is split by question.
+func TestFunctionSize(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, f := range packages(t)["cmd/launch"] {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range af.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				if n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; n > 80 {
+					t.Errorf("%s: %s is %d lines; split it (80 at most)", f, fd.Name.Name, n)
+				}
+			}
+		}
+	}
+}
