@@ -52,6 +52,17 @@ func TestBadInput(t *testing.T) {
 		{"config-syntax", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "yes = \n"}}, []string{".launch.toml", "line 1"}},
 		{"config-agent-key", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "[agents.codex]\ncomand = [\"x\"]\n"}}, []string{"line 2", `unknown key "agents.codex.comand"`}},
 		{"config-agent-creds", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "[agents.x]\ncredentials = [{ path = \"/etc\" }]\n"}}, []string{"[agents.x]", `"/etc"`}},
+		{"gpus-repeated", goldenCase{args: []string{"--gpus", "0,0,-1", "codex"}}, []string{"--gpus", `"0,0,-1"`, `"0" is listed twice`}},
+		{"gpus-negative", goldenCase{args: []string{"--gpus", "1,-1", "codex"}}, []string{"--gpus", `device "-1"`}},
+		{"gpus-word", goldenCase{args: []string{"--gpus", "xyz", "codex"}}, []string{"--gpus", `"xyz"`, "GPU UUIDs"}},
+		{"tag-and-tagged-image", goldenCase{args: []string{"--image", "foo:1", "--tag", "bar", "codex"}}, []string{"--tag", `"bar"`, `--image "foo:1"`, "drop one"}},
+		{"certs-not-pem", goldenCase{args: []string{"--certs", "/home/ana/.claude.json", "codex"}}, []string{"--certs", "not a PEM bundle"}},
+		{"json-backend", goldenCase{args: []string{"--json", "--backend", "bogus", "codex"}}, []string{"--backend", `"bogus"`}},
+		{"config-backend-from-project", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "# a comment\nbackend = \"dokcer\"\n"}}, []string{"/home/ana/proj/.launch.toml: line 2: backend", `"dokcer"`, "want docker, podman or singularity"}},
+		{"config-gpus-from-user", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/.config/launch/config.toml": "gpus = \"0,x\"\n"}}, []string{"config.toml: line 1: gpus", `"x"`}},
+		{"config-type-in-words", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "\nmounts = { a = 1 }\n"}}, []string{".launch.toml: line 2: mounts: want a list, not a table"}},
+		{"config-ro-outside", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "ro = [\"/opt/tools\"]\n"}}, []string{".launch.toml: line 1: ro", `"/opt/tools"`, "not inside the workspace"}},
+		{"env-backend", goldenCase{args: []string{"codex"}, env: []string{"LAUNCH_BACKEND=lxc"}}, []string{"LAUNCH_BACKEND", `"lxc"`}},
 		{"config-bad-mount", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "mounts = [\"/a:b\"]\n"}}, []string{".launch.toml", "mounts", "must be absolute"}},
 	}
 	for _, tt := range tests {
