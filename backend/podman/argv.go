@@ -3,7 +3,6 @@ package podman
 import (
 	"bytes"
 	"encoding/csv"
-	"fmt"
 	"strings"
 
 	"github.com/launchcli/launch/plan"
@@ -26,14 +25,15 @@ func (r Rendered) request() request {
 
 // command computes the `podman run` argv of q, from q alone: it is the one
 // place that knows the CLI spelling of each spec field Render sets. A field
-// value it cannot spell is an error rather than a silent omission; the
-// round-trip test (parse the argv back into a spec) keeps the two in step.
+// value it cannot spell is an error wrapping plan.ErrUnsupported rather than
+// a silent omission; the round-trip test (parse the argv back into a spec)
+// keeps the two in step.
 // Value flags are written as two words ("--env", "A=1"); booleans that
 // default to true need the one-word form ("--http-proxy=false").
 func command(q request) ([]string, error) {
 	s := q.Spec
 	if s == nil {
-		return nil, fmt.Errorf("podman run: no spec")
+		return nil, plan.Errorf(plan.ErrInvalid, "podman run: no spec")
 	}
 	argv := []string{"podman"}
 	if s.OCIRuntime != "" {
@@ -58,7 +58,7 @@ func command(q request) ([]string, error) {
 	}
 	if s.ImageOS != "" || s.ImageArch != "" {
 		if s.ImageOS == "" || s.ImageArch == "" || strings.Contains(s.ImageArch, "/") {
-			return nil, fmt.Errorf("podman run: platform %q/%q: want an OS and an architecture", s.ImageOS, s.ImageArch)
+			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: platform %q/%q: want an OS and an architecture", s.ImageOS, s.ImageArch)
 		}
 		// podman run splits --platform at its first '/': a variant given
 		// there would end up in the architecture, so it has its own flag.
@@ -78,7 +78,7 @@ func command(q request) ([]string, error) {
 	case specgen.Host:
 		argv = append(argv, "--userns", string(specgen.Host))
 	default:
-		return nil, fmt.Errorf("podman run: user namespace %q: not rendered by this backend", s.UserNS.NSMode)
+		return nil, plan.Errorf(plan.ErrUnsupported, "podman run: user namespace %q: not rendered by this backend", s.UserNS.NSMode)
 	}
 	if s.User != "" {
 		argv = append(argv, "--user", s.User)
@@ -88,14 +88,14 @@ func command(q request) ([]string, error) {
 	case specgen.NoNetwork:
 		argv = append(argv, "--network", string(specgen.NoNetwork))
 	default:
-		return nil, fmt.Errorf("podman run: network %q: not rendered by this backend", s.NetNS.NSMode)
+		return nil, plan.Errorf(plan.ErrUnsupported, "podman run: network %q: not rendered by this backend", s.NetNS.NSMode)
 	}
 	if s.HTTPProxy != nil && !*s.HTTPProxy {
 		argv = append(argv, "--http-proxy=false")
 	}
 	for _, d := range s.Devices {
 		if d.Type != "" || d.Major != 0 || d.Minor != 0 || strings.Contains(d.Path, ":") {
-			return nil, fmt.Errorf("podman run: device %q: only a CDI name or a path is rendered", d.Path)
+			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: device %q: only a CDI name or a path is rendered", d.Path)
 		}
 		argv = append(argv, "--device", d.Path)
 	}
@@ -105,7 +105,7 @@ func command(q request) ([]string, error) {
 	byName := make(map[string]bool, len(q.Inherited))
 	for _, name := range q.Inherited {
 		if _, ok := s.Env[name]; !ok {
-			return nil, fmt.Errorf("podman run: inherited variable %s: not in the spec's env", name)
+			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: inherited variable %s: not in the spec's env", name)
 		}
 		byName[name] = true
 	}
@@ -129,7 +129,7 @@ func command(q request) ([]string, error) {
 		argv = append(argv, "--workdir", s.WorkDir)
 	}
 	if s.Image == "" || strings.HasPrefix(s.Image, "-") {
-		return nil, fmt.Errorf("podman run: image %q: want an image reference", s.Image)
+		return nil, plan.Errorf(plan.ErrUnsupported, "podman run: image %q: want an image reference", s.Image)
 	}
 	argv = append(argv, s.Image)
 	return append(argv, s.Command...), nil
@@ -145,20 +145,26 @@ func mountArg(m specs.Mount) (string, error) {
 		fields = append(fields, "source="+m.Source)
 	case "tmpfs":
 		if m.Source != "tmpfs" {
-			return "", fmt.Errorf("podman run: tmpfs mount at %q: source %q is not expressible", m.Destination, m.Source)
+			return "", plan.Errorf(plan.ErrUnsupported, "podman run: tmpfs mount at %q: source %q is not expressible", m.Destination, m.Source)
 		}
 	default:
-		return "", fmt.Errorf("podman run: mount type %q at %q: not rendered by this backend", m.Type, m.Destination)
+		return "", plan.Errorf(plan.ErrUnsupported, "podman run: mount type %q at %q: not rendered by this backend", m.Type, m.Destination)
 	}
 	fields = append(fields, "destination="+m.Destination)
 	for _, o := range m.Options {
 		switch {
 		case o == "ro":
 			fields = append(fields, "ro=true")
-		case o == "notmpcopyup" && m.Type == "tmpfs":
+		case m.Type == "tmpfs" && (o == "notmpcopyup" || o == "exec"):
 			fields = append(fields, o)
+		case m.Type == "tmpfs" && strings.HasPrefix(o, "mode="):
+			// podman's --mount spells the tmpfs mode tmpfs-mode.
+			fields = append(fields, "tmpfs-"+o)
+		case m.Type == "tmpfs" && o == "U":
+			// Podman makes a tmpfs with U the container user's.
+			fields = append(fields, "U=true")
 		default:
-			return "", fmt.Errorf("podman run: mount at %q: option %q not rendered by this backend", m.Destination, o)
+			return "", plan.Errorf(plan.ErrUnsupported, "podman run: mount at %q: option %q not rendered by this backend", m.Destination, o)
 		}
 	}
 	var b bytes.Buffer

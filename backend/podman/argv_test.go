@@ -2,12 +2,16 @@ package podman
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -87,6 +91,7 @@ func TestCommand(t *testing.T) {
 					{Type: "bind", Source: `/data/"q"`, Destination: "/ref", Options: []string{"ro"}},
 					{Type: "tmpfs", Source: "tmpfs", Destination: "/home/ana/my proj/secrets", Options: []string{"ro", "notmpcopyup"}},
 					{Type: "bind", Source: "/dev/null", Destination: "/home/ana/my proj/.env", Options: []string{"ro"}},
+					{Type: "tmpfs", Source: "tmpfs", Destination: "/home/devuser", Options: []string{"exec", "mode=0700", "U", "notmpcopyup"}},
 				}
 				return request{Spec: s}
 			},
@@ -94,7 +99,8 @@ func TestCommand(t *testing.T) {
 				` --mount 'type=bind,source=/home/ana/my proj,destination=/home/ana/my proj'` +
 				` --mount 'type=bind,"source=/data/""q""",destination=/ref,ro=true'` +
 				` --mount 'type=tmpfs,destination=/home/ana/my proj/secrets,ro=true,notmpcopyup'` +
-				` --mount 'type=bind,source=/dev/null,destination=/home/ana/my proj/.env,ro=true' img:1 sh`,
+				` --mount 'type=bind,source=/dev/null,destination=/home/ana/my proj/.env,ro=true'` +
+				` --mount type=tmpfs,destination=/home/devuser,exec,tmpfs-mode=0700,U=true,notmpcopyup img:1 sh`,
 		},
 		{
 			name: "command words kept apart",
@@ -117,11 +123,7 @@ func TestCommand(t *testing.T) {
 				t.Errorf("argv\n got %s\nwant %s", got, tt.want)
 			}
 			checkShellRoundTrip(t, argv)
-			env := map[string]string{}
-			for _, name := range q.Inherited {
-				env[name] = q.Spec.Env[name]
-			}
-			back, pull, err := parseRun(argv, env)
+			back, pull, err := parseRun(argv, inheritedEnv(q.Spec, q.Inherited))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +131,9 @@ func TestCommand(t *testing.T) {
 				t.Errorf("pull parsed back = %q, want %q", pull, q.Pull)
 			}
 			want := *q.Spec
-			// The CLI always sets these; parseRun starts from its defaults.
+			// What podman run sets from its defaults when no flag says
+			// otherwise; Render always sets them, these hand-made specs
+			// do not.
 			for _, b := range []**bool{&want.Remove, &want.Stdin, &want.Terminal} {
 				if *b == nil {
 					*b = ptr(false)
@@ -138,7 +142,14 @@ func TestCommand(t *testing.T) {
 			if want.HTTPProxy == nil {
 				want.HTTPProxy = ptr(true)
 			}
-			sameJSON(t, back, &want)
+			if want.Env == nil {
+				want.Env = map[string]string{}
+			}
+			if want.Labels == nil {
+				want.Labels = map[string]string{}
+			}
+			want.ContainerCreateCommand = argv
+			sameSpec(t, back, &want)
 		})
 	}
 }
@@ -164,6 +175,9 @@ func TestCommandRefuses(t *testing.T) {
 		{"image like a flag", func(q *request) { q.Spec.Image = "--privileged" }, `image "--privileged"`},
 		{"variant in arch", func(q *request) { q.Spec.ImageOS, q.Spec.ImageArch = "linux", "arm64/v8" }, "platform"},
 		{"device with major", func(q *request) { q.Spec.Devices = []specs.LinuxDevice{{Path: "/dev/x", Major: 1}} }, `device "/dev/x"`},
+		{"chown on a bind", func(q *request) {
+			q.Spec.Mounts = []specs.Mount{{Type: "bind", Source: "/a", Destination: "/a", Options: []string{"U"}}}
+		}, `option "U"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,57 +187,86 @@ func TestCommandRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("command() error = %v, want one containing %q", err, tt.want)
 			}
+			if !errors.Is(err, plan.ErrUnsupported) {
+				t.Errorf("command() error %v does not wrap plan.ErrUnsupported", err)
+			}
 		})
 	}
 }
 
 // checkRoundTrip parses r.Argv back into a spec, as podman run would, with
 // the inherited values taken from a stand-in for the caller's environment,
-// and checks that every field of r.Spec came through.
+// and compares it with r.Spec field by field (see sameSpec): a field the
+// argv drops or changes fails the test.
 func checkRoundTrip(t *testing.T, r Rendered) {
 	t.Helper()
 	if !reflect.DeepEqual(r.Spec.ContainerCreateCommand, r.Argv) {
 		t.Errorf("spec's create command = %q, want the argv", r.Spec.ContainerCreateCommand)
 	}
-	env := map[string]string{}
-	for _, name := range r.Inherited {
-		env[name] = r.Spec.Env[name]
-	}
-	back, pull, err := parseRun(r.Argv, env)
+	back, pull, err := parseRun(r.Argv, inheritedEnv(r.Spec, r.Inherited))
 	if err != nil {
-		t.Fatalf("parse the argv back: %v", err)
+		t.Fatalf("parse the argv back: %v\n%s", err, shell.Join(r.Argv))
 	}
 	if pull != r.Pull {
 		t.Errorf("pull parsed back = %q, want %q", pull, r.Pull)
 	}
-	want := *r.Spec
-	want.ContainerCreateCommand = nil
-	sameJSON(t, back, &want)
+	sameSpec(t, back, r.Spec)
 	checkShellRoundTrip(t, r.Argv)
 }
 
-func sameJSON(t *testing.T, got, want *specgen.SpecGenerator) {
+// inheritedEnv stands in for the caller's environment: the values of the
+// inherited variables, which the printed command reads from it.
+func inheritedEnv(s *specgen.SpecGenerator, inherited []string) map[string]string {
+	env := map[string]string{}
+	for _, name := range inherited {
+		env[name] = s.Env[name]
+	}
+	return env
+}
+
+// sameSpec compares got with want field by field, with reflect.DeepEqual,
+// descending into SpecGenerator's embedded structs, and names each field
+// that differs. No field is left out or normalised: parseRun sets exactly
+// what the podman CLI sets (see there).
+func sameSpec(t *testing.T, got, want *specgen.SpecGenerator) {
 	t.Helper()
-	g, err := json.MarshalIndent(got, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := json.MarshalIndent(want, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(g) != string(w) {
-		t.Errorf("spec parsed back from the argv differs\n got %s\nwant %s", g, w)
+	for _, d := range specDiff(got, want) {
+		t.Errorf("spec parsed back from the argv differs in %s", d)
 	}
 }
 
+// specDiff lists the fields in which got and want differ, as
+// "Name: got ..., want ...".
+func specDiff(got, want *specgen.SpecGenerator) []string {
+	var diffs []string
+	var walk func(prefix string, g, w reflect.Value)
+	walk = func(prefix string, g, w reflect.Value) {
+		for i := 0; i < g.NumField(); i++ {
+			f := g.Type().Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(prefix, g.Field(i), w.Field(i))
+				continue
+			}
+			gv, wv := g.Field(i).Interface(), w.Field(i).Interface()
+			if !reflect.DeepEqual(gv, wv) {
+				gj, _ := json.Marshal(gv)
+				wj, _ := json.Marshal(wv)
+				diffs = append(diffs, fmt.Sprintf("%s%s: got %s, want %s", prefix, f.Name, gj, wj))
+			}
+		}
+	}
+	walk("", reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem())
+	return diffs
+}
+
 // checkShellRoundTrip runs the quoted command through a POSIX shell and
-// checks that the shell splits it back into argv, word for word.
+// checks that the shell splits it back into argv, word for word. sh is on
+// every machine the tests run on: its absence is a failure, not a skip.
 func checkShellRoundTrip(t *testing.T, argv []string) {
 	t.Helper()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh")
+		t.Fatalf("the printed command cannot be checked: %v", err)
 	}
 	script := "set -- " + shell.Join(argv) + `; for a in "$@"; do printf '%s\0' "$a"; done`
 	out, err := exec.Command(sh, "-c", script).Output()
@@ -236,17 +279,35 @@ func checkShellRoundTrip(t *testing.T, argv []string) {
 	}
 }
 
-// parseRun reads a `podman run` argv as written by command, the way podman
-// run reads it: it knows the flags command writes and their CLI defaults,
-// splits --mount with podman's own splitter, and takes `--env NAME` values
-// from env. It is a test oracle, not a podman parser.
+// parseRun reads a `podman run` argv the way podman run reads it
+// (cmd/podman/containers/run.go: flags into ContainerCreateOptions, then
+// specgenutil.FillOutSpecGen), for exactly the flags command writes: any
+// other flag is an error. It starts from specgen.NewSpecGenerator, as podman
+// run does, and sets what podman run always sets from its own defaults
+// (--rm, -i, -t, --http-proxy; the env and label maps) and from the command
+// line itself (ContainerCreateCommand, RawImageName).
+//
+// It does not call podman's own FillOutSpecGen: that function is importable
+// under our build tags without cgo, but only with the CLI's flag set
+// (cmd/podman/common), whose package init reads this machine's
+// containers.conf and os.Args, and whose output carries that machine's
+// defaults (ulimits, umask, timezone, stop timeout, ...), so that the
+// comparison would depend on where the test runs; it also brings buildah
+// and the CLI's dependencies into go.mod for a test. Podman's own parsers
+// are used where they stand alone: the --mount splitter
+// (specgenutilexternal.FindMountType) and the --userns parser
+// (specgen.ParseUserNamespace).
 func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, plan.PullPolicy, error) {
 	if len(argv) < 2 || argv[0] != "podman" {
 		return nil, "", fmt.Errorf("not a podman command: %q", argv)
 	}
 	s := specgen.NewSpecGenerator("", false)
-	// podman run's defaults for what it always sets.
+	// What podman run always sets: FillOutSpecGen copies these options
+	// whether or not a flag was given, with the CLI's defaults.
 	s.Remove, s.Stdin, s.Terminal, s.HTTPProxy = ptr(false), ptr(false), ptr(false), ptr(true)
+	s.Env, s.Labels = map[string]string{}, map[string]string{}
+	// podman run records its own command line (os.Args).
+	s.ContainerCreateCommand = append([]string(nil), argv...)
 	var pull plan.PullPolicy
 	i := 1
 	next := func() (string, error) {
@@ -295,6 +356,7 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 		case "--pull":
 			pull = plan.PullPolicy(v)
 		case "--platform":
+			// run.go's pullImage: OS, Arch at the first '/'.
 			s.ImageOS, s.ImageArch, _ = strings.Cut(v, "/")
 		case "--variant":
 			s.ImageVariant = v
@@ -313,18 +375,14 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 			s.Devices = append(s.Devices, specs.LinuxDevice{Path: v})
 		case "--label":
 			k, val, _ := strings.Cut(v, "=")
-			if s.Labels == nil {
-				s.Labels = map[string]string{}
-			}
 			s.Labels[k] = val
 		case "--env":
-			if s.Env == nil {
-				s.Env = map[string]string{}
-			}
 			k, val, ok := strings.Cut(v, "=")
 			if !ok {
+				// podman reads the value from its own environment and
+				// leaves the variable out when it is unset there.
 				if val, ok = env[k]; !ok {
-					return nil, "", fmt.Errorf("--env %s: not in the environment", k)
+					continue
 				}
 			}
 			s.Env[k] = val
@@ -352,7 +410,9 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 }
 
 // parseMount reads a --mount value with podman's own splitter and the
-// meaning podman gives the keys command writes.
+// meaning podman gives the keys command writes (specgenutil's
+// parseMountOptions): ro=true is "ro", tmpfs-mode=M is "mode=M", U=true is
+// "U", exec and notmpcopyup stay as they are; a tmpfs's source is "tmpfs".
 func parseMount(v string) (specs.Mount, error) {
 	typ, tokens, err := specgenutilexternal.FindMountType(v)
 	if err != nil {
@@ -364,20 +424,86 @@ func parseMount(v string) (specs.Mount, error) {
 	}
 	for _, tok := range tokens {
 		k, val, _ := strings.Cut(tok, "=")
-		switch k {
-		case "source", "src":
+		switch {
+		case k == "type":
+		case k == "source" || k == "src":
 			m.Source = val
-		case "destination", "target", "dst":
+		case k == "destination" || k == "target" || k == "dst":
 			m.Destination = val
-		case "ro", "readonly":
+		case k == "ro" || k == "readonly":
 			if val == "true" || val == "" {
 				m.Options = append(m.Options, "ro")
 			}
-		case "notmpcopyup":
+		case typ == "tmpfs" && (k == "notmpcopyup" || k == "exec"):
 			m.Options = append(m.Options, k)
+		case typ == "tmpfs" && k == "tmpfs-mode":
+			m.Options = append(m.Options, "mode="+val)
+		case k == "U" || k == "chown":
+			if val == "true" || val == "" {
+				m.Options = append(m.Options, "U")
+			}
 		default:
 			return specs.Mount{}, fmt.Errorf("--mount %q: key %q unexpected", v, k)
 		}
 	}
 	return m, nil
+}
+
+// TestRoundTripCatchesChanges shows that the round trip is a real check:
+// for rich plans, rendered for each kind of service, dropping any one flag
+// of the printed command, or changing any one value, makes the spec parsed
+// back differ from Rendered.Spec (or the parse fail).
+func TestRoundTripCatchesChanges(t *testing.T) {
+	for _, name := range []string{"shell-ro-mask-secrets", "gpus-devices", "runtime-runsc", "path-prepend", "custom-image-arch", "uid-other-than-the-image-user", "env-constant-and-inherited", "tty"} {
+		p := golden.Load(t, filepath.Join(corpus, name+".json"))
+		for _, c := range identityConfigs {
+			t.Run(name+"."+c.name, func(t *testing.T) {
+				r, err := Render(c.plan(p), c.cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				env := inheritedEnv(r.Spec, r.Inherited)
+				differs := func(argv []string) bool {
+					back, pull, err := parseRun(argv, env)
+					if err != nil {
+						return true
+					}
+					// ContainerCreateCommand is the argv itself: compare
+					// everything else.
+					back.ContainerCreateCommand = r.Spec.ContainerCreateCommand
+					return pull != r.Pull || len(specDiff(back, r.Spec)) > 0
+				}
+				if differs(r.Argv) {
+					t.Fatalf("the unchanged argv does not parse back to the spec")
+				}
+				image := slices.Index(r.Argv, r.Spec.Image)
+				for i := 1; i < image; i++ {
+					w := r.Argv[i]
+					if w == "run" || !strings.HasPrefix(w, "-") {
+						continue
+					}
+					n := 1 // the flag alone, or with its value
+					if i+1 < image && !strings.HasPrefix(r.Argv[i+1], "-") && !slices.Contains([]string{"--rm", "-i", "-t"}, w) && !strings.Contains(w, "=") {
+						n = 2
+					}
+					dropped := slices.Concat(r.Argv[:i], r.Argv[i+n:])
+					if !differs(dropped) {
+						t.Errorf("dropping %q goes unnoticed", r.Argv[i:i+n])
+					}
+					if n == 2 {
+						changed := slices.Clone(r.Argv)
+						changed[i+1] += "x"
+						if !differs(changed) {
+							t.Errorf("changing %s %q goes unnoticed", w, r.Argv[i+1])
+						}
+					}
+				}
+				changed := slices.Clone(r.Argv)
+				changed[len(changed)-1] += "x"
+				if !differs(changed) {
+					t.Errorf("changing the command goes unnoticed")
+				}
+			})
+		}
+	}
 }

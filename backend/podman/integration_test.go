@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -179,6 +180,9 @@ func TestRootful(t *testing.T) {
 		Workdir:   ws,
 		Workspace: ws,
 		User:      plan.User{UID: 1000, GID: 1000, Name: "devuser", Home: "/home/devuser"},
+		// The caller is the image user: the agent runs as 1000:1000 (see
+		// TestRootfulCaller for a caller who is not).
+		Caller: plan.Caller{UID: 1000, GID: 1000},
 		Mounts: []plan.Mount{
 			{Kind: plan.MountBind, Source: ws, Target: ws, Origin: plan.OriginWorkspace},
 			{Kind: plan.MountBind, Source: filepath.Join(host, "ref"), Target: "/ref", ReadOnly: true, Origin: plan.OriginUser},
@@ -243,7 +247,7 @@ func TestRootful(t *testing.T) {
 			t.Errorf("the masked file changed on the host: %q", b)
 		}
 		// --rm (Spec.Remove): nothing is left behind.
-		out, err := podman(env, "ps", "-a", "--filter", "label="+LabelPlan+"="+p.Hash(), "--format", "{{.ID}}")
+		out, err := podman(env, "ps", "-a", "--filter", "label="+naming.LabelPlan+"="+p.Hash(), "--format", "{{.ID}}")
 		if err != nil {
 			t.Fatalf("podman ps: %v\n%s", err, out)
 		}
@@ -359,4 +363,93 @@ func create(t *testing.T, sock string, r Rendered) string {
 		t.Fatalf("create: status %s: %s", resp.Status, out.Message)
 	}
 	return out.ID
+}
+
+// TestRootfulCaller carries out, on a real rootful service, the identity
+// rule for a caller who is not the image user: root runs the agent as 0:0
+// with the image's home; anyone else runs it as themselves, with a private,
+// empty, writable tmpfs home that they own (podman's U option), and what
+// the agent writes in the workspace is theirs on the host.
+func TestRootfulCaller(t *testing.T) {
+	env := podmanEnv(t)
+	const image = "localhost/launch-busybox:caller"
+	importBusybox(t, env, image)
+	script := strings.Join([]string{
+		`echo "id=$(id -u):$(id -g)"`,
+		`echo "home=$(stat -c '%u:%g' "$HOME" 2>&1)"`,
+		`echo "homefiles=[$(ls -A "$HOME" 2>&1)]"`,
+		`touch "$HOME/x" && echo home-writable=yes || echo home-writable=no`,
+		`touch ws-file && echo ws-writable=yes || echo ws-writable=no`,
+	}, "; ")
+	for _, tt := range []struct {
+		name   string
+		caller plan.Caller
+		want   map[string]string
+		owner  string // of the file the agent wrote in the workspace
+	}{
+		{
+			name:   "other caller",
+			caller: plan.Caller{UID: 4321, GID: 4322},
+			want:   map[string]string{"id": "4321:4322", "home": "4321:4322", "homefiles": "[]", "home-writable": "yes", "ws-writable": "yes"},
+			owner:  "4321:4322",
+		},
+		{
+			name:   "root caller",
+			caller: plan.Caller{},
+			want:   map[string]string{"id": "0:0", "home-writable": "yes", "ws-writable": "yes"},
+			owner:  "0:0",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := t.TempDir()
+			if err := os.Chmod(ws, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			p := plan.Plan{
+				Agent:     "shell",
+				Image:     plan.Image{OCI: image},
+				Argv:      []string{"/bin/sh", "-c", script},
+				Workdir:   ws,
+				Workspace: ws,
+				// The busybox image has /home/devuser (0755, 1000:1000):
+				// root keeps it; the tmpfs over it takes its mode (runc
+				// keeps the mode of a directory the image has) and the
+				// caller's ids (U).
+				User:    plan.User{UID: 1000, GID: 1000, Name: "devuser", Home: "/home/devuser"},
+				Caller:  tt.caller,
+				Mounts:  []plan.Mount{{Kind: plan.MountBind, Source: ws, Target: ws, Origin: plan.OriginWorkspace}},
+				Env:     []plan.EnvVar{{Name: "HOME", Value: "/home/devuser"}},
+				Network: plan.Network{Mode: plan.NetworkNone},
+			}
+			r, err := Render(p, Config{Rootless: false})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("sh", "-c", r.Snippet())
+			cmd.Env = env
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("snippet: %v\n%s\n%s", err, stderr.String(), r.Snippet())
+			}
+			got := map[string]string{}
+			for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				got[k] = v
+			}
+			for k, w := range tt.want {
+				if got[k] != w {
+					t.Errorf("%s = %q, want %q", k, got[k], w)
+				}
+			}
+			if fi, err := os.Stat(filepath.Join(ws, "ws-file")); err != nil {
+				t.Errorf("the agent's file is missing on the host: %v", err)
+			} else if st := fi.Sys().(*syscall.Stat_t); fmt.Sprintf("%d:%d", st.Uid, st.Gid) != tt.owner {
+				t.Errorf("the agent's file is owned by %d:%d on the host, want %s", st.Uid, st.Gid, tt.owner)
+			}
+			if t.Failed() {
+				t.Logf("stdout:\n%s\nstderr:\n%s\nsnippet:\n%s\nnotes: %q", stdout.String(), stderr.String(), r.Snippet(), r.Notes())
+			}
+		})
+	}
 }

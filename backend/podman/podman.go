@@ -17,15 +17,30 @@ package podman
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.podman.io/podman/v6/pkg/specgen"
 )
+
+// AssumeRootless is the guess whether the Podman service launch talks to
+// is rootless, made without asking it: rootless on macOS (Podman Desktop's
+// machine runs it so) and for any caller but root on Linux, as a plain
+// `podman` connects to the caller's own service. rootful, when not nil, is
+// the podman_rootful setting of the configuration and wins over the guess.
+// cmd/launch fills Config.Rootless with it until the executor exists; then
+// the service's own answer (`podman info` host.security.rootless) replaces
+// it.
+func AssumeRootless(goos string, uid int, rootful *bool) bool {
+	if rootful != nil {
+		return !*rootful
+	}
+	return goos == "darwin" || uid != 0
+}
 
 // UserNS selects the user namespace of the container.
 type UserNS string
@@ -44,26 +59,24 @@ const (
 	UserNSHost UserNS = "host"
 )
 
-// LabelPlan is the label that carries Plan.Hash, so that a container can be
-// traced back to the plan that made it.
-const LabelPlan = "dev.launch.plan"
-
 // Config holds what only the Podman backend needs. cmd/launch fills it from
 // the connection, flags and config files; Render never looks anything up.
 type Config struct {
 	// Rootless reports whether the Podman service the run talks to is
-	// rootless (`podman info` host.security.rootless). It decides the user
-	// namespace (see UserNS).
+	// rootless (`podman info` host.security.rootless; AssumeRootless until
+	// the executor can ask). It decides the user namespace (see UserNS) and
+	// so who the agent is (see Render).
 	Rootless bool
 	// UserNS overrides the user namespace; UserNSAuto (empty) lets Render
 	// choose. UserNSKeepID on a rootful service is an error.
 	UserNS UserNS
 	// Name is the container name; empty lets Podman generate one. It must
-	// match [a-zA-Z0-9][a-zA-Z0-9_.-]*. cmd/launch chooses it (from
-	// Plan.Agent, say); the executor may add -2, -3, ... on a conflict.
+	// pass naming.CheckName. cmd/launch chooses it (naming.ContainerName);
+	// the executor may add -2, -3, ... on a conflict (naming.Numbered).
 	Name string
-	// Labels are added to the Plan's labels, for real runs (a session id,
-	// say). A key the Plan already sets, or LabelPlan, is an error.
+	// Labels are added to the Plan's labels, for real runs
+	// (naming.RunLabels). A key the Plan already sets, or
+	// naming.LabelPlan, is an error (naming.Labels).
 	Labels map[string]string
 }
 
@@ -122,21 +135,22 @@ func (r Rendered) Snippet() string {
 // a user may not expect. They never hold an inherited value.
 func (r Rendered) Notes() []string { return append([]string(nil), r.notes...) }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-
 // Render decides everything the Podman backend will do with p. A part of p
 // that it cannot honour is an error wrapping plan.ErrUnsupported that says
-// what to use instead; a malformed Config is an error too. p is validated
-// first.
+// what to use instead; a malformed Config is an error wrapping
+// plan.ErrInvalid. p is validated first.
+//
+// Who the agent is follows the rule of every backend: what it writes in the
+// workspace belongs to the caller on the host (see identify).
 func Render(p plan.Plan, c Config) (Rendered, error) {
 	if err := p.Validate(); err != nil {
 		return Rendered{}, err
 	}
 	if p.Image.OCI == "" {
-		return Rendered{}, unsupported("image: the podman backend needs an OCI image and the plan names only the SIF %q; name one with --image, or use --backend singularity", p.Image.SIF)
+		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "image: the podman backend needs an OCI image and the plan names only the SIF %q; name one with --image, or use --backend singularity", p.Image.SIF)
 	}
-	if c.Name != "" && !validName.MatchString(c.Name) {
-		return Rendered{}, fmt.Errorf("container name %q: want letters, digits, '_', '.' and '-', starting with a letter or digit", c.Name)
+	if err := naming.CheckName(c.Name); err != nil {
+		return Rendered{}, err
 	}
 	var notes []string
 	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
@@ -163,24 +177,12 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		pull = plan.PullMissing
 	}
 
-	user := fmt.Sprintf("%d:%d", p.User.UID, p.User.GID)
-	s.User = user
-	switch {
-	case c.UserNS == UserNSHost:
-		s.UserNS = specgen.Namespace{NSMode: specgen.Host}
-		if c.Rootless {
-			note("user namespace host on a rootless service: user %s is one of your subordinate ids on the host, so files it writes to mounts are not owned by you", user)
-		}
-	case c.UserNS == UserNSKeepID && !c.Rootless:
-		return Rendered{}, unsupported("user namespace keep-id: not supported by a rootful podman service (keep-id maps the user of a rootless service); leave the user namespace unset to run as --user %s, or connect to a rootless service", user)
-	case c.UserNS == UserNSKeepID, c.UserNS == UserNSAuto && c.Rootless:
-		s.UserNS = specgen.Namespace{NSMode: specgen.KeepID, Value: fmt.Sprintf("uid=%d,gid=%d", p.User.UID, p.User.GID)}
-		note("user namespace keep-id: your host user is %s in the container, so files it writes to mounts stay yours", user)
-	case c.UserNS == UserNSAuto:
-		// Rootful: plain --user; the service's default user namespace.
-	default:
-		return Rendered{}, fmt.Errorf("user namespace %q: want keep-id, host or empty (automatic)", c.UserNS)
+	id, err := identify(p, c)
+	if err != nil {
+		return Rendered{}, err
 	}
+	s.UserNS, s.User = id.userns, id.user
+	note("%s", id.note)
 
 	switch p.Network.Mode {
 	case plan.NetworkNone:
@@ -188,7 +190,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	case plan.NetworkOpen:
 		// The service's default network.
 	case plan.NetworkAllow:
-		return Rendered{}, unsupported("network allowlist: not enforced by the podman backend yet; use --network none or open")
+		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network allowlist: not enforced by the podman backend yet; use --network none or open")
 	}
 
 	if p.Runtime == plan.RuntimeRunsc {
@@ -201,7 +203,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	for _, d := range p.GPUs.Devices {
 		if d == "" || strings.ContainsAny(d, ",= \t\n") {
-			return Rendered{}, fmt.Errorf("gpu %q: want a device index or UUID: %w", d, plan.ErrInvalid)
+			return Rendered{}, plan.Errorf(plan.ErrInvalid, "gpu %q: want a device index or UUID", d)
 		}
 		s.Devices = append(s.Devices, cdiGPU(d))
 	}
@@ -209,25 +211,17 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		note("gpus: passed as CDI devices (nvidia.com/gpu=...); the podman host needs a CDI spec (`nvidia-ctk cdi generate`)")
 	}
 
-	labels := map[string]string{}
-	for k, v := range p.Labels {
-		labels[k] = v
+	if s.Labels, err = naming.Labels(p, c.Labels); err != nil {
+		return Rendered{}, err
 	}
-	for k, v := range c.Labels {
-		if _, dup := labels[k]; dup || k == LabelPlan {
-			return Rendered{}, fmt.Errorf("label %q: already set by the plan", k)
-		}
-		labels[k] = v
-	}
-	labels[LabelPlan] = p.Hash()
-	for k := range labels {
-		if k == "" || strings.ContainsAny(k, "=\n") {
-			return Rendered{}, fmt.Errorf("label %q: a key may not be empty or contain '=' or a newline", k)
-		}
-	}
-	s.Labels = labels
 
 	envs := p.EnvWithPath("")
+	if len(p.PathPrepend) > 0 {
+		// The image's config (and its PATH) is known to the service only;
+		// Render makes no call, so PATH is the prepended directories in
+		// front of plan.FallbackPath.
+		note("PATH: %s in front of %s; the image's own PATH cannot be read without the podman service, so this fallback list stands in for it", strings.Join(p.PathPrepend, ":"), plan.FallbackPath)
+	}
 	s.Env = make(map[string]string, len(envs))
 	var inherited []string
 	for _, e := range envs {
@@ -240,7 +234,13 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		note("env %s: inherited from your environment by name; the printed command reads them from the shell it runs in", strings.Join(inherited, ", "))
 	}
 
-	for _, m := range visibleMounts(p.Mounts, note) {
+	// The Plan's mounts are already the effective list (mounts.List drops
+	// what a later mount hides): each becomes one mount, in order, after
+	// the private home when there is one.
+	if id.home != nil {
+		s.Mounts = append(s.Mounts, *id.home)
+	}
+	for _, m := range p.Mounts {
 		s.Mounts = append(s.Mounts, specMount(m))
 	}
 
@@ -260,38 +260,92 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	return r, nil
 }
 
-// visibleMounts returns the mounts of ms that Podman must make, in order.
-// Podman mounts parents before children whatever the order it is given, so
-// a mount that a later mount at or above its target hides completely (and
-// so has no effect in the Plan) is left out, with a note; an exact repeat
-// is made once.
-func visibleMounts(ms []plan.Mount, note func(string, ...any)) []plan.Mount {
-	var out []plan.Mount
-	for i, m := range ms {
-		hidden := false
-		for _, later := range ms[i+1:] {
-			if later == m {
-				hidden = true // made by the later copy
-				break
-			}
-			if later.Target == m.Target || strings.HasPrefix(m.Target, later.Target+"/") {
-				note("mount %s: hidden by the later mount at %q, so not made", describe(m), later.Target)
-				hidden = true
-				break
-			}
-		}
-		if !hidden {
-			out = append(out, m)
-		}
-	}
-	return out
+// identity is who the agent is in the container.
+type identity struct {
+	userns specgen.Namespace
+	// user is the --user value, "UID:GID".
+	user string
+	// home is the private tmpfs home mounted at Plan.User.Home, or nil when
+	// the agent keeps the image's home.
+	home *specs.Mount
+	// note says which identity and why.
+	note string
 }
 
-func describe(m plan.Mount) string {
-	if m.Kind == plan.MountMask {
-		return fmt.Sprintf("mask %q", m.Target)
+// identify decides who the agent is. The rule of every backend: what the
+// agent writes in the workspace belongs to the caller on the host.
+//
+//   - A rootless service maps the caller to Plan.User with keep-id
+//     (--userns keep-id:uid=U,gid=G): the agent is the image user, with the
+//     image's home, and its files are the caller's on the host.
+//   - A rootful service cannot keep-id (it has no caller to keep): the
+//     agent runs as Plan.Caller, unless the caller is Plan.User. Root runs
+//     as 0:0 and keeps the image's home (root can write it); anyone else
+//     gets a private, empty tmpfs home at Plan.User.Home that they own,
+//     unless a mount of the Plan already provides that directory.
+//
+// Config.UserNS may force keep-id (rootless only) or the host's user
+// namespace.
+func identify(p plan.Plan, c Config) (identity, error) {
+	u, cl := p.User, p.Caller
+	image := fmt.Sprintf("%d:%d", u.UID, u.GID)
+	switch c.UserNS {
+	case UserNSAuto, UserNSKeepID, UserNSHost:
+	default:
+		return identity{}, plan.Errorf(plan.ErrInvalid, "user namespace %q: want keep-id, host or empty (automatic)", c.UserNS)
 	}
-	return fmt.Sprintf("%q at %q", m.Source, m.Target)
+	if c.Rootless {
+		if c.UserNS == UserNSHost {
+			return identity{
+				userns: specgen.Namespace{NSMode: specgen.Host},
+				user:   image,
+				note:   fmt.Sprintf("user namespace host on a rootless service: the agent is %s, one of your subordinate ids on the host, so files it writes to mounts are not owned by you", image),
+			}, nil
+		}
+		return identity{
+			userns: specgen.Namespace{NSMode: specgen.KeepID, Value: fmt.Sprintf("uid=%d,gid=%d", u.UID, u.GID)},
+			user:   image,
+			note:   fmt.Sprintf("user namespace keep-id: rootless podman maps you to the image user %s in the container, so what the agent writes in the workspace stays yours and it keeps the image's home %s", image, u.Home),
+		}, nil
+	}
+	if c.UserNS == UserNSKeepID {
+		return identity{}, plan.Errorf(plan.ErrUnsupported, "user namespace keep-id: not supported by a rootful podman service (keep-id maps the user of a rootless service); leave the user namespace unset to run as yourself (%d:%d), or connect to a rootless service", cl.UID, cl.GID)
+	}
+	var ns specgen.Namespace
+	if c.UserNS == UserNSHost {
+		ns = specgen.Namespace{NSMode: specgen.Host}
+	}
+	if u.UID == cl.UID && u.GID == cl.GID {
+		return identity{userns: ns, user: image, note: fmt.Sprintf("rootful podman: the agent runs as the image user %s, who is you, so what it writes in the workspace is yours", image)}, nil
+	}
+	if cl.UID == 0 {
+		return identity{userns: ns, user: "0:0", note: fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (0:0), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	}
+	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
+	why := fmt.Sprintf("rootful podman, and you are %s, not the image user %s: the agent runs as %s (a rootful service has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
+	for _, m := range p.Mounts {
+		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
+			return identity{userns: ns, user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
+		}
+	}
+	return identity{
+		userns: ns,
+		user:   caller,
+		home: &specs.Mount{
+			Type:        "tmpfs",
+			Source:      "tmpfs",
+			Destination: u.Home,
+			// exec: an agent runs what it installs in its home
+			// (~/.local/bin). mode=0700: private where the image has no
+			// such directory (runc keeps the mode of one it has, checked
+			// on podman 4.3). U: podman makes the tmpfs
+			// the container user's (uid=, gid= of --user). notmpcopyup: the
+			// home starts empty (plan.User.Home); a copy of the image's home
+			// would hold files the caller does not own.
+			Options: []string{"exec", "mode=0700", "U", "notmpcopyup"},
+		},
+		note: fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; to keep the image's home, use a rootless podman service", why, u.Home),
+	}, nil
 }
 
 // cdiGPU names an NVIDIA GPU as a CDI device, the form both `--device` and
@@ -323,18 +377,6 @@ func specMount(m plan.Mount) specs.Mount {
 	default:
 		return specs.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: opts}
 	}
-}
-
-// unsupportedError is a part of a valid Plan this backend cannot honour. Its
-// message names the backend and what to use instead; it wraps
-// plan.ErrUnsupported without repeating that error's generic text.
-type unsupportedError struct{ msg string }
-
-func (e *unsupportedError) Error() string { return e.msg }
-func (e *unsupportedError) Unwrap() error { return plan.ErrUnsupported }
-
-func unsupported(format string, args ...any) error {
-	return &unsupportedError{msg: fmt.Sprintf(format, args...)}
 }
 
 func ptr[T any](v T) *T { return &v }

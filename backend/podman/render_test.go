@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/launchcli/launch/internal/golden"
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden and testdata/*.spec.json")
@@ -56,11 +58,104 @@ func TestRender(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkGolden(t, base+".spec.json", append(spec, '\n'))
-				checkRoundTrip(t, r)
 				checkNoSecrets(t, p, r)
+				checkRoundTrip(t, r)
 			})
 		}
 	}
+}
+
+// identityConfigs are the services and callers a plan is rendered for by
+// the property tests: the corpus plans' own caller on a rootless and on a
+// rootful service, and on a rootful service a root caller and a caller who
+// is neither root nor the image user (a private home).
+var identityConfigs = []struct {
+	name string
+	cfg  Config
+	plan func(plan.Plan) plan.Plan
+}{
+	{"rootless", Config{Rootless: true}, func(p plan.Plan) plan.Plan { return p }},
+	{"rootful", Config{}, func(p plan.Plan) plan.Plan { return p }},
+	{"rootful-root-caller", Config{}, func(p plan.Plan) plan.Plan { p.Caller = plan.Caller{}; return p }},
+	{"rootful-other-caller", Config{Name: "launch-x"}, func(p plan.Plan) plan.Plan { p.Caller = plan.Caller{UID: 4321, GID: 4322}; return p }},
+}
+
+// TestArgvIsTheSpec is the property that the printed command and the API
+// request are one value: for every plan of the corpus, rendered for every
+// identity config, the `podman run` argv parsed back (parseRun) equals
+// Rendered.Spec field by field, and the pull policy comes back too.
+func TestArgvIsTheSpec(t *testing.T) {
+	for _, cp := range golden.Corpus(t) {
+		for _, c := range identityConfigs {
+			t.Run(cp.Name+"."+c.name, func(t *testing.T) {
+				r, err := Render(c.plan(cp.Plan), c.cfg)
+				if errors.Is(err, plan.ErrUnsupported) {
+					return // a refusal has no argv; TestRender checks it
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkRoundTrip(t, r)
+			})
+		}
+	}
+}
+
+// TestMountsAreThePlans checks that Podman makes the Plan's mounts, all of
+// them and in order, with no rule of its own (mounts.List already dropped
+// what a later mount hides): the spec's mounts, and the --mount flags of
+// the printed command, are the Plan's, preceded only by the private home
+// of a rootful caller who is not the image user.
+func TestMountsAreThePlans(t *testing.T) {
+	check := func(t *testing.T, p plan.Plan, c Config) {
+		t.Helper()
+		r, err := Render(p, c)
+		if errors.Is(err, plan.ErrUnsupported) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []specs.Mount
+		if id, _ := identify(p, c); id.home != nil {
+			want = append(want, *id.home)
+		}
+		for _, m := range p.Mounts {
+			want = append(want, specMount(m))
+		}
+		if !reflect.DeepEqual(r.Spec.Mounts, want) {
+			t.Errorf("spec mounts\n got %v\nwant %v", r.Spec.Mounts, want)
+		}
+		var printed []string
+		for i, w := range r.Argv {
+			if w == "--mount" {
+				printed = append(printed, r.Argv[i+1])
+			}
+		}
+		if len(printed) != len(want) {
+			t.Fatalf("%d --mount flags, want %d", len(printed), len(want))
+		}
+		for i, m := range want {
+			if arg, _ := mountArg(m); printed[i] != arg {
+				t.Errorf("--mount %d = %s, want %s", i, printed[i], arg)
+			}
+		}
+	}
+	for _, cp := range golden.Corpus(t) {
+		for _, c := range identityConfigs {
+			t.Run(cp.Name+"."+c.name, func(t *testing.T) { check(t, c.plan(cp.Plan), c.cfg) })
+		}
+	}
+	// A child before its parent is the Plan's business, not Podman's: it
+	// is rendered as given.
+	t.Run("child before parent", func(t *testing.T) {
+		p := small()
+		p.Mounts = []plan.Mount{
+			{Kind: plan.MountBind, Source: "/data/sub", Target: "/w/sub", Origin: plan.OriginUser},
+			{Kind: plan.MountBind, Source: "/w", Target: "/w", Origin: plan.OriginWorkspace},
+		}
+		check(t, p, Config{Rootless: true})
+	})
 }
 
 // TestNoOrphanGoldens keeps testdata in step with the corpus: a golden file
@@ -148,6 +243,7 @@ func small() plan.Plan {
 		Workdir:   "/w",
 		Workspace: "/w",
 		User:      plan.User{UID: 1000, GID: 1000, Home: "/home/devuser"},
+		Caller:    plan.Caller{UID: 1000, GID: 1000},
 		Mounts:    []plan.Mount{{Kind: plan.MountBind, Source: "/w", Target: "/w", Origin: plan.OriginWorkspace}},
 		Env:       []plan.EnvVar{{Name: "HOME", Value: "/home/devuser"}},
 		Network:   plan.Network{Mode: plan.NetworkOpen},
@@ -162,6 +258,7 @@ var labelledHash = func() string {
 }()
 
 func TestRenderCases(t *testing.T) {
+	home := "type=tmpfs,destination=/home/devuser,exec,tmpfs-mode=0700,U=true,notmpcopyup"
 	tests := []struct {
 		name    string
 		plan    func(*plan.Plan)
@@ -169,32 +266,74 @@ func TestRenderCases(t *testing.T) {
 		argv    []string // words that must appear in order in the argv
 		notArgv []string // words that must not appear
 		note    string   // a note that must appear
+		env     map[string]string
+		noEnv   []string // variables the spec's env must not have
 		err     string   // the error, if any
-		unsup   bool     // the error wraps plan.ErrUnsupported
+		kind    error    // what the error wraps
 	}{
 		{
 			name: "rootless keep-id by default",
 			cfg:  Config{Rootless: true},
 			argv: []string{"--userns", "keep-id:uid=1000,gid=1000", "--user", "1000:1000"},
-			note: "user namespace keep-id",
+			note: "user namespace keep-id: rootless podman maps you to the image user 1000:1000",
 		},
 		{
-			name: "rootless keep-id follows the plan's user",
-			plan: func(p *plan.Plan) { p.User.UID, p.User.GID = 501, 20 },
-			cfg:  Config{Rootless: true, UserNS: UserNSKeepID},
-			argv: []string{"--userns", "keep-id:uid=501,gid=20", "--user", "501:20"},
+			name:    "rootless keep-id maps any caller to the plan's user",
+			plan:    func(p *plan.Plan) { p.User.UID, p.User.GID, p.Caller = 501, 20, plan.Caller{UID: 1234, GID: 1234} },
+			cfg:     Config{Rootless: true, UserNS: UserNSKeepID},
+			argv:    []string{"--userns", "keep-id:uid=501,gid=20", "--user", "501:20"},
+			notArgv: []string{home},
 		},
 		{
-			name:    "rootful plain user",
+			name:    "rootful caller is the image user",
 			cfg:     Config{},
 			argv:    []string{"--user", "1000:1000"},
-			notArgv: []string{"--userns"},
+			notArgv: []string{"--userns", home},
+			note:    "rootful podman: the agent runs as the image user 1000:1000, who is you",
 		},
 		{
-			name:  "rootful refuses keep-id",
-			cfg:   Config{UserNS: UserNSKeepID},
-			err:   "user namespace keep-id: not supported by a rootful podman service (keep-id maps the user of a rootless service); leave the user namespace unset to run as --user 1000:1000, or connect to a rootless service",
-			unsup: true,
+			name:    "rootful root caller runs as root with the image's home",
+			plan:    func(p *plan.Plan) { p.Caller = plan.Caller{} },
+			argv:    []string{"--user", "0:0"},
+			notArgv: []string{"--userns", home, "1000:1000"},
+			note:    "the agent runs as root (0:0), not as the image user 1000:1000",
+		},
+		{
+			name:    "rootful other caller runs as the caller with a private home",
+			plan:    func(p *plan.Plan) { p.Caller = plan.Caller{UID: 1234, GID: 100} },
+			argv:    []string{"--user", "1234:100"},
+			notArgv: []string{"--userns", "1000:1000"},
+			note:    "its home /home/devuser is a new, empty tmpfs that it owns",
+		},
+		{
+			name: "rootful private home comes before the plan's mounts",
+			plan: func(p *plan.Plan) {
+				p.Caller = plan.Caller{UID: 1234, GID: 100}
+				p.Mounts = append(p.Mounts, plan.Mount{Kind: plan.MountBind, Source: "/h/.codex", Target: "/home/devuser/.codex", Origin: plan.OriginCredential})
+			},
+			argv: []string{"--mount", home, "--mount", "type=bind,source=/w,destination=/w", "--mount", "type=bind,source=/h/.codex,destination=/home/devuser/.codex"},
+		},
+		{
+			name: "rootful other caller whose home a mount provides",
+			plan: func(p *plan.Plan) {
+				p.Caller = plan.Caller{UID: 1234, GID: 100}
+				p.Mounts = append(p.Mounts, plan.Mount{Kind: plan.MountBind, Source: "/h", Target: "/home", Origin: plan.OriginUser})
+			},
+			argv:    []string{"--user", "1234:100"},
+			notArgv: []string{home},
+			note:    "its home /home/devuser is what the mount at /home holds",
+		},
+		{
+			name: "rootful host userns keeps the rule",
+			plan: func(p *plan.Plan) { p.Caller = plan.Caller{UID: 1234, GID: 100} },
+			cfg:  Config{UserNS: UserNSHost},
+			argv: []string{"--userns", "host", "--user", "1234:100"},
+		},
+		{
+			name: "rootful refuses keep-id",
+			cfg:  Config{UserNS: UserNSKeepID},
+			err:  "user namespace keep-id: not supported by a rootful podman service (keep-id maps the user of a rootless service); leave the user namespace unset to run as yourself (1000:1000), or connect to a rootless service",
+			kind: plan.ErrUnsupported,
 		},
 		{
 			name: "rootless host userns",
@@ -206,12 +345,13 @@ func TestRenderCases(t *testing.T) {
 			name: "unknown userns",
 			cfg:  Config{UserNS: "auto"},
 			err:  `user namespace "auto": want keep-id, host or empty (automatic)`,
+			kind: plan.ErrInvalid,
 		},
 		{
-			name:  "allowlist refused",
-			plan:  func(p *plan.Plan) { p.Network, _ = plan.ParseNetwork("allow=example.com") },
-			err:   "network allowlist: not enforced by the podman backend yet; use --network none or open",
-			unsup: true,
+			name: "allowlist refused",
+			plan: func(p *plan.Plan) { p.Network, _ = plan.ParseNetwork("allow=example.com") },
+			err:  "network allowlist: not enforced by the podman backend yet; use --network none or open",
+			kind: plan.ErrUnsupported,
 		},
 		{
 			name:    "open network is the default",
@@ -219,10 +359,15 @@ func TestRenderCases(t *testing.T) {
 			notArgv: []string{"--network"},
 		},
 		{
-			name:  "no OCI image",
-			plan:  func(p *plan.Plan) { p.Image = plan.Image{SIF: "/x.sif"} },
-			err:   `image: the podman backend needs an OCI image and the plan names only the SIF "/x.sif"; name one with --image, or use --backend singularity`,
-			unsup: true,
+			name: "no network",
+			plan: func(p *plan.Plan) { p.Network = plan.Network{Mode: plan.NetworkNone} },
+			argv: []string{"--network", "none"},
+		},
+		{
+			name: "no OCI image",
+			plan: func(p *plan.Plan) { p.Image = plan.Image{SIF: "/x.sif"} },
+			err:  `image: the podman backend needs an OCI image and the plan names only the SIF "/x.sif"; name one with --image, or use --backend singularity`,
+			kind: plan.ErrUnsupported,
 		},
 		{
 			name: "platform with a variant",
@@ -233,6 +378,7 @@ func TestRenderCases(t *testing.T) {
 			name: "platform without an arch",
 			plan: func(p *plan.Plan) { p.Image.Platform = plan.Platform{OS: "linux"} },
 			err:  `platform "linux/": architecture "": want amd64 or arm64 (or another GOARCH name: 386, arm, ppc64le, s390x, riscv64)`,
+			kind: plan.ErrInvalid,
 		},
 		{
 			name: "default image pulled when missing",
@@ -266,9 +412,15 @@ func TestRenderCases(t *testing.T) {
 			note: "CDI",
 		},
 		{
+			name: "all gpus",
+			plan: func(p *plan.Plan) { p.GPUs.All = true },
+			argv: []string{"--device", "nvidia.com/gpu=all"},
+		},
+		{
 			name: "gpu id with a comma",
 			plan: func(p *plan.Plan) { p.GPUs.Devices = []string{"0,1"} },
-			err:  `gpu "0,1": want a device index or UUID: invalid plan`,
+			err:  `gpu "0,1": want a device index or UUID`,
+			kind: plan.ErrInvalid,
 		},
 		{
 			name: "tty",
@@ -289,23 +441,26 @@ func TestRenderCases(t *testing.T) {
 			name: "labels sorted, with the plan's hash",
 			plan: func(p *plan.Plan) { p.Labels = map[string]string{"z": "1", "a": "2"} },
 			cfg:  Config{Labels: map[string]string{"m": "3"}},
-			argv: []string{"--label", "a=2", "--label", "dev.launch.plan=" + labelledHash, "--label", "m=3", "--label", "z=1"},
+			argv: []string{"--label", "a=2", "--label", naming.LabelPlan + "=" + labelledHash, "--label", "m=3", "--label", "z=1"},
 		},
 		{
 			name: "config label may not override the plan's",
 			plan: func(p *plan.Plan) { p.Labels = map[string]string{"a": "1"} },
 			cfg:  Config{Labels: map[string]string{"a": "2"}},
-			err:  `label "a": already set by the plan`,
+			err:  `label "a" (run): already set; a label is set once`,
+			kind: plan.ErrInvalid,
 		},
 		{
 			name: "config may not set the plan hash",
-			cfg:  Config{Labels: map[string]string{LabelPlan: "x"}},
-			err:  `label "dev.launch.plan": already set by the plan`,
+			cfg:  Config{Labels: map[string]string{naming.LabelPlan: "x"}},
+			err:  `label "dev.launch.plan" (run): already set; a label is set once`,
+			kind: plan.ErrInvalid,
 		},
 		{
 			name: "bad name",
 			cfg:  Config{Name: "-x"},
 			err:  `container name "-x": want letters, digits, '_', '.' and '-', starting with a letter or digit`,
+			kind: plan.ErrInvalid,
 		},
 		{
 			name: "mask under a read-only workspace",
@@ -323,26 +478,21 @@ func TestRenderCases(t *testing.T) {
 			},
 		},
 		{
-			name: "a mount hidden by a later parent is left out",
-			plan: func(p *plan.Plan) {
-				p.Mounts = []plan.Mount{
-					{Kind: plan.MountBind, Source: "/data/sub", Target: "/w/sub", Origin: plan.OriginUser},
-					{Kind: plan.MountBind, Source: "/w", Target: "/w", Origin: plan.OriginWorkspace},
-				}
-			},
-			argv:    []string{"--mount", "type=bind,source=/w,destination=/w"},
-			notArgv: []string{"type=bind,source=/data/sub,destination=/w/sub"},
-			note:    `mount "/data/sub" at "/w/sub": hidden by the later mount at "/w", so not made`,
+			name:  "no PATH without prepends: the image's own",
+			noEnv: []string{"PATH"},
 		},
 		{
-			name: "an exact repeat is made once",
-			plan: func(p *plan.Plan) { p.Mounts = append(p.Mounts, p.Mounts[0]) },
-			argv: []string{"--mount", "type=bind,source=/w,destination=/w", "--workdir"},
+			name: "PATH prepends go in front of the fallback list",
+			plan: func(p *plan.Plan) { p.PathPrepend = []string{"/opt/conda/bin", "/w/.venv/bin"} },
+			argv: []string{"--env", "PATH=/opt/conda/bin:/w/.venv/bin:" + plan.FallbackPath},
+			env:  map[string]string{"PATH": "/opt/conda/bin:/w/.venv/bin:" + plan.FallbackPath},
+			note: "the image's own PATH cannot be read without the podman service, so this fallback list stands in for it",
 		},
 		{
 			name: "invalid plan",
 			plan: func(p *plan.Plan) { p.Workdir = "rel" },
 			err:  `workdir "rel": want an absolute, clean path`,
+			kind: plan.ErrInvalid,
 		},
 	}
 	for _, tt := range tests {
@@ -356,8 +506,8 @@ func TestRenderCases(t *testing.T) {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("Render error = %v\nwant %s", err, tt.err)
 				}
-				if got := errors.Is(err, plan.ErrUnsupported); got != tt.unsup {
-					t.Errorf("errors.Is(err, plan.ErrUnsupported) = %v, want %v", got, tt.unsup)
+				if !errors.Is(err, tt.kind) {
+					t.Errorf("errors.Is(err, %v) = false", tt.kind)
 				}
 				return
 			}
@@ -376,6 +526,16 @@ func TestRenderCases(t *testing.T) {
 			}
 			if tt.note != "" && !strings.Contains(strings.Join(r.Notes(), "\n"), tt.note) {
 				t.Errorf("notes lack %q: %q", tt.note, r.Notes())
+			}
+			for k, v := range tt.env {
+				if r.Spec.Env[k] != v {
+					t.Errorf("spec env %s = %q, want %q", k, r.Spec.Env[k], v)
+				}
+			}
+			for _, k := range tt.noEnv {
+				if v, ok := r.Spec.Env[k]; ok {
+					t.Errorf("spec env has %s=%q", k, v)
+				}
 			}
 			checkRoundTrip(t, r)
 		})
@@ -469,5 +629,27 @@ func TestSnippetPrepares(t *testing.T) {
 	lines := strings.Split(snippet, "\n")
 	if len(lines) != 4 || lines[3] != "true" {
 		t.Errorf("snippet = %q, want three preparation lines and then the command", lines)
+	}
+}
+
+func TestAssumeRootless(t *testing.T) {
+	yes, no := true, false
+	for _, c := range []struct {
+		goos    string
+		uid     int
+		rootful *bool
+		want    bool
+	}{
+		{"linux", 1000, nil, true},
+		{"linux", 0, nil, false},
+		{"darwin", 0, nil, true},
+		{"darwin", 501, nil, true},
+		{"linux", 1000, &yes, false},
+		{"darwin", 501, &yes, false},
+		{"linux", 0, &no, true},
+	} {
+		if got := AssumeRootless(c.goos, c.uid, c.rootful); got != c.want {
+			t.Errorf("AssumeRootless(%s, %d, %v) = %v, want %v", c.goos, c.uid, c.rootful, got, c.want)
+		}
 	}
 }

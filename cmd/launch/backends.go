@@ -10,6 +10,7 @@ import (
 	"github.com/launchcli/launch/backend/docker"
 	"github.com/launchcli/launch/backend/podman"
 	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -99,15 +100,10 @@ type podmanLauncher struct{ podman.Rendered }
 
 func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 	// Without a connection (the executor comes with the Podman issue), the
-	// service is taken to be rootless on macOS (Podman Desktop's machine)
-	// and for an ordinary user; podman_rootful in the config says otherwise.
-	rootless := h.GOOS == "darwin" || h.UID != 0
-	if o.PodmanRootful != nil {
-		rootless = !*o.PodmanRootful
-	}
+	// podman package guesses whether the service is rootless.
 	r, err := podman.Render(p, podman.Config{
-		Rootless: rootless,
-		Name:     containerName(p),
+		Rootless: podman.AssumeRootless(h.GOOS, h.UID, o.PodmanRootful),
+		Name:     naming.ContainerName(p),
 		Labels:   runLabels(o, h),
 	})
 	if err != nil {
