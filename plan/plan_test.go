@@ -48,6 +48,11 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(*Plan) {}, ""},
 		{"no-image", func(p *Plan) { p.Image = Image{} }, "image"},
+		{"path-twice", func(p *Plan) {
+			p.Env = SortEnv(append(p.Env, EnvVar{Name: "PATH", Value: "/bin"}))
+			p.PathPrepend = []string{"/x/bin"}
+		}, "PATH is set in env"},
+		{"path-prepend-relative", func(p *Plan) { p.PathPrepend = []string{"x/bin"} }, "path_prepend"},
 		{"bad-platform", func(p *Plan) { p.Image.Platform = Platform{OS: "windows", Arch: "amd64"} }, "platform"},
 		{"no-argv", func(p *Plan) { p.Argv = nil }, "argv"},
 		{"relative-workdir", func(p *Plan) { p.Workdir = "ws" }, "workdir"},

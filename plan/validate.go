@@ -42,6 +42,9 @@ func (p *Plan) Validate() error {
 	if p.Caller.UID < 0 || p.Caller.GID < 0 {
 		bad("caller %d:%d: ids must not be negative", p.Caller.UID, p.Caller.GID)
 	}
+	if _, userPath := p.Lookup("PATH"); userPath && len(p.PathPrepend) > 0 {
+		bad("path_prepend: PATH is set in env; put the directories in that PATH instead")
+	}
 	for _, d := range p.PathPrepend {
 		if !isCleanAbs(d) || strings.Contains(d, ":") {
 			bad("path_prepend %q: want an absolute, clean container path without ':'", d)
