@@ -205,7 +205,22 @@ func (r *Rendered) renderEnv(p plan.Plan, c Config) error {
 		r.env = append(r.env, v)
 		set[v.name] = true
 	}
-	for _, e := range p.EnvWithPath("") {
+	env := p.Env
+	if len(p.PathPrepend) > 0 {
+		if user, ok := p.Lookup("PATH"); ok {
+			// The user's PATH replaces the image's, and the runtime would
+			// apply PREPEND_PATH before it: put the directories in front
+			// of it here.
+			env = p.EnvWithPath(user.Value)
+		} else {
+			// The runtime puts PREPEND_PATH in front of the PATH the
+			// image's own environment scripts set (99-runtimevars.sh runs
+			// after 90-environment.sh), which launch cannot read without
+			// the image.
+			add(envVar{name: prefix + "PREPEND_PATH", value: strings.Join(uniqKeepOrder(p.PathPrepend), ":")})
+		}
+	}
+	for _, e := range env {
 		if e.Name == "HOME" {
 			// The runtime sets HOME from --home and refuses
 			// APPTAINERENV_HOME.
@@ -252,6 +267,19 @@ func (r *Rendered) renderEnv(p plan.Plan, c Config) error {
 	sort.Strings(r.unset)
 	r.unset = uniq(r.unset)
 	return nil
+}
+
+// uniqKeepOrder is s without repeats, first occurrences kept in order.
+func uniqKeepOrder(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func uniq(s []string) []string {

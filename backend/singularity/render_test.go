@@ -139,6 +139,29 @@ func TestRenderEnv(t *testing.T) {
 			want: []envVar{{name: "APPTAINERENV_PATH", value: "/bin"}},
 		},
 		{
+			name: "no prepend: no PATH, the image's own applies",
+			env:  []plan.EnvVar{{Name: "TOOL", Value: "x"}},
+			want: []envVar{{name: "APPTAINERENV_TOOL", value: "x"}},
+		},
+		{
+			name:    "prepend in front of the image's PATH, by the runtime",
+			env:     []plan.EnvVar{{Name: "TOOL", Value: "x"}},
+			prepend: []string{"/w/bin", "/opt/conda/bin", "/w/bin"},
+			want:    []envVar{{name: "APPTAINERENV_PREPEND_PATH", value: "/w/bin:/opt/conda/bin"}, {name: "APPTAINERENV_TOOL", value: "x"}},
+		},
+		{
+			name:    "singularity prepend",
+			prepend: []string{"/w/bin"},
+			flavour: FlavourSingularity,
+			want:    []envVar{{name: "SINGULARITYENV_PREPEND_PATH", value: "/w/bin"}},
+		},
+		{
+			name:    "prepend in front of the user's PATH",
+			env:     []plan.EnvVar{{Name: "PATH", Value: "/usr/bin:/w/bin:/bin"}},
+			prepend: []string{"/w/bin", "/opt/bin"},
+			want:    []envVar{{name: "APPTAINERENV_PATH", value: "/w/bin:/opt/bin:/usr/bin:/bin"}},
+		},
+		{
 			name:  "host TERM and proxies cleared",
 			env:   []plan.EnvVar{{Name: "TOOL", Value: "x"}},
 			clear: []string{"https_proxy", "TERM", "http_proxy"},
@@ -393,6 +416,34 @@ func TestSnippetPullPolicies(t *testing.T) {
 			}
 			if out, err := exec.Command("sh", "-n", "-c", snip).CombinedOutput(); err != nil {
 				t.Errorf("sh -n: %v: %s", err, out)
+			}
+		})
+	}
+}
+
+// TestRenderRunsAsCaller: no corpus plan makes the runtime run the agent as
+// anyone but the caller (what the agent writes is the caller's), and none
+// adds privileges.
+func TestRenderRunsAsCaller(t *testing.T) {
+	identity := []string{"--fakeroot", "-f", "--security", "--keep-privs", "--add-caps", "--allow-setuid", "--boot", "--userns-uid"}
+	for _, c := range golden.Corpus(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			r, ok := renderCorpus(t, c, goldenConfig())
+			if !ok {
+				return
+			}
+			argv := r.argv("/S")
+			for _, a := range argv[:r.imageAt+1] {
+				for _, bad := range identity {
+					if a == bad || strings.HasPrefix(a, bad+"=") {
+						t.Errorf("argv has %s: %q", a, argv)
+					}
+				}
+			}
+			for _, kv := range r.environ(nil) {
+				if strings.HasPrefix(kv, "APPTAINER_FAKEROOT=") || strings.HasPrefix(kv, "SINGULARITY_FAKEROOT=") {
+					t.Errorf("environment has %s", kv)
+				}
 			}
 		})
 	}
