@@ -5,8 +5,9 @@
 # apptainer that already reports 1.4.3 is reused, and existing images are kept.
 #
 # Usage: .ci/apptainer.sh [IMAGEDIR]   (default /var/cache/launch-ci)
-# Afterwards: IMAGEDIR/busybox.sif, IMAGEDIR/busybox.sandbox/ and
-# IMAGEDIR/debian.sif exist, and so does the unprivileged user launchtest.
+# Afterwards: IMAGEDIR/busybox.sif, IMAGEDIR/busybox-path.sif (a PATH of its
+# own), IMAGEDIR/busybox.sandbox/ and IMAGEDIR/debian.sif exist, and so does
+# the unprivileged user launchtest.
 set -euo pipefail
 
 version=1.4.3
@@ -96,6 +97,28 @@ if [ ! -e "$imgdir/busybox.sandbox/.complete" ] || [ "$imgdir/busybox.sandbox/.c
 	apptainer build --sandbox "$imgdir/busybox.sandbox" "$def"
 	touch "$imgdir/busybox.sandbox/.complete"
 fi
+# busybox with a PATH of its own in %environment, not the fallback one, and
+# a command only that PATH finds: the PATH tests check that the agent gets
+# the SIF's PATH, with launch's directories in front of it.
+cat >"$def" <<DEF
+Bootstrap: localimage
+From: $imgdir/busybox
+
+%setup
+    mkdir -p "\$APPTAINER_ROOTFS/opt/sif/bin"
+    printf '#!/bin/sh\necho sif-tool\n' >"\$APPTAINER_ROOTFS/opt/sif/bin/sif-tool"
+    chmod 755 "\$APPTAINER_ROOTFS/opt/sif/bin/sif-tool"
+
+%environment
+    export PATH=/opt/sif/bin:/bin:/usr/bin
+
+%labels
+    org.launchcli.test busybox-path
+DEF
+if [ ! -e "$imgdir/busybox-path.sif" ] || [ "$imgdir/busybox-path.sif" -ot "$imgdir/busybox/.complete" ]; then
+	apptainer build --force "$imgdir/busybox-path.sif.tmp" "$def"
+	mv "$imgdir/busybox-path.sif.tmp" "$imgdir/busybox-path.sif"
+fi
 # Debian, for the diagnostics a user runs with a real bash.
 definition debian
 if [ ! -e "$imgdir/debian.sif" ]; then
@@ -109,5 +132,5 @@ id launchtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh launchtes
 
 # The test user must be able to read the images.
 chmod a+rx "$imgdir"
-chmod -R a+rX "$imgdir/busybox.sif" "$imgdir/busybox.sandbox" "$imgdir/debian.sif"
-printf '%s\n' "$imgdir/busybox.sif" "$imgdir/busybox.sandbox" "$imgdir/debian.sif"
+chmod -R a+rX "$imgdir/busybox.sif" "$imgdir/busybox-path.sif" "$imgdir/busybox.sandbox" "$imgdir/debian.sif"
+printf '%s\n' "$imgdir/busybox.sif" "$imgdir/busybox-path.sif" "$imgdir/busybox.sandbox" "$imgdir/debian.sif"

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/launchcli/launch/plan"
 )
 
 // Flavour is the family of the runtime binary. It decides the prefix of the
@@ -213,18 +215,13 @@ func (r Runtime) ReadVersion(ctx context.Context, e runner) (Runtime, error) {
 	return r, nil
 }
 
-// noRuntime wraps ErrNoRuntime with a message about the binary the user
+// notFound wraps ErrNoRuntime with a message about the binary the user
 // named, without repeating ErrNoRuntime's own text.
-type noRuntime struct{ msg string }
-
-func (e noRuntime) Error() string { return e.msg }
-func (e noRuntime) Unwrap() error { return ErrNoRuntime }
-
 func notFound(name string) error {
 	if strings.Contains(name, "/") {
-		return noRuntime{fmt.Sprintf("runtime %q: no such executable; check --singularity-bin (a name on PATH or an absolute path)", name)}
+		return plan.Errorf(ErrNoRuntime, "runtime %q: no such executable; check --singularity-bin (a name on PATH or an absolute path)", name)
 	}
-	return noRuntime{fmt.Sprintf("runtime %q: not found on PATH; check --singularity-bin, or on an HPC cluster: module load apptainer, on a compute node (sinteractive)", name)}
+	return plan.Errorf(ErrNoRuntime, "runtime %q: not found on PATH; check --singularity-bin, or on an HPC cluster: module load apptainer, on a compute node (sinteractive)", name)
 }
 
 // parseVersion reads "apptainer version 1.4.3", "singularity-ce version

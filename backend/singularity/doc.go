@@ -8,7 +8,10 @@
 // APPTAINERENV_NAME (SINGULARITYENV_NAME) in the runtime's environment, never
 // on its command line, and the host variables that Apptainer would pass
 // through --cleanenv anyway (TERM, *_proxy) or that would steer it
-// (APPTAINER_BIND, APPTAINERENV_*) are removed. Render is pure; Exec carries
+// (APPTAINER_BIND, APPTAINERENV_*) are removed. Plan.PathPrepend travels as
+// APPTAINERENV_PREPEND_PATH, which the runtime puts in front of the image's
+// own PATH; the agent runs as the caller (no --fakeroot), so what it writes
+// is the caller's. Render is pure; Exec carries
 // the rendered value out and makes no decision Render did not make; Snippet
 // prints the same steps as POSIX shell for --dry-run.
 //

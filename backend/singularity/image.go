@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/launchcli/launch/plan"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
+
+	"github.com/launchcli/launch/plan"
 )
 
 // Kinds of local image.

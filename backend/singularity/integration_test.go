@@ -29,8 +29,10 @@ import (
 // These tests run the real runtime. Without one they skip, unless
 // LAUNCH_REQUIRE_ENGINES=1 (CI), which turns every skip into a failure.
 // .ci/apptainer.sh installs Apptainer and builds the images they use:
-// $LAUNCH_TEST_SIF (default /var/cache/launch-ci/busybox.sif) and
-// $LAUNCH_TEST_SANDBOX (default /var/cache/launch-ci/busybox.sandbox).
+// $LAUNCH_TEST_SIF (default /var/cache/launch-ci/busybox.sif),
+// $LAUNCH_TEST_SANDBOX (default /var/cache/launch-ci/busybox.sandbox) and
+// $LAUNCH_TEST_PATH_SIF (default /var/cache/launch-ci/busybox-path.sif, a
+// PATH of its own in %environment).
 // As root they also run themselves again as the unprivileged user
 // $LAUNCH_TEST_USER (default launchtest), which is the HPC case.
 
@@ -639,8 +641,9 @@ func TestApptainerAsUser(t *testing.T) {
 		"LAUNCH_TEST_SIF=" + os.Getenv("LAUNCH_TEST_SIF"),
 		"LAUNCH_TEST_SANDBOX=" + os.Getenv("LAUNCH_TEST_SANDBOX"),
 		"LAUNCH_TEST_DEBIAN_SIF=" + os.Getenv("LAUNCH_TEST_DEBIAN_SIF"),
+		"LAUNCH_TEST_PATH_SIF=" + os.Getenv("LAUNCH_TEST_PATH_SIF"),
 		"LAUNCH_TEST_REGISTRY=" + os.Getenv("LAUNCH_TEST_REGISTRY"),
-		bin, "-test.run", "^TestApptainer(|ExitAndSignals|Diagnostics|Pull)$", "-test.count=1", "-test.v", "-test.timeout=10m"}
+		bin, "-test.run", "^TestApptainer(|ExitAndSignals|Diagnostics|Pull|Path|Identity)$", "-test.count=1", "-test.v", "-test.timeout=10m"}
 	cmd := exec.Command("runuser", args...)
 	cmd.Dir = "/"
 	out, err := cmd.CombinedOutput()
@@ -725,5 +728,156 @@ func TestApptainerPull(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(c.CacheDir, "sha256"))
 	if len(ents) != 1 {
 		t.Errorf("snippet: cache holds %d files, want 1 (no partial pull left)", len(ents))
+	}
+}
+
+// runBoth runs r through Exec and through its printed snippet under sh, and
+// returns the two outputs; either failing fails the test.
+func runBoth(t *testing.T, r Rendered) (execOut, snippetOut string) {
+	t.Helper()
+	var out, stderr bytes.Buffer
+	code, err := r.Exec(context.Background(), Host{}, iostreams.Streams{Out: &out, Err: &stderr})
+	if err != nil || code != 0 {
+		t.Fatalf("Exec: %d, %v\nstdout: %s\nstderr: %s", code, err, out.String(), stderr.String())
+	}
+	execOut = out.String()
+	out.Reset()
+	stderr.Reset()
+	cmd := exec.Command("sh", "-c", r.Snippet())
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("snippet: %v\nstdout: %s\nstderr: %s\n%s", err, out.String(), stderr.String(), r.Snippet())
+	}
+	return execOut, out.String()
+}
+
+// TestApptainerPath: the agent's PATH is the SIF's own (its %environment),
+// with Plan.PathPrepend in front (APPTAINERENV_PREPEND_PATH); without
+// prepends it is exactly the SIF's. A PATH the user set replaces the
+// SIF's, the prepends still in front. Exec and the snippet agree.
+func TestApptainerPath(t *testing.T) {
+	c := realRuntime(t)
+	image := envOr("LAUNCH_TEST_PATH_SIF", "/var/cache/launch-ci/busybox-path.sif")
+	if _, err := os.Stat(image); err != nil {
+		skipOrFail(t, "test image: %v; run .ci/apptainer.sh", err)
+	}
+	// What .ci/apptainer.sh writes in the image's %environment.
+	const sifPath = "/opt/sif/bin:/bin:/usr/bin"
+	ws := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ws, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "bin", "ws-tool"), []byte("#!/bin/sh\necho ws-tool\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		prepend  []string
+		userPath string
+		want     string
+	}{
+		{name: "the SIF's own", want: sifPath},
+		{name: "prepended", prepend: []string{ws + "/bin", "/opt/none"}, want: ws + "/bin:/opt/none:" + sifPath},
+		// cmd/launch puts prepends in front of a PATH the user set itself.
+		{name: "the user's", userPath: ws + "/bin:/bin:/usr/bin", want: ws + "/bin:/bin:/usr/bin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := plan.Plan{
+				Agent: "shell", Image: plan.Image{SIF: image},
+				Argv:        []string{"/bin/sh", "-c", `echo "$PATH"; command -v sif-tool || echo no-sif-tool; command -v ws-tool || echo no-ws-tool`},
+				Workdir:     ws,
+				Workspace:   ws,
+				User:        plan.User{UID: 1000, GID: 1000, Name: "devuser", Home: "/home/devuser"},
+				Caller:      plan.Caller{UID: os.Getuid(), GID: os.Getgid()},
+				Mounts:      []plan.Mount{{Kind: plan.MountBind, Source: ws, Target: ws, Origin: plan.OriginWorkspace}},
+				Env:         []plan.EnvVar{{Name: "TOOL", Value: "shell"}},
+				Network:     plan.Network{Mode: plan.NetworkNone},
+				PathPrepend: tt.prepend,
+			}
+			if tt.userPath != "" {
+				p.Env = plan.SortEnv(append(p.Env, plan.EnvVar{Name: "PATH", Value: tt.userPath}))
+			}
+			r, err := Render(p, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sifTool, wsTool := "no-sif-tool", "no-ws-tool"
+			if strings.Contains(":"+tt.want+":", ":/opt/sif/bin:") {
+				sifTool = "/opt/sif/bin/sif-tool"
+			}
+			if strings.HasPrefix(tt.want, ws+"/bin:") {
+				wsTool = ws + "/bin/ws-tool"
+			}
+			want := tt.want + "\n" + sifTool + "\n" + wsTool + "\n"
+			execOut, snipOut := runBoth(t, r)
+			if execOut != want {
+				t.Errorf("Exec: agent printed\n%s\nwant\n%s", execOut, want)
+			}
+			if snipOut != execOut {
+				t.Errorf("snippet: agent printed\n%s\nExec's agent\n%s", snipOut, execOut)
+			}
+		})
+	}
+}
+
+// TestApptainerIdentity: the agent runs as the caller. What it writes in
+// the workspace and in a credential directory belongs to the caller on the
+// host, and a credential file launch prepares (0600, the caller's) is
+// readable inside.
+func TestApptainerIdentity(t *testing.T) {
+	c := realRuntime(t)
+	imgs := testImages(t)
+	for _, kind := range []string{KindSIF, KindSandbox} {
+		t.Run(kind, func(t *testing.T) {
+			ws, cred := t.TempDir(), t.TempDir()
+			token := "token-" + randHex(t)
+			if err := os.WriteFile(filepath.Join(cred, "auth.json"), []byte(token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(cred, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			p := plan.Plan{
+				Agent: "shell", Image: plan.Image{SIF: imgs[kind]},
+				Argv: []string{"/bin/sh", "-c", `id -u; id -g; cat "$HOME/.codex/auth.json"; echo
+: >"$1/by-agent" && mkdir "$1/dir-by-agent" && : >"$HOME/.codex/refreshed" && echo wrote`, "sh", ws},
+				Workdir:   ws,
+				Workspace: ws,
+				User:      plan.User{UID: 1000, GID: 1000, Name: "devuser", Home: "/home/devuser"},
+				Caller:    plan.Caller{UID: os.Getuid(), GID: os.Getgid()},
+				Mounts: []plan.Mount{
+					{Kind: plan.MountBind, Source: ws, Target: ws, Origin: plan.OriginWorkspace},
+					{Kind: plan.MountBind, Source: cred, Target: "/home/devuser/.codex", Origin: plan.OriginCredential},
+				},
+				Network: plan.Network{Mode: plan.NetworkNone},
+			}
+			r, err := Render(p, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, stderr bytes.Buffer
+			code, err := r.Exec(context.Background(), Host{}, iostreams.Streams{Out: &out, Err: &stderr})
+			if err != nil || code != 0 {
+				t.Fatalf("Exec: %d, %v\nstdout: %s\nstderr: %s", code, err, out.String(), stderr.String())
+			}
+			// Inside, the caller's own ids: no fakeroot, no mapping to the
+			// image user's 1000.
+			want := fmt.Sprintf("%d\n%d\n%s\nwrote\n", os.Getuid(), os.Getgid(), token)
+			if out.String() != want {
+				t.Errorf("agent printed %q, want %q (ids of the caller, the credential)", out.String(), want)
+			}
+			for _, f := range []string{filepath.Join(ws, "by-agent"), filepath.Join(ws, "dir-by-agent"), filepath.Join(cred, "refreshed")} {
+				st, err := os.Stat(f)
+				if err != nil {
+					t.Errorf("the agent's write did not reach the host: %v", err)
+					continue
+				}
+				sys := st.Sys().(*syscall.Stat_t)
+				if int(sys.Uid) != os.Getuid() || int(sys.Gid) != os.Getgid() {
+					t.Errorf("%s: owned by %d:%d on the host, want the caller %d:%d", f, sys.Uid, sys.Gid, os.Getuid(), os.Getgid())
+				}
+			}
+		})
 	}
 }

@@ -78,15 +78,10 @@ type pull struct {
 	args   []string
 }
 
-// unsupported is a part of a valid Plan this backend cannot honour. It
-// wraps plan.ErrUnsupported without repeating its text.
-type unsupported struct{ msg string }
-
-func (e unsupported) Error() string { return e.msg }
-func (e unsupported) Unwrap() error { return plan.ErrUnsupported }
-
+// refuse is the error for a part of a valid Plan this backend cannot
+// honour: it wraps plan.ErrUnsupported without repeating its text.
 func refuse(format string, args ...any) error {
-	return unsupported{fmt.Sprintf(format, args...)}
+	return plan.Errorf(plan.ErrUnsupported, format, args...)
 }
 
 // reservedEnv are names the runtime does not let an APPTAINERENV_ variable
@@ -124,7 +119,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		return Rendered{}, refuse("network %q: not supported by the singularity backend (unprivileged apptainer can only cut the network off); use --network none or --network open, or --backend docker or --backend podman", p.Network.String())
 	}
 	if c.ScratchDir != "" && (!strings.HasPrefix(c.ScratchDir, "/") || strings.ContainsAny(c.ScratchDir, ",:\n")) {
-		return Rendered{}, fmt.Errorf("scratch directory %q: want an absolute path without ',', ':' or a newline: %w", c.ScratchDir, plan.ErrInvalid)
+		return Rendered{}, plan.Errorf(plan.ErrInvalid, "scratch directory %q: want an absolute path without ',', ':' or a newline", c.ScratchDir)
 	}
 
 	if err := r.renderImage(p, c); err != nil {
@@ -210,7 +205,14 @@ func (r *Rendered) renderEnv(p plan.Plan, c Config) error {
 		r.env = append(r.env, v)
 		set[v.name] = true
 	}
-	for _, e := range p.EnvWithPath("") {
+	if len(p.PathPrepend) > 0 {
+		// The runtime puts PREPEND_PATH in front of the PATH the image's
+		// own environment scripts set (99-runtimevars.sh runs after
+		// 90-environment.sh), which launch cannot read without the image.
+		// A valid Plan never has a PATH in Env beside PathPrepend.
+		add(envVar{name: prefix + "PREPEND_PATH", value: strings.Join(uniqKeepOrder(p.PathPrepend), ":")})
+	}
+	for _, e := range p.Env {
 		if e.Name == "HOME" {
 			// The runtime sets HOME from --home and refuses
 			// APPTAINERENV_HOME.
@@ -259,6 +261,19 @@ func (r *Rendered) renderEnv(p plan.Plan, c Config) error {
 	return nil
 }
 
+// uniqKeepOrder is s without repeats, first occurrences kept in order.
+func uniqKeepOrder(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func uniq(s []string) []string {
 	out := s[:0]
 	for i, v := range s {
@@ -274,7 +289,7 @@ func uniq(s []string) []string {
 func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 	ref := p.Image.SIF
 	if ref == "" {
-		return fmt.Errorf("image: the plan has no SIF image (only %q for docker and podman); pass --sif-path or --image oras://... : %w", p.Image.OCI, plan.ErrInvalid)
+		return plan.Errorf(plan.ErrInvalid, "image: the plan has no SIF image (only %q for docker and podman); pass --sif-path or --image oras://REF", p.Image.OCI)
 	}
 	scheme, rest, remote := strings.Cut(ref, "://")
 	if !remote {
@@ -288,7 +303,7 @@ func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 		return refuse("image %q: scheme %q not supported by the singularity backend; use oras://, docker://, a .sif file or a sandbox directory (apptainer pull other references yourself)", ref, scheme+"://")
 	}
 	if c.CacheDir == "" || !strings.HasPrefix(c.CacheDir, "/") {
-		return fmt.Errorf("image %q: no absolute cache directory to pull into (Config.CacheDir %q): %w", ref, c.CacheDir, plan.ErrInvalid)
+		return plan.Errorf(plan.ErrInvalid, "image %q: no absolute cache directory to pull into (Config.CacheDir %q)", ref, c.CacheDir)
 	}
 	dir := path.Clean(c.CacheDir)
 	pl := &pull{

@@ -38,12 +38,9 @@ func TestRender(t *testing.T) {
 		name, p := c.Name, c.Plan
 		t.Run(name, func(t *testing.T) {
 			var got bytes.Buffer
-			r, err := Render(p, goldenConfig())
-			if err != nil {
-				if !errors.Is(err, plan.ErrUnsupported) {
-					t.Errorf("error %v does not wrap plan.ErrUnsupported", err)
-				}
-				got.WriteString("error: " + err.Error() + "\n")
+			r, ok := renderCorpus(t, c, goldenConfig())
+			if !ok {
+				got.WriteString("error: " + unsupportedCorpus[name] + "\n")
 			} else {
 				got.WriteString(r.Snippet())
 				for _, n := range r.Notes() {
@@ -75,22 +72,25 @@ func checkNoSecrets(t *testing.T, p plan.Plan, out string) {
 }
 
 // TestSnippetParses runs every rendered snippet through sh -n and bash -n.
+// Every corpus plan renders, or fails with its listed unsupportedCorpus
+// error.
 func TestSnippetParses(t *testing.T) {
 	for _, c := range golden.Corpus(t) {
-		p, file := c.Plan, c.Name
-		r, err := Render(p, goldenConfig())
-		if err != nil {
-			continue
-		}
-		for _, sh := range []string{"sh", "bash"} {
-			if _, err := exec.LookPath(sh); err != nil {
-				continue
+		t.Run(c.Name, func(t *testing.T) {
+			r, ok := renderCorpus(t, c, goldenConfig())
+			if !ok {
+				return
 			}
-			out, err := exec.Command(sh, "-n", "-c", r.Snippet()).CombinedOutput()
-			if err != nil {
-				t.Errorf("%s: %s -n: %v\n%s\n%s", file, sh, err, out, r.Snippet())
+			for _, sh := range []string{"sh", "bash"} {
+				if _, err := exec.LookPath(sh); err != nil {
+					t.Fatalf("%s: %v", sh, err)
+				}
+				out, err := exec.Command(sh, "-n", "-c", r.Snippet()).CombinedOutput()
+				if err != nil {
+					t.Errorf("%s -n: %v\n%s\n%s", sh, err, out, r.Snippet())
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -111,6 +111,7 @@ func TestRenderEnv(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     []plan.EnvVar
+		prepend []string
 		flavour Flavour
 		clear   []string
 		want    []envVar // name, value, host
@@ -138,6 +139,23 @@ func TestRenderEnv(t *testing.T) {
 			want: []envVar{{name: "APPTAINERENV_PATH", value: "/bin"}},
 		},
 		{
+			name: "no prepend: no PATH, the image's own applies",
+			env:  []plan.EnvVar{{Name: "TOOL", Value: "x"}},
+			want: []envVar{{name: "APPTAINERENV_TOOL", value: "x"}},
+		},
+		{
+			name:    "prepend in front of the image's PATH, by the runtime",
+			env:     []plan.EnvVar{{Name: "TOOL", Value: "x"}},
+			prepend: []string{"/w/bin", "/opt/conda/bin", "/w/bin"},
+			want:    []envVar{{name: "APPTAINERENV_PREPEND_PATH", value: "/w/bin:/opt/conda/bin"}, {name: "APPTAINERENV_TOOL", value: "x"}},
+		},
+		{
+			name:    "singularity prepend",
+			prepend: []string{"/w/bin"},
+			flavour: FlavourSingularity,
+			want:    []envVar{{name: "SINGULARITYENV_PREPEND_PATH", value: "/w/bin"}},
+		},
+		{
 			name:  "host TERM and proxies cleared",
 			env:   []plan.EnvVar{{Name: "TOOL", Value: "x"}},
 			clear: []string{"https_proxy", "TERM", "http_proxy"},
@@ -163,6 +181,7 @@ func TestRenderEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := basePlan()
 			p.Env = tt.env
+			p.PathPrepend = tt.prepend
 			r, err := Render(p, Config{Flavour: tt.flavour, Clear: tt.clear})
 			if err != nil {
 				t.Fatal(err)
@@ -219,9 +238,7 @@ func TestRenderRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %q, want it to say %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), plan.ErrUnsupported.Error()) {
-				t.Errorf("err = %q repeats the sentinel's text", err)
-			}
+			checkOneLine(t, err, plan.ErrUnsupported)
 		})
 	}
 }
@@ -240,10 +257,22 @@ func TestRenderInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, c := basePlan(), Config{CacheDir: "/c"}
 			tt.change(&p, &c)
-			if _, err := Render(p, c); !errors.Is(err, plan.ErrInvalid) {
-				t.Errorf("err = %v, want one wrapping plan.ErrInvalid", err)
+			_, err := Render(p, c)
+			if !errors.Is(err, plan.ErrInvalid) {
+				t.Fatalf("err = %v, want one wrapping plan.ErrInvalid", err)
 			}
+			checkOneLine(t, err, plan.ErrInvalid)
 		})
+	}
+}
+
+// checkOneLine fails unless err is one clean line: no newline, no trailing
+// period, no repeat of the sentinel's own text.
+func checkOneLine(t *testing.T, err error, kind error) {
+	t.Helper()
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || strings.HasSuffix(msg, ".") || strings.Contains(msg, kind.Error()) {
+		t.Errorf("err = %q: want one line without a period or the text %q", msg, kind.Error())
 	}
 }
 
@@ -381,6 +410,34 @@ func TestSnippetPullPolicies(t *testing.T) {
 			}
 			if out, err := exec.Command("sh", "-n", "-c", snip).CombinedOutput(); err != nil {
 				t.Errorf("sh -n: %v: %s", err, out)
+			}
+		})
+	}
+}
+
+// TestRenderRunsAsCaller: no corpus plan makes the runtime run the agent as
+// anyone but the caller (what the agent writes is the caller's), and none
+// adds privileges.
+func TestRenderRunsAsCaller(t *testing.T) {
+	identity := []string{"--fakeroot", "-f", "--security", "--keep-privs", "--add-caps", "--allow-setuid", "--boot", "--userns-uid"}
+	for _, c := range golden.Corpus(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			r, ok := renderCorpus(t, c, goldenConfig())
+			if !ok {
+				return
+			}
+			argv := r.argv("/S")
+			for _, a := range argv[:r.imageAt+1] {
+				for _, bad := range identity {
+					if a == bad || strings.HasPrefix(a, bad+"=") {
+						t.Errorf("argv has %s: %q", a, argv)
+					}
+				}
+			}
+			for _, kv := range r.environ(nil) {
+				if strings.HasPrefix(kv, "APPTAINER_FAKEROOT=") || strings.HasPrefix(kv, "SINGULARITY_FAKEROOT=") {
+					t.Errorf("environment has %s", kv)
+				}
 			}
 		})
 	}

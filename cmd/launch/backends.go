@@ -43,7 +43,7 @@ func runLabels(o *options, h *Host) map[string]string {
 // what to use instead.
 func unsupportedError(err error) error {
 	if errors.Is(err, plan.ErrUnsupported) || errors.Is(err, plan.ErrInvalid) {
-		return usagef("%v", err)
+		return usagef("%w", err)
 	}
 	return err
 }

@@ -60,8 +60,13 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 		c.OnImage = func(i singularity.ImageInfo) { reportImage(*imageLog, i) }
 	}
 	r, err := singularity.Render(p, c)
-	if err != nil {
-		return nil, unsupportedError(err)
+	switch {
+	case errors.Is(err, plan.ErrUnsupported) || errors.Is(err, plan.ErrInvalid):
+		// A usage error (exit 2) that still wraps the plan's kind, which
+		// unsupportedError's %v drops; errUsageMark prints nothing.
+		return nil, fmt.Errorf("%w%w", err, errUsageMark{})
+	case err != nil:
+		return nil, err
 	}
 	return singularityLauncher{Rendered: r, imageLog: imageLog}, nil
 }
