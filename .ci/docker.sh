@@ -9,8 +9,9 @@
 #      (log: /var/log/launch-ci/dockerd.log) and waits for it;
 #   3. builds the test images without any registry, from .ci/rootfs.sh's
 #      trees: launch-test/busybox:latest and launch-test/debian:bookworm;
-#   4. runs Debian's docker-registry on 127.0.0.1:5000 and pushes
-#      127.0.0.1:5000/launch-test/pull:latest there for the pull tests;
+#   4. runs Debian's docker-registry on 127.0.0.1:5000 and pushes there what
+#      the tests read: launch-test/pull:latest (backend/docker's pull tests)
+#      and launch-test/busybox:latest (backend/singularity's TestApptainerPull);
 #   5. installs gVisor's runsc (static, CGO_ENABLED=0), registers it in
 #      /etc/docker/daemon.json and restarts dockerd when that file changed.
 #
@@ -124,13 +125,19 @@ EOF
 	for _ in $(seq 1 20); do registry_up && break; sleep 0.5; done
 	registry_up || { log "docker-registry did not answer on $registry"; tail -n 20 "$logdir/registry.log" >&2; exit 1; }
 fi
-# The pull tests pull 127.0.0.1:5000/launch-test/pull:latest: busybox plus a
-# layer of its own, so that a pull downloads a layer no local image holds and
-# shows per-layer progress. dockerd treats 127.0.0.0/8 registries as insecure
-# (plain http) by default.
+# manifest_config REPO TAG: the config digest (the image id) of what the
+# registry holds under REPO:TAG, or nothing.
+manifest_config() {
+	curl -fsS "http://$registry/v2/$1/manifests/$2" \
+		-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' 2>/dev/null |
+		tr -d ' \t\n' | sed -n 's/.*"config":{[^}]*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p' || true
+}
+# backend/docker's pull tests pull 127.0.0.1:5000/launch-test/pull:latest:
+# busybox plus a layer of its own, so that a pull downloads a layer no local
+# image holds and shows per-layer progress. dockerd treats 127.0.0.0/8
+# registries as insecure (plain http) by default.
 pull_ref=$registry/launch-test/pull:latest
-if ! curl -fsS "http://$registry/v2/launch-test/pull/manifests/latest" \
-	-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >/dev/null 2>&1; then
+if [ -z "$(manifest_config launch-test/pull latest)" ]; then
 	log "pushing $pull_ref"
 	tmp=launch-ci-pull-$$
 	docker run --name "$tmp" launch-test/busybox:latest sh -c 'echo pulled >/pulled' >/dev/null
@@ -138,6 +145,17 @@ if ! curl -fsS "http://$registry/v2/launch-test/pull/manifests/latest" \
 	docker rm "$tmp" >/dev/null
 	docker push "$pull_ref" >/dev/null
 	docker rmi "$pull_ref" >/dev/null
+fi
+# backend/singularity's TestApptainerPull pulls
+# 127.0.0.1:5000/launch-test/busybox:latest (docker://, the runtime's own
+# pull): the local test image, pushed again whenever it was rebuilt (the
+# registry's config digest is then not the local image's id).
+bb_ref=$registry/launch-test/busybox:latest
+if [ "$(manifest_config launch-test/busybox latest)" != "$(docker image inspect -f '{{.Id}}' launch-test/busybox:latest)" ]; then
+	log "pushing $bb_ref"
+	docker tag launch-test/busybox:latest "$bb_ref"
+	docker push "$bb_ref" >/dev/null
+	docker rmi "$bb_ref" >/dev/null # the tag only; launch-test/busybox stays
 fi
 
 # ---- 5. gVisor ---------------------------------------------------------------

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -45,16 +46,6 @@ const maxNames = 100
 // (stop, remove), which must not be cut short by the cancelled context.
 const cleanupTimeout = 60 * time.Second
 
-// kindError is an error with its own message that classifies as kind
-// (errors.Is(err, kind)) without adding kind's text.
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
 // Exec carries r out on the engine e: it checks the runtime, makes sure the
 // image is present (pulling it when r allows), creates the container (under
 // Request.Name, or Name-2, Name-3, ... when taken), attaches s to it, starts
@@ -78,7 +69,8 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 			return -1, err
 		}
 	}
-	if err := r.ensureImage(ctx, e, s); err != nil {
+	img, err := r.ensureImage(ctx, e, s)
+	if err != nil {
 		return -1, err
 	}
 	if ctx.Err() != nil {
@@ -86,6 +78,16 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 	}
 
 	req := r.Request
+	if len(r.p.PathPrepend) > 0 {
+		if img == nil {
+			res, err := e.ImageInspect(ctx, req.Config.Image)
+			if err != nil {
+				return -1, engineError(e, fmt.Sprintf("inspect image %q", req.Config.Image), err)
+			}
+			img = &res
+		}
+		req.Config = r.withImagePath(imagePath(*img))
+	}
 	tty, hasTTY := s.Terminal()
 	hasTTY = hasTTY && req.Config.Tty
 	if hasTTY {
@@ -119,11 +121,11 @@ func checkRuntime(ctx context.Context, e engine, rt string) error {
 		return nil
 	}
 	have := sortedKeys(info.Info.Runtimes)
-	return &kindError{kind: plan.ErrUnsupported, msg: fmt.Sprintf(
+	return plan.Errorf(plan.ErrUnsupported,
 		"runtime %q: not registered with the docker engine at %s (it has %s): install gVisor (https://gvisor.dev/docs/user_guide/install/), "+
 			`add {"runtimes": {"runsc": {"path": "/usr/local/bin/runsc"}}} to /etc/docker/daemon.json and restart dockerd, or use --runtime runc; `+
 			"runsc is not available on Docker Desktop for macOS",
-		rt, e.DaemonHost(), strings.Join(have, ", "))}
+		rt, e.DaemonHost(), strings.Join(have, ", "))
 }
 
 // create creates the container, trying name, name-2, name-3, ... while the
@@ -135,10 +137,7 @@ func create(ctx context.Context, e engine, req Request) (id, name string, err er
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	for i := 1; ; i++ {
-		name = req.Name
-		if req.Name != "" && i > 1 {
-			name = fmt.Sprintf("%s-%d", req.Name, i)
-		}
+		name = naming.Numbered(req.Name, i)
 		res, err := e.ContainerCreate(cctx, client.ContainerCreateOptions{
 			Name:             name,
 			Platform:         req.Platform,
@@ -160,7 +159,7 @@ func create(ctx context.Context, e engine, req Request) (id, name string, err er
 			what = fmt.Sprintf("create container %s", name)
 		}
 		if cerrdefs.IsConflict(err) {
-			return "", "", fmt.Errorf("%s: names %s to %s-%d are all taken; remove old containers (docker ps -a --filter label=%s)", what, req.Name, req.Name, maxNames, PlanLabel)
+			return "", "", fmt.Errorf("%s: names %s to %s are all taken; remove old containers (docker ps -a --filter label=%s)", what, req.Name, naming.Numbered(req.Name, maxNames), naming.LabelPlan)
 		}
 		if strings.Contains(err.Error(), "bind source path does not exist") {
 			return "", "", fmt.Errorf("%s: %w; create it or fix the mount (--mount, --ro, [mounts] in launch.toml)", what, trimEngineText(err))
@@ -311,7 +310,7 @@ func remove(e engine, id, name string) error {
 		}
 	}
 	if client.IsErrConnectionFailed(err) {
-		err = &wrapped{msg: "cannot reach the engine at " + e.DaemonHost() + ": " + pingError(err).Error(), err: err}
+		err = reworded(err, "cannot reach the engine at "+e.DaemonHost()+": "+pingError(err).Error())
 	}
 	return fmt.Errorf("remove container %s: %w; remove it with `docker rm -f %s`", name, trimEngineText(err), name)
 }
@@ -326,7 +325,7 @@ func interrupted(ctx context.Context, what string) error {
 func engineError(e engine, what string, err error) error {
 	if client.IsErrConnectionFailed(err) || isConnReset(err) {
 		if client.IsErrConnectionFailed(err) {
-			err = &wrapped{msg: pingError(err).Error(), err: err}
+			err = reworded(err, pingError(err).Error())
 		}
 		return fmt.Errorf("%s: lost the docker engine at %s: %w; is dockerd running? (check DOCKER_HOST and `docker context ls`) or try --backend podman", what, e.DaemonHost(), err)
 	}
@@ -349,16 +348,12 @@ func trimEngineText(err error) error {
 	if msg == err.Error() {
 		return err
 	}
-	return &wrapped{msg: msg, err: err}
+	return reworded(err, msg)
 }
 
-type wrapped struct {
-	msg string
-	err error
-}
-
-func (w *wrapped) Error() string { return w.msg }
-func (w *wrapped) Unwrap() error { return w.err }
+// reworded is err with the message msg: errors.Is and errors.As still see
+// err and everything it wraps (the engine's classification).
+func reworded(err error, msg string) error { return plan.Errorf(err, "%s", msg) }
 
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ type fakeEngine struct {
 
 	runtimes map[string]system.RuntimeWithStatus // nil: Info is unexpected
 	images   map[string]bool                     // nil: ImageInspect is unexpected
+	imageEnv map[string][]string                 // an image's Config.Env
 	pull     func(ref string) (string, error)    // nil: ImagePull is unexpected
 	taken    map[string]bool                     // names in use
 	create   error                               // returned by ContainerCreate
@@ -89,7 +91,15 @@ func (f *fakeEngine) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 	}
 	f.record("ImageInspect " + ref)
 	if f.images[ref] {
-		return client.ImageInspectResult{}, nil
+		var res client.ImageInspectResult
+		if env, ok := f.imageEnv[ref]; ok {
+			// As the engine answers: the image's config in JSON.
+			b, _ := json.Marshal(map[string]any{"Config": map[string]any{"Env": env}})
+			if err := json.Unmarshal(b, &res); err != nil {
+				panic(err)
+			}
+		}
+		return res, nil
 	}
 	return client.ImageInspectResult{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + ref)
 }
@@ -484,5 +494,72 @@ func TestExecStdinEOFEndsContainer(t *testing.T) {
 	}
 	if out.String() != "line 1\nline 2\n" {
 		t.Errorf("stdout %q", out)
+	}
+}
+
+// TestExecPath: with path prepends, the created container's PATH is the
+// prepends in front of the image's own PATH, read after the image is
+// present; without them no PATH is sent.
+func TestExecPath(t *testing.T) {
+	imageEnv := []string{"LANG=C", "PATH=/opt/x/bin:/usr/bin:/bin"}
+	tests := []struct {
+		name    string
+		prepend []string
+		pull    plan.PullPolicy
+		env     []string // the image's Config.Env
+		want    string   // PATH=... in the created env; "" for none
+		calls   []string
+	}{
+		{"prepend-present-image", []string{"/p/bin", "/w/bin"}, plan.PullMissing, imageEnv, "PATH=/p/bin:/w/bin:/opt/x/bin:/usr/bin:/bin",
+			[]string{"ImageInspect img:1", "ContainerCreate launch-shell-w"}},
+		{"prepend-after-pull-always", []string{"/p/bin"}, plan.PullAlways, imageEnv, "PATH=/p/bin:/opt/x/bin:/usr/bin:/bin",
+			[]string{"ImagePull img:1", "ImageInspect img:1", "ContainerCreate launch-shell-w"}},
+		{"prepend-image-without-path", []string{"/p/bin"}, plan.PullMissing, []string{"LANG=C"}, "PATH=/p/bin:" + plan.FallbackPath,
+			[]string{"ImageInspect img:1", "ContainerCreate launch-shell-w"}},
+		{"prepend-dir-already-in-image-path", []string{"/usr/bin"}, plan.PullMissing, imageEnv, "PATH=/usr/bin:/opt/x/bin:/bin",
+			[]string{"ImageInspect img:1", "ContainerCreate launch-shell-w"}},
+		{"no-prepend", nil, plan.PullMissing, imageEnv, "",
+			[]string{"ImageInspect img:1", "ContainerCreate launch-shell-w"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, imageEnv: map[string][]string{"img:1": tt.env}, proc: echo,
+				pull: func(string) (string, error) { return `{"status":"Pull complete","id":"1"}` + "\n", nil }}
+			r := render(t, func(p *plan.Plan, _ *Config) { p.PathPrepend = tt.prepend; p.Pull = tt.pull })
+			s, _, _ := streams("")
+			if _, err := r.Exec(context.Background(), f, s); err != nil {
+				t.Fatal(err)
+			}
+			if len(f.created) != 1 {
+				t.Fatalf("created %d containers", len(f.created))
+			}
+			env := f.created[0].Config.Env
+			var path []string
+			for _, kv := range env {
+				if strings.HasPrefix(kv, "PATH=") {
+					path = append(path, kv)
+				}
+			}
+			if tt.want == "" && len(path) > 0 || tt.want != "" && !slices.Equal(path, []string{tt.want}) {
+				t.Errorf("created PATH %q, want %q", path, tt.want)
+			}
+			// Everything else is the rendered request's.
+			without := func(env []string) []string {
+				return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "PATH=") })
+			}
+			if !slices.Equal(without(env), without(r.Request.Config.Env)) || f.created[0].Config.Image != r.Request.Config.Image {
+				t.Errorf("created env %q, rendered %q", env, r.Request.Config.Env)
+			}
+			if !slices.IsSorted(env) {
+				t.Errorf("created env %q is not sorted", env)
+			}
+			dry, _ := envList((&plan.Plan{PathPrepend: tt.prepend}).EnvWithPath(""))
+			if tt.prepend != nil && !slices.Contains(r.Request.Config.Env, dry[0]) {
+				t.Errorf("the rendered request %q lacks the dry run's PATH", r.Request.Config.Env)
+			}
+			if got := f.calls[:len(tt.calls)]; !slices.Equal(got, tt.calls) {
+				t.Errorf("calls %q, want %q first", f.calls, tt.calls)
+			}
+		})
 	}
 }

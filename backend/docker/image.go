@@ -16,6 +16,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
@@ -26,25 +27,50 @@ import (
 	"github.com/launchcli/launch/plan"
 )
 
-// ensureImage makes the image present as r says: a local image is used
-// unless the policy is always; a missing one is pulled when the policy is
-// always or missing; otherwise (never) it is an error that says how to get
-// the image.
-func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams) error {
+// ensureImage makes the image present as r.Request.Pull says: a local image
+// is used unless the policy is always; a missing one is pulled when the
+// policy is always or missing; otherwise (never) it is an error that says
+// how to get the image. It returns the image's inspection when it made one
+// (nil after a pull).
+func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams) (*client.ImageInspectResult, error) {
 	ref := r.Request.Config.Image
-	if r.Pull != plan.PullAlways {
-		_, err := e.ImageInspect(ctx, ref)
+	pull := r.Request.Pull
+	if pull != plan.PullAlways {
+		res, err := e.ImageInspect(ctx, ref)
 		switch {
 		case err == nil:
-			return nil
+			return &res, nil
 		case !cerrdefs.IsNotFound(err):
-			return engineError(e, fmt.Sprintf("inspect image %q", ref), err)
-		case r.Pull == plan.PullNever:
-			return &kindError{kind: cerrdefs.ErrNotFound, msg: fmt.Sprintf(
-				"image %q: not present on the engine, and not pulled (--pull never, the default for an image that is not launch's own): check the name, run `docker pull %s` (or build it), or pass --pull missing", ref, ref)}
+			return nil, engineError(e, fmt.Sprintf("inspect image %q", ref), err)
+		case pull == plan.PullNever:
+			return nil, plan.Errorf(cerrdefs.ErrNotFound,
+				"image %q: not present on the engine, and not pulled (--pull never, the default for an image that is not launch's own): check the name, run `docker pull %s` (or build it), or pass --pull missing", ref, ref)
 		}
 	}
-	return r.pull(ctx, e, s, ref)
+	return nil, r.pull(ctx, e, s, ref)
+}
+
+// imagePath is the PATH in the image's configuration; "" when it sets none
+// (the engine then gives the container plan.FallbackPath's value too).
+func imagePath(img client.ImageInspectResult) string {
+	if img.Config == nil {
+		return ""
+	}
+	for _, kv := range img.Config.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// withImagePath is a copy of r.Request.Config whose PATH has the Plan's
+// prepends in front of imagePath, the image's own PATH, in place of the
+// dry run's plan.FallbackPath (plan.Plan.EnvWithPath).
+func (r Rendered) withImagePath(imagePath string) *container.Config {
+	cfg := *r.Request.Config
+	cfg.Env, _ = envList(r.p.EnvWithPath(imagePath))
+	return &cfg
 }
 
 // pull pulls ref with per-layer progress on stderr when it is a terminal and

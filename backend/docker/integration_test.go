@@ -39,6 +39,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -165,6 +166,7 @@ func basicPlan(ws string, argv ...string) plan.Plan {
 		Workdir:   ws,
 		Workspace: ws,
 		User:      plan.User{UID: 1000, GID: 1000, Name: "devuser", Home: "/home/devuser"},
+		Caller:    plan.Caller{UID: 1000, GID: 1000},
 		Mounts:    []plan.Mount{{Kind: plan.MountBind, Source: ws, Target: ws, Origin: plan.OriginWorkspace}},
 		Env:       []plan.EnvVar{{Name: "HOME", Value: "/home/devuser"}, {Name: "PATH", Value: stdPath}},
 		Network:   plan.Network{Mode: plan.NetworkOpen},
@@ -178,9 +180,10 @@ func addEnv(p *plan.Plan, vars ...plan.EnvVar) {
 
 func configFor(t testing.TB, tag string) Config {
 	return Config{
-		Name:        ContainerName("launch-it", tag),
+		Name:        naming.JoinName("launch-it", tag),
 		Labels:      map[string]string{testLabel: tag},
 		StopTimeout: stopPeriod,
+		HostIDs:     true,
 	}
 }
 
@@ -238,8 +241,8 @@ func inspectMap(t testing.TB, c container.InspectResponse) map[string]any {
 	delete(cfg, "Hostname") // the container id's prefix
 	// Only a real run carries the launcher's pid and start time.
 	if labels, ok := cfg["Labels"].(map[string]any); ok {
-		delete(labels, PIDLabel)
-		delete(labels, StartedLabel)
+		delete(labels, naming.LabelPID)
+		delete(labels, naming.LabelStarted)
 	}
 	// The docker CLI itself sends --env values in a varying order (seen with
 	// CLI 20.10 and 28.2 through a logging proxy: the same command line gave
@@ -342,6 +345,18 @@ func TestEquivalence(t *testing.T) {
 		}},
 		{"gpus", false, func(p *plan.Plan, _ string) { p.GPUs = plan.GPUs{Devices: []string{"0", "2"}} }},
 		{"platform", false, func(p *plan.Plan, _ string) { p.Image.Platform = plan.Platform{OS: "linux", Arch: "amd64"} }},
+		{"pull-never", false, func(p *plan.Plan, _ string) { p.Pull = plan.PullNever }},
+		{"caller-other-uid-private-home", false, func(p *plan.Plan, ws string) {
+			p.Caller = plan.Caller{UID: 2345, GID: 2346}
+			cred := filepath.Join(filepath.Dir(ws), "cred-dir")
+			p.Prepare = []plan.HostPath{{Path: cred, Dir: true}}
+			p.Mounts = append(p.Mounts, plan.Mount{Kind: plan.MountBind, Source: cred, Target: "/home/devuser/.codex", Origin: plan.OriginCredential})
+		}},
+		{"caller-root", false, func(p *plan.Plan, _ string) { p.Caller = plan.Caller{} }},
+		{"runsc-caller-other-uid", true, func(p *plan.Plan, _ string) {
+			p.Runtime = plan.RuntimeRunsc
+			p.Caller = plan.Caller{UID: 2345, GID: 2345}
+		}},
 		{"runsc-network-none", true, func(p *plan.Plan, _ string) {
 			p.Runtime = plan.RuntimeRunsc
 			p.Network.Mode = plan.NetworkNone
@@ -365,7 +380,7 @@ func TestEquivalence(t *testing.T) {
 			// pid and start time, the dry run without.
 			cfg := configFor(t, tag)
 			cli := mustRender(t, p, cfg)
-			maps.Copy(cfg.Labels, RunLabels(os.Getpid(), time.Now()))
+			maps.Copy(cfg.Labels, naming.RunLabels(os.Getpid(), time.Now()))
 			api := mustRender(t, p, cfg)
 			for _, d := range createBoth(t, c, p, api, cli) {
 				t.Error(d)
@@ -1214,4 +1229,171 @@ func BenchmarkRun(b *testing.B) {
 		}
 	})
 	noLeftovers(b, engineCli, tag)
+}
+
+// --- identity and PATH ------------------------------------------------------
+
+// identityScript reports who the agent is, what it can do in the workspace
+// and its home, and whether it reads the caller's private credential file.
+const identityScript = `
+echo "id:$(id -u):$(id -g)"
+(echo agent >"$WS/written") 2>/dev/null && echo ws-write:yes || echo ws-write:no
+echo "cred:$(cat "$HOME/.codex/auth.json" 2>&1)"
+(echo x >"$HOME/new") 2>/dev/null && echo home-write:yes || echo home-write:no
+echo "home-owner:$(stat -c %u:%g "$HOME")"
+echo "home-image-file:$(test -e "$HOME/.bashrc" && echo present || echo absent)"
+printf '#!/bin/sh\necho ran\n' >"$HOME/tool" && chmod +x "$HOME/tool" && echo "home-exec:$("$HOME/tool" 2>&1)"
+`
+
+// TestCallerOwnsWhatTheAgentWrites: whoever runs launch, the agent can write
+// the workspace, what it writes there belongs to the caller on the host,
+// and it reads the credential files launch prepares (0600, the caller's).
+// Each case runs through Exec and through the printed snippet.
+func TestCallerOwnsWhatTheAgentWrites(t *testing.T) {
+	c := engineFor(t)
+	for _, tc := range []struct {
+		name   string
+		runsc  bool
+		caller plan.Caller
+		want   map[string]string
+	}{
+		{"root", false, plan.Caller{UID: 0, GID: 0}, map[string]string{
+			"id": "0:0", "home-owner": "1000:1000", "home-image-file": "present"}},
+		{"uid-2345", false, plan.Caller{UID: 2345, GID: 2346}, map[string]string{
+			"id": "2345:2346", "home-owner": "2345:2346", "home-image-file": "absent"}},
+		{"runsc-uid-2345", true, plan.Caller{UID: 2345, GID: 2346}, map[string]string{
+			"id": "2345:2346", "home-owner": "2345:2346", "home-image-file": "absent"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.runsc {
+				needRunsc(t, c)
+			}
+			for _, path := range []string{"exec", "snippet"} {
+				t.Run(path, func(t *testing.T) {
+					tag := tagFor(t)
+					// The caller's workspace and credential directory, as
+					// launch prepares it: 0700 and 0600, owned by the caller.
+					ws := t.TempDir()
+					cred := filepath.Join(t.TempDir(), "codex")
+					if err := os.Mkdir(cred, 0o700); err != nil {
+						t.Fatal(err)
+					}
+					secret := "token-" + runID
+					if err := os.WriteFile(filepath.Join(cred, "auth.json"), []byte(secret), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					for _, p := range []string{ws, cred, filepath.Join(cred, "auth.json")} {
+						if err := os.Chown(p, tc.caller.UID, tc.caller.GID); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := os.Chmod(ws, 0o700); err != nil {
+						t.Fatal(err)
+					}
+					p := basicPlan(ws, "sh", "-c", identityScript)
+					p.Image.OCI = debian // its image user has a home with .bashrc
+					p.Caller = tc.caller
+					p.Mounts = append(p.Mounts, plan.Mount{Kind: plan.MountBind, Source: cred, Target: "/home/devuser/.codex", Origin: plan.OriginCredential})
+					addEnv(&p, plan.EnvVar{Name: "WS", Value: ws})
+					if tc.runsc {
+						p.Runtime = plan.RuntimeRunsc
+					}
+					r := mustRender(t, p, configFor(t, tag))
+					var out, errw bytes.Buffer
+					if path == "exec" {
+						code, err := r.Exec(context.Background(), c, iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errw})
+						if err != nil || code != 0 {
+							t.Fatalf("Exec: %d, %v\n%s%s", code, err, out.String(), errw.String())
+						}
+					} else {
+						cmd := exec.Command("sh", "-c", r.Snippet())
+						cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), &out, &errw
+						if err := cmd.Run(); err != nil {
+							t.Fatalf("snippet: %v\n%s%s\n%s", err, out.String(), errw.String(), r.Snippet())
+						}
+					}
+					rep := parseReport(out.String())
+					t.Logf("report: %q", rep)
+					want := map[string]string{"ws-write": "yes", "cred": secret, "home-write": "yes", "home-exec": "ran"}
+					maps.Copy(want, tc.want)
+					for k, v := range want {
+						if rep[k] != v {
+							t.Errorf("%s: %q, want %q", k, rep[k], v)
+						}
+					}
+					fi, err := os.Stat(filepath.Join(ws, "written"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					st := fi.Sys().(*syscall.Stat_t)
+					if int(st.Uid) != tc.caller.UID || int(st.Gid) != tc.caller.GID {
+						t.Errorf("the file the agent wrote is owned by %d:%d on the host, want the caller's %d:%d", st.Uid, st.Gid, tc.caller.UID, tc.caller.GID)
+					}
+					noLeftovers(t, c, tag)
+				})
+			}
+		})
+	}
+}
+
+// pathImage builds, once per test, an image from busybox whose PATH is not
+// the fallback, and removes it at the end.
+func pathImage(t *testing.T, imagePATH string) string {
+	t.Helper()
+	ref := "launch-test/path:" + runID
+	id, err := exec.Command("docker", "create", busybox).Output()
+	if err != nil {
+		t.Fatalf("docker create: %v", err)
+	}
+	cid := strings.TrimSpace(string(id))
+	defer exec.Command("docker", "rm", cid).Run()
+	if out, err := exec.Command("docker", "commit", "--change", "ENV PATH="+imagePATH, cid, ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker commit: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", ref).Run() })
+	return ref
+}
+
+// TestImagePath: with path prepends the agent's PATH is the prepends in
+// front of the image's own PATH; without, exactly the image's, on both the
+// real run and the printed command. The printed command with prepends has
+// the fallback in place of the image's PATH, as its note says.
+func TestImagePath(t *testing.T) {
+	c := engineFor(t)
+	const imagePATH = "/opt/x/bin:/usr/bin:/bin"
+	ref := pathImage(t, imagePATH)
+	for _, tc := range []struct {
+		name              string
+		prepend           []string
+		wantExec, wantCLI string
+	}{
+		{"no-prepend", nil, imagePATH, imagePATH},
+		{"prepend", []string{"/opt/p/bin", "/w/bin"}, "/opt/p/bin:/w/bin:" + imagePATH, "/opt/p/bin:/w/bin:" + plan.FallbackPath},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tag := tagFor(t)
+			p := basicPlan(workspace(t), "sh", "-c", `echo "$PATH"`)
+			p.Image.OCI = ref
+			p.Env = slices.DeleteFunc(p.Env, func(e plan.EnvVar) bool { return e.Name == "PATH" })
+			p.PathPrepend = tc.prepend
+			r := mustRender(t, p, configFor(t, tag))
+			var out, errw bytes.Buffer
+			if code, err := r.Exec(context.Background(), c, iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errw}); err != nil || code != 0 {
+				t.Fatalf("Exec: %d, %v\n%s", code, err, errw.String())
+			}
+			if got := strings.TrimSpace(out.String()); got != tc.wantExec {
+				t.Errorf("real run: PATH %q, want %q", got, tc.wantExec)
+			}
+			cmd := exec.Command("sh", "-c", r.Snippet())
+			cmd.Stdin = strings.NewReader("")
+			cli, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("snippet: %v", err)
+			}
+			if got := strings.TrimSpace(string(cli)); got != tc.wantCLI {
+				t.Errorf("printed command: PATH %q, want %q", got, tc.wantCLI)
+			}
+			noLeftovers(t, c, tag)
+		})
+	}
 }

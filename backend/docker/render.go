@@ -11,54 +11,30 @@ package docker
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 )
 
-// PlanLabel is the label that carries plan.Plan.Hash on every container this
-// backend creates.
-const PlanLabel = "dev.launch.plan"
-
-// Labels that RunLabels sets.
-const (
-	// PIDLabel holds the process id of the launch that created the container.
-	PIDLabel = "dev.launch.pid"
-	// StartedLabel holds when that launch started, in RFC 3339 UTC.
-	StartedLabel = "dev.launch.started"
-)
-
-// RunLabels are the labels cmd/launch puts in Config.Labels for a real run
-// (never for a dry run, whose output must not change from one run to the
-// next): the launcher's pid and start time.
-func RunLabels(pid int, started time.Time) map[string]string {
-	return map[string]string{
-		PIDLabel:     strconv.Itoa(pid),
-		StartedLabel: started.UTC().Format(time.RFC3339),
-	}
-}
-
 // Config holds what only the Docker backend needs. cmd/launch fills it; Render
 // only copies from it.
 type Config struct {
-	// Name is the container name ("launch-codex-proj"; see ContainerName).
-	// Exec appends -2, -3, ... when the name is taken. Empty lets the engine
-	// pick a random name.
+	// Name is the container name (naming.ContainerName). Exec appends -2,
+	// -3, ... when the name is taken. Empty lets the engine pick a random
+	// name.
 	Name string
-	// Labels are added to the Plan's labels: cmd sets the launcher's pid and
-	// start time here for a real run only, so that a dry run prints the same
-	// command every time. Keys may not contain '='.
+	// Labels are added to the Plan's labels (naming.Labels): cmd sets the
+	// launcher's pid and start time here for a real run only
+	// (naming.RunLabels), so that a dry run prints the same command every
+	// time. A key the Plan already sets is an error.
 	Labels map[string]string
 	// StopTimeout is how many seconds the engine waits after SIGTERM before it
 	// kills the container when the run is cancelled (--stop-timeout). Zero
@@ -68,14 +44,26 @@ type Config struct {
 	// ~/.docker), read by Exec for registry credentials when it must pull.
 	// Empty means no credentials: pulls are anonymous.
 	ConfigDir string
+	// HostIDs is set when the engine's containers use the caller's own
+	// kernel and file system with the host's ids unchanged (dockerd on
+	// Linux): what the agent writes as uid N belongs to host uid N. Render
+	// then runs the agent as Plan.Caller when the caller is not Plan.User
+	// (docker has no keep-id). Unset (Docker Desktop, Colima, OrbStack on
+	// macOS or Windows, whose file sharing gives the caller what the
+	// container writes), the agent runs as Plan.User. cmd/launch sets it
+	// when launch runs on Linux.
+	HostIDs bool
 }
 
 // Request is one Engine API container-create request: what
 // POST /containers/create receives, plus the name and platform that go in
-// its query string.
+// its query string, and the pull policy Exec applies before the create.
 type Request struct {
-	Name             string                    `json:"Name,omitempty"`
-	Platform         *ocispec.Platform         `json:"Platform,omitempty"`
+	Name     string            `json:"Name,omitempty"`
+	Platform *ocispec.Platform `json:"Platform,omitempty"`
+	// Pull says when Exec pulls Config.Image before the create (docker run
+	// --pull); never empty in a rendered request.
+	Pull             plan.PullPolicy           `json:"Pull"`
 	Config           *container.Config         `json:"Config"`
 	HostConfig       *container.HostConfig     `json:"HostConfig"`
 	NetworkingConfig *network.NetworkingConfig `json:"NetworkingConfig"`
@@ -84,39 +72,26 @@ type Request struct {
 // Rendered is everything the Docker backend will do for one Plan.
 type Rendered struct {
 	// Request is the container to create. Config.Env holds every value,
-	// inherited ones included: they travel over the API socket only.
+	// inherited ones included: they travel over the API socket only. With
+	// path prepends, its PATH is the dry run's (the prepends in front of
+	// plan.FallbackPath); Exec puts them in front of the image's own PATH
+	// instead.
 	Request Request
 	// Inherited lists, sorted, the names in Request.Config.Env whose values
 	// come from the host environment (plan.EnvVar.FromHost). The printed
 	// command passes them by name (--env NAME).
 	Inherited []string
-	// Pull is the image pull policy; never empty.
-	Pull plan.PullPolicy
 	// Prepare lists host paths the printed snippet creates before it runs
 	// the container (a real run has cmd create them before Exec).
 	Prepare []plan.HostPath
 	// ConfigDir is Config.ConfigDir.
 	ConfigDir string
 
+	// p is the Plan, for what Exec computes from the image: the PATH
+	// (p.EnvWithPath) when p.PathPrepend is not empty.
+	p     plan.Plan
 	notes []string
 }
-
-// unsupported is a render error for a valid Plan this backend cannot honour.
-// It wraps plan.ErrUnsupported without adding that error's text, so the
-// message stays one actionable line.
-type unsupported string
-
-func (e unsupported) Error() string { return string(e) }
-func (e unsupported) Unwrap() error { return plan.ErrUnsupported }
-
-// invalid is a render error for a Config value Docker rejects.
-type invalid string
-
-func (e invalid) Error() string { return string(e) }
-func (e invalid) Unwrap() error { return plan.ErrInvalid }
-
-// nameRE is the engine's rule for container names.
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // Render decides everything the Docker backend will do with p. It does no
 // I/O and reads no environment or clock. A part of p that Docker cannot
@@ -127,49 +102,44 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		return Rendered{}, err
 	}
 	if p.Image.OCI == "" {
-		return Rendered{}, unsupported("image: the plan names only a SIF image; the docker backend needs an OCI reference (--image) or use --backend singularity")
+		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "image: the plan names only a SIF image; the docker backend needs an OCI reference (--image) or use --backend singularity")
 	}
 	if p.Network.Mode == plan.NetworkAllow {
-		return Rendered{}, unsupported("network allowlist: not enforced by the docker backend yet; use --network none or open")
+		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network allowlist: not enforced by the docker backend yet; use --network none or open")
 	}
-	if c.Name != "" && !nameRE.MatchString(c.Name) {
-		return Rendered{}, invalid(fmt.Sprintf("container name %q: want letters, digits, '_', '.' and '-', starting with a letter or digit", c.Name))
+	if err := naming.CheckName(c.Name); err != nil {
+		return Rendered{}, err
 	}
 	if c.StopTimeout < 0 {
-		return Rendered{}, invalid(fmt.Sprintf("stop timeout %d: want seconds >= 0", c.StopTimeout))
+		return Rendered{}, plan.Errorf(plan.ErrInvalid, "stop timeout %d: want seconds >= 0", c.StopTimeout)
+	}
+	labels, err := naming.Labels(p, c.Labels)
+	if err != nil {
+		return Rendered{}, err
+	}
+	who, err := identity(p, c)
+	if err != nil {
+		return Rendered{}, err
 	}
 
 	r := Rendered{
-		Pull:      p.Pull,
 		Prepare:   slices.Clone(p.Prepare),
 		ConfigDir: c.ConfigDir,
+		p:         p,
 	}
-	if r.Pull == "" {
-		r.Pull = plan.PullMissing
+	pull := p.Pull
+	if pull == "" {
+		pull = plan.PullMissing
 	}
 
-	labels := map[string]string{}
-	for _, m := range []map[string]string{p.Labels, c.Labels} {
-		for k, v := range m {
-			if k == "" || strings.ContainsAny(k, "=\n") {
-				return Rendered{}, invalid(fmt.Sprintf("label %q: a label key may not be empty or contain '=' or a newline", k))
-			}
-			labels[k] = v
-		}
-	}
-	labels[PlanLabel] = p.Hash()
-
-	envs := p.EnvWithPath("")
-	env := make([]string, 0, len(envs))
-	for _, e := range envs {
-		env = append(env, e.Name+"="+e.Value)
-		if e.FromHost {
-			r.Inherited = append(r.Inherited, e.Name)
-		}
-	}
+	// The dry run cannot read the image's PATH: it prints the prepends in
+	// front of plan.FallbackPath, and Exec replaces that PATH with the
+	// prepends in front of the image's own (withImagePath).
+	env, inherited := envList(p.EnvWithPath(""))
+	r.Inherited = inherited
 
 	cfg := &container.Config{
-		User: fmt.Sprintf("%d:%d", p.User.UID, p.User.GID),
+		User: who.user,
 		// Stdin is always kept open (plan.Plan.TTY); StdinOnce closes the
 		// container's stdin when our attached stdin ends, as `docker run -i`
 		// does, so that `echo hi | launch shell -- cat` terminates.
@@ -205,6 +175,13 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Runtime == plan.RuntimeRunsc {
 		host.Runtime = string(plan.RuntimeRunsc)
 	}
+	if who.home != "" {
+		// HostConfig.Tmpfs (--tmpfs) rather than a tmpfs in Mounts: the
+		// mount API takes no uid or gid before API 1.46, and --mount's
+		// tmpfs options have neither. The engine mounts it before the
+		// credential binds below it (it sorts mounts by depth).
+		host.Tmpfs = map[string]string{who.home: who.tmpfs}
+	}
 	var masked, maskedFiles int
 	for _, m := range p.Mounts {
 		switch {
@@ -234,6 +211,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 
 	r.Request = Request{
 		Name:             c.Name,
+		Pull:             pull,
 		Config:           cfg,
 		HostConfig:       host,
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}},
@@ -243,6 +221,13 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 
 	// Notes, in a fixed order.
+	if who.note != "" {
+		r.notes = append(r.notes, who.note)
+	}
+	if len(p.PathPrepend) > 0 {
+		dirs := strings.Join(p.PathPrepend, ":")
+		r.notes = append(r.notes, fmt.Sprintf("PATH: the command puts %s in front of a default PATH (%s); a real run puts them in front of the image's own PATH instead, which only the image knows", dirs, plan.FallbackPath))
+	}
 	if len(r.Inherited) > 0 {
 		r.notes = append(r.notes, fmt.Sprintf("values passed by name (--env NAME) come from the environment of the shell that runs the command, and docker leaves out any that is unset there: %s", strings.Join(r.Inherited, ", ")))
 	}
@@ -259,9 +244,74 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		r.notes = append(r.notes, "--gpus needs the NVIDIA Container Toolkit on the engine's host")
 	}
 	if c.Name != "" {
-		r.notes = append(r.notes, fmt.Sprintf("the command fails if a container named %s exists; a real run picks %s-2, %s-3, ... instead", c.Name, c.Name, c.Name))
+		r.notes = append(r.notes, fmt.Sprintf("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3)))
 	}
 	return r, nil
+}
+
+// envList is env as Config.Env takes it (NAME=value, in env's order) and
+// the names whose values are inherited from the host.
+func envList(env []plan.EnvVar) (list, inherited []string) {
+	list = make([]string, 0, len(env))
+	for _, e := range env {
+		list = append(list, e.Name+"="+e.Value)
+		if e.FromHost {
+			inherited = append(inherited, e.Name)
+		}
+	}
+	return list, inherited
+}
+
+// who is the identity the agent runs with.
+type who struct {
+	// user is Config.User, "uid:gid".
+	user string
+	// home, when set, is the agent's home: a private tmpfs mounted there
+	// with the options in tmpfs, hiding the image's own home.
+	home, tmpfs string
+	// note says which identity is used and why; empty when it is the
+	// image user, as the Plan asks.
+	note string
+}
+
+// identity decides who the agent is. The rule for every backend: the agent
+// can write the workspace, and what it writes belongs to the caller on the
+// host. Docker has no keep-id, so on an engine that shares the host's ids
+// (c.HostIDs) a caller other than the image user runs the agent as
+// themselves: root as 0:0 with the image's home (root can write it), anyone
+// else with a private tmpfs home at Plan.User.Home that they own.
+func identity(p plan.Plan, c Config) (who, error) {
+	u, cl := p.User, p.Caller
+	image := fmt.Sprintf("%d:%d", u.UID, u.GID)
+	if u.UID == cl.UID && u.GID == cl.GID {
+		return who{user: image}, nil
+	}
+	if !c.HostIDs {
+		return who{user: image, note: fmt.Sprintf("the agent runs as the image user %s (you are %d:%d): the engine's file sharing (Docker Desktop, Colima, OrbStack) gives you what it writes in the workspace", image, cl.UID, cl.GID)}, nil
+	}
+	if cl.UID == 0 {
+		return who{user: "0:0", note: fmt.Sprintf("you run launch as root: the agent runs as root (0:0), not as the image user %s, so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	}
+	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
+	why := fmt.Sprintf("you are %s, not the image user %s: the agent runs as %s (docker has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
+	for _, m := range p.Mounts {
+		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
+			return who{user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
+		}
+	}
+	if strings.ContainsAny(u.Home, ":,") {
+		return who{}, plan.Errorf(plan.ErrUnsupported, "user home %q: the docker backend mounts a private home there for uid %d, and a path with ':' or ',' cannot be written in --tmpfs; use another home or --backend podman", u.Home, cl.UID)
+	}
+	return who{
+		user: caller,
+		home: u.Home,
+		// exec: docker's --tmpfs default is noexec, and an agent runs
+		// what it installs in its home (~/.local/bin). mode: runc keeps
+		// the mode of a directory the image has at that path; gVisor and
+		// a new directory get 0700.
+		tmpfs: fmt.Sprintf("exec,mode=0700,uid=%d,gid=%d", cl.UID, cl.GID),
+		note:  fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; to keep the image's home, set uid and gid under [image_defaults] to yours if the image allows, or use rootless podman (--backend podman)", why, u.Home),
+	}, nil
 }
 
 // Argv is the `docker run` command line that creates the container Exec
@@ -309,6 +359,11 @@ func Command(verb string, req Request, inherited []string) []string {
 	if req.Name != "" {
 		argv = append(argv, "--name", req.Name)
 	}
+	if req.Pull != "" {
+		// docker run --pull does what Exec does before its create: pull
+		// always, when missing, or never.
+		argv = append(argv, "--pull", string(req.Pull))
+	}
 	if req.Platform != nil && req.Platform.OS != "" {
 		argv = append(argv, "--platform", formatPlatform(*req.Platform))
 	}
@@ -349,12 +404,14 @@ func Command(verb string, req Request, inherited []string) []string {
 	for _, m := range host.Mounts {
 		argv = append(argv, "--mount", mountFlag(m))
 	}
-	keys := make([]string, 0, len(cfg.Labels))
-	for k := range cfg.Labels {
-		keys = append(keys, k)
+	for _, dir := range sortedKeys(host.Tmpfs) {
+		if opts := host.Tmpfs[dir]; opts != "" {
+			argv = append(argv, "--tmpfs", dir+":"+opts)
+		} else {
+			argv = append(argv, "--tmpfs", dir)
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(cfg.Labels) {
 		argv = append(argv, "--label", k+"="+cfg.Labels[k])
 	}
 	if len(cfg.Entrypoint) > 0 {
@@ -412,31 +469,4 @@ func csvField(s string) string {
 		return s
 	}
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
-// ContainerName builds a valid container name from its parts
-// ("launch", "codex", "my proj" → "launch-codex-my-proj"): each run of
-// characters the engine refuses becomes one '-', and empty parts are left out.
-func ContainerName(parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		var b strings.Builder
-		dash := false
-		for _, r := range p {
-			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-'
-			if !ok {
-				if !dash && b.Len() > 0 {
-					b.WriteByte('-')
-				}
-				dash = true
-				continue
-			}
-			b.WriteRune(r)
-			dash = false
-		}
-		if s := strings.Trim(b.String(), "-._"); s != "" {
-			out = append(out, s)
-		}
-	}
-	return strings.Join(out, "-")
 }

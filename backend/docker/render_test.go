@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/launchcli/launch/internal/golden"
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 )
@@ -23,9 +24,9 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.golden and testdata/*.request.json")
 
 // goldenConfig is the Config every golden plan renders with: a name and no
-// run-only labels, as a dry run has.
+// run-only labels, as a dry run on Linux has.
 func goldenConfig(p plan.Plan) Config {
-	return Config{Name: ContainerName("launch", p.Agent, filepath.Base(p.Workspace))}
+	return Config{Name: naming.ContainerName(p), HostIDs: true}
 }
 
 // TestRender renders every shared plan into testdata/<name>.golden (the
@@ -88,6 +89,7 @@ func basePlan() plan.Plan {
 		Workdir:   "/w",
 		Workspace: "/w",
 		User:      plan.User{UID: 1000, GID: 1000, Home: "/home/devuser"},
+		Caller:    plan.Caller{UID: 1000, GID: 1000},
 		Mounts:    []plan.Mount{{Kind: plan.MountBind, Source: "/w", Target: "/w", Origin: plan.OriginWorkspace}},
 		Env:       []plan.EnvVar{{Name: "A", Value: "1"}, {Name: "SECRET", Value: "s3cret", FromHost: true}},
 		Network:   plan.Network{Mode: plan.NetworkOpen},
@@ -115,7 +117,7 @@ func TestRenderRules(t *testing.T) {
 			}
 		}},
 		{"no-tty", func(*plan.Plan, *Config) {}, func(t *testing.T, r Rendered, argv string) {
-			if !strings.HasPrefix(argv, "docker run --rm -i --user ") {
+			if !strings.HasPrefix(argv, "docker run --rm -i --pull missing --user ") {
 				t.Errorf("argv = %s", argv)
 			}
 			c := r.Request.Config
@@ -210,13 +212,32 @@ func TestRenderRules(t *testing.T) {
 			}
 		}},
 		{"pull-default", func(p *plan.Plan, _ *Config) { p.Image.Default = true }, func(t *testing.T, r Rendered, argv string) {
-			if r.Pull != plan.PullMissing {
-				t.Errorf("pull %q", r.Pull)
+			if !strings.Contains(argv, " --pull missing ") {
+				t.Errorf("argv = %s", argv)
 			}
 		}},
-		{"pull-custom", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullNever }, func(t *testing.T, r Rendered, argv string) {
-			if r.Pull != plan.PullNever {
-				t.Errorf("pull %q", r.Pull)
+		{"pull-never", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullNever }, func(t *testing.T, r Rendered, argv string) {
+			if !strings.Contains(argv, " --pull never ") {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"pull-always", func(p *plan.Plan, _ *Config) { p.Pull = plan.PullAlways }, func(t *testing.T, r Rendered, argv string) {
+			if !strings.Contains(argv, " --pull always ") {
+				t.Errorf("argv = %s", argv)
+			}
+		}},
+		{"no-path-without-prepends", func(p *plan.Plan, _ *Config) {}, func(t *testing.T, r Rendered, argv string) {
+			if strings.Contains(argv, "PATH") || slices.ContainsFunc(r.Request.Config.Env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+				t.Errorf("a PATH is sent although the plan has no prepends: %s", argv)
+			}
+		}},
+		{"path-prepend-on-the-fallback", func(p *plan.Plan, _ *Config) { p.PathPrepend = []string{"/opt/a/bin", "/w/bin"} }, func(t *testing.T, r Rendered, argv string) {
+			want := "--env PATH=/opt/a/bin:/w/bin:" + plan.FallbackPath + " "
+			if !strings.Contains(argv, want) {
+				t.Errorf("argv = %s\nwant %s", argv, want)
+			}
+			if notes := strings.Join(r.Notes(), "\n"); !strings.Contains(notes, "the image's own PATH") {
+				t.Errorf("notes do not say a real run uses the image's PATH:\n%s", notes)
 			}
 		}},
 	}
@@ -246,6 +267,15 @@ func TestRenderRefuses(t *testing.T) {
 		{"sif-only", func(p *plan.Plan, _ *Config) { p.Image = plan.Image{SIF: "/x.sif"} }, plan.ErrUnsupported, "--backend singularity"},
 		{"bad-name", func(_ *plan.Plan, c *Config) { c.Name = "my proj" }, plan.ErrInvalid, `container name "my proj"`},
 		{"label-key-with-equals", func(_ *plan.Plan, c *Config) { c.Labels = map[string]string{"a=b": "c"} }, plan.ErrInvalid, `label "a=b"`},
+		{"label-set-twice", func(p *plan.Plan, c *Config) {
+			p.Labels = map[string]string{"dev.launch.pid": "1"}
+			c.Labels = naming.RunLabels(2, time.Unix(0, 0))
+		}, plan.ErrInvalid, `label "dev.launch.pid" (run): already set`},
+		{"home-not-in-tmpfs-syntax", func(p *plan.Plan, c *Config) {
+			p.User.Home = "/home/a:b"
+			p.Caller = plan.Caller{UID: 2345, GID: 2345}
+			c.HostIDs = true
+		}, plan.ErrUnsupported, `user home "/home/a:b"`},
 		{"negative-stop-timeout", func(_ *plan.Plan, c *Config) { c.StopTimeout = -1 }, plan.ErrInvalid, "stop timeout"},
 		{"invalid-plan", func(p *plan.Plan, _ *Config) { p.Argv = nil }, plan.ErrInvalid, "argv"},
 	}
@@ -262,6 +292,9 @@ func TestRenderRefuses(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") || strings.HasSuffix(err.Error(), ".") {
+				t.Errorf("error %q is not one line without a trailing period", err)
 			}
 		})
 	}
@@ -347,33 +380,9 @@ func TestSnippet(t *testing.T) {
 	}
 }
 
-func TestContainerName(t *testing.T) {
-	tests := []struct {
-		parts []string
-		want  string
-	}{
-		{[]string{"launch", "codex", "proj"}, "launch-codex-proj"},
-		{[]string{"launch", "shell", "my proj"}, "launch-shell-my-proj"},
-		{[]string{"launch", "pi", "/"}, "launch-pi"},
-		{[]string{"launch", "x", "ünï cødé!"}, "launch-x-n-c-d"},
-		{[]string{"launch", "x", ".hidden"}, "launch-x-hidden"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			got := ContainerName(tt.parts...)
-			if got != tt.want {
-				t.Errorf("ContainerName(%q) = %q, want %q", tt.parts, got, tt.want)
-			}
-			if !nameRE.MatchString(got) {
-				t.Errorf("%q is not a valid container name", got)
-			}
-		})
-	}
-}
-
 func TestRunLabels(t *testing.T) {
 	at := time.Date(2026, 5, 1, 12, 30, 0, 0, time.FixedZone("x", 3600))
-	r, err := Render(basePlan(), Config{Labels: RunLabels(4242, at)})
+	r, err := Render(basePlan(), Config{Labels: naming.RunLabels(4242, at)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,5 +391,65 @@ func TestRunLabels(t *testing.T) {
 		if !strings.Contains(argv, w) {
 			t.Errorf("argv lacks %q: %s", w, argv)
 		}
+	}
+}
+
+// TestIdentity checks who the agent runs as, on the printed command (the
+// request behind it is checked against the command by TestCommandRoundTrip).
+func TestIdentity(t *testing.T) {
+	const tmpfsHome = "--tmpfs /home/devuser:exec,mode=0700,uid=2345,gid=2345"
+	tests := []struct {
+		name    string
+		caller  plan.Caller
+		hostIDs bool
+		mount   string // a bind mount's target, added to the plan
+		user    string // want --user
+		tmpfs   string // want this --tmpfs flag; "" for none
+		notes   []string
+	}{
+		{"caller-is-image-user", plan.Caller{UID: 1000, GID: 1000}, true, "", "1000:1000", "", nil},
+		{"other-uid", plan.Caller{UID: 2345, GID: 2345}, true, "", "2345:2345", tmpfsHome,
+			[]string{"you are 2345:2345, not the image user 1000:1000", "hides what the image has there", "[image_defaults]", "--backend podman"}},
+		{"other-gid-only", plan.Caller{UID: 1000, GID: 2345}, true, "", "1000:2345", "--tmpfs /home/devuser:exec,mode=0700,uid=1000,gid=2345",
+			[]string{"you are 1000:2345"}},
+		{"root", plan.Caller{UID: 0, GID: 0}, true, "", "0:0", "",
+			[]string{"root (0:0)", "keeps the image's home /home/devuser"}},
+		{"root-with-another-gid-runs-as-root", plan.Caller{UID: 0, GID: 5}, true, "", "0:0", "", []string{"root (0:0)"}},
+		{"engine-maps-ownership", plan.Caller{UID: 501, GID: 20}, false, "", "1000:1000", "",
+			[]string{"runs as the image user 1000:1000 (you are 501:20)", "file sharing"}},
+		{"mount-at-home", plan.Caller{UID: 2345, GID: 2345}, true, "/home/devuser", "2345:2345", "",
+			[]string{"its home /home/devuser is what the mount at /home/devuser holds"}},
+		{"mount-above-home", plan.Caller{UID: 2345, GID: 2345}, true, "/home", "2345:2345", "",
+			[]string{"the mount at /home holds"}},
+		{"mount-beside-home", plan.Caller{UID: 2345, GID: 2345}, true, "/home/devuser2", "2345:2345", tmpfsHome, []string{"new, empty tmpfs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := basePlan()
+			p.Caller = tt.caller
+			if tt.mount != "" {
+				p.Mounts = append(p.Mounts, plan.Mount{Kind: plan.MountBind, Source: "/srv/x", Target: tt.mount, Origin: plan.OriginUser})
+			}
+			r, err := Render(p, Config{HostIDs: tt.hostIDs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			argv := shell.Join(r.Argv())
+			if !strings.Contains(argv, " --user "+tt.user+" ") {
+				t.Errorf("argv lacks --user %s: %s", tt.user, argv)
+			}
+			if tt.tmpfs == "" && strings.Contains(argv, "--tmpfs") || tt.tmpfs != "" && !strings.Contains(argv, " "+tt.tmpfs+" ") {
+				t.Errorf("argv: want tmpfs %q: %s", tt.tmpfs, argv)
+			}
+			notes := strings.Join(r.Notes(), "\n")
+			for _, w := range tt.notes {
+				if !strings.Contains(notes, w) {
+					t.Errorf("notes lack %q:\n%s", w, notes)
+				}
+			}
+			if tt.notes == nil && (strings.Contains(notes, "agent runs as") || strings.Contains(notes, "you are")) {
+				t.Errorf("a note on the identity although nothing changes:\n%s", notes)
+			}
+		})
 	}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/launchcli/launch/backend/docker"
@@ -24,9 +22,7 @@ import (
 const stopTimeout = 3
 
 // containerName is launch-<agent>-<workspace directory name>.
-func containerName(p plan.Plan) string {
-	return docker.ContainerName("launch", p.Agent, filepath.Base(p.Workspace))
-}
+func containerName(p plan.Plan) string { return naming.ContainerName(p) }
 
 // runLabels are the labels of a real run, so that a container can be traced
 // to the launch that made it (launcher pid, start time). A dry run leaves
@@ -35,7 +31,7 @@ func runLabels(o *options, h *Host) map[string]string {
 	if o.DryRun {
 		return nil
 	}
-	return docker.RunLabels(h.PID, time.Now())
+	return naming.RunLabels(h.PID, time.Now())
 }
 
 // unsupportedError turns a backend's capability error into a usage error:
@@ -50,21 +46,7 @@ func unsupportedError(err error) error {
 
 type dockerLauncher struct {
 	docker.Rendered
-	host     docker.Host
-	warnings []string
-}
-
-// Notes adds what the host makes of the rendered container.
-func (l dockerLauncher) Notes() []string { return append(l.Rendered.Notes(), l.warnings...) }
-
-// uidWarning: on Linux, Docker runs the agent with the Plan's uid on the
-// host's own file system (there is no keep-id), so an owner other than that
-// uid sees its private files (~/.codex/auth.json is 0600) unreadable.
-func uidWarning(p plan.Plan, h *Host) []string {
-	if h.GOOS != "linux" || h.UID == p.User.UID {
-		return nil
-	}
-	return []string{fmt.Sprintf("warning: you are uid %d but the agent runs as uid %d: it cannot read your private credential files or write where only you may; use --backend podman (rootless keep-id maps you to the image user), or set uid and gid under [image_defaults] to yours if the image allows", h.UID, p.User.UID)}
+	host docker.Host
 }
 
 func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
@@ -80,11 +62,14 @@ func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
 		Labels:      runLabels(o, h),
 		StopTimeout: stopTimeout,
 		ConfigDir:   dh.ConfigDir,
+		// dockerd on Linux shares the host's uids; Docker Desktop, Colima
+		// and OrbStack (macOS, Windows) map ownership to the caller.
+		HostIDs: h.GOOS == "linux",
 	})
 	if err != nil {
 		return nil, unsupportedError(err)
 	}
-	return dockerLauncher{Rendered: r, host: dh, warnings: uidWarning(p, h)}, nil
+	return dockerLauncher{Rendered: r, host: dh}, nil
 }
 
 func (l dockerLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/launchcli/launch/backend/docker"
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -377,7 +377,7 @@ func TestE2ESignalsLeaveNothing(t *testing.T) {
 				t.Errorf("run %d: %v after %v: exit code 0", i, sig, delay)
 			}
 			if s.backend.name == backendDocker {
-				ps, _ := exec.Command("docker", "ps", "-aq", "--filter", fmt.Sprintf("label=%s=%d", docker.PIDLabel, c.Process.Pid)).Output()
+				ps, _ := exec.Command("docker", "ps", "-aq", "--filter", fmt.Sprintf("label=%s=%d", naming.LabelPID, c.Process.Pid)).Output()
 				if len(bytes.TrimSpace(ps)) != 0 {
 					t.Errorf("run %d: %v after %v: container(s) left behind: %s", i, sig, delay, ps)
 				}
