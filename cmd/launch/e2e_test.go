@@ -397,11 +397,12 @@ func TestE2ESignalsLeaveNothing(t *testing.T) {
 var shellAdded = map[string]bool{"_": true, "SHLVL": true, "PWD": true, "OLDPWD": true}
 
 // runtimeAdded are the variables each runtime sets in every container,
-// whatever it is asked (documented in docs/docker.md and docs/hpc.md).
+// whatever it is asked (documented in docs/docker.md and docs/hpc.md). PATH
+// is the image's own: launch passes none unless something is prepended.
 var runtimeAdded = map[backendName]func(string) bool{
-	backendDocker: func(n string) bool { return n == "HOSTNAME" },
+	backendDocker: func(n string) bool { return n == "HOSTNAME" || n == "PATH" },
 	backendSingularity: func(n string) bool {
-		return strings.HasPrefix(n, "APPTAINER_") || strings.HasPrefix(n, "SINGULARITY_") || n == "PS1" || n == "LD_LIBRARY_PATH" || n == "PROMPT_COMMAND" || n == "LANG"
+		return strings.HasPrefix(n, "APPTAINER_") || strings.HasPrefix(n, "SINGULARITY_") || n == "PS1" || n == "LD_LIBRARY_PATH" || n == "PROMPT_COMMAND" || n == "LANG" || n == "PATH"
 	},
 }
 
