@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -419,7 +420,14 @@ func envNames(out string, added func(string) bool) []string {
 
 func planEnvNames(t *testing.T, planJSON string) []string {
 	t.Helper()
-	p, err := plan.Decode(strings.NewReader(planJSON))
+	var out struct {
+		Backend string          `json:"backend"`
+		Plan    json.RawMessage `json:"plan"`
+	}
+	if err := json.Unmarshal([]byte(planJSON), &out); err != nil || out.Backend == "" {
+		t.Fatalf("--json: want {backend, plan}: %v\n%s", err, planJSON)
+	}
+	p, err := plan.Decode(bytes.NewReader(out.Plan))
 	if err != nil {
 		t.Fatalf("--json: %v", err)
 	}
