@@ -15,6 +15,7 @@ import (
 
 	"github.com/launchcli/launch/backend/docker"
 	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 )
@@ -106,6 +107,10 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		}
 	}
 	if o.DryRun {
+		if backend != backendSingularity {
+			// What only the moment of a real run can add.
+			fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
+		}
 		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
 		_, err := io.WriteString(s.Out, strings.TrimRight(l.Snippet(), "\n")+"\n")
 		return err
