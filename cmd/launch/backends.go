@@ -50,13 +50,7 @@ type dockerLauncher struct {
 }
 
 func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
-	dh := docker.Host{
-		Getenv:    h.Getenv,
-		Home:      h.Home,
-		ConfigDir: docker.ConfigDir(h.Getenv, h.Home),
-		GOOS:      h.GOOS,
-		Exists:    func(p string) bool { _, err := h.Stat(p); return err == nil },
-	}
+	dh := dockerHost(h)
 	r, err := docker.Render(p, docker.Config{
 		Name:        containerName(p),
 		Labels:      runLabels(o, h),
