@@ -4,13 +4,17 @@
 // unintended nesting is reported.
 //
 // It imports plan and the standard library only. File-system facts come in
-// through a StatFunc, so callers (and tests) decide what "exists" means.
+// through an FS, so callers (and tests) decide what "exists" means. Every
+// host path is resolved with its symbolic links before it is checked or
+// rendered: a link can make a path that reads as inside the workspace point
+// anywhere.
 package mounts
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -23,6 +27,37 @@ var ErrSpec = errors.New("bad mount")
 
 // StatFunc reports on a host path; os.Stat fits.
 type StatFunc func(path string) (fs.FileInfo, error)
+
+// FS is what this package reads of the host file system.
+type FS struct {
+	// Stat follows links; os.Stat fits.
+	Stat StatFunc
+	// EvalSymlinks returns the path with every symbolic link resolved, or an
+	// error when it does not exist; filepath.EvalSymlinks fits.
+	EvalSymlinks func(path string) (string, error)
+}
+
+// OS is the machine's own file system.
+var OS = FS{Stat: os.Stat, EvalSymlinks: filepath.EvalSymlinks}
+
+// Workspace is the workspace as this package checks paths against it.
+type Workspace struct {
+	// Host is the workspace's host path as the user knows it (the working
+	// directory); Real is the same with every link resolved.
+	Host, Real string
+	// Target is the workspace's path inside the container.
+	Target string
+}
+
+// Inside maps a resolved host path inside the workspace to its container
+// path; ok is false for a path outside it.
+func (w Workspace) Inside(real string) (target string, ok bool) {
+	rel, err := filepath.Rel(w.Real, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return "", false
+	}
+	return filepath.Join(w.Target, rel), true
+}
 
 // Spec is one parsed mount spec.
 type Spec struct {
@@ -97,10 +132,16 @@ func Expand(p, cwd, home string) string {
 }
 
 // Resolve turns a Spec into a bind mount: the host path is expanded and must
-// exist; the container path defaults to the host path.
-func Resolve(sp Spec, cwd, home string, stat StatFunc) (plan.Mount, error) {
+// exist. The source is rendered with its links resolved (what the engine
+// would bind anyway); the container path defaults to the host path as
+// written.
+func Resolve(sp Spec, cwd, home string, fsys FS) (plan.Mount, error) {
 	src := Expand(sp.Host, cwd, home)
-	fi, err := stat(src)
+	real, err := fsys.EvalSymlinks(src)
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = fsys.Stat(real)
+	}
 	if err != nil {
 		return plan.Mount{}, plan.Errorf(ErrSpec, "mount %q: %s; create it or fix the spec", src, describe(err))
 	}
@@ -114,7 +155,7 @@ func Resolve(sp Spec, cwd, home string, stat StatFunc) (plan.Mount, error) {
 	}
 	return plan.Mount{
 		Kind:     plan.MountBind,
-		Source:   src,
+		Source:   real,
 		Target:   dst,
 		ReadOnly: sp.ReadOnly,
 		File:     !fi.IsDir(),
@@ -122,26 +163,36 @@ func Resolve(sp Spec, cwd, home string, stat StatFunc) (plan.Mount, error) {
 	}, nil
 }
 
-// Sub resolves a --ro or --mask path: it must lie strictly inside the
-// workspace (host path ws, container path wsTarget) and exist. flag names the
-// option for messages ("--ro", "--mask").
-func Sub(flag, p, ws, wsTarget string, stat StatFunc) (host, target string, isDir bool, err error) {
+// Sub resolves a --ro or --mask path: with its links resolved, it must lie
+// strictly inside the workspace and exist. host is the resolved path and
+// target its place in the container: a link inside the workspace that points
+// elsewhere in it protects what it points to, and one that leaves the
+// workspace is refused. flag names the option for messages ("--ro",
+// "--mask").
+func Sub(flag, p string, ws Workspace, fsys FS) (host, target string, isDir bool, err error) {
 	host = filepath.Clean(p)
 	if !filepath.IsAbs(host) {
-		host = filepath.Join(ws, host)
+		host = filepath.Join(ws.Host, host)
 	}
-	rel, relErr := filepath.Rel(ws, host)
-	if relErr != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", "", false, plan.Errorf(ErrSpec, "%s %q: not inside the workspace %q; give a path inside it", flag, p, ws)
+	if !Within(host, ws.Host) {
+		return "", "", false, plan.Errorf(ErrSpec, "%s %q: not inside the workspace %q; give a path inside it", flag, p, ws.Host)
 	}
-	if rel == "." {
+	real, err := fsys.EvalSymlinks(host)
+	if err != nil {
+		return "", "", false, plan.Errorf(ErrSpec, "%s %q: %s; it must exist inside the workspace", flag, host, describe(err))
+	}
+	target, ok := ws.Inside(real)
+	switch {
+	case !ok:
+		return "", "", false, plan.Errorf(ErrSpec, "%s %q: a symbolic link makes it %q, outside the workspace %q; give the path inside the workspace, or mount the other place with --mount", flag, p, real, ws.Real)
+	case target == ws.Target:
 		return "", "", false, plan.Errorf(ErrSpec, "%s %q: is the workspace itself; use --global-read-only for a read-only workspace", flag, p)
 	}
-	fi, statErr := stat(host)
-	if statErr != nil {
-		return "", "", false, plan.Errorf(ErrSpec, "%s %q: %s; it must exist inside the workspace", flag, host, describe(statErr))
+	fi, err := fsys.Stat(real)
+	if err != nil {
+		return "", "", false, plan.Errorf(ErrSpec, "%s %q: %s; it must exist inside the workspace", flag, host, describe(err))
 	}
-	return host, filepath.Join(wsTarget, rel), fi.IsDir(), nil
+	return real, target, fi.IsDir(), nil
 }
 
 func describe(err error) string {

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/launchcli/launch/internal/fakefs"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -94,11 +96,9 @@ func TestParseList(t *testing.T) {
 	}
 }
 
-// mapStat serves a fake file system rooted at /.
-func mapStat(fsys fstest.MapFS) StatFunc {
-	return func(p string) (fs.FileInfo, error) {
-		return fs.Stat(fsys, strings.TrimPrefix(filepath.Clean(p), "/"))
-	}
+// mapFS serves a fake file system rooted at /, links included.
+func mapFS(fsys fstest.MapFS) FS {
+	return FS{Stat: fakefs.Stat(fsys), EvalSymlinks: fakefs.EvalSymlinks(fsys)}
 }
 
 var host = fstest.MapFS{
@@ -107,10 +107,16 @@ var host = fstest.MapFS{
 	"home/ana/proj/.env":        {},
 	"home/ana/data/x":           {},
 	"home/ana/.codex":           {Mode: fs.ModeDir},
+	"home/ana/proj/out":         {Mode: fs.ModeSymlink, Data: []byte("../data")},
+	"home/ana/proj/abs":         {Mode: fs.ModeSymlink, Data: []byte("/home/ana/data")},
+	"home/ana/proj/manual":      {Mode: fs.ModeSymlink, Data: []byte("docs")},
+	"home/ana/proj/here":        {Mode: fs.ModeSymlink, Data: []byte(".")},
+	"home/ana/proj/loop":        {Mode: fs.ModeSymlink, Data: []byte("loop")},
+	"home/ana/link-to-data":     {Mode: fs.ModeSymlink, Data: []byte("data")},
 }
 
 func TestResolve(t *testing.T) {
-	stat := mapStat(host)
+	stat := mapFS(host)
 	tests := []struct {
 		name, spec string
 		want       plan.Mount
@@ -120,6 +126,8 @@ func TestResolve(t *testing.T) {
 		{name: "tilde-ro", spec: "~/data:/d:ro", want: plan.Mount{Kind: plan.MountBind, Source: "/home/ana/data", Target: "/d", ReadOnly: true, Origin: plan.OriginUser}},
 		{name: "file", spec: "/home/ana/proj/.env:/e", want: plan.Mount{Kind: plan.MountBind, Source: "/home/ana/proj/.env", Target: "/e", File: true, Origin: plan.OriginUser}},
 		{name: "missing", spec: "/nope", wantErr: `mount "/nope": no such file or directory`},
+		{name: "link-rendered-resolved", spec: "~/link-to-data", want: plan.Mount{Kind: plan.MountBind, Source: "/home/ana/data", Target: "/home/ana/link-to-data", Origin: plan.OriginUser}},
+		{name: "loop", spec: "loop:/l", wantErr: "too many levels"},
 		{name: "root-target", spec: "/home/ana/data:/", wantErr: "over /"},
 	}
 	for _, tt := range tests {
@@ -146,32 +154,41 @@ func TestResolve(t *testing.T) {
 }
 
 func TestSub(t *testing.T) {
-	stat := mapStat(host)
+	fsys := mapFS(host)
+	ws := Workspace{Host: "/home/ana/proj", Real: "/home/ana/proj", Target: "/ws"}
 	tests := []struct {
-		name, path, wantTarget, wantErr string
-		wantDir                         bool
+		name, path, wantHost, wantTarget, wantErr string
+		wantDir                                   bool
 	}{
-		{name: "relative-dir", path: "docs", wantTarget: "/ws/docs", wantDir: true},
-		{name: "absolute-file", path: "/home/ana/proj/.env", wantTarget: "/ws/.env"},
+		{name: "relative-dir", path: "docs", wantHost: "/home/ana/proj/docs", wantTarget: "/ws/docs", wantDir: true},
+		{name: "absolute-file", path: "/home/ana/proj/.env", wantHost: "/home/ana/proj/.env", wantTarget: "/ws/.env"},
+		{name: "link-inside", path: "manual", wantHost: "/home/ana/proj/docs", wantTarget: "/ws/docs", wantDir: true},
 		{name: "outside", path: "../data", wantErr: "not inside the workspace"},
 		{name: "prefix-trick", path: "/home/ana/project2", wantErr: "not inside the workspace"},
 		{name: "workspace-itself", path: ".", wantErr: "the workspace itself"},
+		{name: "link-to-workspace", path: "here", wantErr: "the workspace itself"},
+		{name: "relative-link-leaves", path: "out", wantErr: `a symbolic link makes it "/home/ana/data", outside the workspace`},
+		{name: "absolute-link-leaves", path: "abs/x", wantErr: `a symbolic link makes it "/home/ana/data/x", outside the workspace`},
+		{name: "loop", path: "loop", wantErr: "too many levels"},
 		{name: "missing", path: "nope", wantErr: "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, target, isDir, err := Sub("--mask", tt.path, "/home/ana/proj", "/ws", stat)
+			host, target, isDir, err := Sub("--mask", tt.path, ws, fsys)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--mask") {
 					t.Fatalf("Sub(%q) = %q, %v; want error %q naming --mask", tt.path, target, err, tt.wantErr)
+				}
+				if !errors.Is(err, ErrSpec) {
+					t.Errorf("Sub(%q): %v does not wrap ErrSpec", tt.path, err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if target != tt.wantTarget || isDir != tt.wantDir {
-				t.Errorf("Sub(%q) = %q dir=%v, want %q dir=%v", tt.path, target, isDir, tt.wantTarget, tt.wantDir)
+			if host != tt.wantHost || target != tt.wantTarget || isDir != tt.wantDir {
+				t.Errorf("Sub(%q) = %q, %q dir=%v, want %q, %q dir=%v", tt.path, host, target, isDir, tt.wantHost, tt.wantTarget, tt.wantDir)
 			}
 		})
 	}
@@ -258,7 +275,7 @@ func TestResolveOnRealFS(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Resolve(Spec{Host: "d", ReadOnly: true}, dir, "/nonexistent", os.Stat)
+	m, err := Resolve(Spec{Host: "d", ReadOnly: true}, dir, "/nonexistent", OS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +322,100 @@ func FuzzParseList(f *testing.F) {
 			if sp.Host == "" {
 				t.Fatalf("ParseList(%q) gave an empty host", s)
 			}
+		}
+	})
+}
+
+// FuzzSubSymlinks builds a random tree of directories, files and links
+// (absolute, relative, with "..", loops) in and next to a workspace, then
+// checks Sub on a random path: whatever it accepts is, with every link
+// resolved, strictly inside the workspace, and its container path is that
+// place in the workspace. Nothing outside is ever rendered as inside.
+func FuzzSubSymlinks(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, []byte{0, 1})
+	f.Add([]byte{2, 0, 1, 2, 1, 0, 2, 3, 3, 2, 4, 4}, []byte{0, 0, 1})
+	f.Add([]byte{2, 5, 2, 2, 6, 0, 2, 7, 1}, []byte{2, 5, 1, 0})
+	f.Fuzz(func(t *testing.T, tree, query []byte) {
+		root := t.TempDir()
+		ws := filepath.Join(root, "ws")
+		nodes := []string{ws, filepath.Join(root, "out")}
+		for _, d := range nodes {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		byteAt := func(b []byte, i int) int {
+			if len(b) == 0 {
+				return 0
+			}
+			return int(b[i%len(b)])
+		}
+		for i := 0; i+2 < len(tree) && len(nodes) < 24; i += 3 {
+			parent := nodes[byteAt(tree, i)%len(nodes)]
+			if fi, err := os.Stat(parent); err != nil || !fi.IsDir() {
+				continue
+			}
+			name := filepath.Join(parent, "n"+strconv.Itoa(len(nodes)))
+			var err error
+			switch kind := tree[i+1] % 6; kind {
+			case 0:
+				err = os.Mkdir(name, 0o755)
+			case 1:
+				err = os.WriteFile(name, nil, 0o644)
+			case 2: // absolute link to any node
+				err = os.Symlink(nodes[int(tree[i+2])%len(nodes)], name)
+			case 3: // relative link to any node
+				rel, rerr := filepath.Rel(parent, nodes[int(tree[i+2])%len(nodes)])
+				if rerr != nil {
+					t.Fatal(rerr)
+				}
+				err = os.Symlink(rel, name)
+			case 4: // climbing link
+				err = os.Symlink("."+strings.Repeat("/..", int(tree[i+2])%4), name)
+			case 5: // loop
+				err = os.Symlink(filepath.Base(name), name)
+			}
+			if err != nil {
+				continue // the parent leads through a loop, or to a name that exists
+			}
+			nodes = append(nodes, name)
+		}
+		// The path asked for: node names and "..", relative to the workspace.
+		var parts []string
+		for i, b := range query {
+			if i >= 6 {
+				break
+			}
+			if b%4 == 0 {
+				parts = append(parts, "..")
+				continue
+			}
+			parts = append(parts, filepath.Base(nodes[int(b)%len(nodes)]))
+		}
+		p := filepath.Join(parts...)
+		if p == "" {
+			p = "."
+		}
+		w := Workspace{Host: ws, Real: ws, Target: "/ctr/ws"}
+		host, target, _, err := Sub("--ro", p, w, OS)
+		if err != nil {
+			if !errors.Is(err, ErrSpec) {
+				t.Fatalf("Sub(%q): %v does not wrap ErrSpec", p, err)
+			}
+			return
+		}
+		real, err := filepath.EvalSymlinks(filepath.Join(ws, p))
+		if err != nil {
+			t.Fatalf("Sub(%q) accepted a path that does not resolve: %v", p, err)
+		}
+		if host != real {
+			t.Fatalf("Sub(%q) renders %q, but the path resolves to %q", p, host, real)
+		}
+		if !strings.HasPrefix(host, ws+"/") {
+			t.Fatalf("Sub(%q) accepted %q, outside the workspace %q", p, host, ws)
+		}
+		if want := filepath.Join("/ctr/ws", strings.TrimPrefix(host, ws+"/")); target != want {
+			t.Fatalf("Sub(%q) target %q, want %q", p, target, want)
 		}
 	})
 }

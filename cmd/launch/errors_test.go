@@ -26,6 +26,8 @@ func TestBadInput(t *testing.T) {
 		{"mount-conflict", goldenCase{args: []string{"--mount", "/opt/tools:/x", "--mount", "/scratch/shared:/x", "codex"}}, []string{`mount conflict at "/x"`, `"/opt/tools"`, `"/scratch/shared"`}},
 		{"mounts-env-list", goldenCase{args: []string{"codex"}, env: []string{"LLM_DEVCONTAINER_MOUNTS='/a"}}, []string{"LLM_DEVCONTAINER_MOUNTS", "unterminated"}},
 		{"ro-outside", goldenCase{args: []string{"--ro", "/opt/tools", "codex"}}, []string{"--ro", `"/opt/tools"`, "not inside the workspace"}},
+		{"ro-link-leaves", goldenCase{args: []string{"--ro", "data-link", "codex"}}, []string{"--ro", `"/home/ana/proj/data-link"`, `a symbolic link makes it "/home/ana/data", outside the workspace`}},
+		{"mask-link-leaves", goldenCase{args: []string{"--mask", "data-link/ref.txt", "codex"}}, []string{"--mask", `"/home/ana/data/ref.txt"`, "outside the workspace"}},
 		{"ro-workspace", goldenCase{args: []string{"--ro", ".", "codex"}}, []string{"--ro", "--global-read-only"}},
 		{"mask-missing", goldenCase{args: []string{"--mask", "nope", "codex"}}, []string{"--mask", "nope", "no such file"}},
 		{"env-bad", goldenCase{args: []string{"--env", "1X=2", "codex"}}, []string{"--env", `"1X=2"`, "NAME=VALUE"}},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/launchcli/launch/internal/fakefs"
 	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/plan"
@@ -50,6 +51,9 @@ func fakeFS() fstest.MapFS {
 		"home/ana/miniforge/envs/macenv/bin/python": {Data: []byte(machOPython)},
 		"opt/tools/bin":                             dir,
 		"scratch/shared":                            dir,
+		// Links in the workspace: one to elsewhere in it, one leaving it.
+		"home/ana/proj/manual":    {Mode: fs.ModeSymlink, Data: []byte("docs")},
+		"home/ana/proj/data-link": {Mode: fs.ModeSymlink, Data: []byte("/home/ana/data")},
 	}
 }
 
@@ -60,8 +64,9 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 		Cwd: "/home/ana/proj", Home: "/home/ana",
 		Env:  append([]string{"HOME=/home/ana", "PATH=/usr/bin:/bin", "USER=ana"}, env...),
 		GOOS: "linux", GOARCH: "amd64", UID: 1000, GID: 1000, Terminal: terminal, PID: 4242,
-		Stat:     func(p string) (fs.FileInfo, error) { return fs.Stat(fsys, rel(p)) },
-		ReadFile: func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
+		Stat:         fakefs.Stat(fsys),
+		EvalSymlinks: fakefs.EvalSymlinks(fsys),
+		ReadFile:     func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
 		LookPath: func(name string) (string, error) {
 			switch name {
 			case "apptainer", "docker", "podman", "conda":
@@ -118,6 +123,7 @@ var goldenCases = []goldenCase{
 	{name: "bedrock-static-keys", args: []string{"shell"}, env: []string{"CLAUDE_CODE_USE_BEDROCK=1", "AWS_ACCESS_KEY_ID=AKIA0000", "AWS_SECRET_ACCESS_KEY=s3cret", "AWS_REGION=eu-west-1"}},
 	{name: "mounts-env-and-flag", args: []string{"--mount", "~/data:/data:ro", "--mount", "../data", "codex"}, env: []string{"LLM_DEVCONTAINER_MOUNTS=/home/ana/data:/data:ro '/scratch/shared'"}},
 	{name: "global-read-only", args: []string{"--global-read-only", "codex"}},
+	{name: "ro-through-link", args: []string{"--ro", "manual", "--mount", "data-link:/data", "shell"}},
 	{name: "ro-and-mask", args: []string{"--ro", "docs", "--mask", "secrets", "--mask", ".env", "claude"}},
 	{name: "network-none", args: []string{"--network", "none", "codex"}},
 	{name: "network-allow", args: []string{"--network", "allow=api.openai.com:443,github.com", "codex"}},

@@ -4,11 +4,13 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/launchcli/launch/backend/singularity"
+	"github.com/launchcli/launch/mounts"
 )
 
 // Host holds every fact about the machine that resolving a Plan reads: the
@@ -29,9 +31,12 @@ type Host struct {
 	// PID of this launch, for labels of a real run.
 	PID int
 
-	Stat     func(string) (fs.FileInfo, error)
-	ReadFile func(string) ([]byte, error)
-	LookPath func(string) (string, error)
+	Stat func(string) (fs.FileInfo, error)
+	// EvalSymlinks resolves every link in a path (filepath.EvalSymlinks):
+	// every host path is checked and rendered resolved.
+	EvalSymlinks func(string) (string, error)
+	ReadFile     func(string) ([]byte, error)
+	LookPath     func(string) (string, error)
 	// Output runs a command and returns its standard output (conda env list).
 	Output func(name string, args ...string) ([]byte, error)
 	// NeedsUserNS reports whether Apptainer must use a user namespace here
@@ -53,18 +58,19 @@ func systemHost(terminal bool) (*Host, error) {
 		return nil, err
 	}
 	return &Host{
-		Cwd:      cwd,
-		Home:     home,
-		Env:      os.Environ(),
-		GOOS:     runtime.GOOS,
-		GOARCH:   runtime.GOARCH,
-		UID:      os.Getuid(),
-		GID:      os.Getgid(),
-		Terminal: terminal,
-		PID:      os.Getpid(),
-		Stat:     os.Stat,
-		ReadFile: os.ReadFile,
-		LookPath: exec.LookPath,
+		Cwd:          cwd,
+		Home:         home,
+		Env:          os.Environ(),
+		GOOS:         runtime.GOOS,
+		GOARCH:       runtime.GOARCH,
+		UID:          os.Getuid(),
+		GID:          os.Getgid(),
+		Terminal:     terminal,
+		PID:          os.Getpid(),
+		Stat:         os.Stat,
+		EvalSymlinks: filepath.EvalSymlinks,
+		ReadFile:     os.ReadFile,
+		LookPath:     exec.LookPath,
 		Output: func(name string, args ...string) ([]byte, error) {
 			return exec.Command(name, args...).Output()
 		},
@@ -72,6 +78,9 @@ func systemHost(terminal bool) (*Host, error) {
 		FUSEUsable:  singularity.Host{}.FUSEUsable,
 	}, nil
 }
+
+// fs is the host file system as package mounts reads it.
+func (h *Host) fs() mounts.FS { return mounts.FS{Stat: h.Stat, EvalSymlinks: h.EvalSymlinks} }
 
 // Getenv returns the value of the host variable name ("" when unset).
 func (h *Host) Getenv(name string) string {

@@ -60,8 +60,14 @@ func (n *notes) info(format string, args ...any) {
 	n.Info = append(n.Info, fmt.Sprintf(format, args...))
 }
 
-// workspace is the workspace's host path and its path in the container.
-type workspace struct{ host, target string }
+// workspace is the workspace's host path (as the user knows it, and with
+// every link resolved) and its path in the container.
+type workspace struct{ host, real, target string }
+
+// m is the workspace as package mounts checks paths against it.
+func (ws workspace) m() mounts.Workspace {
+	return mounts.Workspace{Host: ws.host, Real: ws.real, Target: ws.target}
+}
 
 // resolve builds the Plan for o on host h, one question at a time, in the
 // order the docs explain them. It reads the host (stat, conda) but never
@@ -139,6 +145,14 @@ func workspaceOf(o *options, h *Host) (workspace, error) {
 	if strings.ContainsAny(ws.host, ":,\n") {
 		return ws, usagef("workspace %q: a path with ':' or ',' cannot be mounted by the engines; run launch from another directory", ws.host)
 	}
+	real, err := h.EvalSymlinks(ws.host)
+	if err != nil {
+		return ws, usagef("workspace %q: %w", ws.host, err)
+	}
+	if strings.ContainsAny(real, ":,\n") {
+		return ws, usagef("workspace %q: it is %q, and a path with ':' or ',' cannot be mounted by the engines; run launch from another directory", ws.host, real)
+	}
+	ws.real = real
 	return ws, nil
 }
 

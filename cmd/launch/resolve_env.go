@@ -191,7 +191,7 @@ func bedrockEnv(h *Host, env *[]plan.EnvVar) error {
 // resolveConda finds the conda environment, checks it can run in a Linux
 // container, and returns its bin directory in the container and the mount
 // that brings it in (nil when it lies inside the workspace).
-func resolveConda(where, v, ws, wsTarget string, h *Host) (string, *plan.Mount, error) {
+func resolveConda(where, v string, ws workspace, h *Host) (string, *plan.Mount, error) {
 	dir := v
 	if !strings.ContainsAny(v, "/~") && !strings.HasPrefix(v, ".") {
 		out, err := h.Output("conda", "env", "list", "--json")
@@ -224,11 +224,16 @@ func resolveConda(where, v, ws, wsTarget string, h *Host) (string, *plan.Mount, 
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", nil, usagef("%s %q: %v", where, v, err)
 	}
-	if mounts.Within(dir, ws) {
-		rel, _ := filepath.Rel(ws, dir)
-		return path.Join(wsTarget, filepath.ToSlash(rel), "bin"), nil, nil
+	real, err := h.EvalSymlinks(dir)
+	if err != nil {
+		return "", nil, usagef("%s %q: %v", where, v, err)
 	}
-	return path.Join(dir, "bin"), &plan.Mount{Kind: plan.MountBind, Source: dir, Target: dir, Origin: plan.OriginConda}, nil
+	if target, ok := ws.m().Inside(real); ok {
+		return path.Join(filepath.ToSlash(target), "bin"), nil, nil
+	}
+	// Outside the workspace it is mounted where conda put it: its scripts
+	// name that prefix.
+	return path.Join(dir, "bin"), &plan.Mount{Kind: plan.MountBind, Source: real, Target: dir, Origin: plan.OriginConda}, nil
 }
 
 // isMachO reports whether b starts with a Mach-O or universal binary magic.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"path"
 	"path/filepath"
 
@@ -37,7 +38,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		}
 		return nil
 	}
-	if err := add(plan.Mount{Kind: plan.MountBind, Source: ws.host, Target: ws.target, ReadOnly: o.GlobalReadOnly, Origin: plan.OriginWorkspace}, nil); err != nil {
+	if err := add(plan.Mount{Kind: plan.MountBind, Source: ws.real, Target: ws.target, ReadOnly: o.GlobalReadOnly, Origin: plan.OriginWorkspace}, nil); err != nil {
 		return m, err
 	}
 	m.bedrock = bedrockOn(a, h)
@@ -46,6 +47,9 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		return m, usagef("agent %q: %w", a.Name, err)
 	}
 	for _, mt := range cr.Mounts {
+		if real, err := h.EvalSymlinks(mt.Source); err == nil {
+			mt.Source = real // a link in the home leads where the engine binds
+		}
 		if err := add(mt, nil); err != nil {
 			return m, err
 		}
@@ -56,7 +60,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	}
 	m.prepare = cr.Prepare
 	for i, sp := range o.Mounts {
-		mt, err := mounts.Resolve(sp.Spec, h.Cwd, h.Home, h.Stat)
+		mt, err := mounts.Resolve(sp.Spec, h.Cwd, h.Home, h.fs())
 		if err == nil {
 			err = add(mt, o.from.of("mounts", i))
 		}
@@ -69,7 +73,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	}
 	m.certs = o.Certs != ""
 	if o.CondaEnv != "" {
-		bin, mt, err := resolveConda(o.from.of("conda_env", 0).String(), o.CondaEnv, ws.host, ws.target, h)
+		bin, mt, err := resolveConda(o.from.of("conda_env", 0).String(), o.CondaEnv, ws, h)
 		if err != nil {
 			return m, err
 		}
@@ -98,7 +102,12 @@ func certsMount(o *options, h *Host, add func(plan.Mount, fmt.Stringer) error) e
 	}
 	where := o.from.of("certs", 0)
 	src := mounts.Expand(o.Certs, h.Cwd, h.Home)
-	fi, err := h.Stat(src)
+	real, err := h.EvalSymlinks(src)
+	var fi fs.FileInfo
+	if err == nil {
+		src = real
+		fi, err = h.Stat(src)
+	}
 	if err != nil || fi.IsDir() {
 		return usagef("%s %q: not a file; give the path of a PEM bundle (or unset LLM_DEVCONTAINER_CERTS)", where, src)
 	}
@@ -124,7 +133,7 @@ func overlayMounts(o *options, h *Host, ws workspace, add func(plan.Mount, fmt.S
 		}
 		for i, p := range paths {
 			where := o.from.of(kind.key, i)
-			host, target, isDir, err := mounts.Sub(where.String(), mounts.Expand(p, ws.host, h.Home), ws.host, ws.target, h.Stat)
+			host, target, isDir, err := mounts.Sub(where.String(), mounts.Expand(p, ws.host, h.Home), ws.m(), h.fs())
 			if err != nil {
 				return usagef("%w", err)
 			}
@@ -152,7 +161,12 @@ func projectWarnings(o *options, h *Host, ws workspace, n *notes) {
 	}
 	for i, sp := range o.Mounts {
 		from := o.from.of("mounts", i)
-		if src := mounts.Expand(sp.Host, h.Cwd, h.Home); from.project && !mounts.Within(src, ws.host) {
+		src := mounts.Expand(sp.Host, h.Cwd, h.Home)
+		real, err := h.EvalSymlinks(src)
+		if _, inside := ws.m().Inside(real); from.project && err == nil && !inside {
+			if real != src {
+				src = fmt.Sprintf("%s (a link to %s)", src, real)
+			}
 			n.warn("%s mounts %q, outside the workspace; remove it from that file if you did not mean the agent to see it", from.file, src)
 		}
 	}
