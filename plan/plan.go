@@ -72,6 +72,13 @@ type Plan struct {
 	// starts (credential directories the agent writes to, ~/.claude.json). A
 	// dry run creates nothing: its printed snippet creates them itself.
 	Prepare []HostPath `json:"prepare,omitempty"`
+	// Protected lists workspace paths, relative and slash-separated
+	// (".git/hooks"), that run code on the host later and that the agent must
+	// not change: those that exist are read-only inside (mounts of origin
+	// OriginProtect); a real run fingerprints all of them before the session
+	// and moves aside any that changed after it. Backends render only the
+	// mounts.
+	Protected []string `json:"protected,omitempty"`
 }
 
 // Image names the image for each kind of backend. A backend uses only its
@@ -151,6 +158,7 @@ const (
 	OriginMask       = "mask"  // --mask
 	OriginCerts      = "certs"
 	OriginConda      = "conda"
+	OriginProtect    = "protect" // a protected workspace path, read-only
 )
 
 // EnvVar is one variable of the command's environment.

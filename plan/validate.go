@@ -122,6 +122,11 @@ func (p *Plan) Validate() error {
 			bad("prepare %q: want an absolute, clean host path", h.Path)
 		}
 	}
+	for _, r := range p.Protected {
+		if r == "" || path.IsAbs(r) || path.Clean(r) != r || r == "." || r == ".." || strings.HasPrefix(r, "../") {
+			bad("protected %q: want a clean path relative to the workspace, inside it", r)
+		}
+	}
 	return errors.Join(errs...)
 }
 

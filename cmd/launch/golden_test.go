@@ -38,6 +38,8 @@ func fakeFS() fstest.MapFS {
 		"home/ana/proj/docs/readme.md":              {},
 		"home/ana/proj/secrets/token":               {},
 		"home/ana/proj/.env":                        {Data: []byte("KEY=1\n")},
+		"home/ana/proj/.git/config":                 {Data: []byte("[core]\n")},
+		"home/ana/proj/.git/hooks":                  dir,
 		"home/ana/proj/tools/bin":                   dir,
 		"home/ana/proj/.venv/bin/python":            {},
 		"home/ana/.codex":                           dir,

@@ -16,6 +16,9 @@ type options struct {
 	Defaults defaults
 	Agents   map[string]agent
 
+	// userConfig is the user config file that was read, or "".
+	userConfig string
+
 	DryRun  bool
 	JSON    bool
 	Verbose bool
@@ -50,6 +53,11 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 		return nil, err
 	}
 	o := &options{from: origins{}}
+	for _, l := range layers[1:] {
+		if !l.project {
+			o.userConfig = l.file
+		}
+	}
 	for _, l := range layers {
 		o.mergeFrom(&l.cfg, l.defined, o.from)
 	}

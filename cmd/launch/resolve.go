@@ -94,7 +94,7 @@ func resolve(o *options, h *Host) (resolved, error) {
 	if err != nil {
 		return r, err
 	}
-	p.Mounts, p.Prepare = m.mounts, m.prepare
+	p.Mounts, p.Prepare, p.Protected = m.mounts, m.prepare, m.protected
 	if p.Env, err = envOf(o, a, h, *p, m, &r.notes); err != nil {
 		return r, err
 	}

@@ -21,11 +21,14 @@ type mountSet struct {
 	bedrock  bool   // Amazon Bedrock is on for this agent
 	certs    bool   // --certs is mounted at CertsTarget
 	condaBin string // the conda env's bin in the container, or ""
+	// protected are the workspace paths the agent must not change.
+	protected []string
 }
 
 // mountsOf decides the mounts, in the order that makes later ones sit on
 // earlier ones: the workspace, credentials, the user's mounts, certs, the
-// conda env, then --ro and --mask on the workspace.
+// conda env, then --ro and --mask on the workspace, then the protected
+// paths read-only.
 func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *notes) (mountSet, error) {
 	var m mountSet
 	var list mounts.List
@@ -85,6 +88,12 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		m.condaBin = bin
 	}
 	if err := overlayMounts(o, h, ws, add); err != nil {
+		return m, err
+	}
+	if m.protected, err = protectedOf(o, ws); err != nil {
+		return m, err
+	}
+	if err := protectMounts(m.protected, h, ws, list.Mounts(), add); err != nil {
 		return m, err
 	}
 	m.mounts = list.Mounts()

@@ -10,13 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/backend/docker"
+	"github.com/launchcli/launch/guard"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
+	"github.com/launchcli/launch/mounts"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -107,6 +110,12 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		}
 	}
 	if o.DryRun {
+		if out := outsideWorkspace(p); len(out) > 0 {
+			fmt.Fprintf(s.Err, "launch: outside the workspace, the agent sees: %s\n", strings.Join(out, ", "))
+		}
+		if len(p.Protected) > 0 {
+			fmt.Fprintf(s.Err, "launch: protected workspace paths (read-only inside where they exist): %s; a real run also moves aside any that the session creates or changes\n", strings.Join(p.Protected, " "))
+		}
 		if backend != backendSingularity {
 			// What only the moment of a real run can add.
 			fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
@@ -143,7 +152,14 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	if err := prepare(p.Prepare); err != nil {
 		return err
 	}
+	snap, err := guard.Take(p.Workspace, p.Protected)
+	if err != nil {
+		return fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
+	}
 	code, err := l.Run(ctx, s)
+	if gerr := checkProtected(s.Err, snap); err == nil {
+		err = gerr
+	}
 	if err != nil {
 		return err
 	}
@@ -151,6 +167,31 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 		return exitError{code}
 	}
 	return nil
+}
+
+// checkProtected compares the protected paths with their state before the
+// session, moves aside any that changed, and says so.
+func checkProtected(w io.Writer, snap guard.Snapshot) error {
+	changes, err := snap.Changed()
+	if len(changes) == 0 {
+		return err
+	}
+	changes, uerr := guard.Undo(changes, time.Now())
+	fmt.Fprintf(w, "launch: warning: the session changed protected workspace paths, which run code on the host later; they were moved aside so that nothing runs them:\n")
+	for _, c := range changes {
+		what := "created"
+		if c.Existed {
+			what = "changed"
+		}
+		switch {
+		case c.MovedTo != "":
+			fmt.Fprintf(w, "launch:   %s (%s) -> %s\n", c.Rel, what, c.MovedTo)
+		case c.Existed:
+			fmt.Fprintf(w, "launch:   %s (removed or moved away by the session)\n", c.Rel)
+		}
+	}
+	fmt.Fprintf(w, "launch: read them before you move any back; see docs/security.md, protected paths\n")
+	return errors.Join(err, uerr)
 }
 
 // prepare creates the missing host paths of a real run: credential
@@ -220,6 +261,12 @@ func summary(p plan.Plan, backend backendName) string {
 		}
 		fmt.Fprintf(&b, "    %-6s %s -> %s  [%s]\n", mode, src, m.Target, m.Origin)
 	}
+	if out := outsideWorkspace(p); len(out) > 0 {
+		fmt.Fprintf(&b, "  outside the workspace, the agent sees: %s\n", strings.Join(out, ", "))
+	}
+	if len(p.Protected) > 0 {
+		fmt.Fprintf(&b, "  protected: %s\n", strings.Join(p.Protected, " "))
+	}
 	var consts, inherited []string
 	for _, e := range p.Env {
 		if e.FromHost {
@@ -233,6 +280,29 @@ func summary(p plan.Plan, backend backendName) string {
 		fmt.Fprintf(&b, "  from host: %s\n", strings.Join(inherited, " "))
 	}
 	return b.String()
+}
+
+// outsideWorkspace lists the host paths outside the workspace that the
+// agent sees, each marked read-only or WRITABLE.
+func outsideWorkspace(p plan.Plan) []string {
+	var ws string
+	for _, m := range p.Mounts {
+		if m.Origin == plan.OriginWorkspace {
+			ws = m.Source
+		}
+	}
+	var out []string
+	for _, m := range p.Mounts {
+		if m.Kind != plan.MountBind || (ws != "" && mounts.Within(m.Source, ws)) {
+			continue
+		}
+		mode := "WRITABLE"
+		if m.ReadOnly {
+			mode = "read-only"
+		}
+		out = append(out, fmt.Sprintf("%s (%s)", m.Source, mode))
+	}
+	return out
 }
 
 // confirm shows the plan and asks when stdin is a terminal; without a

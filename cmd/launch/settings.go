@@ -37,6 +37,8 @@ type Settings struct {
 	GlobalReadOnly bool           `toml:"global_read_only"`
 	RO             []string       `toml:"ro"`
 	Mask           []string       `toml:"mask"`
+	Protect        []string       `toml:"protect"`
+	Unprotect      []string       `toml:"unprotect"`
 	Network        networkSetting `toml:"network"`
 	Runtime        runtimeSetting `toml:"runtime"`
 	GPUs           gpuSetting     `toml:"gpus"`
