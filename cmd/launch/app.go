@@ -158,7 +158,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 
 // newApp builds the CLI. run is called once flags are parsed; tests pass
 // their own to capture them.
-func newApp(s iostreams.Streams, run func(ctx context.Context, f *flagState, cmd *cli.Command) error) *cli.Command {
+func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagState, cmd *cli.Command) error) *cli.Command {
 	f := &flagState{}
 	stop := 1
 	return &cli.Command{
@@ -178,7 +178,8 @@ func newApp(s iostreams.Streams, run func(ctx context.Context, f *flagState, cmd
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
 			return usagef("%v (see launch --help)", err)
 		},
-		Flags: f.cliFlags(),
+		Flags:    f.cliFlags(),
+		Commands: []*cli.Command{trustCommand(s, h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

@@ -61,11 +61,15 @@ type layer struct {
 	cfg     Settings
 	md      toml.MetaData
 	text    string
+	// ignored are keys the layer sets that do not apply (user-only keys in
+	// a project file); warnings say so.
+	ignored  map[string]bool
+	warnings []string
 }
 
 // defined reports whether the layer's file sets key, and where.
 func (l layer) defined(key string) (origin, bool) {
-	if !l.md.IsDefined(key) {
+	if !l.md.IsDefined(key) || l.ignored[key] {
 		return origin{}, false
 	}
 	return origin{file: l.file, line: keyLine(l.text, toml.Key{key}), key: key, project: l.project}, true
@@ -87,6 +91,9 @@ func decodeConfig(name, text string) (layer, error) {
 	for n, a := range l.cfg.AgentTables {
 		if !validAgentName(n) {
 			return layer{}, usagef("%s: agent name %q: want lower-case letters, digits and '-'", name, n)
+		}
+		if subcommands[n] {
+			return layer{}, usagef("%s: agent name %q: taken by the command launch %s; choose another name", name, n, n)
 		}
 		for _, p := range a.Credentials {
 			if err := p.Validate(); err != nil {
@@ -184,6 +191,11 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 			return nil, err
 		}
 		l.project = f.project
+		if l.project {
+			if err := reviewProject(&l, layers, h); err != nil {
+				return nil, err
+			}
+		}
 		layers = append(layers, l)
 	}
 	return layers, nil

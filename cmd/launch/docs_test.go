@@ -14,7 +14,7 @@ import (
 // TestCLIDocs keeps docs/cli.md generated from the CLI definition: a flag
 // added or changed without make docs fails here.
 func TestCLIDocs(t *testing.T) {
-	app := newApp(iostreams.Streams{}, func(context.Context, *flagState, *cli.Command) error { return nil })
+	app := newApp(iostreams.Streams{}, nil, func(context.Context, *flagState, *cli.Command) error { return nil })
 	md, err := docs.ToMarkdown(app)
 	if err != nil {
 		t.Fatal(err)

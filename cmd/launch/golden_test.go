@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/plan"
+	"github.com/launchcli/launch/trust"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files (testdata/dryrun, ../../plan/testdata/plans)")
@@ -97,6 +99,23 @@ type goldenCase struct {
 	files    map[string]string // extra host files: path (no leading /) -> content
 	terminal bool
 	uid      int // the caller's uid; 0 means 1000, the image user's
+	// trusted records the project file's content in the trust store, as
+	// launch trust does.
+	trusted bool
+}
+
+// fs is the fake host's file system with the case's files.
+func (c goldenCase) fs() fstest.MapFS {
+	fsys := fakeFS()
+	for p, content := range c.files {
+		fsys[p] = &fstest.MapFile{Data: []byte(content)}
+	}
+	if c.trusted {
+		project := c.files["home/ana/proj/.launch.toml"]
+		store := fmt.Sprintf(`{"files": {"/home/ana/proj/.launch.toml": {"sha256": %q, "trusted": "2026-12-01T12:00:00Z"}}}`, trust.Sum([]byte(project)))
+		fsys["home/ana/.local/state/launch/trust.json"] = &fstest.MapFile{Data: []byte(store)}
+	}
+	return fsys
 }
 
 var goldenCases = []goldenCase{
@@ -146,7 +165,7 @@ var goldenCases = []goldenCase{
 		},
 	},
 	{
-		name: "config-project-reaches-out", args: []string{"codex"},
+		name: "config-project-reaches-out", args: []string{"codex"}, trusted: true,
 		env: []string{"OPENAI_API_KEY=sk-openai-secret"},
 		files: map[string]string{
 			"home/ana/proj/.launch.toml": "mounts = [\"~/data:/data:ro\", \"src:/src\"]\nenv = [\"OPENAI_API_KEY\", \"MODE=ci\"]\n",
@@ -174,10 +193,17 @@ func runCase(t *testing.T, c goldenCase, extra ...string) (string, string, int) 
 // runCaseOn runs launch on the fake host with the given GOOS.
 func runCaseOn(t *testing.T, c goldenCase, goos string) (string, string, int) {
 	t.Helper()
-	fsys := fakeFS()
-	for p, content := range c.files {
-		fsys[p] = &fstest.MapFile{Data: []byte(content)}
-	}
+	return runFSOn(t, c, c.fs(), goos)
+}
+
+// runFS runs launch on a fake Linux host with the file system fsys.
+func runFS(t *testing.T, c goldenCase, fsys fstest.MapFS) (string, string, int) {
+	t.Helper()
+	return runFSOn(t, c, fsys, "linux")
+}
+
+func runFSOn(t *testing.T, c goldenCase, fsys fstest.MapFS, goos string) (string, string, int) {
+	t.Helper()
 	h := fakeHost(fsys, c.env, c.terminal)
 	h.GOOS = goos
 	if c.uid != 0 {
@@ -198,17 +224,14 @@ func checkGolden(t *testing.T, path string, got []byte) {
 // resolveCase resolves c on the fake host to its Plan, in-process.
 func resolveCase(t *testing.T, c goldenCase) (plan.Plan, string) {
 	t.Helper()
-	fsys := fakeFS()
-	for p, content := range c.files {
-		fsys[p] = &fstest.MapFile{Data: []byte(content)}
-	}
+	fsys := c.fs()
 	h := fakeHost(fsys, c.env, c.terminal)
 	if c.uid != 0 {
 		h.UID = c.uid
 	}
 	var got plan.Plan
 	var errb bytes.Buffer
-	app := newApp(iostreams.Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb}, func(ctx context.Context, f *flagState, cmd *cli.Command) error {
+	app := newApp(iostreams.Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb}, h, func(ctx context.Context, f *flagState, cmd *cli.Command) error {
 		o, err := buildOptions(h, f, cmd)
 		if err != nil {
 			return err

@@ -50,7 +50,7 @@ func (e signalError) Error() string { return e.sig.String() + " received" }
 // runApp runs the CLI on args and returns the exit code; errors are printed
 // here, once.
 func runApp(ctx context.Context, s iostreams.Streams, h *Host, args []string) int {
-	app := newApp(s, func(ctx context.Context, f *flagState, cmd *cli.Command) error {
+	app := newApp(s, h, func(ctx context.Context, f *flagState, cmd *cli.Command) error {
 		return launch(ctx, s, h, f, cmd)
 	})
 	if launcherHelp(app, args) {

@@ -18,6 +18,9 @@ type options struct {
 
 	// userConfig is the user config file that was read, or "".
 	userConfig string
+	// warnings are about the config files (a user-only key in a project
+	// file); resolve passes them on.
+	warnings []string
 
 	DryRun  bool
 	JSON    bool
@@ -57,6 +60,7 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 		if !l.project {
 			o.userConfig = l.file
 		}
+		o.warnings = append(o.warnings, l.warnings...)
 	}
 	for _, l := range layers {
 		o.mergeFrom(&l.cfg, l.defined, o.from)

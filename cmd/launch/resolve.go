@@ -74,6 +74,7 @@ func (ws workspace) m() mounts.Workspace {
 // writes: nothing is created on disk.
 func resolve(o *options, h *Host) (resolved, error) {
 	var r resolved
+	r.Warnings = append(r.Warnings, o.warnings...)
 	a, err := agentOf(o)
 	if err != nil {
 		return r, err

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/launchcli/launch/internal/shell"
+	"github.com/launchcli/launch/mounts"
+	"github.com/launchcli/launch/plan"
+	"github.com/launchcli/launch/trust"
+)
+
+// A project config (.launch.toml) comes with the workspace, often from a
+// repository the user did not write, and the agent can write it during one
+// session for the next. So its keys are classed (trust.Class): narrowing
+// ones apply freely, widening ones only once the user has trusted the file's
+// content (launch trust), and user-only ones never.
+
+// keyRule classes one config key. widens, for a widening key, says in plain
+// words what this file's value adds beyond the user's own settings; nothing
+// when the value only narrows (network = "none"). A nil widens means every
+// value widens, as what says.
+type keyRule struct {
+	class  trust.Class
+	what   string
+	widens func(r *review) []string
+}
+
+// topKeys classes every top-level key of Settings (TestEveryKeyHasAClass).
+var topKeys = map[string]keyRule{
+	"backend":            {class: trust.Widening, what: "chooses the container engine"},
+	"image":              {class: trust.Widening, what: "runs another image"},
+	"tag":                {class: trust.Widening, what: "runs another image tag"},
+	"arch":               {class: trust.Widening, what: "runs another image platform"},
+	"sif_path":           {class: trust.Widening, what: "runs another SIF image"},
+	"workspace_mount":    {class: trust.Narrowing, what: "moves the workspace inside the container"},
+	"path_prepend":       {class: trust.Narrowing, what: "puts container directories in front of PATH"},
+	"conda_env":          {class: trust.Widening, widens: (*review).condaEnv},
+	"certs":              {class: trust.Widening, widens: (*review).certs},
+	"env":                {class: trust.Widening, widens: (*review).env},
+	"mounts":             {class: trust.Widening, widens: (*review).mounts},
+	"global_read_only":   {class: trust.Widening, widens: (*review).globalReadOnly},
+	"ro":                 {class: trust.Narrowing, what: "makes workspace paths read-only"},
+	"mask":               {class: trust.Narrowing, what: "hides workspace paths"},
+	"protect":            {class: trust.Narrowing, what: "protects more workspace paths"},
+	"unprotect":          {class: trust.UserOnly, what: "unprotects workspace paths"},
+	"network":            {class: trust.Widening, widens: (*review).network},
+	"runtime":            {class: trust.UserOnly, what: "chooses the OCI runtime"},
+	"gpus":               {class: trust.Widening, widens: (*review).gpus},
+	"pull":               {class: trust.Widening, widens: (*review).pull},
+	"yes":                {class: trust.UserOnly, what: "skips the confirmation"},
+	"singularity_bin":    {class: trust.UserOnly, what: "runs another program on the host as apptainer"},
+	"singularity_nvccli": {class: trust.Widening, what: "sets up GPUs with nvidia-container-cli"},
+	"podman_rootful":     {class: trust.Widening, what: "chooses rootful or rootless Podman"},
+	"image_defaults":     {class: trust.UserOnly, what: "sets the default image and its user"},
+	"agents":             {class: trust.Widening, what: "defines or changes agents"},
+}
+
+// agentKeys classes every key of an [agents.NAME] table.
+var agentKeys = map[string]keyRule{
+	"command":        {class: trust.Widening, what: "changes the agent's command"},
+	"shell":          {class: trust.Widening, what: "changes how the agent's arguments run"},
+	"tag":            {class: trust.Widening, what: "runs another image tag"},
+	"credentials":    {class: trust.Widening, what: "mounts credential paths from your home, read-write"},
+	"env_prefixes":   {class: trust.UserOnly, what: "passes host variables by prefix"},
+	"bedrock_switch": {class: trust.UserOnly, what: "chooses the variables that mount ~/.aws"},
+}
+
+// classOf is the class of a key as toml names it: top-level, under
+// [image_defaults] (all user-only), or under [agents.NAME].
+func classOf(k toml.Key) (keyRule, bool) {
+	switch {
+	case len(k) == 1:
+		r, ok := topKeys[k[0]]
+		return r, ok
+	case k[0] == "image_defaults" && len(k) == 2:
+		return keyRule{class: trust.UserOnly, what: "sets the default image and its user"}, true
+	case k[0] == "agents" && len(k) == 3:
+		r, ok := agentKeys[k[2]]
+		return r, ok
+	}
+	return keyRule{}, false
+}
+
+// review judges one project layer against the user's own settings (the
+// built-in catalogue and the user config merged).
+type review struct {
+	l     *layer
+	lower Settings
+	h     *Host
+	ws    string // the workspace, links resolved
+}
+
+// reviewProject drops the user-only keys of the project layer (with a
+// warning each) and refuses a layer that widens access unless the user
+// trusted this very content.
+func reviewProject(l *layer, lower []layer, h *Host) error {
+	r := &review{l: l, h: h, ws: h.Cwd}
+	if real, err := h.EvalSymlinks(h.Cwd); err == nil {
+		r.ws = real
+	}
+	for _, x := range lower {
+		r.lower.mergeFrom(&x.cfg, x.defined, origins{})
+	}
+	widening := r.findings()
+	if len(widening) == 0 {
+		return nil
+	}
+	file := l.file
+	if real, err := h.EvalSymlinks(file); err == nil {
+		file = real
+	}
+	store, err := trust.Load(trust.File(h.Getenv, h.Home), h.ReadFile)
+	if err != nil {
+		return usagef("%w", err)
+	}
+	status, rec := store.Check(file, []byte(l.text))
+	if status == trust.Trusted {
+		return nil
+	}
+	why := "is not trusted"
+	if status == trust.Changed {
+		why = fmt.Sprintf("changed since you trusted it (%s)", rec.Trusted.Format("2006-01-02 15:04 MST"))
+	}
+	return usagef("%s %s, and it gives the agent more than your own settings do:\n  %s\nRead the file; if you accept it, run: launch trust %s\n(a project file may narrow access without trust: ro, mask, protect, network = \"none\", constant env; see docs/security.md)",
+		l.file, why, strings.Join(widening, "\n  "), shell.Quote(filepath.Dir(l.file)))
+}
+
+// findings strips user-only keys and lists what the widening ones add.
+func (r *review) findings() []string {
+	var out []string
+	for _, k := range r.l.md.Keys() {
+		rule, ok := classOf(k)
+		if !ok {
+			continue // a table header, or a key inside an inline table
+		}
+		where := fmt.Sprintf("line %d: %s", keyLine(r.l.text, k), k)
+		if len(k) == 1 && k[0] == "image_defaults" {
+			continue // judged key by key
+		}
+		switch rule.class {
+		case trust.UserOnly:
+			r.strip(k)
+			r.l.warnings = append(r.l.warnings, fmt.Sprintf("%s: %s: only your own config may set this (it %s); ignored", r.l.file, where, rule.what))
+		case trust.Widening:
+			if len(k) == 1 && k[0] == "agents" {
+				continue // judged key by key
+			}
+			if rule.widens == nil {
+				out = append(out, where+": "+rule.what)
+				continue
+			}
+			for _, w := range rule.widens(r) {
+				out = append(out, where+": "+w)
+			}
+		}
+	}
+	return out
+}
+
+// strip removes a user-only key from the layer.
+func (r *review) strip(k toml.Key) {
+	switch {
+	case len(k) == 1:
+		if r.l.ignored == nil {
+			r.l.ignored = map[string]bool{}
+		}
+		r.l.ignored[k[0]] = true
+		f := reflect.ValueOf(&r.l.cfg).Elem().Field(fieldByKey[k[0]])
+		f.Set(reflect.Zero(f.Type()))
+	case k[0] == "image_defaults":
+		r.l.cfg.ImageDefaults = imageDefaults{}
+	case k[0] == "agents":
+		a := r.l.cfg.AgentTables[k[1]]
+		switch k[2] {
+		case "env_prefixes":
+			a.EnvPrefixes = nil
+		case "bedrock_switch":
+			a.BedrockSwitch = nil
+		}
+		r.l.cfg.AgentTables[k[1]] = a
+	}
+}
+
+// inside reports whether the host path p, links resolved, is in the
+// workspace.
+func (r *review) inside(p string) bool {
+	real, err := r.h.EvalSymlinks(mounts.Expand(p, r.h.Cwd, r.h.Home))
+	return err == nil && mounts.Within(real, r.ws)
+}
+
+func (r *review) condaEnv() []string {
+	if v := r.l.cfg.CondaEnv; strings.ContainsAny(v, "/~") && r.inside(v) {
+		return nil
+	}
+	return []string{fmt.Sprintf("mounts the conda environment %q from the host", r.l.cfg.CondaEnv)}
+}
+
+func (r *review) certs() []string {
+	if r.inside(r.l.cfg.Certs) {
+		return nil
+	}
+	return []string{fmt.Sprintf("mounts the host file %q", r.l.cfg.Certs)}
+}
+
+func (r *review) env() []string {
+	var out []string
+	for _, e := range r.l.cfg.Env {
+		if !e.HasValue {
+			out = append(out, fmt.Sprintf("passes your host variable %s to the agent", e.Name))
+		}
+	}
+	return out
+}
+
+func (r *review) mounts() []string {
+	var out []string
+	for _, sp := range r.l.cfg.Mounts {
+		mode := "read-write"
+		if sp.ReadOnly {
+			mode = "read-only"
+		}
+		switch {
+		case !r.inside(sp.Host):
+			out = append(out, fmt.Sprintf("mounts %q from outside the workspace, %s", sp.Host, mode))
+		case r.lower.GlobalReadOnly && !sp.ReadOnly:
+			out = append(out, fmt.Sprintf("mounts %q read-write, which your config makes read-only", sp.Host))
+		}
+	}
+	return out
+}
+
+func (r *review) globalReadOnly() []string {
+	if r.lower.GlobalReadOnly && !r.l.cfg.GlobalReadOnly {
+		return []string{"makes the workspace writable, which your config makes read-only"}
+	}
+	return nil
+}
+
+func (r *review) network() []string {
+	p, lower := r.l.cfg.Network.value(), r.lower.Network.value()
+	if narrows(p, lower) {
+		return nil
+	}
+	return []string{fmt.Sprintf("sets the network to %q, more than your own %q", p, lower)}
+}
+
+// narrows reports whether network policy p allows nothing that lower does
+// not.
+func narrows(p, lower plan.Network) bool {
+	switch {
+	case p.Mode == plan.NetworkNone, lower.Mode == plan.NetworkOpen:
+		return true
+	case lower.Mode == plan.NetworkNone, p.Mode == plan.NetworkOpen:
+		return false
+	}
+	for _, want := range p.Allow {
+		covered := false
+		for _, have := range lower.Allow {
+			if have.Host == want.Host && (have.Port == 0 || have.Port == want.Port) {
+				covered = true
+			}
+		}
+		if !covered {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *review) gpus() []string {
+	if !r.l.cfg.GPUs.auto && !r.l.cfg.GPUs.Any() {
+		return nil
+	}
+	return []string{"passes GPUs to the agent"}
+}
+
+func (r *review) pull() []string {
+	if plan.PullPolicy(r.l.cfg.Pull) == plan.PullNever {
+		return nil
+	}
+	return []string{fmt.Sprintf("fetches images from a registry (pull = %q)", string(r.l.cfg.Pull))}
+}

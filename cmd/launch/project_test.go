@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/trust"
+)
+
+// TestEveryKeyHasAClass fails when a config key is added without saying
+// what a project file may do with it.
+func TestEveryKeyHasAClass(t *testing.T) {
+	tags := func(v any) []string {
+		var out []string
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			out = append(out, strings.Split(rt.Field(i).Tag.Get("toml"), ",")[0])
+		}
+		return out
+	}
+	for _, k := range tags(Settings{}) {
+		if r, ok := classOf(toml.Key{k}); !ok || r.class == 0 {
+			t.Errorf("key %q has no class in topKeys", k)
+		}
+	}
+	for _, k := range tags(agentConfig{}) {
+		if r, ok := classOf(toml.Key{"agents", "x", k}); !ok || r.class == 0 {
+			t.Errorf("key agents.x.%s has no class in agentKeys", k)
+		}
+	}
+	for _, k := range tags(imageDefaults{}) {
+		if r, _ := classOf(toml.Key{"image_defaults", k}); r.class != trust.UserOnly {
+			t.Errorf("key image_defaults.%s: class %v, want user-only", k, r.class)
+		}
+	}
+	for k := range topKeys {
+		if _, ok := fieldByKey[k]; !ok {
+			t.Errorf("topKeys has %q, which is no key of Settings", k)
+		}
+	}
+	for _, k := range []string{"yes", "runtime", "unprotect", "singularity_bin", "image_defaults"} {
+		if topKeys[k].class != trust.UserOnly {
+			t.Errorf("%s: class %v, want user-only", k, topKeys[k].class)
+		}
+	}
+	for _, k := range []string{"env_prefixes", "bedrock_switch"} {
+		if agentKeys[k].class != trust.UserOnly {
+			t.Errorf("agents.*.%s: class %v, want user-only", k, agentKeys[k].class)
+		}
+	}
+}
+
+// TestProjectTrust: a project file that only narrows applies as it is; one
+// that widens is refused, naming each widening setting, until its content is
+// trusted; user-only keys never apply.
+func TestProjectTrust(t *testing.T) {
+	const project = "home/ana/proj/.launch.toml"
+	const user = "home/ana/.config/launch/config.toml"
+	tests := []struct {
+		name    string
+		files   map[string]string
+		trusted bool
+		code    int
+		wants   []string // in stderr
+		plan    []string // in the --json output
+		nots    []string // in neither
+	}{
+		{name: "narrowing-only", files: map[string]string{project: "ro = [\"docs\"]\nmask = [\".env\"]\nnetwork = \"none\"\nenv = [\"MODE=ci\"]\nprotect = [\"Makefile\"]\nworkspace_mount = \"/w\"\npath_prepend = [\"tools/bin\"]\npull = \"never\"\nglobal_read_only = true\nmounts = [\"src:/src:ro\"]\n"},
+			plan: []string{`"mode": "none"`, `"Makefile"`, `"target": "/w/docs"`}},
+		{name: "narrower-allowlist", files: map[string]string{user: "network = \"allow=github.com,api.openai.com:443\"\n", project: "network = \"allow=github.com:443\"\n"},
+			// It passes review; Docker has no allowlist yet (issue 10).
+			code: 2, wants: []string{"network allowlist: not enforced by the docker backend"}},
+		{name: "ssh-credentials", files: map[string]string{project: "[agents.codex]\ncredentials = [{ path = \".ssh\", dir = true }]\n"}, code: 2,
+			wants: []string{".launch.toml is not trusted", "line 2: agents.codex.credentials: mounts credential paths", "launch trust /home/ana/proj"}},
+		{name: "mount-outside", files: map[string]string{project: "mounts = [\"~/.ssh:/s\"]\n"}, code: 2,
+			wants: []string{`line 1: mounts: mounts "~/.ssh" from outside the workspace, read-write`}},
+		{name: "mount-through-link", files: map[string]string{project: "mounts = [\"data-link:/s:ro\"]\n"}, code: 2,
+			wants: []string{`mounts "data-link" from outside the workspace, read-only`}},
+		{name: "network-wider", files: map[string]string{user: "network = \"none\"\n", project: "network = \"open\"\n"}, code: 2,
+			wants: []string{`line 1: network: sets the network to "open", more than your own "none"`}},
+		{name: "allowlist-wider", files: map[string]string{user: "network = \"allow=github.com:443\"\n", project: "network = \"allow=github.com\"\n"}, code: 2,
+			wants: []string{"more than your own"}},
+		{name: "writable-again", files: map[string]string{user: "global_read_only = true\n", project: "global_read_only = false\n"}, code: 2,
+			wants: []string{"makes the workspace writable"}},
+		{name: "many", files: map[string]string{project: "image = \"evil/agent\"\nenv = [\"AWS_SECRET_ACCESS_KEY\", \"OK=1\"]\ncerts = \"~/ca.pem\"\nbackend = \"docker\"\ngpus = \"all\"\n"}, code: 2,
+			wants: []string{"line 1: image: runs another image", "line 2: env: passes your host variable AWS_SECRET_ACCESS_KEY", `line 3: certs: mounts the host file "~/ca.pem"`, "line 4: backend", "line 5: gpus"}, nots: []string{"OK"}},
+		{name: "trusted", files: map[string]string{project: "mounts = [\"~/data:/data:ro\"]\n"}, trusted: true,
+			plan: []string{`"target": "/data"`}},
+		{name: "changed-after-trust", files: map[string]string{project: "mounts = [\"~/data:/data:ro\"]\n"}, trusted: true, code: 2,
+			wants: []string{"changed since you trusted it (2026-12-01 12:00 UTC)"}},
+		{name: "user-only-ignored", files: map[string]string{project: "yes = true\nruntime = \"runsc\"\nunprotect = [\".envrc\"]\n[image_defaults]\noci = \"evil/default\"\nuid = 0\n[agents.codex]\nenv_prefixes = [\"\"]\n"},
+			wants: []string{"line 1: yes: only your own config may set this (it skips the confirmation); ignored", "line 2: runtime: only your own", "line 3: unprotect", "image_defaults.oci", "image_defaults.uid", "agents.codex.env_prefixes"},
+			plan:  []string{`".envrc"`, "nichd-bspc/llm:codex-latest"}, nots: []string{"evil/default", `"runtime": "runsc"`, `"name": "PATH"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := goldenCase{args: []string{"--json", "--backend", "docker", "codex"}, files: tt.files, trusted: tt.trusted}
+			if tt.name == "changed-after-trust" {
+				// Trusted with this content, then changed by someone.
+				c.files = map[string]string{project: "mounts = [\"~/data:/data:ro\"]\n"}
+				fs := c.fs()
+				fs[project].Data = []byte("mounts = [\"~/data:/data\"]\n")
+				out, errs, code := runFS(t, c, fs)
+				check(t, out, errs, code, tt.code, tt.wants, tt.plan, tt.nots)
+				return
+			}
+			out, errs, code := runCase(t, c)
+			check(t, out, errs, code, tt.code, tt.wants, tt.plan, tt.nots)
+		})
+	}
+}
+
+func check(t *testing.T, out, errs string, code, wantCode int, wants, plan, nots []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, wantCode, errs)
+	}
+	for _, w := range wants {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errs)
+		}
+	}
+	for _, w := range plan {
+		if !strings.Contains(out, w) {
+			t.Errorf("plan lacks %q:\n%s", w, out)
+		}
+	}
+	for _, w := range nots {
+		if strings.Contains(out, w) {
+			t.Errorf("plan holds %q:\n%s", w, out)
+		}
+	}
+}
+
+// TestTrustCommand: launch trust records the file as it is, launch uses it
+// then, a change makes launch refuse it again, --show says so, --revoke
+// forgets it. On the real file system, as a user runs it.
+func TestTrustCommand(t *testing.T) {
+	home, ws := t.TempDir(), t.TempDir()
+	h, err := systemHost(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Cwd, h.Home = ws, home
+	h.Env = []string{"HOME=" + home, "XDG_STATE_HOME=" + filepath.Join(home, "state")}
+	run := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := runApp(context.Background(), iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, h, append([]string{"launch"}, args...))
+		return out.String(), errb.String(), code
+	}
+	file := filepath.Join(ws, ".launch.toml")
+	if err := os.WriteFile(file, []byte("mounts = [\""+home+":/h:ro\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	launchArgs := []string{"--json", "--backend", "docker", "--image", "x/y:1", "shell"}
+	if _, errs, code := run(launchArgs...); code != 2 || !strings.Contains(errs, "is not trusted") {
+		t.Fatalf("untrusted: exit %d, stderr %s", code, errs)
+	}
+	if _, errs, code := run("trust"); code != 0 || !strings.Contains(errs, "trusted "+file) || !strings.Contains(errs, "from outside the workspace") {
+		t.Fatalf("launch trust: exit %d, stderr %s", code, errs)
+	}
+	if fi, err := os.Stat(filepath.Join(home, "state", "launch", "trust.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("trust store: %v %v", fi, err)
+	}
+	if out, errs, code := run(launchArgs...); code != 0 || !strings.Contains(out, `"target": "/h"`) {
+		t.Fatalf("trusted: exit %d, stdout %s, stderr %s", code, out, errs)
+	}
+	if err := os.WriteFile(file, []byte("mounts = [\""+home+":/h\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := run(launchArgs...); code != 2 || !strings.Contains(errs, "changed since you trusted it") {
+		t.Fatalf("changed: exit %d, stderr %s", code, errs)
+	}
+	if out, _, code := run("trust", "--show"); code != 0 || !strings.Contains(out, file) || !strings.Contains(out, "CHANGED") {
+		t.Fatalf("--show: exit %d, stdout %s", code, out)
+	}
+	if _, errs, code := run("trust", "--revoke", ws); code != 0 || !strings.Contains(errs, "no longer trusted") {
+		t.Fatalf("--revoke: exit %d, stderr %s", code, errs)
+	}
+	if _, errs, code := run("trust", "--revoke"); code != 2 || !strings.Contains(errs, "is not trusted") {
+		t.Fatalf("second --revoke: exit %d, stderr %s", code, errs)
+	}
+	if _, errs, code := run("trust", filepath.Join(ws, "nope")); code != 2 || !strings.Contains(errs, "nothing to trust") {
+		t.Fatalf("trust of a missing file: exit %d, stderr %s", code, errs)
+	}
+}
