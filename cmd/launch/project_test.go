@@ -5,13 +5,17 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"io/fs"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/plan"
 	"github.com/launchcli/launch/trust"
 )
 
@@ -190,5 +194,82 @@ func TestTrustCommand(t *testing.T) {
 	}
 	if _, errs, code := run("trust", filepath.Join(ws, "nope")); code != 2 || !strings.Contains(errs, "nothing to trust") {
 		t.Fatalf("trust of a missing file: exit %d, stderr %s", code, errs)
+	}
+}
+
+// TestProtectedMounts: the protected paths that exist are read-only mounts
+// at the place their links lead to; none is added where the workspace is
+// read-only already, or under a --ro or --mask; a user config inside the
+// workspace is protected too.
+func TestProtectedMounts(t *testing.T) {
+	protect := func(p plan.Plan) []string {
+		var out []string
+		for _, m := range p.Mounts {
+			if m.Origin == plan.OriginProtect {
+				if !m.ReadOnly {
+					t.Errorf("protected mount %+v is writable", m)
+				}
+				out = append(out, m.Target)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		c    goldenCase
+		want []string
+	}{
+		{"default", goldenCase{args: []string{"codex"}}, []string{"/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks"}},
+		{"workspace-read-only", goldenCase{args: []string{"--global-read-only", "codex"}}, nil},
+		{"under-mask", goldenCase{args: []string{"--mask", ".git", "codex"}}, nil},
+		{"moved-workspace", goldenCase{args: []string{"--workspace-mount", "/w", "codex"}}, []string{"/w/.git/config", "/w/.git/hooks"}},
+		{"user-config-inside", goldenCase{args: []string{"--config", "/home/ana/proj/cfg/launch.toml", "codex"}, files: map[string]string{"home/ana/proj/cfg/launch.toml": "network = \"none\"\n"}},
+			[]string{"/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks", "/home/ana/proj/cfg/launch.toml"}},
+		{"unprotect", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/.config/launch/config.toml": "unprotect = [\".git/hooks\"]\nprotect = [\"docs\"]\n"}},
+			[]string{"/home/ana/proj/.git/config", "/home/ana/proj/docs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := resolveCase(t, tt.c)
+			if got := protect(p); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("protected mounts %q, want %q", got, tt.want)
+			}
+			if !slices.Contains(p.Protected, ".launch.toml") || !slices.Contains(p.Protected, ".envrc") {
+				t.Errorf("Plan.Protected = %q lacks the defaults", p.Protected)
+			}
+		})
+	}
+	// An .envrc that is a link to elsewhere in the workspace protects what
+	// it points to.
+	fsys := goldenCase{}.fs()
+	fsys["home/ana/proj/docs/envrc"] = &fstest.MapFile{Data: []byte("x")}
+	fsys["home/ana/proj/.envrc"] = &fstest.MapFile{Mode: fs.ModeSymlink, Data: []byte("docs/envrc")}
+	out, errs, code := runFS(t, goldenCase{args: []string{"--json", "--backend", "docker", "codex"}}, fsys)
+	if code != 0 || !strings.Contains(out, `"source": "/home/ana/proj/docs/envrc",
+        "target": "/home/ana/proj/docs/envrc",
+        "readonly": true,
+        "file": true,
+        "origin": "protect"`) {
+		t.Errorf("linked .envrc: exit %d, stderr %s, plan %s", code, errs, out)
+	}
+}
+
+// TestPreviewMarksOutside: the plan shown before a launch names every host
+// path outside the workspace that the agent sees, and whether it can write
+// there, and lists the protected paths.
+func TestPreviewMarksOutside(t *testing.T) {
+	p, _ := resolveCase(t, goldenCase{args: []string{"--mount", "~/data:/data:ro", "--mount", "/scratch/shared:/s", "codex"}})
+	got := summary(p, backendDocker)
+	for _, want := range []string{
+		"outside the workspace, the agent sees: /home/ana/.codex (WRITABLE), /home/ana/data (read-only), /scratch/shared (WRITABLE)",
+		"protected: .claude/agents",
+		".git/hooks",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "/home/ana/proj (") {
+		t.Errorf("summary marks the workspace as outside itself:\n%s", got)
 	}
 }
