@@ -90,6 +90,8 @@ type flagState struct {
 
 	config                string
 	dryRun, verbose, json bool
+	slurm                 bool
+	slurmArgs             string
 }
 
 // flagFor is the flag that sets key, if any.
@@ -153,6 +155,8 @@ func (f *flagState) cliFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print the commands that would run (stdout) and notes (stderr); run and create nothing"},
 		&cli.BoolFlag{Name: "json", Destination: &f.json, Usage: "check everything a real run checks, then print the backend and the resolved Plan as JSON; run nothing (inherited values are shown by name only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},
+		&cli.BoolFlag{Name: "slurm", Destination: &f.slurm, Usage: "run in a Slurm allocation: srun (--pty on a terminal) runs launch again there; [slurm] in the config sets partition, time, cpus, mem, gres, account; --slurm=ARGS adds srun options"},
+		&cli.StringFlag{Name: "slurm-args", Destination: &f.slurmArgs, Usage: "more srun options, shell-quoted (implies --slurm; same as --slurm=ARGS)"},
 	)
 }
 

@@ -68,6 +68,7 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 		Cwd: "/home/ana/proj", Home: "/home/ana",
 		Env:  append([]string{"HOME=/home/ana", "PATH=/usr/bin:/bin", "USER=ana"}, env...),
 		GOOS: "linux", GOARCH: "amd64", UID: 1000, GID: 1000, Terminal: terminal, PID: 4242,
+		Executable:   "/usr/local/bin/launch",
 		Stat:         fakefs.Stat(fsys),
 		EvalSymlinks: fakefs.EvalSymlinks(fsys),
 		ReadFile:     func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },

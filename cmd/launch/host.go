@@ -30,6 +30,10 @@ type Host struct {
 	Terminal bool
 	// PID of this launch, for labels of a real run.
 	PID int
+	// Args is launch's own argv; Executable the absolute path of its
+	// binary. A launch under Slurm runs them again in the allocation.
+	Args       []string
+	Executable string
 
 	Stat func(string) (fs.FileInfo, error)
 	// EvalSymlinks resolves every link in a path (filepath.EvalSymlinks):
@@ -57,6 +61,10 @@ func systemHost(terminal bool) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
 	return &Host{
 		Cwd:          cwd,
 		Home:         home,
@@ -67,6 +75,7 @@ func systemHost(terminal bool) (*Host, error) {
 		GID:          os.Getgid(),
 		Terminal:     terminal,
 		PID:          os.Getpid(),
+		Executable:   exe,
 		Stat:         os.Stat,
 		EvalSymlinks: filepath.EvalSymlinks,
 		ReadFile:     os.ReadFile,

@@ -53,6 +53,8 @@ func runApp(ctx context.Context, s iostreams.Streams, h *Host, args []string) in
 	app := newApp(s, h, func(ctx context.Context, f *flagState, cmd *cli.Command) error {
 		return launch(ctx, s, h, f, cmd)
 	})
+	args = slurmFlag(args)
+	h.Args = args
 	if launcherHelp(app, args) {
 		// "launch -h codex" is launch's help; urfave/cli would look for
 		// a help topic called codex.
@@ -68,17 +70,26 @@ func runApp(ctx context.Context, s iostreams.Streams, h *Host, args []string) in
 	return code
 }
 
+// slurmFlag rewrites --slurm=ARGS, before the agent's name, as
+// --slurm-args=ARGS: a flag is either a switch or takes a value.
+func slurmFlag(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 1; i < len(out); i++ {
+		a := out[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--slurm="); ok {
+			out[i] = "--slurm-args=" + v
+		}
+	}
+	return out
+}
+
 // launcherHelp reports whether -h or --help comes before the agent's name:
 // that asks for launch's own help. After the agent, it is the agent's.
 func launcherHelp(app *cli.Command, args []string) bool {
-	takesValue := map[string]bool{}
-	for _, f := range app.Flags {
-		if tv, ok := f.(interface{ TakesValue() bool }); ok && tv.TakesValue() {
-			for _, n := range f.Names() {
-				takesValue[n] = true
-			}
-		}
-	}
+	takesValue := takesValue(app.Flags)
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		switch {

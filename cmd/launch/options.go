@@ -4,6 +4,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/mounts"
+	"github.com/launchcli/launch/slurm"
 )
 
 // options are the settings of one launch after merging every layer, with
@@ -21,6 +22,10 @@ type options struct {
 	// warnings are about the config files (a user-only key in a project
 	// file); resolve passes them on.
 	warnings []string
+
+	// SlurmOn runs the launch under Slurm, asking for Slurm.
+	SlurmOn bool
+	Slurm   slurm.Options
 
 	DryRun  bool
 	JSON    bool
@@ -92,6 +97,9 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 		return origin{}, false
 	}, o.from)
 
+	if o.SlurmOn, o.Slurm, err = slurmOf(layers, f); err != nil {
+		return nil, err
+	}
 	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
 	o.Agent, o.Args = agentArgs(cmd.Args().Slice())
 	return o, nil

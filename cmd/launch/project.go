@@ -58,6 +58,7 @@ var topKeys = map[string]keyRule{
 	"podman_rootful":     {class: trust.Widening, what: "chooses rootful or rootless Podman"},
 	"image_defaults":     {class: trust.UserOnly, what: "sets the default image and its user"},
 	"agents":             {class: trust.Widening, what: "defines or changes agents"},
+	"slurm":              {class: trust.UserOnly, what: "runs launches under Slurm, on your allocation"},
 }
 
 // agentKeys classes every key of an [agents.NAME] table.

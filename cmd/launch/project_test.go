@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"io/fs"
 	"reflect"
 	"slices"
 	"strings"

@@ -99,8 +99,11 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if err != nil {
 		return err
 	}
+	if o.SlurmOn {
+		return launchSlurm(ctx, s, o, h, p, backend, cmd)
+	}
 	if o.JSON {
-		return printJSON(s.Out, backend, p)
+		return printJSON(s.Out, backend, p, nil)
 	}
 	// Notes explain the rendered command: a dry run always shows them, a
 	// real run only with --verbose, except warnings.
@@ -128,13 +131,14 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 }
 
 // printJSON prints what --json shows: the backend and the Plan.
-func printJSON(w io.Writer, backend backendName, p plan.Plan) error {
+func printJSON(w io.Writer, backend backendName, p plan.Plan, srun []string) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
 		Backend backendName `json:"backend"`
 		Plan    *plan.Plan  `json:"plan"`
-	}{backend, &p})
+		Slurm   []string    `json:"slurm,omitempty"`
+	}{backend, &p, srun})
 }
 
 // runLaunch asks, prepares the host and runs.

@@ -51,11 +51,12 @@ type Settings struct {
 	// Only config files set these; mergeFrom leaves them to catalogue and
 	// imageDefaultsOf, which merge them key by key.
 	ImageDefaults imageDefaults          `toml:"image_defaults"`
+	Slurm         slurmConfig            `toml:"slurm"`
 	AgentTables   map[string]agentConfig `toml:"agents"`
 }
 
 // fileOnly are the keys that no flag or variable sets.
-var fileOnly = map[string]bool{"image_defaults": true, "agents": true}
+var fileOnly = map[string]bool{"image_defaults": true, "agents": true, "slurm": true}
 
 // origin says where a value came from, in the user's words: "--backend",
 // "/home/ana/proj/.launch.toml: line 3: backend", "LAUNCH_BACKEND".

@@ -1,0 +1,120 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// slurmReady says whether the one-node cluster of .ci/slurm.sh answers.
+func slurmReady() error {
+	out, err := exec.Command("sinfo", "-h", "-o", "%t").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("slurm missing (run .ci/slurm.sh): %v: %s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "idle" && s != "mix" && s != "alloc" {
+		return fmt.Errorf("slurm node is %q, not idle (run .ci/slurm.sh)", s)
+	}
+	return nil
+}
+
+// slurmSession is an Apptainer session whose launches go through Slurm.
+func slurmSession(t *testing.T) *session {
+	need(t, slurmReady())
+	for _, b := range e2eBackends {
+		if b.name == backendSingularity {
+			s := newSession(t, b)
+			s.extraArgs = []string{"--slurm"}
+			return s
+		}
+	}
+	t.Fatal("no singularity backend under test")
+	return nil
+}
+
+// TestE2ESlurm: launch --slurm runs the agent in a Slurm allocation with
+// the plan's mounts and environment, passes the exit code back, and no
+// secret value reaches a command line on the way.
+func TestE2ESlurm(t *testing.T) {
+	s := slurmSession(t)
+	const secret = "s3cr3t-value-for-slurm"
+	s.env = append(s.env, "SECRET_TOKEN="+secret, "OTHER_SECRET=nope")
+	s.write(filepath.Join(s.ws, "in.txt"), "from the workspace\n")
+	c := s.cmd("--yes", "--env", "SLURM_JOB_ID", "--env", "SECRET_TOKEN", "shell",
+		`echo "job=$SLURM_JOB_ID"; echo "secret=$SECRET_TOKEN"; echo "other=$OTHER_SECRET"; cat in.txt; echo out > out.txt; sleep 2; exit 7`)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// While it runs, no process shows the secret on its command line.
+	leak := ""
+	for i := 0; i < 15 && leak == ""; i++ {
+		leak = cmdlineHolding(secret)
+		time.Sleep(100 * time.Millisecond)
+	}
+	err := c.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if leak != "" {
+		t.Errorf("a command line holds the secret: %s", leak)
+	}
+	if code != 7 {
+		t.Errorf("exit %d, want 7; stderr:\n%s", code, errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{"secret=" + secret, "other=\n", "from the workspace"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, got)
+		}
+	}
+	if !strings.Contains(got, "job=") || strings.Contains(got, "job=\n") {
+		t.Errorf("the agent did not run in a Slurm allocation (no SLURM_JOB_ID):\n%s", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.ws, "out.txt")); err != nil || string(b) != "out\n" {
+		t.Errorf("what the agent wrote in the workspace: %q, %v", b, err)
+	}
+	dry, _, _ := s.run("", "--dry-run", "--env", "SECRET_TOKEN", "shell", "true")
+	if !strings.HasPrefix(dry, "srun ") || !strings.Contains(dry, "--export=") || !strings.Contains(dry, "SECRET_TOKEN") || strings.Contains(dry, secret) {
+		t.Errorf("dry run under Slurm:\n%s", dry)
+	}
+}
+
+// TestE2ESlurmTerminal: on a terminal, the session gets a pseudo-terminal
+// in the allocation (srun --pty), typed input arrives, and the exit code
+// comes back.
+func TestE2ESlurmTerminal(t *testing.T) {
+	s := slurmSession(t)
+	args := append(append([]string{s.bin}, s.backend.debian...), "--slurm", "--yes", "shell",
+		`stty size; read -r line; echo "got:$line"; exit 3`)
+	p := newPane(t, s, 100, 30, args...)
+	p.waitFor("30 100")
+	p.send("typed in", "Enter")
+	p.waitFor("got:typed in")
+	if code := readStatus(t, s); code != 3 {
+		t.Errorf("exit code %d, want 3", code)
+	}
+}
+
+// cmdlineHolding returns the command line of a process that holds s, or "".
+func cmdlineHolding(s string) string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err == nil && bytes.Contains(b, []byte(s)) {
+			return d + ": " + strings.ReplaceAll(string(b), "\x00", " ")
+		}
+	}
+	return ""
+}
