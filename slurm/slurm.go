@@ -172,3 +172,33 @@ func Run(ctx context.Context, argv, env []string, stdin io.Reader, stdout, stder
 	}
 	return -1, fmt.Errorf("slurm: %w", err)
 }
+
+// ArrayScript is the sbatch script of a job array of n tasks, at most
+// concurrency of them at once. Each array task runs argv with its index
+// ($SLURM_ARRAY_TASK_ID) appended; Slurm's own output for each goes to
+// output (sbatch's %A and %a patterns). Values never appear in it: the
+// variables are exported by name.
+func ArrayScript(o Options, name string, n, concurrency int, export []string, output string, argv []string) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n")
+	opts := []string{"--job-name=" + name, fmt.Sprintf("--array=0-%d%%%d", n-1, concurrency), "--ntasks=1", "--output=" + output}
+	opts = append(opts, o.flags()...)
+	opts = append(opts, "--export="+Export(export))
+	for _, f := range opts {
+		fmt.Fprintf(&b, "#SBATCH %s\n", f)
+	}
+	b.WriteString("exec")
+	for _, a := range argv {
+		b.WriteString(" " + quote(a))
+	}
+	b.WriteString(" \"$SLURM_ARRAY_TASK_ID\"\n")
+	return b.String()
+}
+
+// quote quotes s for sh.
+func quote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

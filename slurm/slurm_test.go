@@ -41,3 +41,20 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestArrayScript(t *testing.T) {
+	got := ArrayScript(Options{Partition: "norm", Time: "30"}, "launch-batch", 20, 4, []string{"HOME", "SECRET"}, "/b/f.logs/slurm-%A_%a.out", []string{"/usr/bin/launch", "batch", "--task", "/b/my file.toml"})
+	want := `#!/bin/sh
+#SBATCH --job-name=launch-batch
+#SBATCH --array=0-19%4
+#SBATCH --ntasks=1
+#SBATCH --output=/b/f.logs/slurm-%A_%a.out
+#SBATCH --partition=norm
+#SBATCH --time=30
+#SBATCH --export=HOME,PATH,SECRET
+exec /usr/bin/launch batch --task '/b/my file.toml' "$SLURM_ARRAY_TASK_ID"
+`
+	if got != want {
+		t.Errorf("ArrayScript =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -70,12 +70,18 @@ func runApp(ctx context.Context, s iostreams.Streams, h *Host, args []string) in
 	return code
 }
 
-// slurmFlag rewrites --slurm=ARGS, before the agent's name, as
-// --slurm-args=ARGS: a flag is either a switch or takes a value.
+// slurmFlag rewrites --slurm=ARGS, before the agent's name (or after a
+// subcommand's), as --slurm-args=ARGS: a flag is either a switch or takes a
+// value.
 func slurmFlag(args []string) []string {
 	out := append([]string(nil), args...)
+	sub := false
 	for i := 1; i < len(out); i++ {
 		a := out[i]
+		if !sub && subcommands[a] {
+			sub = true
+			continue
+		}
 		if a == "--" || !strings.HasPrefix(a, "-") {
 			break
 		}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/launchcli/launch/batch"
+	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/shell"
+	"github.com/launchcli/launch/slurm"
+)
+
+// batchCommand is "launch batch FILE": many headless tasks, locally or as
+// one Slurm job array.
+func batchCommand(s iostreams.Streams, h *Host) *cli.Command {
+	f := &flagState{}
+	var task bool
+	return &cli.Command{
+		Name:      "batch",
+		Usage:     "run the tasks a batch file lists: locally, or as one Slurm job array",
+		UsageText: "launch batch [--slurm[=ARGS]] [--dry-run] FILE",
+		Description: `FILE (TOML) lists tasks; each is a normal launch (launch --yes FLAGS AGENT
+-- ARGS) in its own workspace, with the same rules as any other:
+
+   concurrency = 4            # at most this many at once (default 4)
+   [[task]]
+   name = "repo-a"            # default task-N
+   workspace = "repos/a"      # relative to FILE
+   agent = "codex"
+   args = ["exec", "summarise this repository"]
+   flags = ["--network", "none"]
+
+Each task's output goes to FILE.logs/NAME.log, and a row (task, state, exit,
+seconds, log) goes to FILE.results.tsv as the task ends. Without Slurm the
+tasks run here; with --slurm (or [slurm] enabled = true in your config) they
+are one job array (sbatch --array, the concurrency as its limit), and launch
+waits for it. --dry-run prints the sbatch script. Exit status: 0 when every
+task succeeded, 1 when one failed.
+
+Examples:
+   launch batch tasks.toml
+   launch batch --slurm='--time=2:00:00' tasks.toml
+   launch batch --slurm --dry-run tasks.toml`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "slurm", Destination: &f.slurm, Usage: "submit the tasks as one Slurm job array"},
+			&cli.StringFlag{Name: "slurm-args", Destination: &f.slurmArgs, Usage: "more sbatch options, shell-quoted (implies --slurm)"},
+			&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print what would run (the sbatch script under Slurm); run nothing"},
+			&cli.BoolFlag{Name: "task", Destination: &task, Hidden: true, Usage: "run task INDEX of FILE (what each array task runs)"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if task {
+				return batchTask(ctx, s, h, cmd.Args().Slice())
+			}
+			if cmd.Args().Len() != 1 {
+				return usagef("launch batch takes one FILE (see launch batch --help)")
+			}
+			file, err := batch.Load(cmd.Args().First())
+			if err != nil {
+				return usagef("%w", err)
+			}
+			layers, err := userLayers(h)
+			if err != nil {
+				return err
+			}
+			on, so, err := slurmOf(layers, f)
+			if err != nil {
+				return err
+			}
+			if on {
+				return batchSlurm(ctx, s, h, file, so, batchExport(h, layers, file), f.dryRun)
+			}
+			return batchLocal(ctx, s, h, file, f.dryRun)
+		},
+	}
+}
+
+// batchLocal runs the tasks here.
+func batchLocal(ctx context.Context, s iostreams.Streams, h *Host, file *batch.File, dry bool) error {
+	if dry {
+		for _, t := range file.Tasks {
+			fmt.Fprintf(s.Out, "(cd %s && %s)\n", shell.Quote(t.Workspace), shell.Join(t.Argv(h.Executable)))
+		}
+		fmt.Fprintf(s.Err, "launch: dry run: %d tasks, %d at a time; nothing was run\n", len(file.Tasks), file.Concurrency)
+		return nil
+	}
+	if err := file.Reset(); err != nil {
+		return err
+	}
+	results, err := file.Run(ctx, h.Executable, h.Env, func(r batch.Result) {
+		fmt.Fprintf(s.Err, "launch: batch: %s %s (exit %d, %.1fs); log %s\n", r.Task, r.State, r.Exit, r.Duration.Seconds(), r.Log)
+	})
+	if err != nil {
+		return err
+	}
+	return batchSummary(s, file, len(results))
+}
+
+// batchSummary reads the results table back and sets the exit status.
+func batchSummary(s iostreams.Streams, file *batch.File, ran int) error {
+	b, err := os.ReadFile(file.ResultsPath())
+	if err != nil {
+		return err
+	}
+	failed := 0
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]
+	for _, row := range rows {
+		if f := strings.Split(row, "\t"); len(f) > 1 && f[1] != "ok" {
+			failed++
+		}
+	}
+	missing := len(file.Tasks) - len(rows)
+	fmt.Fprintf(s.Err, "launch: batch: %d of %d tasks ok, %d failed, %d did not report; results in %s\n", len(rows)-failed, len(file.Tasks), failed, missing, file.ResultsPath())
+	if failed > 0 || missing > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+// batchSlurm submits the tasks as one job array and waits for it.
+func batchSlurm(ctx context.Context, s iostreams.Streams, h *Host, file *batch.File, so slurm.Options, export []string, dry bool) error {
+	script := slurm.ArrayScript(so, "launch-batch", len(file.Tasks), file.Concurrency, export,
+		filepath.Join(file.Path+".logs", "slurm-%A_%a.out"), []string{h.Executable, "batch", "--task", file.Path})
+	if dry {
+		fmt.Fprintf(s.Err, "launch: dry run: submit with: sbatch --wait --chdir=%s < SCRIPT; nothing was submitted\n", shell.Quote(filepath.Dir(file.Path)))
+		_, err := fmt.Fprint(s.Out, script)
+		return err
+	}
+	if err := file.Reset(); err != nil {
+		return err
+	}
+	c := exec.CommandContext(ctx, "sbatch", "--wait", "--parsable", "--chdir="+filepath.Dir(file.Path))
+	c.Env, c.Stdin, c.Stderr = h.Env, strings.NewReader(script), s.Err
+	var out bytes.Buffer
+	c.Stdout = &out
+	fmt.Fprintf(s.Err, "launch: batch: submitting %d tasks as one Slurm job array; waiting for it (Ctrl-C cancels it)\n", len(file.Tasks))
+	err := c.Run()
+	if id := strings.TrimSpace(out.String()); id != "" {
+		fmt.Fprintf(s.Err, "launch: batch: job %s ended\n", id)
+		if ctx.Err() != nil {
+			exec.Command("scancel", strings.Split(id, ";")[0]).Run() //nolint:errcheck // best effort, already ending
+		}
+	}
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		return fmt.Errorf("sbatch: %w; is Slurm installed here?", err)
+	}
+	return batchSummary(s, file, len(file.Tasks))
+}
+
+// batchTask runs one task of a Slurm job array: FILE INDEX.
+func batchTask(ctx context.Context, s iostreams.Streams, h *Host, args []string) error {
+	if len(args) != 2 {
+		return usagef("launch batch --task FILE INDEX")
+	}
+	file, err := batch.Load(args[0])
+	if err != nil {
+		return usagef("%w", err)
+	}
+	i, err := strconv.Atoi(args[1])
+	if err != nil || i < 0 || i >= len(file.Tasks) {
+		return usagef("launch batch --task: index %q: want 0 to %d", args[1], len(file.Tasks)-1)
+	}
+	r, err := file.RunOne(ctx, h.Executable, i, h.Env)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Err, "launch: batch: %s %s (exit %d); log %s\n", r.Task, r.State, r.Exit, r.Log)
+	if r.Exit != 0 {
+		return exitError{r.Exit}
+	}
+	return nil
+}
+
+// batchExport are the variables the array's tasks may need: what launch
+// reads, proxies, and what the tasks' agents inherit (their prefixes,
+// Bedrock's AWS_ variables, each --env NAME). Names only.
+func batchExport(h *Host, layers []layer, file *batch.File) []string {
+	agents := catalogue(layers)
+	prefixes := append([]string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}, launchPrefixes...)
+	names := map[string]bool{}
+	for _, t := range file.Tasks {
+		a := agents[t.Agent]
+		prefixes = append(prefixes, a.EnvPrefixes...)
+		if len(a.BedrockSwitch) > 0 {
+			prefixes = append(append(prefixes, "AWS_"), a.BedrockSwitch...)
+		}
+		for i, fl := range t.Flags {
+			switch {
+			case fl == "--env" && i+1 < len(t.Flags):
+				n, _, _ := strings.Cut(t.Flags[i+1], "=")
+				names[n] = true
+			case strings.HasPrefix(fl, "--env="):
+				n, _, _ := strings.Cut(strings.TrimPrefix(fl, "--env="), "=")
+				names[n] = true
+			}
+		}
+	}
+	var out []string
+	for _, n := range h.EnvNames() {
+		keep := names[n]
+		for _, r := range launchReads {
+			keep = keep || n == r
+		}
+		for _, p := range prefixes {
+			keep = keep || (p != "" && strings.HasPrefix(n, p))
+		}
+		if keep {
+			out = append(out, n)
+		}
+	}
+	return out
+}
