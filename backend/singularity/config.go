@@ -64,6 +64,14 @@ type Config struct {
 	// /dev/fuse is possible; the flag makes it explicit (slower start, no
 	// FUSE needed).
 	Unsquash bool
+	// SandboxDir, with Unsquash, keeps unpacked SIFs: a SIF is unpacked
+	// once into SandboxDir/<its sha256> and that directory runs, instead of
+	// unpacking on every launch (see sandbox.go). Absolute; empty means
+	// --unsquash on every launch.
+	SandboxDir string
+	// SandboxMax bounds SandboxDir's size in bytes: an unpack that would
+	// pass it is refused. 0 means no limit.
+	SandboxMax int64
 	// CacheDir is the absolute directory pulled images are kept in,
 	// normally $XDG_CACHE_HOME/launch/sif. Required only for oras:// and
 	// docker:// images.

@@ -73,6 +73,12 @@ func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code
 	if r.onImage != nil {
 		r.onImage(info)
 	}
+	image := r.image
+	if r.sandbox != nil && info.Kind == KindSIF {
+		if image, err = r.sandbox.ensure(ctx, e, r.binary, r.image, s); err != nil {
+			return -1, err
+		}
+	}
 	dir := ""
 	if r.needsScratch() {
 		parent := r.scratch
@@ -99,7 +105,9 @@ func (r Rendered) Exec(ctx context.Context, e runner, s iostreams.Streams) (code
 	if r.tmpdirVar != "" {
 		env = append(env, r.tmpdirVar+"="+dir)
 	}
-	return e.Run(ctx, proc{Argv: r.argv(dir), Env: env, Streams: s})
+	argv := r.argv(dir)
+	argv[1+r.imageAt] = image
+	return e.Run(ctx, proc{Argv: argv, Env: env, Streams: s})
 }
 
 // settleTime is how long after its start the runtime may lose a signal.

@@ -39,6 +39,8 @@ type Rendered struct {
 	unset     []string
 	notes     []string
 	onImage   func(ImageInfo)
+	// sandbox, when set, runs a SIF unpacked once into the cache.
+	sandbox *sandboxCache
 }
 
 // arg is one word of the runtime's argv. A word under the per-run scratch
@@ -143,7 +145,13 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.UserNS {
 		a = append(a, "--userns")
 	}
-	if c.Unsquash {
+	switch {
+	case c.Unsquash && c.SandboxDir != "":
+		if !strings.HasPrefix(c.SandboxDir, "/") {
+			return Rendered{}, plan.Errorf(plan.ErrInvalid, "sandbox directory %q: want an absolute path", c.SandboxDir)
+		}
+		r.sandbox = &sandboxCache{dir: c.SandboxDir, max: c.SandboxMax}
+	case c.Unsquash:
 		a = append(a, "--unsquash")
 		r.tmpdirVar = strings.TrimSuffix(c.Flavour.EnvPrefix(), "ENV_") + "_TMPDIR"
 	}

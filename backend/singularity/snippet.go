@@ -32,12 +32,12 @@ func (r Rendered) Snippet() string {
 		b.WriteString(strings.Join(parts, " "))
 		b.WriteByte('\n')
 	}
-	wrap := len(r.prepare) > 0 || r.pull != nil || r.needsScratch()
+	wrap := len(r.prepare) > 0 || r.pull != nil || r.needsScratch() || r.sandbox != nil
 	if wrap {
 		line("(")
 		line("set -e")
 		line("umask 077")
-		if (r.pull != nil && !r.pull.never) || r.needsScratch() {
+		if (r.pull != nil && !r.pull.never) || r.needsScratch() || r.sandbox != nil {
 			line(shScratch+"=", shPart+"=")
 			// chmod first: an unsquashed image interrupted half-way can
 			// leave directories without write permission.
@@ -80,6 +80,11 @@ func (r Rendered) Snippet() string {
 			if !p.always {
 				line("fi")
 			}
+		}
+	}
+	if r.sandbox != nil {
+		for _, l := range r.sandbox.snippetLines(r.binary, r.image) {
+			line(l)
 		}
 	}
 	if r.needsScratch() {
@@ -136,6 +141,10 @@ func (r Rendered) commandLine() string {
 		case i == r.imageAt:
 			lines = append(lines, strings.Join(cur, " "))
 			cur = nil
+			if r.sandbox != nil {
+				cur = []string{`"$` + shBox + `"`}
+				continue
+			}
 		case i < r.imageAt && r.args[i].word == "--bind":
 			lines = append(lines, strings.Join(cur, " "))
 			cur = []string{"--bind", quoteArg(r.args[i+1])}

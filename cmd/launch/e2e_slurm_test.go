@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -117,4 +118,55 @@ func cmdlineHolding(s string) string {
 		}
 	}
 	return ""
+}
+
+// TestE2ESandboxCache: as an ordinary user without FUSE, the first launch
+// of a SIF unpacks it into the cache once; the second reuses it; a changed
+// SIF is unpacked anew; the printed dry run does the same and runs the
+// cached directory.
+func TestE2ESandboxCache(t *testing.T) {
+	var b e2eBackend
+	for _, x := range e2eBackends {
+		if x.name == backendSingularity {
+			b = x
+		}
+	}
+	s := newSession(t, b)
+	if s.cred == nil {
+		need(t, errors.New("the test needs root, to run launch as an ordinary user without FUSE"))
+	}
+	sif := filepath.Join(s.home, "img.sif")
+	copyFile(t, ciImages+"/busybox.sif", sif, s)
+	s.backend.flags = []string{"--backend", "singularity", "--sif-path", sif}
+	_, errs, code := s.run("", "--yes", "shell", "true")
+	if code != 0 || !strings.Contains(errs, "unpacking it once into "+filepath.Join(s.home, ".cache/launch/sandbox")) {
+		t.Fatalf("first launch: exit %d, stderr:\n%s", code, errs)
+	}
+	out, errs, code := s.run("", "--yes", "shell", "echo second")
+	if code != 0 || out != "second\n" || strings.Contains(errs, "unpacking") {
+		t.Errorf("second launch: exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	dry, _, _ := s.run("", "--dry-run", "shell", "echo printed")
+	c := s.command("sh", "-c", dry)
+	got, err := c.CombinedOutput()
+	if err != nil || !strings.Contains(string(got), "printed") || strings.Contains(string(got), "Extracting") {
+		t.Errorf("the printed command: %v:\n%s\n%s", err, got, dry)
+	}
+	copyFile(t, ciImages+"/busybox-path.sif", sif, s)
+	if _, errs, code := s.run("", "--yes", "shell", "true"); code != 0 || !strings.Contains(errs, "unpacking it once") {
+		t.Errorf("a changed SIF: exit %d, stderr:\n%s", code, errs)
+	}
+	boxes, _ := filepath.Glob(filepath.Join(s.home, ".cache/launch/sandbox/*.source"))
+	if len(boxes) != 2 {
+		t.Errorf("cache entries %q, want 2 (one per SIF content)", boxes)
+	}
+}
+
+func copyFile(t *testing.T, from, to string, s *session) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.write(to, string(b))
 }

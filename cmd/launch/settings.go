@@ -46,6 +46,7 @@ type Settings struct {
 	Yes            bool           `toml:"yes"`
 	SingularityBin string         `toml:"singularity_bin"`
 	NvCCLI         bool           `toml:"singularity_nvccli"`
+	SandboxMax     byteSize       `toml:"sandbox_cache_max"`
 	PodmanRootful  *bool          `toml:"podman_rootful"`
 
 	// Only config files set these; mergeFrom leaves them to catalogue and
@@ -182,6 +183,26 @@ func fromText(ptr reflect.Value, text string) error {
 
 // Typed settings. Each parses its text in UnmarshalText, the one place its
 // rule lives; the error names the value and what is wanted.
+
+// byteSize is a size in bytes written as 500M, 20G or 1T (K, M, G, T are
+// powers of 1024); 0 means no limit.
+type byteSize int64
+
+func (b *byteSize) UnmarshalText(t []byte) error {
+	s := strings.TrimSpace(string(t))
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		if i := strings.IndexByte("KMGT", s[n-1]&^0x20); i >= 0 {
+			mult, s = int64(1)<<(10*(i+1)), s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)/mult {
+		return fmt.Errorf("%q: want a size such as 20G (K, M, G, T), or 0 for no limit", t)
+	}
+	*b = byteSize(v * mult)
+	return nil
+}
 
 // backendName is docker, podman or singularity; "" lets launch choose.
 type backendName string

@@ -46,6 +46,11 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 		NvCCLI:   o.NvCCLI,
 		CacheDir: filepath.Join(cache, "launch", "sif"),
 	}
+	if c.Unsquash {
+		// Without FUSE a SIF is unpacked once and kept, not on every launch.
+		c.SandboxDir = filepath.Join(cache, "launch", "sandbox")
+		c.SandboxMax = int64(o.SandboxMax)
+	}
 	// Large temporary files (an unsquashed image) go where the user keeps
 	// the runtime's own: node-local scratch on a cluster, say.
 	for _, v := range []string{"APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"} {
