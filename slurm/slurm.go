@@ -173,25 +173,35 @@ func Run(ctx context.Context, argv, env []string, stdin io.Reader, stdout, stder
 	return -1, fmt.Errorf("slurm: %w", err)
 }
 
+// JobScript is the sbatch script of one detached job that runs argv, its
+// output (stdout and stderr) going to output (sbatch's %j pattern).
+func JobScript(o Options, name string, export []string, output string, argv []string) string {
+	return script(append([]string{"--job-name=" + name, "--ntasks=1", "--output=" + output}, o.flags()...), export, argv, "")
+}
+
 // ArrayScript is the sbatch script of a job array of n tasks, at most
 // concurrency of them at once. Each array task runs argv with its index
 // ($SLURM_ARRAY_TASK_ID) appended; Slurm's own output for each goes to
 // output (sbatch's %A and %a patterns). Values never appear in it: the
 // variables are exported by name.
 func ArrayScript(o Options, name string, n, concurrency int, export []string, output string, argv []string) string {
+	opts := []string{"--job-name=" + name, fmt.Sprintf("--array=0-%d%%%d", n-1, concurrency), "--ntasks=1", "--output=" + output}
+	return script(append(opts, o.flags()...), export, argv, ` "$SLURM_ARRAY_TASK_ID"`)
+}
+
+// script is an sbatch script: the options as #SBATCH lines, the variables
+// by name, then exec argv and tail (already quoted).
+func script(opts, export, argv []string, tail string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
-	opts := []string{"--job-name=" + name, fmt.Sprintf("--array=0-%d%%%d", n-1, concurrency), "--ntasks=1", "--output=" + output}
-	opts = append(opts, o.flags()...)
-	opts = append(opts, "--export="+Export(export))
-	for _, f := range opts {
+	for _, f := range append(opts, "--export="+Export(export)) {
 		fmt.Fprintf(&b, "#SBATCH %s\n", f)
 	}
 	b.WriteString("exec")
 	for _, a := range argv {
 		b.WriteString(" " + quote(a))
 	}
-	b.WriteString(" \"$SLURM_ARRAY_TASK_ID\"\n")
+	b.WriteString(tail + "\n")
 	return b.String()
 }
 

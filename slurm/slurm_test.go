@@ -58,3 +58,18 @@ exec /usr/bin/launch batch --task '/b/my file.toml' "$SLURM_ARRAY_TASK_ID"
 		t.Errorf("ArrayScript =\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestJobScript(t *testing.T) {
+	got := JobScript(Options{Time: "8:00:00"}, "launch-codex", []string{"HOME"}, "/s/launch-codex-%j.log", []string{"/usr/bin/launch", "--yes", "codex", "--", "exec", "it's"})
+	want := `#!/bin/sh
+#SBATCH --job-name=launch-codex
+#SBATCH --ntasks=1
+#SBATCH --output=/s/launch-codex-%j.log
+#SBATCH --time=8:00:00
+#SBATCH --export=HOME,PATH
+exec /usr/bin/launch --yes codex -- exec 'it'\''s'
+`
+	if got != want {
+		t.Errorf("JobScript =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -92,6 +92,7 @@ type flagState struct {
 	dryRun, verbose, json bool
 	slurm                 bool
 	slurmArgs             string
+	detach                bool
 }
 
 // flagFor is the flag that sets key, if any.
@@ -157,6 +158,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},
 		&cli.BoolFlag{Name: "slurm", Destination: &f.slurm, Usage: "run in a Slurm allocation: srun (--pty on a terminal) runs launch again there; [slurm] in the config sets partition, time, cpus, mem, gres, account; --slurm=ARGS adds srun options"},
 		&cli.StringFlag{Name: "slurm-args", Destination: &f.slurmArgs, Usage: "more srun options, shell-quoted (implies --slurm; same as --slurm=ARGS)"},
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Destination: &f.detach, Usage: "with --slurm: submit the launch as a batch job (sbatch) and return; its output goes to a log under $XDG_STATE_HOME/launch/slurm"},
 	)
 }
 

@@ -170,3 +170,34 @@ func copyFile(t *testing.T, from, to string, s *session) {
 	}
 	s.write(to, string(b))
 }
+
+// TestE2ESlurmDetach: --slurm --detach submits a batch job and returns its
+// id at once; the job shows in squeue, and its log fills with the agent's
+// output.
+func TestE2ESlurmDetach(t *testing.T) {
+	s := slurmSession(t)
+	out, errs, code := s.run("", "--yes", "--detach", "shell", "echo started; sleep 4; echo finished")
+	id := strings.TrimSpace(out)
+	if code != 0 || id == "" || !strings.Contains(errs, "submitted Slurm job "+id) {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	q, _ := exec.Command("squeue", "-h", "-j", id, "-o", "%j %u").CombinedOutput()
+	if !strings.Contains(string(q), "launch-shell") {
+		t.Errorf("squeue -j %s: %q, want the job", id, q)
+	}
+	log := filepath.Join(s.home, ".local/state/launch/slurm", "launch-shell-"+id+".log")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(log)
+		if strings.Contains(string(b), "finished") {
+			if !strings.Contains(string(b), "started") {
+				t.Errorf("log %s:\n%s", log, b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log %s never showed the end:\n%s", log, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -73,6 +76,9 @@ func slurmOf(layers []layer, f *flagState) (bool, slurm.Options, error) {
 // launch itself, run again in the allocation with the same arguments.
 type slurmJob struct {
 	argv []string
+	// script, for a detached launch, is the sbatch script (argv is then
+	// sbatch, reading it on stdin) and logs the directory its log goes to.
+	script, logs string
 }
 
 // slurmArgv builds the srun command for Plan p. GPUs are asked of Slurm by
@@ -91,9 +97,27 @@ func slurmArgv(o *options, h *Host, p plan.Plan, app *cli.Command) (slurmJob, er
 		inner = append(inner, "--gpus", "auto")
 	}
 	inner = append(inner, withoutFlags(h.Args, app, map[string]bool{
-		"slurm": true, "slurm-args": true, "dry-run": true, "json": true, "yes": true, "y": true, "gpus": true,
+		"slurm": true, "slurm-args": true, "dry-run": true, "json": true, "yes": true, "y": true, "gpus": true, "detach": true, "d": true,
 	})...)
-	return slurmJob{argv: slurm.Srun(so, "launch-"+p.Agent, p.TTY, exportNames(o, h, p), inner)}, nil
+	name, export := "launch-"+p.Agent, exportNames(o, h, p)
+	if o.Detach {
+		logs := filepath.Join(stateDir(h), "slurm")
+		return slurmJob{
+			argv:   []string{"sbatch", "--parsable", "--chdir=" + h.Cwd},
+			script: slurm.JobScript(so, name, export, filepath.Join(logs, name+"-%j.log"), inner),
+			logs:   logs,
+		}, nil
+	}
+	return slurmJob{argv: slurm.Srun(so, name, p.TTY, export, inner)}, nil
+}
+
+// stateDir is $XDG_STATE_HOME/launch, or ~/.local/state/launch.
+func stateDir(h *Host) string {
+	dir := h.Getenv("XDG_STATE_HOME")
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(h.Home, ".local", "state")
+	}
+	return filepath.Join(dir, "launch")
 }
 
 // asksGPUs reports whether the options ask Slurm for GPUs by themselves.
@@ -189,14 +213,36 @@ func takesValue(flags []cli.Flag) map[string]bool {
 // printSlurm is the dry run under Slurm: the srun command on stdout, and
 // what happens in the allocation on stderr.
 func printSlurm(w, notes io.Writer, j slurmJob) error {
-	fmt.Fprintln(notes, "launch: slurm: srun copies only the variables named in --export from your environment; their values never appear on a command line")
+	fmt.Fprintln(notes, "launch: slurm: only the variables named in --export are copied from your environment; their values never appear on a command line or in a script")
 	fmt.Fprintln(notes, "launch: slurm: in the allocation, launch runs again with your arguments and makes the plan there (its GPUs, scratch and image cache); see it with --dry-run on a node")
+	if j.script != "" {
+		_, err := fmt.Fprintf(w, "mkdir -p %s\n%s <<'LAUNCH_SBATCH'\n%sLAUNCH_SBATCH\n", shell.Quote(j.logs), shell.Join(j.argv), j.script)
+		return err
+	}
 	_, err := fmt.Fprintln(w, shell.Join(j.argv))
 	return err
 }
 
-// runSlurm runs the srun command with launch's environment and streams.
+// runSlurm runs the srun command with launch's environment and streams, or
+// submits the detached job and says where its log is.
 func runSlurm(ctx context.Context, s iostreams.Streams, h *Host, j slurmJob) error {
+	if j.script != "" {
+		if err := os.MkdirAll(j.logs, 0o700); err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		code, err := slurm.Run(ctx, j.argv, h.Env, strings.NewReader(j.script), &out, s.Err)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return fmt.Errorf("sbatch exited with status %d", code)
+		}
+		id := strings.TrimSpace(strings.Split(out.String(), ";")[0])
+		fmt.Fprintln(s.Out, id)
+		fmt.Fprintf(s.Err, "launch: submitted Slurm job %s; its log: %s (tail -f it); stop it with scancel %s\n", id, filepath.Join(j.logs, "*-"+id+".log"), id)
+		return nil
+	}
 	code, err := slurm.Run(ctx, j.argv, h.Env, s.In, s.Out, s.Err)
 	if err != nil {
 		return err
