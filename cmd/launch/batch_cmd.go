@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -136,22 +137,48 @@ func batchSlurm(ctx context.Context, s iostreams.Streams, h *Host, file *batch.F
 	if err := file.Reset(); err != nil {
 		return err
 	}
-	c := exec.CommandContext(ctx, "sbatch", "--wait", "--parsable", "--chdir="+filepath.Dir(file.Path))
+	c := exec.Command("sbatch", "--parsable", "--chdir="+filepath.Dir(file.Path))
 	c.Env, c.Stdin, c.Stderr = h.Env, strings.NewReader(script), s.Err
-	var out bytes.Buffer
-	c.Stdout = &out
-	fmt.Fprintf(s.Err, "launch: batch: submitting %d tasks as one Slurm job array; waiting for it (Ctrl-C cancels it)\n", len(file.Tasks))
-	err := c.Run()
-	if id := strings.TrimSpace(out.String()); id != "" {
-		fmt.Fprintf(s.Err, "launch: batch: job %s ended\n", id)
-		if ctx.Err() != nil {
-			exec.Command("scancel", strings.Split(id, ";")[0]).Run() //nolint:errcheck // best effort, already ending
-		}
-	}
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+	out, err := c.Output()
+	if err != nil {
 		return fmt.Errorf("sbatch: %w; is Slurm installed here?", err)
 	}
+	id := strings.TrimSpace(strings.Split(string(out), ";")[0])
+	fmt.Fprintf(s.Err, "launch: batch: submitted %d tasks as Slurm job array %s; waiting for it (Ctrl-C cancels it)\n", len(file.Tasks), id)
+	if err := waitJob(ctx, id); err != nil {
+		exec.Command("scancel", id).Run() //nolint:errcheck // best effort: the user asked to stop
+		return err
+	}
 	return batchSummary(s, file, len(file.Tasks))
+}
+
+// waitJob waits until Slurm no longer lists job id (every task of an array
+// ended). sbatch --wait would do, but it polls with a back-off of many
+// seconds; half a second keeps a short batch short.
+func waitJob(ctx context.Context, id string) error {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	failures := 0
+	for {
+		out, err := exec.Command("squeue", "-h", "-j", id, "-o", "%i").CombinedOutput()
+		switch {
+		case err == nil && strings.TrimSpace(string(out)) == "":
+			return nil
+		case err != nil && bytes.Contains(out, []byte("Invalid job id")):
+			return nil // ended, and already purged
+		case err != nil:
+			if failures++; failures > 120 {
+				return fmt.Errorf("squeue -j %s: %v: %s; the job may still run: check with squeue", id, err, bytes.TrimSpace(out))
+			}
+		default:
+			failures = 0
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
 }
 
 // batchTask runs one task of a Slurm job array: FILE INDEX.
