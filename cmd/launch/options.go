@@ -137,24 +137,22 @@ func envLayer(h *Host) (*Settings, error) {
 // imageDefaultsOf merges [image_defaults] of every layer, key by key.
 func imageDefaultsOf(layers []layer) defaults {
 	var out defaults
-	set := func(dst *string, src *string) {
-		if src != nil {
-			*dst = *src
-		}
-	}
 	for _, l := range layers {
 		d := l.cfg.ImageDefaults
-		set(&out.OCI, d.OCI)
-		set(&out.SIF, d.SIF)
-		set(&out.Arch, d.Arch)
-		set(&out.User, d.User)
-		set(&out.Home, d.Home)
-		if d.UID != nil {
-			out.UID = *d.UID
-		}
-		if d.GID != nil {
-			out.GID = *d.GID
-		}
+		setIf(&out.OCI, d.OCI)
+		setIf(&out.SIF, d.SIF)
+		setIf(&out.Arch, d.Arch)
+		setIf(&out.User, d.User)
+		setIf(&out.Home, d.Home)
+		setIf(&out.UID, d.UID)
+		setIf(&out.GID, d.GID)
 	}
 	return out
+}
+
+// setIf sets *dst to *src when a layer set src: a table merged key by key.
+func setIf[T any](dst, src *T) {
+	if src != nil {
+		*dst = *src
+	}
 }

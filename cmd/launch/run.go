@@ -143,15 +143,8 @@ func printJSON(w io.Writer, backend backendName, p plan.Plan, srun []string) err
 
 // runLaunch asks, prepares the host and runs.
 func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
-	if !o.Yes {
-		ok, err := confirm(ctx, s, p, backend)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintln(s.Err, "launch: not launched")
-			return exitError{1}
-		}
+	if err := askToLaunch(ctx, s, o, p, backend); err != nil {
+		return err
 	}
 	if err := prepare(p.Prepare); err != nil {
 		return err
@@ -196,6 +189,22 @@ func checkProtected(w io.Writer, snap guard.Snapshot) error {
 	}
 	fmt.Fprintf(w, "launch: read them before you move any back; see docs/security.md, protected paths\n")
 	return errors.Join(err, uerr)
+}
+
+// askToLaunch asks for confirmation unless --yes; a "no" is exit 1.
+func askToLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, backend backendName) error {
+	if o.Yes {
+		return nil
+	}
+	ok, err := confirm(ctx, s, p, backend)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintln(s.Err, "launch: not launched")
+		return exitError{1}
+	}
+	return nil
 }
 
 // prepare creates the missing host paths of a real run: credential

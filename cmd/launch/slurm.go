@@ -36,24 +36,15 @@ type slurmConfig struct {
 func slurmOf(layers []layer, f *flagState) (bool, slurm.Options, error) {
 	var on bool
 	var o slurm.Options
-	set := func(dst *string, src *string) {
-		if src != nil {
-			*dst = *src
-		}
-	}
 	for _, l := range layers {
 		c := l.cfg.Slurm
-		if c.Enabled != nil {
-			on = *c.Enabled
-		}
-		set(&o.Partition, c.Partition)
-		set(&o.Time, c.Time)
-		set(&o.Mem, c.Mem)
-		set(&o.Gres, c.Gres)
-		set(&o.Account, c.Account)
-		if c.CPUs != nil {
-			o.CPUs = *c.CPUs
-		}
+		setIf(&on, c.Enabled)
+		setIf(&o.Partition, c.Partition)
+		setIf(&o.Time, c.Time)
+		setIf(&o.Mem, c.Mem)
+		setIf(&o.Gres, c.Gres)
+		setIf(&o.Account, c.Account)
+		setIf(&o.CPUs, c.CPUs)
 		o.Args = append(o.Args, c.Args...)
 	}
 	if f.slurm || f.slurmArgs != "" {
@@ -266,15 +257,8 @@ func launchSlurm(ctx context.Context, s iostreams.Streams, o *options, h *Host, 
 	case o.DryRun:
 		return printSlurm(s.Out, s.Err, j)
 	}
-	if !o.Yes {
-		ok, err := confirm(ctx, s, p, backend)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintln(s.Err, "launch: not launched")
-			return exitError{1}
-		}
+	if err := askToLaunch(ctx, s, o, p, backend); err != nil {
+		return err
 	}
 	return runSlurm(ctx, s, h, j)
 }
