@@ -159,6 +159,7 @@ const (
 	OriginCerts      = "certs"
 	OriginConda      = "conda"
 	OriginProtect    = "protect" // a protected workspace path, read-only
+	OriginGit        = "git"     // a worktree's git directory, outside the workspace
 )
 
 // EnvVar is one variable of the command's environment.

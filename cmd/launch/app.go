@@ -70,6 +70,7 @@ var settingFlags = []settingFlag{
 	{key: "env", usage: "set NAME=VALUE in the container, or pass the host's NAME by name (repeatable; wins over everything else)"},
 	{key: "mounts", name: "mount", usage: "bind HOST[:CTR[:ro]] into the container; relative HOST is against the workspace (repeatable; $LLM_DEVCONTAINER_MOUNTS adds defaults)"},
 	{key: "global_read_only", usage: "mount the workspace read-only"},
+	{key: "git_dir_writable", usage: "when the workspace is a git worktree, mount its git directory (outside the workspace) writable, so that the agent can commit; its hooks and config stay read-only"},
 	{key: "ro", usage: "re-mount a path inside the workspace read-only (repeatable)"},
 	{key: "mask", usage: "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"},
 	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (default open)"},

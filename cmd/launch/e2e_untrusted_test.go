@@ -88,3 +88,37 @@ func TestE2EUntrustedInputRefusedBeforeStart(t *testing.T) {
 		}
 	})
 }
+
+// TestE2EWorktree: in a workspace that is a git worktree, git works inside
+// (status, log) with the git directory read-only; with --git-dir-writable
+// the agent commits, and still cannot plant a hook in the common git
+// directory. The host's git (Debian's, like the image) is mounted in.
+func TestE2EWorktree(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		main := filepath.Join(s.home, "main")
+		s.write(filepath.Join(main, "README"), "hello\n")
+		git := func(dir string, args ...string) {
+			c := s.command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@e"}, args...)...)
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Fatalf("git %q: %v: %s", args, err, out)
+			}
+		}
+		git(main, "init", "-q", "-b", "main")
+		git(main, "add", "README")
+		git(main, "commit", "-q", "-m", "first")
+		git(main, "worktree", "add", "-q", "-b", "wt", s.ws)
+		s.backend.flags = s.backend.debian
+		probe := `git status --short --branch; git log --oneline | wc -l; ` +
+			`if git -c user.name=a -c user.email=a@e commit -q --allow-empty -m agent 2>/dev/null; then echo COMMITTED; else echo no-commit; fi; ` +
+			`if (echo evil > ` + main + `/.git/hooks/post-checkout) 2>/dev/null; then echo HOOK; else echo no-hook; fi`
+		common := []string{"--yes", "--mount", "/usr/bin/git:/usr/bin/git:ro"}
+		out, errs, code := s.run("", append(common, "shell", probe)...)
+		if code != 0 || !strings.Contains(out, "## wt") || !strings.Contains(out, "\n1\n") || !strings.Contains(out, "no-commit") || !strings.Contains(out, "no-hook") {
+			t.Errorf("read-only git directory: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		out, errs, code = s.run("", append(common, "--git-dir-writable", "shell", probe)...)
+		if code != 0 || !strings.Contains(out, "COMMITTED") || !strings.Contains(out, "no-hook") {
+			t.Errorf("writable git directory: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+	})
+}

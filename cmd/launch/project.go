@@ -45,6 +45,7 @@ var topKeys = map[string]keyRule{
 	"mounts":             {class: trust.Widening, widens: (*review).mounts},
 	"global_read_only":   {class: trust.Widening, widens: (*review).globalReadOnly},
 	"ro":                 {class: trust.Narrowing, what: "makes workspace paths read-only"},
+	"git_dir_writable":   {class: trust.Widening, what: "makes a worktree's git directory, outside the workspace, writable"},
 	"mask":               {class: trust.Narrowing, what: "hides workspace paths"},
 	"protect":            {class: trust.Narrowing, what: "protects more workspace paths"},
 	"unprotect":          {class: trust.UserOnly, what: "unprotects workspace paths"},

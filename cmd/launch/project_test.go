@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -271,5 +273,59 @@ func TestPreviewMarksOutside(t *testing.T) {
 	}
 	if strings.Contains(got, "/home/ana/proj (") {
 		t.Errorf("summary marks the workspace as outside itself:\n%s", got)
+	}
+}
+
+// TestWorktree: a workspace that is a git worktree gets its git
+// directories (outside the workspace) mounted at their own paths,
+// read-only unless git_dir_writable, and then with hooks and config still
+// read-only; a plain repository gets nothing more.
+func TestWorktree(t *testing.T) {
+	worktree := func() fstest.MapFS {
+		fsys := goldenCase{}.fs()
+		for k := range fsys {
+			if strings.HasPrefix(k, "home/ana/proj/.git/") {
+				delete(fsys, k)
+			}
+		}
+		fsys["home/ana/proj/.git"] = &fstest.MapFile{Data: []byte("gitdir: /home/ana/main/.git/worktrees/proj\n")}
+		fsys["home/ana/main/.git/worktrees/proj/commondir"] = &fstest.MapFile{Data: []byte("../..\n")}
+		fsys["home/ana/main/.git/worktrees/proj/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/wt\n")}
+		fsys["home/ana/main/.git/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
+		fsys["home/ana/main/.git/config"] = &fstest.MapFile{Data: []byte("[core]\n")}
+		fsys["home/ana/main/.git/hooks"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+		return fsys
+	}
+	gitMountsOf := func(out string) []string {
+		var p struct{ Plan plan.Plan }
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		var got []string
+		for _, m := range p.Plan.Mounts {
+			if m.Origin == plan.OriginGit || strings.HasPrefix(m.Source, "/home/ana/main") {
+				got = append(got, fmt.Sprintf("%s ro=%v %s", m.Target, m.ReadOnly, m.Origin))
+			}
+		}
+		return got
+	}
+	out, errs, code := runFS(t, goldenCase{args: []string{"--json", "--backend", "docker", "-v", "codex"}}, worktree())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if got, want := gitMountsOf(out), []string{"/home/ana/main/.git ro=true git"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("worktree mounts %q, want %q", got, want)
+	}
+	out, errs, code = runFS(t, goldenCase{args: []string{"--json", "--backend", "docker", "--git-dir-writable", "codex"}}, worktree())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := []string{"/home/ana/main/.git ro=false git", "/home/ana/main/.git/hooks ro=true protect", "/home/ana/main/.git/config ro=true protect"}
+	if got := gitMountsOf(out); !reflect.DeepEqual(got, want) {
+		t.Errorf("writable worktree mounts %q, want %q", got, want)
+	}
+	out, _, _ = runCase(t, goldenCase{args: []string{"--json", "--backend", "docker", "codex"}})
+	if got := gitMountsOf(out); len(got) != 0 {
+		t.Errorf("a plain repository got %q", got)
 	}
 }

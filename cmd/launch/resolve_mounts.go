@@ -71,6 +71,9 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 			return m, o.from.errAt("mounts", i, err)
 		}
 	}
+	if err := gitMounts(o, h, ws, add, n); err != nil {
+		return m, err
+	}
 	if err := certsMount(o, h, add); err != nil {
 		return m, err
 	}

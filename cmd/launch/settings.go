@@ -35,6 +35,7 @@ type Settings struct {
 	Env            []envSpec      `toml:"env"`
 	Mounts         []mountSpec    `toml:"mounts"`
 	GlobalReadOnly bool           `toml:"global_read_only"`
+	GitDirWritable bool           `toml:"git_dir_writable"`
 	RO             []string       `toml:"ro"`
 	Mask           []string       `toml:"mask"`
 	Protect        []string       `toml:"protect"`
