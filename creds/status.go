@@ -52,9 +52,8 @@ const (
 
 // Status is what launch knows about one credential file.
 type Status struct {
-	// Agent is the agent whose credentials these are (a file shared by
-	// several agents is listed once per agent).
-	Agent string `json:"agent"`
+	// Agents are the agents that use the file.
+	Agents []string `json:"agents,omitempty"`
 	// File is the absolute host path.
 	File string `json:"file"`
 	// What names the credential.
@@ -158,7 +157,7 @@ func PlanStatus(p plan.Plan, now time.Time, readFile func(string) ([]byte, error
 		for _, tf := range TokenFilesUnder([]string{rel}) {
 			rest := strings.TrimPrefix(strings.TrimPrefix(tf.Rel, rel), "/")
 			s := check(tf, filepath.Join(m.Source, filepath.FromSlash(rest)), now, readFile)
-			s.Agent = p.Agent
+			s.Agents = []string{p.Agent}
 			out = append(out, s)
 		}
 	}

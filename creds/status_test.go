@@ -93,7 +93,7 @@ func TestPlanStatus(t *testing.T) {
 		},
 	}
 	st := PlanStatus(p, now, os.ReadFile)
-	if len(st) != 1 || st[0].File != filepath.Join(home, ".codex/auth.json") || st[0].State != StateExpiring || st[0].Agent != "codex" {
+	if len(st) != 1 || st[0].File != filepath.Join(home, ".codex/auth.json") || st[0].State != StateExpiring || strings.Join(st[0].Agents, ",") != "codex" {
 		t.Fatalf("status = %+v, want the one expiring ~/.codex/auth.json", st)
 	}
 	if got := Expiring(st); len(got) != 1 {

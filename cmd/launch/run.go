@@ -139,6 +139,7 @@ func printJSON(w io.Writer, backend backendName, p plan.Plan) error {
 
 // runLaunch asks, prepares the host and runs.
 func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
+	warnExpiring(s.Err, p, time.Now())
 	if !o.Yes {
 		ok, err := confirm(ctx, s, p, backend)
 		if err != nil {
