@@ -109,9 +109,11 @@ func Present(home string, files []string, stat func(string) (fs.FileInfo, error)
 // RsyncArgv is the one rsync command that copies the home-relative files to
 // the same places under the remote user's home: --relative keeps the path
 // after the "/./" marker, so HOME/./.codex/auth.json lands in
-// ~/.codex/auth.json there. user may be empty (ssh's default).
+// ~/.codex/auth.json there. --chmod=go-rwx keeps every copied file and
+// directory private to the user, whatever its mode here: a login node is
+// shared. user may be empty (ssh's default).
 func RsyncArgv(home string, files []string, host, user string) []string {
-	argv := []string{"rsync", "-arv", "--relative"}
+	argv := []string{"rsync", "-arv", "--relative", "--chmod=go-rwx"}
 	for _, f := range files {
 		argv = append(argv, strings.TrimSuffix(home, "/")+"/./"+f)
 	}

@@ -101,7 +101,7 @@ func TestFiles(t *testing.T) {
 
 func TestRsyncArgv(t *testing.T) {
 	got := RsyncArgv("/home/ana/", []string{".codex/auth.json", ".aws/config"}, "biowulf", "ana2")
-	want := []string{"rsync", "-arv", "--relative", "/home/ana/./.codex/auth.json", "/home/ana/./.aws/config", "ana2@biowulf:~/"}
+	want := []string{"rsync", "-arv", "--relative", "--chmod=go-rwx", "/home/ana/./.codex/auth.json", "/home/ana/./.aws/config", "ana2@biowulf:~/"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("argv = %q, want %q", got, want)
 	}

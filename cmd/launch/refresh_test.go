@@ -236,7 +236,7 @@ func TestRefreshRemote(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	b, _ := os.ReadFile(filepath.Join(e.state, "rsync-args"))
-	want := "-arv\n--relative\n" + e.home + "/./.codex/auth.json\n" + e.home + "/./.codex/config.toml\nana@biowulf:~/\n"
+	want := "-arv\n--relative\n--chmod=go-rwx\n" + e.home + "/./.codex/auth.json\n" + e.home + "/./.codex/config.toml\nana@biowulf:~/\n"
 	if string(b) != want {
 		t.Errorf("rsync args:\n%s\nwant:\n%s", b, want)
 	}
