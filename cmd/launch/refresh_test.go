@@ -260,6 +260,7 @@ func TestRefreshFailures(t *testing.T) {
 		{"aws-login-fails", []string{"FAKE_AWS_LOGIN_FAILS=1"}, nil, []string{"--kind", "bedrock"}, 125, "aws sso login: exit status 1; check AWS_PROFILE (\"nih-sso\")"},
 		{"codex-login-fails", []string{"FAKE_CODEX_LOGIN_FAILS=1"}, nil, []string{"--kind", "codex"}, 125, "codex login: exit status 1"},
 		{"own-profile", []string{"AWS_PROFILE=llm-export"}, nil, []string{"--kind", "claude"}, 125, "AWS_PROFILE is llm-export, the profile that launch refresh writes"},
+		{"aws-still-expired", []string{"FAKE_AWS_EXPIRATION=2020-01-01T00:00:00+00:00"}, func(e *refreshEnv) { e.touch("aws-logged-in") }, []string{"--kind", "bedrock"}, 125, "aws: the credentials expired at 2020-01-01T00:00:00Z, even after aws sso login"},
 		{"no-aws", []string{"PATH=/usr/bin:/bin"}, nil, []string{"--kind", "bedrock"}, 125, "install the AWS CLI v2"},
 		{"pi-without-codex-file", nil, func(e *refreshEnv) { e.touch("codex-logged-in") }, []string{"--kind", "pi"}, 125, "log in to Codex first"},
 		{"bad-kind", nil, nil, []string{"--kind", "gemini"}, 2, `--kind: kind "gemini": want one of claude, codex, pi, all, bedrock`},
