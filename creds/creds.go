@@ -1,9 +1,12 @@
 // Package creds knows where each agent keeps its credentials on the host and
 // turns them into plan mounts: mounted read-write at the same place under the
 // container user's home, so that a login refreshed on the host is seen at once
-// inside a running container. Refresh and sync to a remote host come later.
+// inside a running container; refreshes the logins (launch refresh), reports
+// when each token expires, copies the files to a remote host and makes the
+// short-term Bedrock key.
 //
-// It imports plan and the standard library only.
+// It imports plan, the standard library and the AWS SDK's SigV4 signer (the
+// Bedrock key) only; it runs codex, aws and rsync as programs.
 package creds
 
 import (

@@ -186,7 +186,7 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 			return usagef("%v (see launch --help)", err)
 		},
 		Flags:    f.cliFlags(),
-		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h)},
+		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")
@@ -199,6 +199,9 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 // agentArgs splits the positional arguments into the agent and its
 // arguments, dropping an optional "--" right after the agent.
 func agentArgs(args []string) (string, []string) {
+	if len(args) == 0 {
+		return "", nil // launch doctor: no agent to run
+	}
 	name, rest := args[0], args[1:]
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]

@@ -143,6 +143,7 @@ func printJSON(w io.Writer, backend backendName, p plan.Plan, srun []string) err
 
 // runLaunch asks, prepares the host and runs.
 func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
+	warnExpiring(s.Err, p, time.Now())
 	if err := askToLaunch(ctx, s, o, p, backend); err != nil {
 		return err
 	}
