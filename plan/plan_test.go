@@ -84,7 +84,9 @@ func TestValidate(t *testing.T) {
 		{"capability-unknown", func(p *Plan) { p.Privileges.Add = []string{"CAP_FLY"} }, "CAP_FLY"},
 		{"capabilities-unsorted", func(p *Plan) { p.Privileges.Add = []string{"CAP_NET_RAW", "CAP_CHOWN"} }, "sorted"},
 		{"capability-twice", func(p *Plan) { p.Privileges.Add = []string{"CAP_CHOWN", "CAP_CHOWN"} }, "twice"},
-		{"limits", func(p *Plan) { p.Limits = Limits{Memory: 1 << 30, MilliCPUs: 1500, PIDs: DefaultPIDs, PIDsDefault: true} }, ""},
+		{"limits", func(p *Plan) {
+			p.Limits = Limits{Memory: 1 << 30, MilliCPUs: 1500, PIDs: DefaultPIDs, PIDsDefault: true}
+		}, ""},
 		{"memory-tiny", func(p *Plan) { p.Limits.Memory = 1024 }, "memory 1024"},
 		{"cpus-negative", func(p *Plan) { p.Limits.MilliCPUs = -1 }, "milli_cpus"},
 		{"pids-tiny", func(p *Plan) { p.Limits.PIDs = 3 }, "pids 3"},
