@@ -175,6 +175,8 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Runtime == plan.RuntimeRunsc {
 		host.Runtime = string(plan.RuntimeRunsc)
 	}
+	privileges(host, p.Privileges)
+	limits(host, p.Limits)
 	if who.home != "" {
 		// HostConfig.Tmpfs (--tmpfs) rather than a tmpfs in Mounts: the
 		// mount API takes no uid or gid before API 1.46, and --mount's
@@ -240,6 +242,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Runtime == plan.RuntimeRunsc {
 		r.notes = append(r.notes, "--runtime runsc needs gVisor registered with dockerd (see docs/docker.md); Docker Desktop for macOS has no runsc")
 	}
+	if !p.Privileges.Least() {
+		r.notes = append(r.notes, "privileges image: the agent keeps docker's default capabilities and setuid binaries (sudo) raise privileges, as the image intends; drop --privileges image (or privileges = \"image\" in a config file) for least privilege")
+	}
 	if p.GPUs.Any() {
 		r.notes = append(r.notes, "--gpus needs the NVIDIA Container Toolkit on the engine's host")
 	}
@@ -247,6 +252,34 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		r.notes = append(r.notes, fmt.Sprintf("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3)))
 	}
 	return r, nil
+}
+
+// privileges renders plan.Privileges: no-new-privileges as a security
+// option, no capabilities as a drop of ALL (the bounding set too), and the
+// ones added back by name.
+func privileges(host *container.HostConfig, pr plan.Privileges) {
+	if pr.NoNewPrivileges {
+		host.SecurityOpt = []string{"no-new-privileges"}
+	}
+	if pr.Capabilities != plan.CapabilitiesImage {
+		host.CapDrop = []string{"ALL"}
+	}
+	host.CapAdd = slices.Clone(pr.Add)
+}
+
+// limits renders plan.Limits: memory without extra swap (MemorySwap equal
+// to Memory), CPUs as NanoCPUs (--cpus), pids as PidsLimit.
+func limits(host *container.HostConfig, l plan.Limits) {
+	if l.Memory > 0 {
+		host.Memory, host.MemorySwap = l.Memory, l.Memory
+	}
+	if l.MilliCPUs > 0 {
+		host.NanoCPUs = l.MilliCPUs * 1_000_000
+	}
+	if l.PIDs > 0 {
+		n := l.PIDs
+		host.PidsLimit = &n
+	}
 }
 
 // envList is env as Config.Env takes it (NAME=value, in env's order) and
@@ -383,6 +416,27 @@ func Command(verb string, req Request, inherited []string) []string {
 	}
 	if cfg.StopTimeout != nil {
 		argv = append(argv, "--stop-timeout", fmt.Sprint(*cfg.StopTimeout))
+	}
+	for _, c := range host.CapDrop {
+		argv = append(argv, "--cap-drop", c)
+	}
+	for _, c := range host.CapAdd {
+		argv = append(argv, "--cap-add", c)
+	}
+	for _, o := range host.SecurityOpt {
+		argv = append(argv, "--security-opt", o)
+	}
+	if host.Memory > 0 {
+		argv = append(argv, "--memory", plan.FormatBytes(host.Memory))
+	}
+	if host.MemorySwap != 0 {
+		argv = append(argv, "--memory-swap", plan.FormatBytes(host.MemorySwap))
+	}
+	if host.NanoCPUs > 0 {
+		argv = append(argv, "--cpus", plan.FormatCPUs(host.NanoCPUs/1_000_000))
+	}
+	if host.PidsLimit != nil {
+		argv = append(argv, "--pids-limit", fmt.Sprint(*host.PidsLimit))
 	}
 	for _, d := range host.DeviceRequests {
 		argv = append(argv, "--gpus", gpusFlag(d))

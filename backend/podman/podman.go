@@ -78,6 +78,11 @@ type Config struct {
 	// (naming.RunLabels). A key the Plan already sets, or
 	// naming.LabelPlan, is an error (naming.Labels).
 	Labels map[string]string
+	// CgroupV1 is set when the service's host uses cgroup v1 (the legacy
+	// hierarchy). A rootless service cannot apply resource limits there
+	// (podman only warns and ignores them), so Render refuses limits
+	// someone asked for and leaves out the default pids limit with a note.
+	CgroupV1 bool
 }
 
 // Rendered is everything a Podman run will do, decided by Render.
@@ -198,6 +203,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		note("runtime runsc: it must be registered with the podman service ([engine.runtimes] in containers.conf; not available on macOS); the printed command's --runtime is a flag of local podman, not of podman-remote")
 	}
 
+	renderPrivileges(s, p.Privileges, note)
+	if err := renderLimits(s, p.Limits, c, note); err != nil {
+		return Rendered{}, err
+	}
+
 	if p.GPUs.All {
 		s.Devices = append(s.Devices, cdiGPU("all"))
 	}
@@ -258,6 +268,55 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	r.Argv = argv
 	s.ContainerCreateCommand = append([]string(nil), argv...)
 	return r, nil
+}
+
+// renderPrivileges sets no_new_privs and the capability set of the
+// container: none but the ones added back by name, or podman's default set
+// (plan.CapabilitiesImage).
+func renderPrivileges(s *specgen.SpecGenerator, pr plan.Privileges, note func(string, ...any)) {
+	if pr.NoNewPrivileges {
+		s.NoNewPrivileges = ptr(true)
+	}
+	if pr.Capabilities != plan.CapabilitiesImage {
+		s.CapDrop = []string{"ALL"}
+	}
+	s.CapAdd = append([]string(nil), pr.Add...)
+	if !pr.Least() {
+		note("privileges image: the agent keeps podman's default capabilities and setuid binaries (sudo) raise privileges, as the image intends; drop --privileges image for least privilege")
+	}
+}
+
+// renderLimits sets the container's cgroup limits as podman run's
+// --memory, --memory-swap, --cpus and --pids-limit do. A rootless service
+// on a cgroup v1 host cannot apply them: asked-for limits are refused, the
+// default pids limit is left out with a note.
+func renderLimits(s *specgen.SpecGenerator, l plan.Limits, c Config, note func(string, ...any)) error {
+	if c.Rootless && c.CgroupV1 {
+		if l.Asked() {
+			return plan.Errorf(plan.ErrUnsupported, "limits %s: rootless podman cannot apply resource limits on a cgroup v1 host (podman would ignore them); use a rootful service (podman_rootful = true) or --backend docker, boot the host with cgroup v2, or under Slurm ask the scheduler (srun --mem, --cpus-per-task)", l)
+		}
+		if l.PIDs > 0 {
+			note("pids: launch's default limit of %d processes is not applied: rootless podman cannot set limits on this cgroup v1 host", l.PIDs)
+		}
+		return nil
+	}
+	if !l.Any() {
+		return nil
+	}
+	r := &specs.LinuxResources{}
+	if l.Memory > 0 {
+		m := l.Memory
+		r.Memory = &specs.LinuxMemory{Limit: &m, Swap: ptr(m)}
+	}
+	if l.MilliCPUs > 0 {
+		// podman run --cpus N: a quota of N periods of 100 ms.
+		r.CPU = &specs.LinuxCPU{Period: ptr(uint64(100_000)), Quota: ptr(l.MilliCPUs * 100)}
+	}
+	if l.PIDs > 0 {
+		r.Pids = &specs.LinuxPids{Limit: ptr(l.PIDs)}
+	}
+	s.ResourceLimits = r
+	return nil
 }
 
 // identity is who the agent is in the container.

@@ -46,6 +46,9 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 		NvCCLI:   o.NvCCLI,
 		CacheDir: filepath.Join(cache, "launch", "sif"),
 	}
+	if p.Limits.Any() {
+		c.NoLimits = h.CgroupLimits(rt.Path)
+	}
 	// Large temporary files (an unsquashed image) go where the user keeps
 	// the runtime's own: node-local scratch on a cluster, say.
 	for _, v := range []string{"APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"} {
