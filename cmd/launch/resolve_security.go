@@ -117,9 +117,9 @@ func exposureOf(o *options, h *Host, ws workspace, ms []plan.Mount, n *notes) ([
 	}
 	sort.Strings(exposed)
 	if !o.AllowSecrets {
-		hint := "run launch from a project directory"
+		hint := "run launch from a project directory instead"
 		if !homeInside {
-			hint += ", hide them with --mask " + relTo(stores[0], ws.host)
+			hint = "hide each with --mask (--mask " + relTo(stores[0], ws.host) + ")"
 		}
 		return nil, usagef("workspace %q %s: the agent would see it all, credentials included; %s, or pass --allow-secrets (allow_secrets = true) to mount it anyway", ws.host, strings.Join(why, " and "), hint)
 	}
