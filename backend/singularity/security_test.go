@@ -35,7 +35,9 @@ func TestLimitsWithoutCgroups(t *testing.T) {
 	if argv := r.argv("/S"); slices.Contains(argv, "--pids-limit") {
 		t.Errorf("default pids limit rendered where it cannot apply: %q", argv)
 	}
-	if !slices.ContainsFunc(r.Notes(), func(n string) bool { return strings.Contains(n, "default limit of 4096") && strings.Contains(n, "cgroup v1") }) {
+	if !slices.ContainsFunc(r.Notes(), func(n string) bool {
+		return strings.Contains(n, "default limit of 4096") && strings.Contains(n, "cgroup v1")
+	}) {
 		t.Errorf("no note says why the default pids limit is left out: %q", r.Notes())
 	}
 }
