@@ -38,7 +38,14 @@ Examples:
    launch --mask .env --ro data claude           # hide .env, protect data/
    launch --env OPENAI_API_KEY --mount ~/ref:/ref:ro codex exec "summarise"
    launch --backend singularity --gpus auto shell -- nvidia-smi
-   launch --json pi                              # print the resolved Plan`
+   launch --memory 4g --cpus 2 codex             # bound what the agent can use
+   launch --privileges image shell               # let the image's sudo work
+   launch --json pi                              # print the resolved Plan
+
+By default the agent has no capabilities, cannot gain privileges (setuid,
+sudo) and may start at most 4096 processes, and launch refuses a workspace
+that is or holds your home directory or a secret store (.ssh, .aws, ...);
+see docs/security.md.`
 
 // settingFlag is a flag that sets one key of Settings; its kind (string,
 // list, bool) is the field's.
