@@ -10,6 +10,8 @@ import (
 // Privileges says what the agent may hold or gain inside the container. The
 // default (DefaultPrivileges) is least privilege: no capabilities and no way
 // to gain any (a setuid binary, `sudo`, runs with the caller's own rights).
+// The zero value, with Capabilities empty, means the default too
+// (Effective), so that a Plan that says nothing gets least privilege.
 type Privileges struct {
 	// NoNewPrivileges sets Linux's no_new_privs on the agent: no process it
 	// starts can gain privileges through a setuid or setgid binary or file
@@ -71,14 +73,25 @@ func PrivilegesOf(m PrivilegeMode, add []string) Privileges {
 	return DefaultPrivileges(add...)
 }
 
+// Effective is p with the zero value's meaning spelled out: empty
+// Capabilities is DefaultPrivileges (with p.Add). Renderers use it.
+func (p Privileges) Effective() Privileges {
+	if p.Capabilities == "" {
+		return DefaultPrivileges(p.Add...)
+	}
+	return p
+}
+
 // Least reports whether p is the least-privilege set: no new privileges and
 // no capabilities beyond Add.
 func (p Privileges) Least() bool {
-	return p.NoNewPrivileges && p.Capabilities != CapabilitiesImage
+	e := p.Effective()
+	return e.NoNewPrivileges && e.Capabilities != CapabilitiesImage
 }
 
 // String is how the plan preview shows p.
 func (p Privileges) String() string {
+	p = p.Effective()
 	var parts []string
 	if p.Capabilities == CapabilitiesImage {
 		parts = append(parts, "the engine's default capabilities")

@@ -258,6 +258,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 // option, no capabilities as a drop of ALL (the bounding set too), and the
 // ones added back by name.
 func privileges(host *container.HostConfig, pr plan.Privileges) {
+	pr = pr.Effective()
 	if pr.NoNewPrivileges {
 		host.SecurityOpt = []string{"no-new-privileges"}
 	}
@@ -322,11 +323,22 @@ func identity(p plan.Plan, c Config) (who, error) {
 	if !c.HostIDs {
 		return who{user: image, note: fmt.Sprintf("the agent runs as the image user %s (you are %d:%d): the engine's file sharing (Docker Desktop, Colima, OrbStack) gives you what it writes in the workspace", image, cl.UID, cl.GID)}, nil
 	}
-	if cl.UID == 0 {
+	rootCaps := p.Privileges.Effective().Capabilities == plan.CapabilitiesImage
+	if cl.UID == 0 && rootCaps {
 		return who{user: "0:0", note: fmt.Sprintf("you run launch as root: the agent runs as root (0:0), not as the image user %s, so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	}
+	if cl.UID == 0 {
+		cl.GID = 0 // root runs as 0:0, whatever its group
 	}
 	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
 	why := fmt.Sprintf("you are %s, not the image user %s: the agent runs as %s (docker has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
+	keep := "to keep the image's home, set uid and gid under [image_defaults] to yours if the image allows, or use rootless podman (--backend podman)"
+	if cl.UID == 0 {
+		// Root without capabilities (least privilege) cannot write a home
+		// the image user owns: it gets a private one, as anyone else.
+		why = fmt.Sprintf("you run launch as root: the agent runs as root (%s), not as the image user %s, so that what it writes in the workspace is root's, as yours is; without capabilities root cannot write the image user's home", caller, image)
+		keep = "to keep the image's home, use --privileges image (root keeps docker's default capabilities)"
+	}
 	for _, m := range p.Mounts {
 		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
 			return who{user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
@@ -343,7 +355,7 @@ func identity(p plan.Plan, c Config) (who, error) {
 		// the mode of a directory the image has at that path; gVisor and
 		// a new directory get 0700.
 		tmpfs: fmt.Sprintf("exec,mode=0700,uid=%d,gid=%d", cl.UID, cl.GID),
-		note:  fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; to keep the image's home, set uid and gid under [image_defaults] to yours if the image allows, or use rootless podman (--backend podman)", why, u.Home),
+		note:  fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; %s", why, u.Home, keep),
 	}, nil
 }
 

@@ -274,6 +274,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 // container: none but the ones added back by name, or podman's default set
 // (plan.CapabilitiesImage).
 func renderPrivileges(s *specgen.SpecGenerator, pr plan.Privileges, note func(string, ...any)) {
+	pr = pr.Effective()
 	if pr.NoNewPrivileges {
 		s.NoNewPrivileges = ptr(true)
 	}
@@ -377,11 +378,21 @@ func identify(p plan.Plan, c Config) (identity, error) {
 	if u.UID == cl.UID && u.GID == cl.GID {
 		return identity{userns: ns, user: image, note: fmt.Sprintf("rootful podman: the agent runs as the image user %s, who is you, so what it writes in the workspace is yours", image)}, nil
 	}
-	if cl.UID == 0 {
+	if cl.UID == 0 && p.Privileges.Effective().Capabilities == plan.CapabilitiesImage {
 		return identity{userns: ns, user: "0:0", note: fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (0:0), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	}
+	if cl.UID == 0 {
+		cl.GID = 0 // root runs as 0:0, whatever its group
 	}
 	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
 	why := fmt.Sprintf("rootful podman, and you are %s, not the image user %s: the agent runs as %s (a rootful service has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
+	keep := "to keep the image's home, use a rootless podman service"
+	if cl.UID == 0 {
+		// Root without capabilities (least privilege) cannot write a home
+		// the image user owns: it gets a private one, as anyone else.
+		why = fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (%s), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; without capabilities root cannot write the image user's home", caller, image)
+		keep = "to keep the image's home, use --privileges image (root keeps podman's default capabilities)"
+	}
 	for _, m := range p.Mounts {
 		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
 			return identity{userns: ns, user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
@@ -403,7 +414,7 @@ func identify(p plan.Plan, c Config) (identity, error) {
 			// would hold files the caller does not own.
 			Options: []string{"exec", "mode=0700", "U", "notmpcopyup"},
 		},
-		note: fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; to keep the image's home, use a rootless podman service", why, u.Home),
+		note: fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; %s", why, u.Home, keep),
 	}, nil
 }
 

@@ -200,7 +200,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 // that opt-out is refused. Limits need cgroups (Config.NoLimits).
 func (r *Rendered) security(p plan.Plan, c Config) ([]string, error) {
 	var a []string
-	pr := p.Privileges
+	pr := p.Privileges.Effective()
 	switch {
 	case pr.Least():
 		a = append(a, "--no-privs")
