@@ -231,10 +231,10 @@ func catalogue(layers []layer) map[string]agent {
 			if c.Credentials != nil {
 				a.Credentials = c.Credentials
 			}
-			set(&a.Privileges, c.Privileges)
-			set(&a.Memory, c.Memory)
-			set(&a.CPUs, c.CPUs)
-			set(&a.PIDs, c.PIDs)
+			setGiven(&a.Privileges, c.Privileges)
+			setGiven(&a.Memory, c.Memory)
+			setGiven(&a.CPUs, c.CPUs)
+			setGiven(&a.PIDs, c.PIDs)
 			a.CapAdd = append(a.CapAdd, c.CapAdd...)
 			out[name] = a
 		}
@@ -242,8 +242,8 @@ func catalogue(layers []layer) map[string]agent {
 	return out
 }
 
-// set replaces *dst with src when a layer gave it.
-func set[T any](dst **T, src *T) {
+// setGiven replaces *dst with src when a layer gave it.
+func setGiven[T any](dst **T, src *T) {
 	if src != nil {
 		*dst = src
 	}
