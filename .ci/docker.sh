@@ -8,7 +8,8 @@
 #   2. starts dockerd in the background when no engine answers
 #      (log: /var/log/launch-ci/dockerd.log) and waits for it;
 #   3. builds the test images without any registry, from .ci/rootfs.sh's
-#      trees: launch-test/busybox:latest and launch-test/debian:bookworm;
+#      trees: launch-test/busybox:latest, launch-test/debian:bookworm and
+#      launch-test/setuid:latest (Debian with a setuid-root copy of id);
 #   4. runs Debian's docker-registry on 127.0.0.1:5000 and pushes there what
 #      the tests read: launch-test/pull:latest (backend/docker's pull tests)
 #      and launch-test/busybox:latest (backend/singularity's TestApptainerPull);
@@ -102,6 +103,19 @@ import_image() { # import_image DIR REF
 }
 import_image "$cache/busybox" launch-test/busybox:latest
 import_image "$cache/debian" launch-test/debian:bookworm
+# launch-test/setuid:latest: the Debian tree plus /usr/local/bin/suid-id, a
+# setuid-root copy of coreutils' id, which prints euid=0(root) when setuid
+# raises privileges (the least-privilege tests: it must not by default).
+setuid_ref=launch-test/setuid:latest
+setuid_stamp="$(stat -c %Y "$cache/debian/.complete")-suid1"
+if [ "$(docker image inspect -f '{{index .Config.Labels "dev.launch.ci.stamp"}}' "$setuid_ref" 2>/dev/null || true)" != "$setuid_stamp" ]; then
+	log "building $setuid_ref"
+	extra=$(mktemp -d)
+	install -D -o 0 -g 0 -m 4755 "$cache/debian/usr/bin/id" "$extra/usr/local/bin/suid-id"
+	tar -C "$cache/debian" --exclude ./.complete -c . -C "$extra" ./usr/local/bin/suid-id |
+		docker import --change "LABEL dev.launch.ci.stamp=$setuid_stamp" --change 'CMD ["/bin/sh"]' - "$setuid_ref" >/dev/null
+	rm -rf "$extra"
+fi
 
 # ---- 4. local registry for the pull tests -----------------------------------
 registry_up() { curl -fsS "http://$registry/v2/" >/dev/null 2>&1; }

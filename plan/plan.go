@@ -33,6 +33,11 @@ type Plan struct {
 	// Workspace is the absolute host path of the workspace. Informational
 	// (labels, container name): the workspace mount itself is in Mounts.
 	Workspace string `json:"workspace"`
+	// Exposes lists, sorted, the host paths of secret stores (~/.ssh,
+	// ~/.aws, ...) and the home directory that the workspace mount makes
+	// visible because the user allowed it explicitly. Informational: the
+	// plan preview names them; empty for an ordinary workspace.
+	Exposes []string `json:"exposes,omitempty"`
 	// User is the image's user: the name, ids and home the agent has inside
 	// the container when the backend can map the caller to it (rootless
 	// Podman's keep-id; Apptainer runs as the caller under this name).
@@ -59,6 +64,15 @@ type Plan struct {
 	Network Network `json:"network"`
 	// Runtime is the OCI runtime flavour; empty means RuntimeRunc.
 	Runtime Runtime `json:"runtime,omitempty"`
+	// Privileges says what the agent may hold or gain: by default
+	// (DefaultPrivileges) no capabilities and no new privileges. A backend
+	// that cannot render a part of it refuses the Plan.
+	Privileges Privileges `json:"privileges"`
+	// Limits bound the container's memory, CPU and processes; the zero
+	// value is no limit. A backend that cannot apply a limit refuses the
+	// Plan, except the default pids limit (Limits.PIDsDefault), which it
+	// leaves out with a note.
+	Limits Limits `json:"limits"`
 	// TTY requests a pseudo-terminal for the command. Stdin is always kept
 	// open; TTY only changes whether the streams go through a terminal.
 	TTY bool `json:"tty"`

@@ -78,6 +78,19 @@ func TestValidate(t *testing.T) {
 		{"bad-pull", func(p *Plan) { p.Pull = "sometimes" }, "pull"},
 		{"gpus-both", func(p *Plan) { p.GPUs = GPUs{All: true, Devices: []string{"0"}} }, "gpus"},
 		{"relative-prepare", func(p *Plan) { p.Prepare = []HostPath{{Path: "x"}} }, "prepare"},
+		{"least-privilege", func(p *Plan) { p.Privileges = DefaultPrivileges("CAP_CHOWN", "CAP_NET_RAW") }, ""},
+		{"bad-capability-set", func(p *Plan) { p.Privileges.Capabilities = "all" }, "capabilities \"all\""},
+		{"capability-not-canonical", func(p *Plan) { p.Privileges.Add = []string{"NET_RAW"} }, "canonical"},
+		{"capability-unknown", func(p *Plan) { p.Privileges.Add = []string{"CAP_FLY"} }, "CAP_FLY"},
+		{"capabilities-unsorted", func(p *Plan) { p.Privileges.Add = []string{"CAP_NET_RAW", "CAP_CHOWN"} }, "sorted"},
+		{"capability-twice", func(p *Plan) { p.Privileges.Add = []string{"CAP_CHOWN", "CAP_CHOWN"} }, "twice"},
+		{"limits", func(p *Plan) {
+			p.Limits = Limits{Memory: 1 << 30, MilliCPUs: 1500, PIDs: DefaultPIDs, PIDsDefault: true}
+		}, ""},
+		{"memory-tiny", func(p *Plan) { p.Limits.Memory = 1024 }, "memory 1024"},
+		{"cpus-negative", func(p *Plan) { p.Limits.MilliCPUs = -1 }, "milli_cpus"},
+		{"pids-tiny", func(p *Plan) { p.Limits.PIDs = 3 }, "pids 3"},
+		{"pids-default-alone", func(p *Plan) { p.Limits.PIDsDefault = true }, "pids_default"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -117,6 +117,7 @@ func (p *Plan) Validate() error {
 	if p.GPUs.All && len(p.GPUs.Devices) > 0 {
 		bad("gpus: all and a device list are exclusive")
 	}
+	p.validateSecurity(bad)
 	for _, h := range p.Prepare {
 		if !isCleanAbs(h.Path) {
 			bad("prepare %q: want an absolute, clean host path", h.Path)

@@ -1257,8 +1257,10 @@ func TestCallerOwnsWhatTheAgentWrites(t *testing.T) {
 		caller plan.Caller
 		want   map[string]string
 	}{
+		// Root without capabilities (least privilege, issue 11) cannot
+		// write the image user's home: a private one, as anyone else.
 		{"root", false, plan.Caller{UID: 0, GID: 0}, map[string]string{
-			"id": "0:0", "home-owner": "1000:1000", "home-image-file": "present"}},
+			"id": "0:0", "home-owner": "0:0", "home-image-file": "absent"}},
 		{"uid-2345", false, plan.Caller{UID: 2345, GID: 2346}, map[string]string{
 			"id": "2345:2346", "home-owner": "2345:2346", "home-image-file": "absent"}},
 		{"runsc-uid-2345", true, plan.Caller{UID: 2345, GID: 2346}, map[string]string{

@@ -175,6 +175,8 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Runtime == plan.RuntimeRunsc {
 		host.Runtime = string(plan.RuntimeRunsc)
 	}
+	privileges(host, p.Privileges)
+	limits(host, p.Limits)
 	if who.home != "" {
 		// HostConfig.Tmpfs (--tmpfs) rather than a tmpfs in Mounts: the
 		// mount API takes no uid or gid before API 1.46, and --mount's
@@ -240,6 +242,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Runtime == plan.RuntimeRunsc {
 		r.notes = append(r.notes, "--runtime runsc needs gVisor registered with dockerd (see docs/docker.md); Docker Desktop for macOS has no runsc")
 	}
+	if !p.Privileges.Least() {
+		r.notes = append(r.notes, "privileges image: the agent keeps docker's default capabilities and setuid binaries (sudo) raise privileges, as the image intends; drop --privileges image (or privileges = \"image\" in a config file) for least privilege")
+	}
 	if p.GPUs.Any() {
 		r.notes = append(r.notes, "--gpus needs the NVIDIA Container Toolkit on the engine's host")
 	}
@@ -247,6 +252,35 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		r.notes = append(r.notes, fmt.Sprintf("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3)))
 	}
 	return r, nil
+}
+
+// privileges renders plan.Privileges: no-new-privileges as a security
+// option, no capabilities as a drop of ALL (the bounding set too), and the
+// ones added back by name.
+func privileges(host *container.HostConfig, pr plan.Privileges) {
+	pr = pr.Effective()
+	if pr.NoNewPrivileges {
+		host.SecurityOpt = []string{"no-new-privileges"}
+	}
+	if pr.Capabilities != plan.CapabilitiesImage {
+		host.CapDrop = []string{"ALL"}
+	}
+	host.CapAdd = slices.Clone(pr.Add)
+}
+
+// limits renders plan.Limits: memory without extra swap (MemorySwap equal
+// to Memory), CPUs as NanoCPUs (--cpus), pids as PidsLimit.
+func limits(host *container.HostConfig, l plan.Limits) {
+	if l.Memory > 0 {
+		host.Memory, host.MemorySwap = l.Memory, l.Memory
+	}
+	if l.MilliCPUs > 0 {
+		host.NanoCPUs = l.MilliCPUs * 1_000_000
+	}
+	if l.PIDs > 0 {
+		n := l.PIDs
+		host.PidsLimit = &n
+	}
 }
 
 // envList is env as Config.Env takes it (NAME=value, in env's order) and
@@ -289,11 +323,22 @@ func identity(p plan.Plan, c Config) (who, error) {
 	if !c.HostIDs {
 		return who{user: image, note: fmt.Sprintf("the agent runs as the image user %s (you are %d:%d): the engine's file sharing (Docker Desktop, Colima, OrbStack) gives you what it writes in the workspace", image, cl.UID, cl.GID)}, nil
 	}
-	if cl.UID == 0 {
+	rootCaps := p.Privileges.Effective().Capabilities == plan.CapabilitiesImage
+	if cl.UID == 0 && rootCaps {
 		return who{user: "0:0", note: fmt.Sprintf("you run launch as root: the agent runs as root (0:0), not as the image user %s, so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	}
+	if cl.UID == 0 {
+		cl.GID = 0 // root runs as 0:0, whatever its group
 	}
 	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
 	why := fmt.Sprintf("you are %s, not the image user %s: the agent runs as %s (docker has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
+	keep := "to keep the image's home, set uid and gid under [image_defaults] to yours if the image allows, or use rootless podman (--backend podman)"
+	if cl.UID == 0 {
+		// Root without capabilities (least privilege) cannot write a home
+		// the image user owns: it gets a private one, as anyone else.
+		why = fmt.Sprintf("you run launch as root: the agent runs as root (%s), not as the image user %s, so that what it writes in the workspace is root's, as yours is; without capabilities root cannot write the image user's home", caller, image)
+		keep = "to keep the image's home, use --privileges image (root keeps docker's default capabilities)"
+	}
 	for _, m := range p.Mounts {
 		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
 			return who{user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
@@ -310,7 +355,7 @@ func identity(p plan.Plan, c Config) (who, error) {
 		// the mode of a directory the image has at that path; gVisor and
 		// a new directory get 0700.
 		tmpfs: fmt.Sprintf("exec,mode=0700,uid=%d,gid=%d", cl.UID, cl.GID),
-		note:  fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; to keep the image's home, set uid and gid under [image_defaults] to yours if the image allows, or use rootless podman (--backend podman)", why, u.Home),
+		note:  fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; %s", why, u.Home, keep),
 	}, nil
 }
 
@@ -383,6 +428,27 @@ func Command(verb string, req Request, inherited []string) []string {
 	}
 	if cfg.StopTimeout != nil {
 		argv = append(argv, "--stop-timeout", fmt.Sprint(*cfg.StopTimeout))
+	}
+	for _, c := range host.CapDrop {
+		argv = append(argv, "--cap-drop", c)
+	}
+	for _, c := range host.CapAdd {
+		argv = append(argv, "--cap-add", c)
+	}
+	for _, o := range host.SecurityOpt {
+		argv = append(argv, "--security-opt", o)
+	}
+	if host.Memory > 0 {
+		argv = append(argv, "--memory", plan.FormatBytes(host.Memory))
+	}
+	if host.MemorySwap != 0 {
+		argv = append(argv, "--memory-swap", plan.FormatBytes(host.MemorySwap))
+	}
+	if host.NanoCPUs > 0 {
+		argv = append(argv, "--cpus", plan.FormatCPUs(host.NanoCPUs/1_000_000))
+	}
+	if host.PidsLimit != nil {
+		argv = append(argv, "--pids-limit", fmt.Sprint(*host.PidsLimit))
 	}
 	for _, d := range host.DeviceRequests {
 		argv = append(argv, "--gpus", gpusFlag(d))

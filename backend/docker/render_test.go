@@ -398,11 +398,12 @@ func TestRunLabels(t *testing.T) {
 // request behind it is checked against the command by TestCommandRoundTrip).
 func TestIdentity(t *testing.T) {
 	const tmpfsHome = "--tmpfs /home/devuser:exec,mode=0700,uid=2345,gid=2345"
+	const rootHome = "--tmpfs /home/devuser:exec,mode=0700,uid=0,gid=0"
 	tests := []struct {
 		name    string
 		caller  plan.Caller
 		hostIDs bool
-		mount   string // a bind mount's target, added to the plan
+		mount   string // a bind mount's target, added to the plan; "image" sets plan.PrivilegesImage instead
 		user    string // want --user
 		tmpfs   string // want this --tmpfs flag; "" for none
 		notes   []string
@@ -412,9 +413,12 @@ func TestIdentity(t *testing.T) {
 			[]string{"you are 2345:2345, not the image user 1000:1000", "hides what the image has there", "[image_defaults]", "--backend podman"}},
 		{"other-gid-only", plan.Caller{UID: 1000, GID: 2345}, true, "", "1000:2345", "--tmpfs /home/devuser:exec,mode=0700,uid=1000,gid=2345",
 			[]string{"you are 1000:2345"}},
-		{"root", plan.Caller{UID: 0, GID: 0}, true, "", "0:0", "",
+		// Root without capabilities cannot write the image user's home.
+		{"root", plan.Caller{UID: 0, GID: 0}, true, "", "0:0", rootHome,
+			[]string{"root (0:0)", "cannot write the image user's home", "--privileges image"}},
+		{"root-with-another-gid-runs-as-root", plan.Caller{UID: 0, GID: 5}, true, "", "0:0", rootHome, []string{"root (0:0)"}},
+		{"root-privileges-image", plan.Caller{UID: 0, GID: 0}, true, "image", "0:0", "",
 			[]string{"root (0:0)", "keeps the image's home /home/devuser"}},
-		{"root-with-another-gid-runs-as-root", plan.Caller{UID: 0, GID: 5}, true, "", "0:0", "", []string{"root (0:0)"}},
 		{"engine-maps-ownership", plan.Caller{UID: 501, GID: 20}, false, "", "1000:1000", "",
 			[]string{"runs as the image user 1000:1000 (you are 501:20)", "file sharing"}},
 		{"mount-at-home", plan.Caller{UID: 2345, GID: 2345}, true, "/home/devuser", "2345:2345", "",
@@ -427,7 +431,9 @@ func TestIdentity(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := basePlan()
 			p.Caller = tt.caller
-			if tt.mount != "" {
+			if tt.mount == "image" {
+				p.Privileges = plan.PrivilegesOf(plan.PrivilegesImage, nil)
+			} else if tt.mount != "" {
 				p.Mounts = append(p.Mounts, plan.Mount{Kind: plan.MountBind, Source: "/srv/x", Target: tt.mount, Origin: plan.OriginUser})
 			}
 			r, err := Render(p, Config{HostIDs: tt.hostIDs})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"reflect"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -26,7 +28,8 @@ import (
 // those that take none: the parser knows exactly these.
 var (
 	valueFlags = []string{"--name", "--pull", "--platform", "--user", "--workdir", "--network", "--runtime",
-		"--stop-timeout", "--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
+		"--stop-timeout", "--cap-drop", "--cap-add", "--security-opt", "--memory", "--memory-swap", "--cpus", "--pids-limit",
+		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
 	boolFlags = []string{"--rm", "-i", "-t"}
 )
 
@@ -118,6 +121,40 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 				return Request{}, nil, fmt.Errorf("--stop-timeout %q", v)
 			}
 			cfg.StopTimeout = &n
+		case "--cap-drop":
+			host.CapDrop = append(host.CapDrop, normaliseCap(v))
+		case "--cap-add":
+			host.CapAdd = append(host.CapAdd, normaliseCap(v))
+		case "--security-opt":
+			host.SecurityOpt = append(host.SecurityOpt, v)
+		case "--memory", "--memory-swap":
+			// The docker CLI reads sizes with go-units' RAMInBytes.
+			n, err := units.RAMInBytes(v)
+			if err != nil {
+				return Request{}, nil, fmt.Errorf("%s %q: %v", flag, v, err)
+			}
+			if flag == "--memory" {
+				host.Memory = n
+			} else {
+				host.MemorySwap = n
+			}
+		case "--cpus":
+			// The CLI's NanoCPUs option: a decimal number times 1e9.
+			r, ok := new(big.Rat).SetString(v)
+			if !ok {
+				return Request{}, nil, fmt.Errorf("--cpus %q", v)
+			}
+			n := r.Mul(r, big.NewRat(1e9, 1))
+			if !n.IsInt() {
+				return Request{}, nil, fmt.Errorf("--cpus %q: finer than a nanocpu", v)
+			}
+			host.NanoCPUs = n.Num().Int64()
+		case "--pids-limit":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Request{}, nil, fmt.Errorf("--pids-limit %q", v)
+			}
+			host.PidsLimit = &n
 		case "--gpus":
 			d, err := parseGPUs(v)
 			if err != nil {
@@ -170,6 +207,17 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 	}
 	slices.Sort(inherited)
 	return req, inherited, nil
+}
+
+// normaliseCap is what the docker CLI sends for a --cap-add or --cap-drop
+// value (opts.EffectiveCapAddCapDrop): upper case with the CAP_ prefix,
+// except ALL.
+func normaliseCap(c string) string {
+	c = strings.ToUpper(c)
+	if c == "ALL" || strings.HasPrefix(c, "CAP_") {
+		return c
+	}
+	return "CAP_" + c
 }
 
 // parseGPUs reads --gpus as the docker CLI does for the forms Command
@@ -367,6 +415,8 @@ func richPlan() (plan.Plan, Config) {
 	p.Runtime = plan.RuntimeRunsc
 	p.Network.Mode = plan.NetworkNone
 	p.Pull = plan.PullNever
+	p.Privileges = plan.DefaultPrivileges("CAP_CHOWN", "CAP_NET_BIND_SERVICE")
+	p.Limits = plan.Limits{Memory: 768 << 20, MilliCPUs: 1500, PIDs: 300}
 	p.PathPrepend = []string{"/opt/a/bin"}
 	p.Caller = plan.Caller{UID: 2345, GID: 2345}
 	p.Labels = map[string]string{"dev.launch.agent": "shell"}

@@ -3,6 +3,7 @@ package podman
 import (
 	"bytes"
 	"encoding/csv"
+	"strconv"
 	"strings"
 
 	"github.com/launchcli/launch/plan"
@@ -93,6 +94,23 @@ func command(q request) ([]string, error) {
 	if s.HTTPProxy != nil && !*s.HTTPProxy {
 		argv = append(argv, "--http-proxy=false")
 	}
+	for _, c := range s.CapDrop {
+		argv = append(argv, "--cap-drop", c)
+	}
+	for _, c := range s.CapAdd {
+		argv = append(argv, "--cap-add", c)
+	}
+	if s.NoNewPrivileges != nil {
+		if !*s.NoNewPrivileges {
+			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: no_new_privileges false: not rendered by this backend (leave it unset)")
+		}
+		argv = append(argv, "--security-opt", "no-new-privileges")
+	}
+	lim, err := limitFlags(s.ResourceLimits)
+	if err != nil {
+		return nil, err
+	}
+	argv = append(argv, lim...)
 	for _, d := range s.Devices {
 		if d.Type != "" || d.Major != 0 || d.Minor != 0 || strings.Contains(d.Path, ":") {
 			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: device %q: only a CDI name or a path is rendered", d.Path)
@@ -133,6 +151,41 @@ func command(q request) ([]string, error) {
 	}
 	argv = append(argv, s.Image)
 	return append(argv, s.Command...), nil
+}
+
+// limitFlags spells the resource limits Render sets: memory and swap, a
+// CPU quota over podman's default period of 100 ms, pids. Any other field is
+// an error.
+func limitFlags(r *specs.LinuxResources) ([]string, error) {
+	if r == nil {
+		return nil, nil
+	}
+	unsupported := func(what string) error {
+		return plan.Errorf(plan.ErrUnsupported, "podman run: resource limit %s: not rendered by this backend", what)
+	}
+	if len(r.Devices) > 0 || r.BlockIO != nil || len(r.HugepageLimits) > 0 || r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0 {
+		return nil, unsupported("other than memory, cpus and pids")
+	}
+	var argv []string
+	if m := r.Memory; m != nil {
+		if m.Limit == nil || m.Swap == nil || m.Reservation != nil || m.Kernel != nil || m.KernelTCP != nil || m.Swappiness != nil || m.DisableOOMKiller != nil || m.UseHierarchy != nil || m.CheckBeforeUpdate != nil {
+			return nil, unsupported("memory other than a limit with its swap")
+		}
+		argv = append(argv, "--memory", plan.FormatBytes(*m.Limit), "--memory-swap", plan.FormatBytes(*m.Swap))
+	}
+	if c := r.CPU; c != nil {
+		if c.Period == nil || *c.Period != 100_000 || c.Quota == nil || *c.Quota%100 != 0 || c.Shares != nil || c.Burst != nil || c.RealtimePeriod != nil || c.RealtimeRuntime != nil || c.Cpus != "" || c.Mems != "" || c.Idle != nil {
+			return nil, unsupported("cpu other than a quota in thousandths of a CPU over 100 ms")
+		}
+		argv = append(argv, "--cpus", plan.FormatCPUs(*c.Quota/100))
+	}
+	if p := r.Pids; p != nil {
+		if p.Limit == nil {
+			return nil, unsupported("pids without a limit")
+		}
+		argv = append(argv, "--pids-limit", strconv.FormatInt(*p.Limit, 10))
+	}
+	return argv, nil
 }
 
 // mountArg spells m as the value of `podman run --mount`, which podman

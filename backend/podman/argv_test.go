@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/docker/go-units"
 	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
@@ -394,6 +396,20 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 			s.Mounts = append(s.Mounts, m)
 		case "--workdir":
 			s.WorkDir = v
+		case "--cap-drop":
+			// FillOutSpecGen copies the lists as given.
+			s.CapDrop = append(s.CapDrop, v)
+		case "--cap-add":
+			s.CapAdd = append(s.CapAdd, v)
+		case "--security-opt":
+			if v != "no-new-privileges" {
+				return nil, "", fmt.Errorf("--security-opt %q: unexpected", v)
+			}
+			s.NoNewPrivileges = ptr(true)
+		case "--memory", "--memory-swap", "--cpus", "--pids-limit":
+			if err := parseLimit(s, flag, v); err != nil {
+				return nil, "", err
+			}
 		default:
 			return nil, "", fmt.Errorf("flag %q: unknown", flag)
 		}
@@ -407,6 +423,46 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 		s.Command = nil
 	}
 	return s, pull, nil
+}
+
+// parseLimit reads a resource limit as podman run does
+// (specgenutil's getMemoryLimits, getCPULimits and the pids limit): sizes
+// with go-units' RAMInBytes, --cpus as a quota of cores times podman's
+// default period of 100 ms.
+func parseLimit(s *specgen.SpecGenerator, flag, v string) error {
+	if s.ResourceLimits == nil {
+		s.ResourceLimits = &specs.LinuxResources{}
+	}
+	r := s.ResourceLimits
+	switch flag {
+	case "--memory", "--memory-swap":
+		n, err := units.RAMInBytes(v)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", flag, v, err)
+		}
+		if r.Memory == nil {
+			r.Memory = &specs.LinuxMemory{}
+		}
+		if flag == "--memory" {
+			r.Memory.Limit = &n
+		} else {
+			r.Memory.Swap = &n
+		}
+	case "--cpus":
+		cores, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("--cpus %q: %v", v, err)
+		}
+		period, quota := uint64(100_000), int64(cores*100_000)
+		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+	case "--pids-limit":
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("--pids-limit %q: %v", v, err)
+		}
+		r.Pids = &specs.LinuxPids{Limit: &n}
+	}
+	return nil
 }
 
 // parseMount reads a --mount value with podman's own splitter and the

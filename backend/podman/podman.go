@@ -78,6 +78,11 @@ type Config struct {
 	// (naming.RunLabels). A key the Plan already sets, or
 	// naming.LabelPlan, is an error (naming.Labels).
 	Labels map[string]string
+	// CgroupV1 is set when the service's host uses cgroup v1 (the legacy
+	// hierarchy). A rootless service cannot apply resource limits there
+	// (podman only warns and ignores them), so Render refuses limits
+	// someone asked for and leaves out the default pids limit with a note.
+	CgroupV1 bool
 }
 
 // Rendered is everything a Podman run will do, decided by Render.
@@ -198,6 +203,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		note("runtime runsc: it must be registered with the podman service ([engine.runtimes] in containers.conf; not available on macOS); the printed command's --runtime is a flag of local podman, not of podman-remote")
 	}
 
+	renderPrivileges(s, p.Privileges, note)
+	if err := renderLimits(s, p.Limits, c, note); err != nil {
+		return Rendered{}, err
+	}
+
 	if p.GPUs.All {
 		s.Devices = append(s.Devices, cdiGPU("all"))
 	}
@@ -260,6 +270,56 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	return r, nil
 }
 
+// renderPrivileges sets no_new_privs and the capability set of the
+// container: none but the ones added back by name, or podman's default set
+// (plan.CapabilitiesImage).
+func renderPrivileges(s *specgen.SpecGenerator, pr plan.Privileges, note func(string, ...any)) {
+	pr = pr.Effective()
+	if pr.NoNewPrivileges {
+		s.NoNewPrivileges = ptr(true)
+	}
+	if pr.Capabilities != plan.CapabilitiesImage {
+		s.CapDrop = []string{"ALL"}
+	}
+	s.CapAdd = append([]string(nil), pr.Add...)
+	if !pr.Least() {
+		note("privileges image: the agent keeps podman's default capabilities and setuid binaries (sudo) raise privileges, as the image intends; drop --privileges image for least privilege")
+	}
+}
+
+// renderLimits sets the container's cgroup limits as podman run's
+// --memory, --memory-swap, --cpus and --pids-limit do. A rootless service
+// on a cgroup v1 host cannot apply them: asked-for limits are refused, the
+// default pids limit is left out with a note.
+func renderLimits(s *specgen.SpecGenerator, l plan.Limits, c Config, note func(string, ...any)) error {
+	if c.Rootless && c.CgroupV1 {
+		if l.Asked() {
+			return plan.Errorf(plan.ErrUnsupported, "limits %s: rootless podman cannot apply resource limits on a cgroup v1 host (podman would ignore them); use a rootful service (podman_rootful = true) or --backend docker, boot the host with cgroup v2, or under Slurm ask the scheduler (srun --mem, --cpus-per-task)", l)
+		}
+		if l.PIDs > 0 {
+			note("pids: launch's default limit of %d processes is not applied: rootless podman cannot set limits on this cgroup v1 host", l.PIDs)
+		}
+		return nil
+	}
+	if !l.Any() {
+		return nil
+	}
+	r := &specs.LinuxResources{}
+	if l.Memory > 0 {
+		m := l.Memory
+		r.Memory = &specs.LinuxMemory{Limit: &m, Swap: ptr(m)}
+	}
+	if l.MilliCPUs > 0 {
+		// podman run --cpus N: a quota of N periods of 100 ms.
+		r.CPU = &specs.LinuxCPU{Period: ptr(uint64(100_000)), Quota: ptr(l.MilliCPUs * 100)}
+	}
+	if l.PIDs > 0 {
+		r.Pids = &specs.LinuxPids{Limit: ptr(l.PIDs)}
+	}
+	s.ResourceLimits = r
+	return nil
+}
+
 // identity is who the agent is in the container.
 type identity struct {
 	userns specgen.Namespace
@@ -318,11 +378,21 @@ func identify(p plan.Plan, c Config) (identity, error) {
 	if u.UID == cl.UID && u.GID == cl.GID {
 		return identity{userns: ns, user: image, note: fmt.Sprintf("rootful podman: the agent runs as the image user %s, who is you, so what it writes in the workspace is yours", image)}, nil
 	}
-	if cl.UID == 0 {
+	if cl.UID == 0 && p.Privileges.Effective().Capabilities == plan.CapabilitiesImage {
 		return identity{userns: ns, user: "0:0", note: fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (0:0), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	}
+	if cl.UID == 0 {
+		cl.GID = 0 // root runs as 0:0, whatever its group
 	}
 	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
 	why := fmt.Sprintf("rootful podman, and you are %s, not the image user %s: the agent runs as %s (a rootful service has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
+	keep := "to keep the image's home, use a rootless podman service"
+	if cl.UID == 0 {
+		// Root without capabilities (least privilege) cannot write a home
+		// the image user owns: it gets a private one, as anyone else.
+		why = fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (%s), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; without capabilities root cannot write the image user's home", caller, image)
+		keep = "to keep the image's home, use --privileges image (root keeps podman's default capabilities)"
+	}
 	for _, m := range p.Mounts {
 		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
 			return identity{userns: ns, user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
@@ -344,7 +414,7 @@ func identify(p plan.Plan, c Config) (identity, error) {
 			// would hold files the caller does not own.
 			Options: []string{"exec", "mode=0700", "U", "notmpcopyup"},
 		},
-		note: fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; to keep the image's home, use a rootless podman service", why, u.Home),
+		note: fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; %s", why, u.Home, keep),
 	}, nil
 }
 

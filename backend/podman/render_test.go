@@ -292,11 +292,21 @@ func TestRenderCases(t *testing.T) {
 			note:    "rootful podman: the agent runs as the image user 1000:1000, who is you",
 		},
 		{
-			name:    "rootful root caller runs as root with the image's home",
-			plan:    func(p *plan.Plan) { p.Caller = plan.Caller{} },
+			name:    "rootful root caller without capabilities runs as root with a private home",
+			plan:    func(p *plan.Plan) { p.Caller = plan.Caller{GID: 5} },
+			argv:    []string{"--mount", home},
+			notArgv: []string{"--userns", "1000:1000", "0:5"},
+			note:    "without capabilities root cannot write the image user's home",
+		},
+		{
+			name: "rootful root caller with privileges image runs as root with the image's home",
+			plan: func(p *plan.Plan) {
+				p.Caller = plan.Caller{}
+				p.Privileges = plan.PrivilegesOf(plan.PrivilegesImage, nil)
+			},
 			argv:    []string{"--user", "0:0"},
 			notArgv: []string{"--userns", home, "1000:1000"},
-			note:    "the agent runs as root (0:0), not as the image user 1000:1000",
+			note:    "it keeps the image's home /home/devuser (root can write it)",
 		},
 		{
 			name:    "rootful other caller runs as the caller with a private home",

@@ -80,6 +80,10 @@ type Config struct {
 	// for the empty sources of masks, and removes afterwards. Empty means
 	// $TMPDIR, or /tmp when that is unset, read when the command runs.
 	ScratchDir string
+	// NoLimits says why the runtime cannot apply resource limits here
+	// (Host.CgroupLimits); empty when it can. Render then refuses limits a
+	// user asked for and leaves the default pids limit out with a note.
+	NoLimits string
 	// OnImage, when set, is called by Exec with what it read from the image
 	// (architecture, labels) before the runtime starts; cmd/launch prints it
 	// with --verbose. It is not called by Render or Snippet.

@@ -401,3 +401,61 @@ func (Host) Run(ctx context.Context, p proc) (int, error) {
 	}
 	return exit.ExitCode(), nil
 }
+
+// CgroupLimits says why the runtime at binary (an absolute path) cannot
+// apply resource limits (--memory, --cpus, --pids-limit) for this process,
+// or "" when it can. Apptainer 1.4 applies them through cgroups: for an
+// unprivileged user only on a cgroup v2 host with systemd delegating them;
+// for root with its systemd cgroup manager ("systemd cgroups = yes", the
+// default in apptainer.conf) only where systemd runs, or else through
+// cgroupfs, on cgroup v1 or v2 (checked on apptainer 1.4.3 on a cgroup v1
+// host without systemd: with the default config every limit fails with
+// "cannot use systemd cgroups manager"; as root with "systemd cgroups = no"
+// they apply, with --userns too; as uid 1001 they fail with "not configured
+// for cgroups v2 in unified mode").
+func (Host) CgroupLimits(binary string) string {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	v2 := err == nil
+	_, err = os.Stat("/run/systemd/system")
+	systemd := err == nil
+	if os.Geteuid() != 0 {
+		switch {
+		case !v2:
+			return "this host has cgroup v1, and apptainer applies limits for an unprivileged user only with cgroup v2"
+		case !systemd:
+			return "systemd is not running, and apptainer needs it to delegate cgroups to an unprivileged user"
+		}
+		return ""
+	}
+	if systemdCgroups(binary) && !systemd {
+		return "apptainer.conf says \"systemd cgroups = yes\" and systemd is not running"
+	}
+	return ""
+}
+
+// systemdCgroups reads "systemd cgroups" from the configuration file of the
+// runtime at binary (PREFIX/bin/apptainer reads
+// PREFIX/etc/apptainer/apptainer.conf; /usr/bin's reads /etc's). Unreadable
+// or unset, it is the default, yes.
+func systemdCgroups(binary string) bool {
+	if real, err := filepath.EvalSymlinks(binary); err == nil {
+		binary = real
+	}
+	name := flavourOf(binary)
+	prefix := filepath.Dir(filepath.Dir(binary))
+	etc := filepath.Join(prefix, "etc")
+	if prefix == "/usr" {
+		etc = "/etc"
+	}
+	b, err := os.ReadFile(filepath.Join(etc, string(name), string(name)+".conf"))
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.Join(strings.Fields(k), " ") == "systemd cgroups" {
+			return strings.TrimSpace(v) != "no"
+		}
+	}
+	return true
+}

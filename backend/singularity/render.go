@@ -161,6 +161,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Network.Mode == plan.NetworkNone {
 		a = append(a, "--net", "--network", "none")
 	}
+	sec, err := r.security(p, c)
+	if err != nil {
+		return Rendered{}, err
+	}
+	a = append(a, sec...)
 	if p.GPUs.Any() {
 		a = append(a, "--nv")
 		if c.NvCCLI {
@@ -191,6 +196,56 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	r.renderNotes(p, c)
 	return r, nil
+}
+
+// security renders plan.Privileges and plan.Limits. Apptainer gives an
+// unprivileged caller no capabilities and sets no_new_privs by itself;
+// --no-privs makes root's container the same (checked on apptainer 1.4.3,
+// with and without --userns), and is rendered for everyone so that the
+// command says what it does. Root keeps its capabilities only with
+// plan.CapabilitiesImage; an unprivileged caller has none to keep, and the
+// runtime mounts images nosuid, so that setuid binaries (sudo) never work:
+// that opt-out is refused. Limits need cgroups (Config.NoLimits).
+func (r *Rendered) security(p plan.Plan, c Config) ([]string, error) {
+	var a []string
+	pr := p.Privileges.Effective()
+	switch {
+	case pr.Least():
+		a = append(a, "--no-privs")
+	case p.Caller.UID != 0:
+		return nil, refuse("privileges image: not supported by the singularity backend for an unprivileged user: apptainer runs your container with no capabilities and no new privileges, and mounts images nosuid, so sudo in the image cannot work; leave privileges at least (install what the agent needs into the image), or use --backend docker or --backend podman")
+	case !pr.NoNewPrivileges || pr.Capabilities == plan.CapabilitiesImage:
+		r.notes = append(r.notes, "privileges image: you run launch as root, so the agent keeps root's capabilities in the container (no --no-privs)")
+	}
+	if len(pr.Add) > 0 {
+		a = append(a, "--add-caps", strings.Join(pr.Add, ","))
+		if p.Caller.UID != 0 {
+			r.notes = append(r.notes, fmt.Sprintf("capabilities %s: apptainer grants them to an unprivileged user inside its user namespace, or where an administrator allowed them (apptainer capability add)", strings.Join(pr.Add, ",")))
+		}
+	}
+	l := p.Limits
+	if c.NoLimits != "" {
+		if l.Asked() {
+			return nil, refuse("limits %s: apptainer cannot apply resource limits here (%s); under Slurm ask the scheduler for them instead (srun or sbatch --mem, --cpus-per-task), or use --backend docker or --backend podman", l, c.NoLimits)
+		}
+		if l.PIDs > 0 {
+			r.notes = append(r.notes, fmt.Sprintf("pids: launch's default limit of %d processes is not applied: %s (under Slurm the job's own limits apply)", l.PIDs, c.NoLimits))
+		}
+		return a, nil
+	}
+	if l.Memory > 0 {
+		// In bytes: --memory and --memory-swap (memory and swap together,
+		// as in OCI) read plain numbers on every version.
+		m := strconv.FormatInt(l.Memory, 10)
+		a = append(a, "--memory", m, "--memory-swap", m)
+	}
+	if l.MilliCPUs > 0 {
+		a = append(a, "--cpus", plan.FormatCPUs(l.MilliCPUs))
+	}
+	if l.PIDs > 0 {
+		a = append(a, "--pids-limit", strconv.FormatInt(l.PIDs, 10))
+	}
+	return a, nil
 }
 
 // needsScratch reports whether a run creates the per-run scratch directory.

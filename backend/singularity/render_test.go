@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -417,7 +418,8 @@ func TestSnippetPullPolicies(t *testing.T) {
 
 // TestRenderRunsAsCaller: no corpus plan makes the runtime run the agent as
 // anyone but the caller (what the agent writes is the caller's), and none
-// adds privileges.
+// adds privileges but the capabilities it names (--add-caps); a
+// least-privilege plan says --no-privs.
 func TestRenderRunsAsCaller(t *testing.T) {
 	identity := []string{"--fakeroot", "-f", "--security", "--keep-privs", "--add-caps", "--allow-setuid", "--boot", "--userns-uid"}
 	for _, c := range golden.Corpus(t) {
@@ -426,8 +428,14 @@ func TestRenderRunsAsCaller(t *testing.T) {
 			if !ok {
 				return
 			}
-			argv := r.argv("/S")
-			for _, a := range argv[:r.imageAt+1] {
+			argv := slices.Clone(r.argv("/S")[:r.imageAt+1])
+			if i := slices.Index(argv, "--add-caps"); i > 0 && argv[i+1] == strings.Join(c.Plan.Privileges.Add, ",") {
+				argv = slices.Delete(argv, i, i+2)
+			}
+			if c.Plan.Privileges.Least() != slices.Contains(argv, "--no-privs") {
+				t.Errorf("least privilege %v, but argv %q", c.Plan.Privileges.Least(), argv)
+			}
+			for _, a := range argv {
 				for _, bad := range identity {
 					if a == bad || strings.HasPrefix(a, bad+"=") {
 						t.Errorf("argv has %s: %q", a, argv)

@@ -38,7 +38,14 @@ Examples:
    launch --mask .env --ro data claude           # hide .env, protect data/
    launch --env OPENAI_API_KEY --mount ~/ref:/ref:ro codex exec "summarise"
    launch --backend singularity --gpus auto shell -- nvidia-smi
-   launch --json pi                              # print the resolved Plan`
+   launch --memory 4g --cpus 2 codex             # bound what the agent can use
+   launch --privileges image shell               # let the image's sudo work
+   launch --json pi                              # print the resolved Plan
+
+By default the agent has no capabilities, cannot gain privileges (setuid,
+sudo) and may start at most 4096 processes, and launch refuses a workspace
+that is or holds your home directory or a secret store (.ssh, .aws, ...);
+see docs/security.md.`
 
 // settingFlag is a flag that sets one key of Settings; its kind (string,
 // list, bool) is the field's.
@@ -77,6 +84,12 @@ var settingFlags = []settingFlag{
 	{key: "runtime", usage: "OCI runtime: runc or runsc (gVisor); docker and podman only"},
 	{key: "gpus", usage: "GPUs: none, all, auto (all when CUDA_VISIBLE_DEVICES or a Slurm GPU allocation is set), or ids such as 0,1"},
 	{key: "pull", usage: "when to fetch the image: missing, always or never (default: missing for launch's own default image, never for an image you name)"},
+	{key: "privileges", usage: "least (the default: no capabilities, and setuid or sudo cannot raise privileges) or image (run the image as it intends: the engine's default capabilities, sudo works)"},
+	{key: "cap_add", usage: "keep a Linux capability, by name (NET_BIND_SERVICE, CAP_CHOWN; repeatable)"},
+	{key: "memory", usage: "memory limit of the container, such as 512m or 4g; past it the agent is killed (exit 137) (default: none)"},
+	{key: "cpus", usage: "CPU limit of the container, such as 2 or 0.5 (default: none)"},
+	{key: "pids", usage: "most processes and threads in the container at once, or none (default: 4096)"},
+	{key: "allow_secrets", usage: "allow a workspace that is or holds your home directory, or holds a secret store (.ssh, .aws, .gnupg, ...); the plan names what it exposes"},
 	{key: "singularity_bin", usage: "apptainer or singularity binary to use (default: apptainer, then singularity, on PATH)"},
 	{key: "yes", aliases: []string{"y"}, usage: "launch without asking for confirmation"},
 }

@@ -84,6 +84,7 @@ func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 		Rootless: podman.AssumeRootless(h.GOOS, h.UID, o.PodmanRootful),
 		Name:     naming.ContainerName(p),
 		Labels:   runLabels(o, h),
+		CgroupV1: p.Limits.Any() && h.GOOS == "linux" && h.CgroupV1(),
 	})
 	if err != nil {
 		return nil, unsupportedError(err)

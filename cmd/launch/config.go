@@ -36,6 +36,14 @@ type agentConfig struct {
 	EnvPrefixes   []string     `toml:"env_prefixes"`
 	BedrockSwitch []string     `toml:"bedrock_switch"`
 	Credentials   []creds.Path `toml:"credentials"`
+
+	// Privileges and limits of this agent: they win over the top-level
+	// keys of every config file, and flags win over them.
+	Privileges *privilegeMode `toml:"privileges"`
+	CapAdd     []capability   `toml:"cap_add"`
+	Memory     *memorySetting `toml:"memory"`
+	CPUs       *cpusSetting   `toml:"cpus"`
+	PIDs       *pidsSetting   `toml:"pids"`
 }
 
 // agent is a resolved catalogue entry.
@@ -52,6 +60,14 @@ type agent struct {
 	// BedrockSwitch: when one of these host variables is "1", Bedrock is on.
 	BedrockSwitch []string
 	Credentials   []creds.Path
+	// Privileges, CapAdd and the limits are the agent's own settings
+	// ([agents.NAME] privileges, cap_add, memory, cpus, pids); nil or
+	// empty when no layer set them.
+	Privileges *privilegeMode
+	CapAdd     []capability
+	Memory     *memorySetting
+	CPUs       *cpusSetting
+	PIDs       *pidsSetting
 }
 
 // layer is a decoded config file and where it came from.
@@ -227,8 +243,20 @@ func catalogue(layers []layer) map[string]agent {
 			if c.Credentials != nil {
 				a.Credentials = c.Credentials
 			}
+			setGiven(&a.Privileges, c.Privileges)
+			setGiven(&a.Memory, c.Memory)
+			setGiven(&a.CPUs, c.CPUs)
+			setGiven(&a.PIDs, c.PIDs)
+			a.CapAdd = append(a.CapAdd, c.CapAdd...)
 			out[name] = a
 		}
 	}
 	return out
+}
+
+// setGiven replaces *dst with src when a layer gave it.
+func setGiven[T any](dst **T, src *T) {
+	if src != nil {
+		*dst = src
+	}
 }

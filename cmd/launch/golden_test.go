@@ -79,8 +79,10 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 			}
 			return "", errors.New("not found")
 		},
-		NeedsUserNS: func() bool { return false },
-		FUSEUsable:  func() bool { return true },
+		NeedsUserNS:  func() bool { return false },
+		CgroupLimits: func(string) string { return "" },
+		CgroupV1:     func() bool { return false },
+		FUSEUsable:   func() bool { return true },
 		Output: func(name string, args ...string) ([]byte, error) {
 			if name == "conda" {
 				return []byte(`{"envs": ["/home/ana/miniforge", "/home/ana/miniforge/envs/bio", "/home/ana/miniforge/envs/macenv"]}`), nil
@@ -99,7 +101,8 @@ type goldenCase struct {
 	env      []string
 	files    map[string]string // extra host files: path (no leading /) -> content
 	terminal bool
-	uid      int // the caller's uid; 0 means 1000, the image user's
+	uid      int    // the caller's uid; 0 means 1000, the image user's; -1 root
+	cwd      string // the workspace; "" means /home/ana/proj
 	// trusted records the project file's content in the trust store, as
 	// launch trust does.
 	trusted bool
@@ -157,6 +160,20 @@ var goldenCases = []goldenCase{
 	{name: "tty-no-term", args: []string{"shell"}, terminal: true},
 	{name: "uid-other-than-the-image-user", args: []string{"codex"}, uid: 52345},
 	{name: "pull-never", args: []string{"--pull", "never", "--image", "localhost/llm:test", "shell"}},
+	{name: "privileges-image", args: []string{"--privileges", "image", "shell"}},
+	{name: "privileges-image-root", args: []string{"--privileges", "image", "shell"}, uid: -1},
+	{name: "cap-add", args: []string{"--cap-add", "net_bind_service", "--cap-add", "CAP_CHOWN", "--cap-add", "NET_BIND_SERVICE", "codex"}},
+	{name: "least-privilege-root", args: []string{"shell"}, uid: -1},
+	{name: "limits", args: []string{"--memory", "2g", "--cpus", "1.5", "--pids", "512", "shell"}},
+	{name: "limits-none", args: []string{"--pids", "none", "codex"}},
+	{
+		name: "limits-per-agent", args: []string{"--cpus", "0.5", "codex"},
+		files: map[string]string{
+			"home/ana/.config/launch/config.toml": "memory = \"8g\"\ncpus = 2\npids = 2048\ncap_add = [\"NET_RAW\"]\n[agents.codex]\nmemory = \"4g\"\npids = 1024\nprivileges = \"image\"\ncap_add = [\"CHOWN\"]\n",
+		},
+	},
+	{name: "workspace-home-allowed", args: []string{"--allow-secrets", "codex"}, cwd: "/home/ana"},
+	{name: "workspace-secret-masked", args: []string{"--mask", ".ssh", "shell"}, files: map[string]string{"home/ana/proj/.ssh/id_ed25519": "key"}},
 	{
 		name: "config-user-and-project", args: []string{"codex"},
 		env: []string{"XDG_CONFIG_HOME=/home/ana/.config"},
@@ -207,8 +224,14 @@ func runFSOn(t *testing.T, c goldenCase, fsys fstest.MapFS, goos string) (string
 	t.Helper()
 	h := fakeHost(fsys, c.env, c.terminal)
 	h.GOOS = goos
-	if c.uid != 0 {
+	switch {
+	case c.uid < 0:
+		h.UID, h.GID = 0, 0
+	case c.uid != 0:
 		h.UID = c.uid
+	}
+	if c.cwd != "" {
+		h.Cwd = c.cwd
 	}
 	var out, errb bytes.Buffer
 	s := iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}
@@ -227,8 +250,14 @@ func resolveCase(t *testing.T, c goldenCase) (plan.Plan, string) {
 	t.Helper()
 	fsys := c.fs()
 	h := fakeHost(fsys, c.env, c.terminal)
-	if c.uid != 0 {
+	switch {
+	case c.uid < 0:
+		h.UID, h.GID = 0, 0
+	case c.uid != 0:
 		h.UID = c.uid
+	}
+	if c.cwd != "" {
+		h.Cwd = c.cwd
 	}
 	var got plan.Plan
 	var errb bytes.Buffer

@@ -49,6 +49,12 @@ type Host struct {
 	// singularity backend.
 	NeedsUserNS func() bool
 	FUSEUsable  func() bool
+	// CgroupLimits says why the Apptainer runtime at the given path cannot
+	// apply resource limits here ("" when it can); CgroupV1 whether the
+	// host has cgroup v1, where rootless Podman cannot. Asked only when a
+	// plan has limits.
+	CgroupLimits func(binary string) string
+	CgroupV1     func() bool
 }
 
 // systemHost describes this machine.
@@ -85,6 +91,9 @@ func systemHost(terminal bool) (*Host, error) {
 		},
 		NeedsUserNS: singularity.Host{}.NeedsUserNS,
 		FUSEUsable:  singularity.Host{}.FUSEUsable,
+
+		CgroupLimits: singularity.Host{}.CgroupLimits,
+		CgroupV1:     cgroupV1,
 	}, nil
 }
 
@@ -121,4 +130,15 @@ func (h *Host) EnvNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// cgroupV1 reports whether this host mounts cgroup v1 (or the hybrid
+// layout) rather than the unified v2 hierarchy, whose root holds
+// cgroup.controllers.
+func cgroupV1() bool {
+	if runtime.GOOS != "linux" {
+		return false
+	}
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err != nil
 }

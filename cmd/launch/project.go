@@ -61,6 +61,18 @@ var topKeys = map[string]keyRule{
 	"image_defaults":     {class: trust.UserOnly, what: "sets the default image and its user"},
 	"agents":             {class: trust.Widening, what: "defines or changes agents"},
 	"slurm":              {class: trust.UserOnly, what: "runs launches under Slurm, on your allocation"},
+	"privileges":         {class: trust.Widening, widens: (*review).privileges},
+	"cap_add":            {class: trust.Widening, what: "gives the agent capabilities back"},
+	"memory": {class: trust.Widening, widens: func(r *review) []string {
+		return r.limit("memory", r.l.cfg.Memory.limitSetting, r.lower.Memory.limitSetting, 0)
+	}},
+	"cpus": {class: trust.Widening, widens: func(r *review) []string {
+		return r.limit("cpus", r.l.cfg.CPUs.limitSetting, r.lower.CPUs.limitSetting, 0)
+	}},
+	"pids": {class: trust.Widening, widens: func(r *review) []string {
+		return r.limit("pids", r.l.cfg.PIDs.limitSetting, r.lower.PIDs.limitSetting, plan.DefaultPIDs)
+	}},
+	"allow_secrets": {class: trust.UserOnly, what: "lets a workspace that holds your home or a secret store be mounted"},
 }
 
 // agentKeys classes every key of an [agents.NAME] table.
@@ -70,6 +82,11 @@ var agentKeys = map[string]keyRule{
 	"tag":            {class: trust.Widening, what: "runs another image tag"},
 	"credentials":    {class: trust.Widening, what: "mounts credential paths from your home, read-write"},
 	"env_prefixes":   {class: trust.UserOnly, what: "passes host variables by prefix"},
+	"privileges":     {class: trust.Widening, what: "changes the agent's privileges"},
+	"cap_add":        {class: trust.Widening, what: "gives the agent capabilities back"},
+	"memory":         {class: trust.Widening, what: "changes the agent's memory limit"},
+	"cpus":           {class: trust.Widening, what: "changes the agent's CPU limit"},
+	"pids":           {class: trust.Widening, what: "changes the agent's process limit"},
 	"bedrock_switch": {class: trust.UserOnly, what: "chooses the variables that mount ~/.aws"},
 }
 
@@ -273,6 +290,29 @@ func narrows(p, lower plan.Network) bool {
 		}
 	}
 	return true
+}
+
+func (r *review) privileges() []string {
+	if plan.PrivilegeMode(r.l.cfg.Privileges) == plan.PrivilegesImage {
+		return []string{"runs the image with its own privileges (capabilities, setuid)"}
+	}
+	return nil
+}
+
+// limit judges a resource limit: none (0), or above the user's own (or
+// the default when the user set none), widens.
+func (r *review) limit(key string, p, lower limitSetting, def int64) []string {
+	have := def
+	if lower.set {
+		have = lower.v
+	}
+	switch {
+	case p.v == 0:
+		return []string{fmt.Sprintf("removes the %s limit", key)}
+	case have != 0 && p.v > have:
+		return []string{fmt.Sprintf("raises the %s limit above your own", key)}
+	}
+	return nil
 }
 
 func (r *review) gpus() []string {

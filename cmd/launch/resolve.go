@@ -91,11 +91,15 @@ func resolve(o *options, h *Host) (resolved, error) {
 	}
 	p.Network, p.Runtime = o.Network.value(), plan.Runtime(o.Runtime)
 	p.GPUs = gpusOf(o, h, &r.notes)
+	p.Privileges, p.Limits = privilegesOf(o, a), limitsOf(o, a)
 	m, err := mountsOf(o, a, h, ws, p.User, &r.notes)
 	if err != nil {
 		return r, err
 	}
 	p.Mounts, p.Prepare, p.Protected = m.mounts, m.prepare, m.protected
+	if p.Exposes, err = exposureOf(o, h, ws, p.Mounts, &r.notes); err != nil {
+		return r, err
+	}
 	if p.Env, err = envOf(o, a, h, *p, m, &r.notes); err != nil {
 		return r, err
 	}

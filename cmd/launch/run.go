@@ -161,6 +161,9 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	if err != nil {
 		return err
 	}
+	if code == 137 {
+		fmt.Fprintf(s.Err, "launch: %s\n", killedNote(p.Limits))
+	}
 	if code != 0 {
 		return exitError{code}
 	}
@@ -256,6 +259,11 @@ func summary(p plan.Plan, backend backendName) string {
 	}
 	fmt.Fprintf(&b, "  runtime:  %s\n", rt)
 	fmt.Fprintf(&b, "  network:  %s\n", p.Network)
+	fmt.Fprintf(&b, "  privileges: %s\n", p.Privileges)
+	fmt.Fprintf(&b, "  limits:   %s\n", p.Limits)
+	if len(p.Exposes) > 0 {
+		fmt.Fprintf(&b, "  exposes:  %s (--allow-secrets)\n", strings.Join(p.Exposes, " "))
+	}
 	if p.GPUs.Any() {
 		g := "all"
 		if !p.GPUs.All {
@@ -364,4 +372,13 @@ func dockerHost(h *Host) docker.Host {
 		GOOS:      h.GOOS,
 		Exists:    func(p string) bool { _, err := h.Stat(p); return err == nil },
 	}
+}
+
+// killedNote explains exit status 137: the agent was killed with SIGKILL,
+// most often by the kernel for going past its memory limit.
+func killedNote(l plan.Limits) string {
+	if l.Memory > 0 {
+		return fmt.Sprintf("the agent was killed (exit 137, SIGKILL): it most likely went past its memory limit of %s (--memory; the kernel kills the container's largest process there); raise the limit or make the work smaller", plan.FormatBytes(l.Memory))
+	}
+	return "the agent was killed (exit 137, SIGKILL): by the kernel when memory ran out, or by someone on the host"
 }

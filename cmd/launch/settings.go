@@ -44,6 +44,12 @@ type Settings struct {
 	Runtime        runtimeSetting `toml:"runtime"`
 	GPUs           gpuSetting     `toml:"gpus"`
 	Pull           pullSetting    `toml:"pull"`
+	Privileges     privilegeMode  `toml:"privileges"`
+	CapAdd         []capability   `toml:"cap_add"`
+	Memory         memorySetting  `toml:"memory"`
+	CPUs           cpusSetting    `toml:"cpus"`
+	PIDs           pidsSetting    `toml:"pids"`
+	AllowSecrets   bool           `toml:"allow_secrets"`
 	Yes            bool           `toml:"yes"`
 	SingularityBin string         `toml:"singularity_bin"`
 	NvCCLI         bool           `toml:"singularity_nvccli"`
@@ -394,3 +400,83 @@ func (g *gpuSetting) UnmarshalText(t []byte) error {
 	*g = gpuSetting{GPUs: plan.GPUs{Devices: devs}}
 	return nil
 }
+
+// privilegeMode is least or image; "" is least.
+type privilegeMode plan.PrivilegeMode
+
+func (m *privilegeMode) UnmarshalText(t []byte) error {
+	v, err := plan.ParsePrivilegeMode(string(t))
+	*m = privilegeMode(v)
+	return err
+}
+
+// capability is a Linux capability name, kept canonical (CAP_...).
+type capability string
+
+func (c *capability) UnmarshalText(t []byte) error {
+	v, err := plan.ParseCapability(string(t))
+	*c = capability(v)
+	return err
+}
+
+// limitSetting is one resource limit: set says a layer gave it (none gives
+// 0, no limit, and removes a lower layer's or the default).
+type limitSetting struct {
+	v   int64
+	set bool
+}
+
+// fromTOML reads a limit given as a TOML number (pids = 512, cpus = 1.5)
+// through its text form, so that one parser applies.
+func fromTOML(data any, u encoding.TextUnmarshaler) error {
+	switch v := data.(type) {
+	case string:
+		return u.UnmarshalText([]byte(v))
+	case int64:
+		return u.UnmarshalText([]byte(strconv.FormatInt(v, 10)))
+	case float64:
+		return u.UnmarshalText([]byte(strconv.FormatFloat(v, 'f', -1, 64)))
+	}
+	return fmt.Errorf("%v: want a number or a string", data)
+}
+
+// memorySetting is a size (512m, 4g) or none.
+type memorySetting struct{ limitSetting }
+
+func (m *memorySetting) UnmarshalText(t []byte) error {
+	if strings.EqualFold(string(t), "none") {
+		*m = memorySetting{limitSetting{0, true}}
+		return nil
+	}
+	v, err := plan.ParseMemory(string(t))
+	*m = memorySetting{limitSetting{v, err == nil}}
+	return err
+}
+
+func (m *memorySetting) UnmarshalTOML(data any) error { return fromTOML(data, m) }
+
+// cpusSetting is a number of CPUs (2, 0.5) or none.
+type cpusSetting struct{ limitSetting }
+
+func (c *cpusSetting) UnmarshalText(t []byte) error {
+	if strings.EqualFold(string(t), "none") {
+		*c = cpusSetting{limitSetting{0, true}}
+		return nil
+	}
+	v, err := plan.ParseCPUs(string(t))
+	*c = cpusSetting{limitSetting{v, err == nil}}
+	return err
+}
+
+func (c *cpusSetting) UnmarshalTOML(data any) error { return fromTOML(data, c) }
+
+// pidsSetting is a process limit or none; unset is plan.DefaultPIDs.
+type pidsSetting struct{ limitSetting }
+
+func (p *pidsSetting) UnmarshalText(t []byte) error {
+	v, err := plan.ParsePIDs(string(t))
+	*p = pidsSetting{limitSetting{v, err == nil}}
+	return err
+}
+
+func (p *pidsSetting) UnmarshalTOML(data any) error { return fromTOML(data, p) }

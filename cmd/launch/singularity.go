@@ -51,6 +51,9 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 		c.SandboxDir = filepath.Join(cache, "launch", "sandbox")
 		c.SandboxMax = int64(o.SandboxMax)
 	}
+	if p.Limits.Any() {
+		c.NoLimits = h.CgroupLimits(rt.Path)
+	}
 	// Large temporary files (an unsquashed image) go where the user keeps
 	// the runtime's own: node-local scratch on a cluster, say.
 	for _, v := range []string{"APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"} {
