@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -394,6 +395,12 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 			s.Mounts = append(s.Mounts, m)
 		case "--workdir":
 			s.WorkDir = v
+		case "--stop-timeout":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, "", fmt.Errorf("--stop-timeout %q: %w", v, err)
+			}
+			s.StopTimeout = ptr(uint(n))
 		default:
 			return nil, "", fmt.Errorf("flag %q: unknown", flag)
 		}

@@ -78,6 +78,10 @@ type Config struct {
 	// pass naming.CheckName. cmd/launch chooses it (naming.ContainerName);
 	// the executor may add -2, -3, ... on a conflict (naming.Numbered).
 	Name string
+	// StopTimeout is how many seconds the service waits after SIGTERM
+	// before it kills the agent when the run is interrupted (Ctrl-C); 0
+	// keeps the service's default (10).
+	StopTimeout uint
 	// Labels are added to the Plan's labels, for real runs
 	// (naming.RunLabels). A key the Plan already sets, or
 	// naming.LabelPlan, is an error (naming.Labels).
@@ -153,6 +157,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	s.Terminal = ptr(p.TTY)
 	s.Command = append([]string(nil), p.Argv...)
 	s.WorkDir = p.Workdir
+	if c.StopTimeout > 0 {
+		s.StopTimeout = ptr(c.StopTimeout)
+	}
 	// Podman copies the proxy variables of its own process into the
 	// container unless told not to (the CLI's --http-proxy defaults to
 	// true); the Plan's Env is the whole environment.

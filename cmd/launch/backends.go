@@ -89,9 +89,10 @@ type podmanLauncher struct {
 
 func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 	cfg := podman.Config{
-		Rootless: podman.AssumeRootless(h.GOOS, h.UID, o.PodmanRootful),
-		Name:     naming.ContainerName(p),
-		Labels:   runLabels(o, h),
+		Rootless:    podman.AssumeRootless(h.GOOS, h.UID, o.PodmanRootful),
+		Name:        naming.ContainerName(p),
+		Labels:      runLabels(o, h),
+		StopTimeout: stopTimeout,
 	}
 	r, err := podman.Render(p, cfg)
 	if err != nil {
