@@ -65,7 +65,7 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 	if ctx.Err() != nil {
 		return -1, runner.Interrupted(ctx, "before the container was created")
 	}
-	id, name, err := create(ctx, e, &spec)
+	id, name, err := createContainer(ctx, e, &spec)
 	if err != nil {
 		return -1, err
 	}
@@ -180,12 +180,12 @@ func checkCDI(e engine, devs []specs.LinuxDevice) error {
 		strings.Join(gpus, ", "), strings.Join(cdiDirs, " or "))
 }
 
-// create creates the container, trying name, name-2, name-3, ... while the
+// createContainer creates the container, trying name, name-2, name-3, ... while the
 // service says the name is taken: two launches that race for a name both
 // succeed, under different names. The call is not cut short by ctx: a
 // container the service created must have its ID returned so that it can be
 // removed.
-func create(ctx context.Context, e engine, spec *specgen.SpecGenerator) (id, name string, err error) {
+func createContainer(ctx context.Context, e engine, spec *specgen.SpecGenerator) (id, name string, err error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	base := spec.Name
