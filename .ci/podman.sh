@@ -7,7 +7,9 @@
 #      fuse-overlayfs when missing;
 #   2. writes /etc/containers/containers.conf: runc, cgroupfs (no systemd),
 #      file events, default ulimits within this machine's hard limits (the
-#      defaults, 1048576 open files, are over them and every run fails);
+#      defaults, 1048576 open files, are over them and every run fails),
+#      runsc in [engine.runtimes]; and lists the local registry
+#      127.0.0.1:5000 as insecure (registries.conf.d/50-launch-ci.conf);
 #   3. starts a rootful `podman system service` on /run/podman/podman.sock in
 #      the background when nothing answers there (log:
 #      /var/log/launch-ci/podman-rootful.log), and imports the test images
@@ -69,6 +71,18 @@ if [ "$(cat /etc/containers/containers.conf 2>/dev/null)" != "$conf" ]; then
 	log "writing /etc/containers/containers.conf"
 	mkdir -p /etc/containers
 	printf '%s\n' "$conf" >/etc/containers/containers.conf
+	restart=1
+fi
+
+# The local registry of .ci/docker.sh speaks plain HTTP: listed as insecure,
+# so that the pull tests reach it over HTTP; no other registry is.
+regconf="[[registry]]
+location = \"127.0.0.1:5000\"
+insecure = true"
+if [ "$(cat /etc/containers/registries.conf.d/50-launch-ci.conf 2>/dev/null)" != "$regconf" ]; then
+	log "writing /etc/containers/registries.conf.d/50-launch-ci.conf"
+	mkdir -p /etc/containers/registries.conf.d
+	printf '%s\n' "$regconf" >/etc/containers/registries.conf.d/50-launch-ci.conf
 	restart=1
 fi
 

@@ -107,6 +107,9 @@ func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams
 		if isConnError(err) {
 			return engineError(e, fmt.Sprintf("pull image %q", ref), err)
 		}
+		if strings.Contains(err.Error(), "HTTP response to HTTPS client") {
+			return fmt.Errorf("pull image %q: %w; the registry speaks plain HTTP: if you trust it, list it as insecure in the service's registries.conf ([[registry]] location = %q, insecure = true)", ref, err, registryHost(ref))
+		}
 		return fmt.Errorf("pull image %q: %w; check the name, and log in with `podman login %s` if the registry needs it", ref, err, registryHost(ref))
 	}
 	return nil

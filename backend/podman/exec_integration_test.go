@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -34,6 +35,7 @@ import (
 
 	"go.podman.io/podman/v6/libpod/define"
 	"go.podman.io/podman/v6/pkg/bindings/containers"
+	"go.podman.io/podman/v6/pkg/bindings/images"
 	"go.podman.io/podman/v6/pkg/specgen"
 
 	"github.com/launchcli/launch/internal/iostreams"
@@ -816,4 +818,44 @@ func TestRunsc(t *testing.T) {
 		}
 		noLeftovers(t, s, tag)
 	})
+}
+
+// TestPull pulls through the service from the local registry of
+// .ci/docker.sh, which speaks plain HTTP: under the name listed as insecure
+// in registries.conf (127.0.0.1:5000) it is pulled over HTTP, with the
+// service's progress on stderr, and runs; under another name of the same
+// registry (localhost:5000), not listed, the pull is refused.
+func TestPull(t *testing.T) {
+	s := services(t)[0]
+	resp, err := http.Get("http://127.0.0.1:5000/v2/")
+	if err != nil {
+		unavailable(t, "no registry on 127.0.0.1:5000 (run .ci/docker.sh): %v", err)
+	}
+	resp.Body.Close()
+	const listed = "127.0.0.1:5000/launch-test/pull:latest"
+	const unlisted = "localhost:5000/launch-test/pull:latest"
+	rmImage := func(ref string) { images.Remove(s.conn.bind(context.Background()), []string{ref}, new(images.RemoveOptions).WithForce(true)) }
+	rmImage(listed)
+	t.Cleanup(func() { rmImage(listed); rmImage(unlisted) })
+
+	tag := tagFor(t)
+	p := itPlan(itWorkspace(t), "cat", "/pulled")
+	p.Image.OCI, p.Pull = listed, plan.PullMissing
+	r := mustRender(t, p, itConfig(s, tag))
+	var out, errw bytes.Buffer
+	code, err := r.Exec(context.Background(), s.conn, iostreams.Streams{Out: &out, Err: &errw})
+	if err != nil || code != 0 || out.String() != "pulled\n" {
+		t.Fatalf("Exec: %d, %v, stdout %q\n%s", code, err, out.String(), errw.String())
+	}
+	if !strings.Contains(errw.String(), "launch: pulling "+listed) || !strings.Contains(errw.String(), "Copying") {
+		t.Errorf("stderr %q lacks the pull's progress", errw.String())
+	}
+
+	p.Image.OCI = unlisted
+	r = mustRender(t, p, itConfig(s, tag))
+	_, err = r.Exec(context.Background(), s.conn, iostreams.Streams{})
+	if err == nil || !strings.Contains(err.Error(), `pull image "`+unlisted+`"`) || !strings.Contains(err.Error(), `location = "localhost:5000", insecure = true`) {
+		t.Errorf("pulling from a registry not listed as insecure: %v, want a refused pull", err)
+	}
+	noLeftovers(t, s, tag)
 }
