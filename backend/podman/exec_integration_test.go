@@ -834,7 +834,9 @@ func TestPull(t *testing.T) {
 	resp.Body.Close()
 	const listed = "127.0.0.1:5000/launch-test/pull:latest"
 	const unlisted = "localhost:5000/launch-test/pull:latest"
-	rmImage := func(ref string) { images.Remove(s.conn.bind(context.Background()), []string{ref}, new(images.RemoveOptions).WithForce(true)) }
+	rmImage := func(ref string) {
+		images.Remove(s.conn.bind(context.Background()), []string{ref}, new(images.RemoveOptions).WithForce(true))
+	}
 	rmImage(listed)
 	t.Cleanup(func() { rmImage(listed); rmImage(unlisted) })
 

@@ -82,6 +82,9 @@ type Config struct {
 	// before it kills the agent when the run is interrupted (Ctrl-C); 0
 	// keeps the service's default (10).
 	StopTimeout uint
+	// Machine describes the podman machine (the Linux VM of Podman on
+	// macOS) that runs the service; nil when the service runs on this host.
+	Machine *Machine
 	// Labels are added to the Plan's labels, for real runs
 	// (naming.RunLabels). A key the Plan already sets, or
 	// naming.LabelPlan, is an error (naming.Labels).
@@ -238,7 +241,13 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		s.Mounts = append(s.Mounts, *id.home)
 	}
 	for _, m := range p.Mounts {
+		if c.Machine != nil && m.Kind == plan.MountBind {
+			m.Source = c.Machine.hostPath(m.Source, note)
+		}
 		s.Mounts = append(s.Mounts, specMount(m))
+	}
+	if c.Machine != nil {
+		c.Machine.platformNote(s.ImageArch, note)
 	}
 
 	r := Rendered{

@@ -94,6 +94,11 @@ func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 		Labels:      runLabels(o, h),
 		StopTimeout: stopTimeout,
 	}
+	if h.GOOS == "darwin" {
+		// Podman on macOS runs its service in a podman machine, a Linux VM
+		// of the Mac's architecture that shares some directories.
+		cfg.Machine = &podman.Machine{Arch: h.GOARCH, Shares: podman.DefaultShares(h.Home)}
+	}
 	r, err := podman.Render(p, cfg)
 	if err != nil {
 		return nil, unsupportedError(err)
