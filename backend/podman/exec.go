@@ -78,6 +78,15 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 			return -1, err
 		}
 	}
+	if tty, ok := s.Terminal(); ok && isTrue(spec.Terminal) {
+		// The initial size, before the agent starts (Docker takes it in
+		// the create request; libpod only resizes a container whose
+		// terminal exists): init makes the terminal, the start then runs
+		// the agent in it. The runner passes every later size on.
+		if w, h, ok := runner.Size(tty); ok && e.Init(context.WithoutCancel(ctx), id) == nil {
+			_ = e.Resize(context.WithoutCancel(ctx), id, w, h)
+		}
+	}
 	return runner.Run(ctx, c, s, isTrue(spec.Terminal))
 }
 

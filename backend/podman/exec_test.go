@@ -171,6 +171,8 @@ func (f *fakeEngine) Wait(_ context.Context, id string) (int, error) {
 	return code, nil
 }
 
+func (f *fakeEngine) Init(context.Context, string) error { panic("not implemented: Init") }
+
 func (f *fakeEngine) Resize(context.Context, string, uint, uint) error {
 	panic("not implemented: Resize")
 }
