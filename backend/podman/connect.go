@@ -275,6 +275,7 @@ func Endpoints(h Host) ([]Endpoint, error) {
 type Conn struct {
 	ctx      context.Context // carries the bindings' connection
 	endpoint string
+	local    bool
 	// Rootless is the service's own answer (`podman info`
 	// host.security.rootless).
 	Rootless bool
@@ -361,7 +362,7 @@ func dial(ctx context.Context, ep Endpoint) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{ctx: bctx, endpoint: ep.String(), Machine: ep.Machine}
+	c := &Conn{ctx: bctx, endpoint: ep.String(), Machine: ep.Machine, local: strings.HasPrefix(ep.URI, "unix://") && !ep.Machine}
 	// A local socket tells without asking: a rootless service's socket is
 	// its user's, a rootful one's is root's. `podman info` answers for
 	// every other (ssh, a machine's forwarded socket), in some 300 ms.

@@ -24,6 +24,9 @@ import (
 type engine interface {
 	// Endpoint names the service in messages ("unix:///run/podman/podman.sock (rootful socket)").
 	Endpoint() string
+	// Local reports whether the service runs on this host (a unix socket,
+	// not a podman machine's), so that its files are this host's.
+	Local() bool
 	ImageExists(ctx context.Context, ref string) (bool, error)
 	// ImageEnv is the Env of the image's configuration.
 	ImageEnv(ctx context.Context, ref string) ([]string, error)
@@ -93,6 +96,8 @@ func (c *Conn) rootless(ctx context.Context) (bool, error) {
 }
 
 func (c *Conn) Endpoint() string { return c.endpoint }
+
+func (c *Conn) Local() bool { return c.local }
 
 func (c *Conn) ImageExists(ctx context.Context, ref string) (bool, error) {
 	conn, err := c.client()

@@ -174,7 +174,7 @@ func checkCDI(e engine, devs []specs.LinuxDevice) error {
 			gpus = append(gpus, d.Path)
 		}
 	}
-	if len(gpus) == 0 || !strings.HasPrefix(e.Endpoint(), "unix://") || strings.Contains(e.Endpoint(), "-api.sock") {
+	if len(gpus) == 0 || !e.Local() {
 		return nil
 	}
 	for _, dir := range cdiDirs {

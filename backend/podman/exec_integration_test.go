@@ -861,3 +861,40 @@ func TestPull(t *testing.T) {
 	}
 	noLeftovers(t, s, tag)
 }
+
+// TestPrivateService: with no service answering, Connect starts `podman
+// system service` on a private socket, a run goes through it, and Close
+// stops it and removes its directory.
+func TestPrivateService(t *testing.T) {
+	services(t) // the images are there
+	run := t.TempDir()
+	h := Host{
+		GOOS:   "linux",
+		Getenv: func(k string) string { return map[string]string{"XDG_RUNTIME_DIR": run}[k] },
+		// No socket answers where launch looks.
+		Exists: func(string) bool { return false },
+	}
+	c, err := Connect(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Started || !strings.Contains(c.Endpoint(), run) {
+		t.Fatalf("connected to %s (started %v), want a private service under %s", c.Endpoint(), c.Started, run)
+	}
+	s := service{name: "private", conn: c}
+	tag := tagFor(t)
+	r := mustRender(t, itPlan(itWorkspace(t), "sh", "-c", "echo via-private; exit 4"), itConfig(s, tag))
+	var out bytes.Buffer
+	code, err := r.Exec(context.Background(), c, iostreams.Streams{Out: &out})
+	if err != nil || code != 4 || out.String() != "via-private\n" {
+		t.Errorf("Exec: %d, %v, %q", code, err, out.String())
+	}
+	noLeftovers(t, s, tag)
+	c.Close()
+	if left, _ := filepath.Glob(filepath.Join(run, "launch-podman-*")); len(left) > 0 {
+		t.Errorf("the private service's directory is left: %v", left)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "system service --time=0 unix://"+run).Output(); len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("the private service still runs: %s", out)
+	}
+}

@@ -69,6 +69,8 @@ func (f *fakeEngine) called(prefix string) int {
 
 func (f *fakeEngine) Endpoint() string { return "unix:///fake.sock (test)" }
 
+func (f *fakeEngine) Local() bool { return true }
+
 func (f *fakeEngine) Info(context.Context) (*define.Info, error) { panic("not implemented: Info") }
 
 func (f *fakeEngine) ImageExists(_ context.Context, ref string) (bool, error) {
