@@ -21,6 +21,7 @@ import (
 	"maps"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -34,8 +35,6 @@ import (
 	"time"
 
 	"go.podman.io/podman/v6/libpod/define"
-	"go.podman.io/podman/v6/pkg/bindings/containers"
-	"go.podman.io/podman/v6/pkg/bindings/images"
 	"go.podman.io/podman/v6/pkg/specgen"
 
 	"github.com/launchcli/launch/internal/iostreams"
@@ -124,7 +123,12 @@ func tagFor(t testing.TB) string {
 // ours lists the containers of this test run carrying tag.
 func ours(t testing.TB, s service, tag string) []string {
 	t.Helper()
-	list, err := containers.List(s.conn.bind(context.Background()), new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": {testLabel + "=" + tag}}))
+	var list []struct {
+		Names []string
+		State string
+	}
+	filters, _ := json.Marshal(map[string][]string{"label": {testLabel + "=" + tag}})
+	err := s.conn.do(context.Background(), http.MethodGet, "/containers/json", url.Values{"all": {"true"}, "filters": {string(filters)}}, nil, &list)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,12 +223,21 @@ type inspectOnStart struct {
 }
 
 func (e *inspectOnStart) Start(ctx context.Context, id string) error {
-	data, err := containers.Inspect(e.bind(ctx), id, nil)
+	data, err := inspect(ctx, e.Conn, id)
 	if err != nil {
 		return err
 	}
 	e.got = data
 	return errStopped
+}
+
+// inspect is `podman container inspect ID`.
+func inspect(ctx context.Context, c *Conn, id string) (*define.InspectContainerData, error) {
+	var data define.InspectContainerData
+	if err := c.do(ctx, http.MethodGet, "/containers/%s/json", nil, nil, &data, id); err != nil {
+		return nil, err
+	}
+	return &data, nil
 }
 
 // inspectMap is the part of an inspected container that the two paths must
@@ -435,7 +448,7 @@ func createBothAll(t *testing.T, s service, p plan.Plan, api, cli Rendered) []st
 	}
 	id := strings.TrimSpace(string(out))
 	t.Cleanup(func() { s.conn.Remove(context.Background(), id) })
-	res, err := containers.Inspect(s.conn.bind(context.Background()), id, nil)
+	res, err := inspect(context.Background(), s.conn, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -835,7 +848,7 @@ func TestPull(t *testing.T) {
 	const listed = "127.0.0.1:5000/launch-test/pull:latest"
 	const unlisted = "localhost:5000/launch-test/pull:latest"
 	rmImage := func(ref string) {
-		images.Remove(s.conn.bind(context.Background()), []string{ref}, new(images.RemoveOptions).WithForce(true))
+		s.conn.do(context.Background(), http.MethodDelete, "/images/%s", url.Values{"force": {"true"}}, nil, nil, ref)
 	}
 	rmImage(listed)
 	t.Cleanup(func() { rmImage(listed); rmImage(unlisted) })
