@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -14,10 +13,10 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
-	"golang.org/x/term"
 
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/naming"
+	"github.com/launchcli/launch/internal/runner"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -44,7 +43,7 @@ const maxNames = 100
 
 // cleanupTimeout bounds each call made after the run is over or cancelled
 // (stop, remove), which must not be cut short by the cancelled context.
-const cleanupTimeout = 60 * time.Second
+const cleanupTimeout = runner.CleanupTimeout
 
 // Exec carries r out on the engine e: it checks the runtime, makes sure the
 // image is present (pulling it when r allows), creates the container (under
@@ -88,15 +87,13 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 		}
 		req.Config = r.withImagePath(imagePath(*img))
 	}
-	tty, hasTTY := s.Terminal()
-	hasTTY = hasTTY && req.Config.Tty
-	if hasTTY {
+	if tty, ok := s.Terminal(); ok && req.Config.Tty {
 		// The initial size goes in the create request too (API 1.42+), so
 		// that the agent never sees 0x0; older engines ignore it and get the
 		// resize after start.
-		if w, h, err := term.GetSize(int(tty.Fd())); err == nil {
+		if w, h, ok := runner.Size(tty); ok {
 			host := *req.HostConfig
-			host.ConsoleSize = [2]uint{uint(h), uint(w)}
+			host.ConsoleSize = [2]uint{h, w}
 			req.HostConfig = &host
 		}
 	}
@@ -105,11 +102,8 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 	if err != nil {
 		return -1, err
 	}
-	code, err := r.run(ctx, e, s, id, name, tty, hasTTY)
-	if rmErr := remove(e, id, name); rmErr != nil {
-		err = errors.Join(err, rmErr)
-	}
-	return code, err
+	c := &session{e: e, id: id, name: name, tty: req.Config.Tty, autoRemove: req.HostConfig.AutoRemove}
+	return runner.Run(ctx, c, s, req.Config.Tty)
 }
 
 func checkRuntime(ctx context.Context, e engine, rt string) error {
@@ -175,123 +169,94 @@ func shortID(id string) string {
 	return id
 }
 
-// run attaches to the created container, starts it and waits for it.
-func (r Rendered) run(ctx context.Context, e engine, s iostreams.Streams, id, name string, tty *os.File, hasTTY bool) (int, error) {
-	bg := context.WithoutCancel(ctx)
-	if ctx.Err() != nil {
-		return -1, interrupted(ctx, "before container "+name+" started")
-	}
-	att, err := e.ContainerAttach(bg, id, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+// session is one created container as internal/runner drives it.
+type session struct {
+	e        engine
+	id, name string
+	// tty: the container has a terminal, so its output is one raw stream;
+	// without, stdout and stderr come multiplexed (stdcopy).
+	tty bool
+	// autoRemove: the engine removes the container when it exits.
+	autoRemove bool
+}
+
+var _ runner.Container = (*session)(nil)
+
+func (c *session) Name() string { return c.name }
+
+func (c *session) Attach(ctx context.Context, in io.Reader, out, errw io.Writer) (runner.Attachment, error) {
+	att, err := c.e.ContainerAttach(ctx, c.id, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
-		return -1, engineError(e, "attach to container "+name, err)
+		return runner.Attachment{}, err
 	}
-	defer att.Close()
-
-	// The wait is registered before the start, so that a quick exit is not
-	// missed; with AutoRemove it ends once the engine has removed the
-	// container, as `docker run --rm` waits.
-	waitCtx, stopWaiting := context.WithCancel(bg)
-	defer stopWaiting()
-	cond := container.WaitConditionNextExit
-	if r.Request.HostConfig.AutoRemove {
-		cond = container.WaitConditionRemoved
-	}
-	wait := e.ContainerWait(waitCtx, id, client.ContainerWaitOptions{Condition: cond})
-
-	if hasTTY {
-		old, err := term.MakeRaw(int(tty.Fd()))
-		if err != nil {
-			return -1, fmt.Errorf("put the terminal in raw mode: %w", err)
-		}
-		defer term.Restore(int(tty.Fd()), old)
-	}
-
-	outDone := make(chan error, 1)
+	done := make(chan error, 1)
 	go func() {
 		var err error
-		if r.Request.Config.Tty {
-			_, err = io.Copy(s.Out, att.Reader)
+		if c.tty {
+			_, err = io.Copy(out, att.Reader)
 		} else {
-			_, err = stdcopy.StdCopy(s.Out, s.Err, att.Reader)
+			_, err = stdcopy.StdCopy(out, errw, att.Reader)
 		}
-		outDone <- err
+		done <- err
 	}()
 	go func() {
 		// Closing our half of the connection at EOF closes the container's
 		// stdin (StdinOnce). This goroutine may outlive Exec while it blocks
 		// reading a terminal; the connection is closed by then.
-		if s.In != nil {
-			_, _ = io.Copy(att.Conn, s.In)
+		if in != nil {
+			_, _ = io.Copy(att.Conn, in)
 		}
 		_ = att.CloseWrite()
 	}()
+	return runner.Attachment{Done: done, Close: att.Close}, nil
+}
 
-	if _, err := e.ContainerStart(bg, id, client.ContainerStartOptions{}); err != nil {
-		return -1, engineError(e, "start container "+name, err)
+// Wait waits for the next exit or, with AutoRemove, for the engine to have
+// removed the container, as `docker run --rm` waits.
+func (c *session) Wait(ctx context.Context) <-chan runner.Exit {
+	cond := container.WaitConditionNextExit
+	if c.autoRemove {
+		cond = container.WaitConditionRemoved
 	}
-	if hasTTY {
-		resize := func() {
-			w, h, err := term.GetSize(int(tty.Fd()))
-			if err != nil {
-				return
-			}
-			_, _ = e.ContainerResize(bg, id, client.ContainerResizeOptions{Height: uint(h), Width: uint(w)})
-		}
-		resize()
-		stop := onResize(resize)
-		defer stop()
-	}
-
-	var cancelled bool
-	select {
-	case err = <-outDone:
-	case <-ctx.Done():
-		cancelled = true
-		sctx, cancel := context.WithTimeout(bg, cleanupTimeout)
-		// nil timeout: the container's StopTimeout (Config.StopTimeout), or
-		// the engine's default.
-		_, _ = e.ContainerStop(sctx, id, client.ContainerStopOptions{})
-		cancel()
+	w := c.e.ContainerWait(ctx, c.id, client.ContainerWaitOptions{Condition: cond})
+	exits := make(chan runner.Exit, 1)
+	go func() {
 		select {
-		case err = <-outDone:
-		case <-time.After(cleanupTimeout):
+		case res := <-w.Result:
+			x := runner.Exit{Code: int(res.StatusCode)}
+			if res.Error != nil && res.Error.Message != "" {
+				x.Err = errors.New(res.Error.Message)
+			}
+			exits <- x
+		case err := <-w.Error:
+			exits <- runner.Exit{Code: -1, Err: err}
+		case <-ctx.Done():
 		}
-	}
-	if err != nil && !cancelled {
-		return -1, engineError(e, "read the output of container "+name, err)
-	}
-
-	code, werr := waitExit(wait)
-	if cancelled {
-		return code, interrupted(ctx, "container "+name+" stopped")
-	}
-	if werr != nil {
-		return -1, engineError(e, "wait for container "+name, werr)
-	}
-	return code, nil
+	}()
+	return exits
 }
 
-// waitExit reads the exit status from a wait started before the container.
-func waitExit(w client.ContainerWaitResult) (int, error) {
-	select {
-	case res := <-w.Result:
-		if res.Error != nil && res.Error.Message != "" {
-			return int(res.StatusCode), errors.New(res.Error.Message)
-		}
-		return int(res.StatusCode), nil
-	case err := <-w.Error:
-		return -1, err
-	case <-time.After(cleanupTimeout):
-		return -1, errors.New("no exit status within a minute of the output's end")
-	}
+func (c *session) Start(ctx context.Context) error {
+	_, err := c.e.ContainerStart(ctx, c.id, client.ContainerStartOptions{})
+	return err
 }
 
-// remove force-removes the container with a context of its own, so that it
-// runs after a cancellation too. A container the engine is already removing
-// (AutoRemove) is waited for.
-func remove(e engine, id, name string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
+func (c *session) Resize(ctx context.Context, width, height uint) error {
+	_, err := c.e.ContainerResize(ctx, c.id, client.ContainerResizeOptions{Height: height, Width: width})
+	return err
+}
+
+// Stop stops the container after its StopTimeout (Config.StopTimeout), or
+// the engine's default.
+func (c *session) Stop(ctx context.Context) error {
+	_, err := c.e.ContainerStop(ctx, c.id, client.ContainerStopOptions{})
+	return err
+}
+
+// Remove force-removes the container. A container the engine is already
+// removing (AutoRemove) is waited for.
+func (c *session) Remove(ctx context.Context) error {
+	e, id, name := c.e, c.id, c.name
 	_, err := e.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	switch {
 	case err == nil, cerrdefs.IsNotFound(err):
@@ -315,10 +280,10 @@ func remove(e engine, id, name string) error {
 	return fmt.Errorf("remove container %s: %w; remove it with `docker rm -f %s`", name, trimEngineText(err), name)
 }
 
+func (c *session) EngineError(what string, err error) error { return engineError(c.e, what, err) }
+
 // interrupted is the error of a run that ctx cancelled.
-func interrupted(ctx context.Context, what string) error {
-	return fmt.Errorf("interrupted (%s): %w", what, context.Cause(ctx))
-}
+func interrupted(ctx context.Context, what string) error { return runner.Interrupted(ctx, what) }
 
 // engineError adds what was being done and, for a connection failure, which
 // engine was tried and what to do.

@@ -146,6 +146,9 @@ func command(q request) ([]string, error) {
 	if s.WorkDir != "" {
 		argv = append(argv, "--workdir", s.WorkDir)
 	}
+	if s.StopTimeout != nil {
+		argv = append(argv, "--stop-timeout", strconv.FormatUint(uint64(*s.StopTimeout), 10))
+	}
 	if s.Image == "" || strings.HasPrefix(s.Image, "-") {
 		return nil, plan.Errorf(plan.ErrUnsupported, "podman run: image %q: want an image reference", s.Image)
 	}

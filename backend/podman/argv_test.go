@@ -410,6 +410,12 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 			if err := parseLimit(s, flag, v); err != nil {
 				return nil, "", err
 			}
+		case "--stop-timeout":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, "", fmt.Errorf("--stop-timeout %q: %w", v, err)
+			}
+			s.StopTimeout = ptr(uint(n))
 		default:
 			return nil, "", fmt.Errorf("flag %q: unknown", flag)
 		}

@@ -1,15 +1,19 @@
 // Package podman renders a plan.Plan for Podman: a container-create request
 // (a *specgen.SpecGenerator, the value Podman's own CLI sends to its service)
 // and the `podman run` command computed from that request, which --dry-run
-// prints.
+// prints; and it carries the request out over the libpod API (Exec).
 //
 // Render is pure: no I/O, no environment, no clock. Everything that depends
 // on the machine (is the service rootless? which container name?) arrives in
-// Config, filled by cmd/launch.
+// Config, filled by cmd/launch. Connect finds the service (Endpoints lists
+// where it looks) and starts a private one when none answers; Exec creates,
+// attaches, starts, waits for and removes the container, the session itself
+// run by internal/runner as for Docker.
 //
-// This package may import plan, internal/*, the standard library and
-// go.podman.io/podman/v6 (pkg/specgen now, pkg/bindings with the executor)
-// with the OCI runtime-spec types its request is made of.
+// This package may import plan, internal/*, the standard library,
+// go.podman.io/podman/v6 (pkg/specgen, pkg/bindings) with the OCI
+// runtime-spec types its request is made of, and a TOML decoder for
+// containers.conf.
 // It never imports another backend or cmd. Podman's packages need the build
 // tags `remote exclude_graphdriver_btrfs containers_image_openpgp` and
 // CGO_ENABLED=0.
@@ -32,9 +36,9 @@ import (
 // machine runs it so) and for any caller but root on Linux, as a plain
 // `podman` connects to the caller's own service. rootful, when not nil, is
 // the podman_rootful setting of the configuration and wins over the guess.
-// cmd/launch fills Config.Rootless with it until the executor exists; then
-// the service's own answer (`podman info` host.security.rootless) replaces
-// it.
+// cmd/launch fills Config.Rootless with it for --dry-run, which asks no
+// service; a real run renders again with the service's own answer
+// (Conn.Rootless, `podman info` host.security.rootless) when they differ.
 func AssumeRootless(goos string, uid int, rootful *bool) bool {
 	if rootful != nil {
 		return !*rootful
@@ -63,8 +67,8 @@ const (
 // the connection, flags and config files; Render never looks anything up.
 type Config struct {
 	// Rootless reports whether the Podman service the run talks to is
-	// rootless (`podman info` host.security.rootless; AssumeRootless until
-	// the executor can ask). It decides the user namespace (see UserNS) and
+	// rootless (Conn.Rootless, `podman info` host.security.rootless; for a
+	// dry run, AssumeRootless). It decides the user namespace (see UserNS) and
 	// so who the agent is (see Render).
 	Rootless bool
 	// UserNS overrides the user namespace; UserNSAuto (empty) lets Render
@@ -74,6 +78,13 @@ type Config struct {
 	// pass naming.CheckName. cmd/launch chooses it (naming.ContainerName);
 	// the executor may add -2, -3, ... on a conflict (naming.Numbered).
 	Name string
+	// StopTimeout is how many seconds the service waits after SIGTERM
+	// before it kills the agent when the run is interrupted (Ctrl-C); 0
+	// keeps the service's default (10).
+	StopTimeout uint
+	// Machine describes the podman machine (the Linux VM of Podman on
+	// macOS) that runs the service; nil when the service runs on this host.
+	Machine *Machine
 	// Labels are added to the Plan's labels, for real runs
 	// (naming.RunLabels). A key the Plan already sets, or
 	// naming.LabelPlan, is an error (naming.Labels).
@@ -85,25 +96,8 @@ type Config struct {
 	CgroupV1 bool
 }
 
-// Rendered is everything a Podman run will do, decided by Render.
-//
-// The executor (a later issue) carries it out over Podman's bindings, which
-// are package functions taking a connection context; it will take a small
-// adapter holding that context, behind an interface with only the calls it
-// makes:
-//
-//	type engine interface {
-//		ImageExists(ctx context.Context, ref string) (bool, error)
-//		Pull(ctx context.Context, ref string, policy plan.PullPolicy, os, arch, variant string) error
-//		Create(ctx context.Context, s *specgen.SpecGenerator) (id string, err error)
-//		Attach(ctx context.Context, id string, s iostreams.Streams, started chan<- bool) error
-//		Start(ctx context.Context, id string) error
-//		Wait(ctx context.Context, id string) (exitCode int32, err error)
-//		Remove(ctx context.Context, id string) error
-//	}
-//
-// and `func (r Rendered) Exec(ctx, e engine, s iostreams.Streams) (int, error)`
-// pulls per Pull, creates Spec, attaches, starts, waits and removes.
+// Rendered is everything a Podman run will do, decided by Render; Exec
+// carries it out.
 type Rendered struct {
 	// Spec is the container-create request. Its Env holds every value,
 	// inherited ones included: they travel over the service's socket,
@@ -127,6 +121,9 @@ type Rendered struct {
 	Argv []string
 
 	notes []string
+	// p is the Plan rendered: Exec puts its PATH prepends in front of the
+	// image's own PATH, which only the service can read.
+	p plan.Plan
 }
 
 // Snippet is the POSIX shell text --dry-run prints: it first creates the
@@ -168,6 +165,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	s.Terminal = ptr(p.TTY)
 	s.Command = append([]string(nil), p.Argv...)
 	s.WorkDir = p.Workdir
+	if c.StopTimeout > 0 {
+		s.StopTimeout = ptr(c.StopTimeout)
+	}
 	// Podman copies the proxy variables of its own process into the
 	// container unless told not to (the CLI's --http-proxy defaults to
 	// true); the Plan's Env is the whole environment.
@@ -251,7 +251,13 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		s.Mounts = append(s.Mounts, *id.home)
 	}
 	for _, m := range p.Mounts {
+		if c.Machine != nil && m.Kind == plan.MountBind {
+			m.Source = c.Machine.hostPath(m.Source, note)
+		}
 		s.Mounts = append(s.Mounts, specMount(m))
+	}
+	if c.Machine != nil {
+		c.Machine.platformNote(s.ImageArch, note)
 	}
 
 	r := Rendered{
@@ -260,6 +266,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		Inherited: inherited,
 		Prepare:   append([]plan.HostPath(nil), p.Prepare...),
 		notes:     notes,
+		p:         p,
 	}
 	argv, err := command(r.request())
 	if err != nil {

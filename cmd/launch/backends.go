@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/launchcli/launch/backend/docker"
@@ -75,24 +77,72 @@ func (l dockerLauncher) Run(ctx context.Context, s iostreams.Streams) (int, erro
 	return l.Exec(ctx, c, s)
 }
 
-type podmanLauncher struct{ podman.Rendered }
+// podmanLauncher runs a Podman plan. Render guesses whether the service is
+// rootless (podman.AssumeRootless); Run asks the service and renders again
+// when the guess was wrong, so that the user mapping is the service's.
+type podmanLauncher struct {
+	podman.Rendered
+	p    plan.Plan
+	cfg  podman.Config
+	host podman.Host
+}
 
 func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
-	// Without a connection (the executor comes with the Podman issue), the
-	// podman package guesses whether the service is rootless.
-	r, err := podman.Render(p, podman.Config{
-		Rootless: podman.AssumeRootless(h.GOOS, h.UID, o.PodmanRootful),
-		Name:     naming.ContainerName(p),
-		Labels:   runLabels(o, h),
-		CgroupV1: p.Limits.Any() && h.GOOS == "linux" && h.CgroupV1(),
-	})
+	cfg := podman.Config{
+		Rootless:    podman.AssumeRootless(h.GOOS, h.UID, o.PodmanRootful),
+		Name:        naming.ContainerName(p),
+		Labels:      runLabels(o, h),
+		StopTimeout: stopTimeout,
+		CgroupV1:    p.Limits.Any() && h.GOOS == "linux" && h.CgroupV1(),
+	}
+	if h.GOOS == "darwin" {
+		// Podman on macOS runs its service in a podman machine, a Linux VM
+		// of the Mac's architecture that shares some directories.
+		cfg.Machine = &podman.Machine{Arch: h.GOARCH, Shares: podman.DefaultShares(h.Home)}
+	}
+	r, err := podman.Render(p, cfg)
 	if err != nil {
 		return nil, unsupportedError(err)
 	}
-	return podmanLauncher{r}, nil
+	return podmanLauncher{Rendered: r, p: p, cfg: cfg, host: podmanHost(h)}, nil
 }
 
-// Run refuses honestly: the Podman executor is a later issue.
-func (podmanLauncher) Run(context.Context, iostreams.Streams) (int, error) {
-	return 0, usagef("the podman backend cannot start containers yet; run the command that launch --dry-run --backend podman prints, or use --backend docker or singularity")
+func (l podmanLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {
+	c, err := podman.Connect(ctx, l.host)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	r := l.Rendered
+	if c.Rootless != l.cfg.Rootless {
+		cfg := l.cfg
+		cfg.Rootless = c.Rootless
+		if r, err = podman.Render(l.p, cfg); err != nil {
+			return 0, unsupportedError(err)
+		}
+		kind := "rootful"
+		if c.Rootless {
+			kind = "rootless"
+		}
+		fmt.Fprintf(s.Err, "launch: the podman service at %s is %s; set podman_rootful in launch.toml to match it, so that --dry-run prints this run's command\n", c.Endpoint(), kind)
+		for _, n := range r.Notes() {
+			if strings.HasPrefix(n, "user namespace") || strings.HasPrefix(n, "rootful podman") {
+				fmt.Fprintf(s.Err, "launch: %s\n", n)
+			}
+		}
+	}
+	return r.Exec(ctx, c, s)
+}
+
+// podmanHost is the host as the podman backend reads it.
+func podmanHost(h *Host) podman.Host {
+	return podman.Host{
+		Getenv:   h.Getenv,
+		Home:     h.Home,
+		GOOS:     h.GOOS,
+		UID:      h.UID,
+		ReadFile: h.ReadFile,
+		Exists:   func(p string) bool { _, err := h.Stat(p); return err == nil },
+		LookPath: h.LookPath,
+	}
 }

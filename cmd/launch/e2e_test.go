@@ -54,6 +54,25 @@ var e2eBackends = []e2eBackend{
 		},
 	},
 	{
+		// The test user's rootless service (.ci/podman.sh): launch finds it
+		// at /run/user/1000/podman/podman.sock.
+		name:   backendPodman,
+		flags:  []string{"--backend", "podman", "--image", "localhost/launch-test/busybox:latest"},
+		debian: []string{"--backend", "podman", "--image", "localhost/launch-test/debian:bookworm"},
+		ready: func() error {
+			sock := fmt.Sprintf("unix:///run/user/%d/podman/podman.sock", testUID)
+			c := exec.Command("podman", "--url", sock, "image", "exists", "localhost/launch-test/busybox:latest")
+			c.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
+			if os.Getuid() == 0 {
+				c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUID, Gid: testUID}}
+			}
+			if out, err := c.CombinedOutput(); err != nil {
+				return fmt.Errorf("rootless podman service of uid %d or image localhost/launch-test/busybox:latest missing (run .ci/podman.sh): %v: %s", testUID, err, out)
+			}
+			return nil
+		},
+	},
+	{
 		name:   backendSingularity,
 		flags:  []string{"--backend", "singularity", "--sif-path", ciImages + "/busybox.sif"},
 		debian: []string{"--backend", "singularity", "--sif-path", ciImages + "/debian.sif"},
@@ -289,6 +308,12 @@ func TestE2EDryRunRunsAsPrinted(t *testing.T) {
 			t.Fatalf("the dry run shows a secret value:\n%s", snippet)
 		}
 		sh := s.command("sh", "-c", snippet)
+		if s.backend.name == backendPodman {
+			// The session's scratch HOME has no podman storage of its own:
+			// the printed podman run talks to the service the real run
+			// used (CONTAINER_HOST makes podman a client of it).
+			sh.Env = append(sh.Env, fmt.Sprintf("CONTAINER_HOST=unix:///run/user/%d/podman/podman.sock", testUID))
+		}
 		var shOut, shErr bytes.Buffer
 		sh.Stdout, sh.Stderr = &shOut, &shErr
 		if err := sh.Run(); err != nil {
@@ -383,6 +408,16 @@ func TestE2ESignalsLeaveNothing(t *testing.T) {
 					t.Errorf("run %d: %v after %v: container(s) left behind: %s", i, sig, delay, ps)
 				}
 			}
+			if s.backend.name == backendPodman {
+				// Not with the session's TMPDIR: the podman command itself
+				// leaves containers-user-UID there.
+				ps := exec.Command("podman", "--url", fmt.Sprintf("unix:///run/user/%d/podman/podman.sock", testUID), "ps", "-aq", "--filter", fmt.Sprintf("label=%s=%d", naming.LabelPID, c.Process.Pid))
+				ps.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
+				out, err := ps.Output()
+				if err != nil || len(bytes.TrimSpace(out)) != 0 {
+					t.Errorf("run %d: %v after %v: container(s) left behind: %s (%v)", i, sig, delay, out, err)
+				}
+			}
 			if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
 				t.Errorf("run %d: %v after %v: temporary files left: %v", i, sig, delay, left)
 				for _, l := range left {
@@ -402,6 +437,9 @@ var shellAdded = map[string]bool{"_": true, "SHLVL": true, "PWD": true, "OLDPWD"
 // is the image's own: launch passes none unless something is prepended.
 var runtimeAdded = map[backendName]func(string) bool{
 	backendDocker: func(n string) bool { return n == "HOSTNAME" || n == "PATH" },
+	// Podman adds container=podman, HOSTNAME and TERM (xterm without a
+	// terminal too), and the image's PATH.
+	backendPodman: func(n string) bool { return n == "HOSTNAME" || n == "PATH" || n == "container" || n == "TERM" },
 	backendSingularity: func(n string) bool {
 		return strings.HasPrefix(n, "APPTAINER_") || strings.HasPrefix(n, "SINGULARITY_") || n == "PS1" || n == "LD_LIBRARY_PATH" || n == "PROMPT_COMMAND" || n == "LANG" || n == "PATH"
 	},

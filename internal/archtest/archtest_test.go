@@ -61,12 +61,13 @@ func imports(t *testing.T, files []string) map[string]string {
 func isStd(p string) bool { return !strings.Contains(strings.Split(p, "/")[0], ".") }
 
 // TestImportRules: plan imports only the standard library; mounts, creds
-// and internal/naming only plan besides; no package imports cmd; a backend
-// never imports another backend; internal packages and the shared parts
-// never import a backend.
+// and internal/naming only plan besides; internal/runner (the session
+// logic Docker and Podman share) only internal/iostreams of this module; no
+// package imports cmd; a backend never imports another backend; internal
+// packages and the shared parts never import a backend.
 func TestImportRules(t *testing.T) {
 	pkgs := packages(t)
-	for _, want := range []string{"plan", "mounts", "creds", "guard", "internal/naming", "backend/docker", "backend/podman", "backend/singularity", "cmd/launch"} {
+	for _, want := range []string{"plan", "mounts", "creds", "guard", "internal/naming", "internal/runner", "backend/docker", "backend/podman", "backend/singularity", "cmd/launch"} {
 		if _, ok := pkgs[want]; !ok {
 			t.Fatalf("package %s not found; the layout changed: update this test", want)
 		}
@@ -87,6 +88,10 @@ func TestImportRules(t *testing.T) {
 	libraries := map[string][]string{
 		"creds": {"github.com/aws/aws-sdk-go-v2/aws"},
 	}
+	// ownOnly: packages that may import SDKs, but of this module only these.
+	ownOnly := map[string][]string{
+		"internal/runner": {"internal/iostreams"},
+	}
 	for dir, files := range pkgs {
 		for imp, file := range imports(t, files) {
 			own, ours := strings.CutPrefix(imp, module)
@@ -98,6 +103,9 @@ func TestImportRules(t *testing.T) {
 			}
 			if !ours {
 				continue
+			}
+			if allowed, ok := ownOnly[dir]; ok && own != dir && !contains(allowed, own) {
+				t.Errorf("%s imports %s (in %s); of this module it may import only %v", dir, imp, file, allowed)
 			}
 			if strings.HasPrefix(own, "cmd/") && own != dir {
 				t.Errorf("%s imports %s (in %s): nothing imports a command", dir, imp, file)

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package docker
+package runner
 
 // onResize does nothing where there is no SIGWINCH.
 func onResize(func()) (stop func()) { return func() {} }
