@@ -136,6 +136,25 @@ import_image() {
 import_image "$cache/busybox" launch-test/busybox:latest
 import_image "$cache/debian" launch-test/debian:bookworm
 
+# load_from_docker REF [USER]: REF from dockerd's store (.ci/docker.sh builds
+# it: launch-test/setuid), as localhost/REF, when missing or another build.
+load_from_docker() {
+	local ref=$1 user=${2:-root} stamp have
+	stamp=$(docker image inspect -f '{{index .Config.Labels "dev.launch.ci.stamp"}}' "$ref")
+	local run=()
+	[ "$user" = root ] || run=(runuser -u "$user" --)
+	have=$("${run[@]}" podman image inspect --format 'stamp:{{index .Labels "dev.launch.ci.stamp"}}' "localhost/$ref" 2>/dev/null || true)
+	[ "$have" = "stamp:$stamp" ] && return 0
+	log "loading $ref from docker ($user)"
+	local tar
+	tar=$(mktemp /tmp/launch-ci-image.XXXXXX.tar)
+	docker save "$ref" -o "$tar"
+	chmod 0644 "$tar"
+	"${run[@]}" podman load -q -i "$tar" >/dev/null
+	rm -f "$tar"
+}
+load_from_docker launch-test/setuid:latest
+
 # ---- 4. rootless, as the test user -----------------------------------------------
 user=$(getent passwd 1000 | cut -d: -f1)
 if [ -z "$user" ]; then
@@ -183,4 +202,5 @@ fi
 export XDG_RUNTIME_DIR=$rundir
 import_image "$cache/busybox" launch-test/busybox:latest "$user"
 import_image "$cache/debian" launch-test/debian:bookworm "$user"
+load_from_docker launch-test/setuid:latest "$user"
 log "ready: rootful unix://$rootful_sock, rootless (uid 1000) unix://$rootless_sock"

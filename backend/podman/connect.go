@@ -24,6 +24,9 @@ import (
 // Host holds the host facts that choose the Podman service. cmd/launch fills
 // it from the process; tests fill it by hand.
 type Host struct {
+	// URL is the service the user named (--url, as podman's own flag); it
+	// wins over everything below.
+	URL string
 	// Getenv reads CONTAINER_HOST, CONTAINER_SSHKEY, CONTAINER_CONNECTION,
 	// PODMAN_CONNECTIONS_CONF, CONTAINERS_CONF, XDG_CONFIG_HOME,
 	// XDG_RUNTIME_DIR and TMPDIR.
@@ -229,7 +232,8 @@ func machineName(source string) string {
 	return strings.TrimSuffix(name, "-root")
 }
 
-// Endpoints lists the services to try, in order: CONTAINER_HOST (with
+// Endpoints lists the services to try, in order: --url (Host.URL), then
+// CONTAINER_HOST (with
 // CONTAINER_SSHKEY) alone when set; else the connection named by
 // CONTAINER_CONNECTION, alone; else the default connection of
 // podman-connections.json ($PODMAN_CONNECTIONS_CONF or
@@ -238,6 +242,9 @@ func machineName(source string) string {
 // alone; else the rootless socket $XDG_RUNTIME_DIR/podman/podman.sock and
 // the rootful /run/podman/podman.sock.
 func Endpoints(h Host) ([]Endpoint, error) {
+	if h.URL != "" {
+		return []Endpoint{{URI: h.URL, Identity: h.getenv("CONTAINER_SSHKEY"), Source: "--url", Named: true}}, nil
+	}
 	if uri := h.getenv("CONTAINER_HOST"); uri != "" {
 		return []Endpoint{{URI: uri, Identity: h.getenv("CONTAINER_SSHKEY"), Source: "CONTAINER_HOST", Named: true}}, nil
 	}

@@ -71,6 +71,14 @@ func TestEndpoints(t *testing.T) {
 		{"sockets-without-xdg", host(nil, nil),
 			[]string{"unix:///run/user/1000/podman/podman.sock (rootless socket)", "unix:///run/podman/podman.sock (rootful socket)"}, ""},
 	}
+	withURL := host(map[string]string{"CONTAINER_HOST": "unix:///other.sock", "CONTAINER_SSHKEY": "/k"}, nil)
+	withURL.URL = "ssh://me@box:2222/run/podman/podman.sock"
+	tests = append(tests, struct {
+		name  string
+		h     Host
+		want  []string
+		ident string
+	}{"url-flag", withURL, []string{"ssh://me@box:2222/run/podman/podman.sock (--url)"}, "/k"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eps, err := Endpoints(tt.h)

@@ -104,7 +104,9 @@ func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 	if err != nil {
 		return nil, unsupportedError(err)
 	}
-	return podmanLauncher{Rendered: r, p: p, cfg: cfg, host: podmanHost(h)}, nil
+	ph := podmanHost(h)
+	ph.URL = o.PodmanURL
+	return podmanLauncher{Rendered: r, p: p, cfg: cfg, host: ph}, nil
 }
 
 func (l podmanLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {

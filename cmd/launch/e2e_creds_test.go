@@ -64,7 +64,7 @@ func doctorRun(t *testing.T, s *session, env []string, args ...string) (string, 
 // each one stopped (pointed at a socket nobody serves) or missing (not on
 // PATH): the exit code follows the default backend, and the fix is printed.
 func TestE2EDoctor(t *testing.T) {
-	b := e2eBackends[0]
+	b := backendNamed(backendDocker)
 	s := newSession(t, b)
 	for _, name := range []string{"podman", "apptainer"} {
 		if _, err := exec.LookPath(name); err != nil {

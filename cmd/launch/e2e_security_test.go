@@ -25,9 +25,9 @@ const setuidImage = "launch-test/setuid:latest"
 const statusProbe = `grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status`
 
 // privilegeBackends are the engines whose privileges are checked: Docker
-// with runc and with runsc (gVisor), and Apptainer.
+// with runc and with runsc (gVisor), rootless Podman, and Apptainer.
 func privilegeBackends() []e2eBackend {
-	docker, sing := e2eBackends[0], e2eBackends[1]
+	docker, pod, sing := backendNamed(backendDocker), backendNamed(backendPodman), backendNamed(backendSingularity)
 	runsc := docker
 	runsc.name = "docker-runsc"
 	runsc.flags = append(append([]string{}, docker.flags...), "--runtime", "runsc")
@@ -43,7 +43,7 @@ func privilegeBackends() []e2eBackend {
 		}
 		return nil
 	}
-	return []e2eBackend{docker, runsc, sing}
+	return []e2eBackend{docker, runsc, pod, sing}
 }
 
 func forEachPrivilegeBackend(t *testing.T, f func(t *testing.T, s *session)) {
@@ -97,6 +97,9 @@ func TestE2ESetuidDoesNotRaise(t *testing.T) {
 			switch b.name {
 			case backendSingularity:
 				s.backend.flags = []string{"--backend", "singularity", "--sif-path", setuidSandbox(t)}
+			case backendPodman:
+				// .ci/podman.sh loads it from dockerd's store.
+				s.backend.flags = append(append([]string{}, s.backend.flags...), "--image", "localhost/"+setuidImage)
 			default:
 				if err := exec.Command("docker", "image", "inspect", setuidImage).Run(); err != nil {
 					need(t, fmt.Errorf("image %s missing (run .ci/docker.sh): %v", setuidImage, err))
@@ -168,7 +171,7 @@ func setuidSandbox(t *testing.T) string {
 // TestE2ERootApptainer: launch run by root on Apptainer renders --no-privs:
 // the agent is root without capabilities; --privileges image keeps them.
 func TestE2ERootApptainer(t *testing.T) {
-	s := newSession(t, e2eBackends[1])
+	s := newSession(t, backendNamed(backendSingularity))
 	s.cred = nil // root itself
 	out, errOut, code := s.run("", "--yes", "shell", statusProbe)
 	if code != 0 {
@@ -244,7 +247,7 @@ func TestE2ELimits(t *testing.T) {
 // asked for is refused with the Slurm alternative, and a default launch
 // goes ahead without the default pids limit, saying so with --verbose.
 func TestE2EApptainerLimitsRefused(t *testing.T) {
-	s := newSession(t, e2eBackends[1])
+	s := newSession(t, backendNamed(backendSingularity))
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		t.Skip("systemd runs here: apptainer may apply limits")
 	}
@@ -261,7 +264,7 @@ func TestE2EApptainerLimitsRefused(t *testing.T) {
 // TestE2EWorkspaceHome: launch from the home directory is refused unless
 // --allow-secrets, and then the preview names what is exposed.
 func TestE2EWorkspaceHome(t *testing.T) {
-	s := newSession(t, e2eBackends[0])
+	s := newSession(t, backendNamed(backendDocker))
 	s.write(filepath.Join(s.home, ".ssh", "id_ed25519"), "key")
 	c := s.cmd("--dry-run", "shell", "true")
 	c.Dir = s.home

@@ -230,6 +230,16 @@ func (s *session) run(stdin string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// backendNamed is the backend under test of that name.
+func backendNamed(name backendName) e2eBackend {
+	for _, b := range e2eBackends {
+		if b.name == name {
+			return b
+		}
+	}
+	panic("no backend " + string(name) + " under test")
+}
+
 func forEachBackend(t *testing.T, f func(t *testing.T, s *session)) {
 	for _, b := range e2eBackends {
 		t.Run(string(string(b.name)), func(t *testing.T) { f(t, newSession(t, b)) })

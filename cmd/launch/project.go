@@ -57,6 +57,7 @@ var topKeys = map[string]keyRule{
 	"singularity_bin":    {class: trust.UserOnly, what: "runs another program on the host as apptainer"},
 	"singularity_nvccli": {class: trust.Widening, what: "sets up GPUs with nvidia-container-cli"},
 	"podman_rootful":     {class: trust.Widening, what: "chooses rootful or rootless Podman"},
+	"podman_url":         {class: trust.Widening, what: "chooses which Podman service runs the agent"},
 	"sandbox_cache_max":  {class: trust.UserOnly, what: "sets the size limit of your unpacked image cache"},
 	"image_defaults":     {class: trust.UserOnly, what: "sets the default image and its user"},
 	"agents":             {class: trust.Widening, what: "defines or changes agents"},

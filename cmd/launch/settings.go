@@ -55,6 +55,7 @@ type Settings struct {
 	NvCCLI         bool           `toml:"singularity_nvccli"`
 	SandboxMax     byteSize       `toml:"sandbox_cache_max"`
 	PodmanRootful  *bool          `toml:"podman_rootful"`
+	PodmanURL      string         `toml:"podman_url"`
 
 	// Only config files set these; mergeFrom leaves them to catalogue and
 	// imageDefaultsOf, which merge them key by key.
