@@ -155,7 +155,10 @@ func newSession(t *testing.T, b e2eBackend) *session {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
-	s := &session{t: t, bin: bin, home: filepath.Join(root, "home"), ws: filepath.Join(root, "proj"), backend: b}
+	// The workspace's name is unique, and with it the container's name:
+	// other test runs on the same engines cannot take it.
+	ws := filepath.Join(root, "proj-"+strings.TrimPrefix(filepath.Base(root), "launch-e2e-"))
+	s := &session{t: t, bin: bin, home: filepath.Join(root, "home"), ws: ws, backend: b}
 	for _, d := range []string{s.home, s.ws} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
