@@ -210,6 +210,28 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 	}
 }
 
+// agentWords are the agent and its arguments as the user typed them, from
+// launch's own argv: the parser takes a "--" after the agent for itself,
+// and the help promises that only one is dropped. positional is what the
+// parser found, used when argv does not show the agent (tests).
+func agentWords(positional, argv []string, takes map[string]bool) []string {
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "--":
+			return positional
+		case !strings.HasPrefix(a, "-") || a == "-":
+			if len(positional) > 0 && a == positional[0] {
+				return argv[i:]
+			}
+			return positional
+		case !strings.Contains(a, "=") && takes[strings.TrimLeft(a, "-")]:
+			i++ // the flag's value
+		}
+	}
+	return positional
+}
+
 // agentArgs splits the positional arguments into the agent and its
 // arguments, dropping an optional "--" right after the agent.
 func agentArgs(args []string) (string, []string) {

@@ -85,7 +85,7 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 	}
 	res.Config = configFiles(h, f, configOK)
 	res.Default = chooseBackend(o, h)
-	oci, sif, err := doctorImages(o, res.Agent)
+	oci, sif, err := doctorImages(o, h, res.Agent)
 	if err != nil {
 		return err
 	}
@@ -126,12 +126,12 @@ func fallbackOptions(h *Host) (*options, error) {
 }
 
 // doctorImages are the OCI image and the SIF that agent would use.
-func doctorImages(o *options, agentName string) (oci, sif string, err error) {
+func doctorImages(o *options, h *Host, agentName string) (oci, sif string, err error) {
 	a, ok := o.Agents[agentName]
 	if !ok {
 		return "", "", usagef("unknown agent %q; see launch --help for the agents", agentName)
 	}
-	img, _, err := imageOf(o, a, &notes{})
+	img, _, err := imageOf(o, a, h, &notes{})
 	return img.OCI, img.SIF, err
 }
 

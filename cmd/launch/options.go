@@ -106,7 +106,7 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 		return nil, usagef("--detach: only with --slurm so far (the launch becomes a Slurm batch job); without Slurm, run launch in tmux or screen")
 	}
 	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
-	o.Agent, o.Args = agentArgs(cmd.Args().Slice())
+	o.Agent, o.Args = agentArgs(agentWords(cmd.Args().Slice(), h.Args, takesValue(cmd.Root().Flags)))
 	return o, nil
 }
 

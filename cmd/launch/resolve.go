@@ -86,7 +86,7 @@ func resolve(o *options, h *Host) (resolved, error) {
 	p := &r.Plan
 	*p = plan.Plan{Agent: a.Name, Argv: commandOf(a, o.Args), Workspace: ws.host, Workdir: ws.target, TTY: h.Terminal}
 	p.User, p.Caller = identityOf(o.Defaults, h)
-	if p.Image, p.Pull, err = imageOf(o, a, &r.notes); err != nil {
+	if p.Image, p.Pull, err = imageOf(o, a, h, &r.notes); err != nil {
 		return r, err
 	}
 	p.Network, p.Runtime = o.Network.value(), plan.Runtime(o.Runtime)
@@ -171,7 +171,7 @@ func identityOf(d defaults, h *Host) (plan.User, plan.Caller) {
 // imageOf picks the OCI image, the SIF and the pull policy. A default image
 // gets the agent's tag (or --tag); a named image is used as given, and
 // --tag may only complete one named without a tag.
-func imageOf(o *options, a agent, n *notes) (plan.Image, plan.PullPolicy, error) {
+func imageOf(o *options, a agent, h *Host, n *notes) (plan.Image, plan.PullPolicy, error) {
 	var img plan.Image
 	tag := string(o.Tag)
 	if tag == "" {
@@ -189,7 +189,7 @@ func imageOf(o *options, a agent, n *notes) (plan.Image, plan.PullPolicy, error)
 	if o.SIFPath != "" {
 		img.SIF = o.SIFPath
 		if !strings.Contains(o.SIFPath, "://") {
-			img.SIF = mounts.Expand(o.SIFPath, "", "")
+			img.SIF = mounts.Expand(o.SIFPath, h.Cwd, h.Home)
 		}
 	}
 	img.Default = o.Image == "" && o.SIFPath == ""

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -90,7 +91,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		}
 		m.condaBin = bin
 	}
-	if err := overlayMounts(o, h, ws, add); err != nil {
+	if err := overlayMounts(o, h, ws, add, n); err != nil {
 		return m, err
 	}
 	if m.protected, err = protectedOf(o, ws); err != nil {
@@ -134,7 +135,7 @@ func certsMount(o *options, h *Host, add func(plan.Mount, fmt.Stringer) error) e
 }
 
 // overlayMounts puts --ro re-mounts and --mask masks on the workspace.
-func overlayMounts(o *options, h *Host, ws workspace, add func(plan.Mount, fmt.Stringer) error) error {
+func overlayMounts(o *options, h *Host, ws workspace, add func(plan.Mount, fmt.Stringer) error, n *notes) error {
 	for _, kind := range []struct {
 		key  string
 		mask bool
@@ -145,7 +146,14 @@ func overlayMounts(o *options, h *Host, ws workspace, add func(plan.Mount, fmt.S
 		}
 		for i, p := range paths {
 			where := o.from.of(kind.key, i)
-			host, target, isDir, err := mounts.Sub(where.String(), mounts.Expand(p, ws.host, h.Home), ws.m(), h.fs())
+			abs := mounts.Expand(p, ws.host, h.Home)
+			if _, err := h.EvalSymlinks(abs); errors.Is(err, fs.ErrNotExist) && where.file != "" {
+				// A config file serves many workspaces: a path that one
+				// of them lacks has nothing to protect or hide there.
+				n.info("%s %q: not in this workspace; skipped", where, p)
+				continue
+			}
+			host, target, isDir, err := mounts.Sub(where.String(), abs, ws.m(), h.fs())
 			if err != nil {
 				return usagef("%w", err)
 			}

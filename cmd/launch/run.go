@@ -81,6 +81,10 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if err != nil {
 		return err
 	}
+	if a, ok := o.Agents[o.Agent]; ok && a.Shell && len(o.Args) == 1 && (o.Args[0] == "-h" || o.Args[0] == "--help") {
+		_, err := fmt.Fprint(s.Out, shellHelp)
+		return err
+	}
 	res, err := resolve(o, h)
 	if err != nil {
 		return err
@@ -129,6 +133,15 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	}
 	return runLaunch(ctx, s, o, p, backend, l)
 }
+
+// shellHelp is "launch shell -h": bash -c has no help of its own.
+const shellHelp = `launch shell runs bash in the container:
+   launch shell                      an interactive bash
+   launch shell 'SCRIPT'             bash -c SCRIPT (one argument)
+   launch shell CMD ARGS...          bash -c with CMD ARGS quoted word by word
+   launch shell -- CMD ARGS...       the same; one "--" after the agent is dropped
+launch's own flags go before "shell" (launch -h lists them).
+`
 
 // printJSON prints what --json shows: the backend and the Plan.
 func printJSON(w io.Writer, backend backendName, p plan.Plan, srun []string) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/launchcli/launch/backend/singularity"
 	"github.com/launchcli/launch/internal/iostreams"
@@ -25,6 +26,9 @@ type singularityLauncher struct {
 // container, whether a user namespace or --unsquash is needed here, and the
 // image cache.
 func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
+	if err := sifChecks(p, o, h); err != nil {
+		return nil, err
+	}
 	rt, err := singularity.FindRuntime(h.LookPath, o.SingularityBin)
 	switch {
 	case err != nil && o.DryRun && errors.Is(err, singularity.ErrNoRuntime):
@@ -77,6 +81,23 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 		return nil, err
 	}
 	return singularityLauncher{Rendered: r, imageLog: imageLog}, nil
+}
+
+// sifChecks refuses what a dry run would otherwise print and a real run
+// then fail on: an OCI --image (this backend runs SIF images, and would
+// silently run the catalogue's SIF instead), and a local --sif-path that
+// does not exist.
+func sifChecks(p plan.Plan, o *options, h *Host) error {
+	if o.Image != "" && o.SIFPath == "" {
+		return usagef("%s %q: an OCI image, which the singularity backend does not run (it runs SIF images); pass --sif-path docker://%s to have apptainer fetch and convert it, or --sif-path FILE.sif", o.from.of("image", 0), o.Image, o.Image)
+	}
+	if o.SIFPath == "" || strings.Contains(p.Image.SIF, "://") {
+		return nil
+	}
+	if _, err := h.Stat(p.Image.SIF); err != nil {
+		return usagef("%s %q: no such file or directory; give a .sif file, a sandbox directory, or an oras:// or docker:// reference", o.from.of("sif_path", 0), p.Image.SIF)
+	}
+	return nil
 }
 
 // reportImage prints what the SIF says about itself, labels sorted.
