@@ -45,7 +45,13 @@ Examples:
 By default the agent has no capabilities, cannot gain privileges (setuid,
 sudo) and may start at most 4096 processes, and launch refuses a workspace
 that is or holds your home directory or a secret store (.ssh, .aws, ...);
-see docs/security.md.`
+see docs/security.md.
+
+Exit status: the agent's own; 1 when you decline the confirmation; 2 for a
+usage error (bad flag, path, config, an untrusted project file, a part of the
+Plan the backend cannot enforce); 125 when launch or the engine fails;
+126/127 when the command cannot run or is not found in the container;
+128+N after signal N; 137 for an agent the kernel killed.`
 
 // settingFlag is a flag that sets one key of Settings; its kind (string,
 // list, bool) is the field's.
