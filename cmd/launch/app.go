@@ -79,7 +79,7 @@ var settingFlags = []settingFlag{
 	{key: "workspace_mount", usage: "container path of the workspace (default: the same path as on the host)"},
 	{key: "path_prepend", usage: "put a directory in front of the image's PATH in the container: relative to the workspace, or absolute under a mount (repeatable)"},
 	{key: "conda_env", usage: "mount a conda environment (name or path) and put its bin first on PATH"},
-	{key: "certs", usage: "PEM bundle of extra CA certificates, mounted read-only and named by SSL_CERT_FILE and friends (default $LLM_DEVCONTAINER_CERTS)"},
+	{key: "certs", usage: "PEM bundle of CA certificates, mounted read-only and named by SSL_CERT_FILE and friends, which replaces the trust store of the tools that read them: include the public roots, not only your CA (default $LLM_DEVCONTAINER_CERTS)"},
 	{key: "env", usage: "set NAME=VALUE in the container, or pass the host's NAME by name (repeatable; wins over everything else)"},
 	{key: "mounts", name: "mount", usage: "bind HOST[:CTR[:ro]] into the container; relative HOST is against the workspace (repeatable; $LLM_DEVCONTAINER_MOUNTS adds defaults)"},
 	{key: "global_read_only", usage: "mount the workspace read-only"},
