@@ -37,7 +37,7 @@ lint:
 	$(GO) vet -tags '$(TAGS) integration' ./...
 
 docs:
-	$(GO) test -tags '$(TAGS)' ./cmd/launch -run TestCLIDocs -update
+	$(GO) test -tags '$(TAGS)' ./cmd/launch -run 'TestCLIDocs|TestDocExamples' -update
 
 # bench times whole `launch --dry-run codex` processes (goal: under 5 ms and
 # 10 MiB of peak RSS each).

@@ -55,6 +55,7 @@ func fakeFS() fstest.MapFS {
 		"home/ana/miniforge/envs/macenv/bin/python": {Data: []byte(machOPython)},
 		"opt/tools/bin":                             dir,
 		"scratch/shared":                            dir,
+		"data/llm.sif":                              {},
 		// Links in the workspace: one to elsewhere in it, one leaving it.
 		"home/ana/proj/manual":    {Mode: fs.ModeSymlink, Data: []byte("docs")},
 		"home/ana/proj/data-link": {Mode: fs.ModeSymlink, Data: []byte("/home/ana/data")},
