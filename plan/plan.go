@@ -93,6 +93,37 @@ type Plan struct {
 	// and moves aside any that changed after it. Backends render only the
 	// mounts.
 	Protected []string `json:"protected,omitempty"`
+	// Prompt describes the system prompt the agent is given; nil when none.
+	// Informational (the plan preview): the delivery itself is a read-only
+	// mount of origin OriginPrompt and the agent's own arguments in Argv.
+	Prompt *Prompt `json:"prompt,omitempty"`
+	// Skills lists the skills mounted for the agent, in the order asked.
+	// Informational: each is a read-only mount of origin OriginSkill.
+	Skills []Skill `json:"skills,omitempty"`
+}
+
+// Prompt is the system prompt of a launch.
+type Prompt struct {
+	// Host is the session's private copy of the prompt on the host (0600),
+	// written by a real run (Plan.Prepare) and mounted read-only at Target.
+	Host string `json:"host"`
+	// Target is where the agent reads it in the container.
+	Target string `json:"target"`
+	// Size is its length in bytes; FirstLine its first non-empty line,
+	// shortened, for the preview.
+	Size      int    `json:"size"`
+	FirstLine string `json:"first_line"`
+	// From says where the text came from: a file, or a config key.
+	From string `json:"from"`
+}
+
+// Skill is one skill given to the agent.
+type Skill struct {
+	Name string `json:"name"`
+	// Source is the skill's host directory; Target where the agent finds
+	// it in the container.
+	Source string `json:"source"`
+	Target string `json:"target"`
 }
 
 // Image names the image for each kind of backend. A backend uses only its
@@ -174,6 +205,8 @@ const (
 	OriginConda      = "conda"
 	OriginProtect    = "protect" // a protected workspace path, read-only
 	OriginGit        = "git"     // a worktree's git directory, outside the workspace
+	OriginPrompt     = "prompt"  // the session's system prompt, read-only
+	OriginSkill      = "skill"   // a skill, read-only
 )
 
 // EnvVar is one variable of the command's environment.

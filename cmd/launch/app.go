@@ -108,6 +108,8 @@ type flagState struct {
 	slurm                 bool
 	slurmArgs             string
 	detach                bool
+	prompt                string
+	skills                []string
 }
 
 // flagFor is the flag that sets key, if any.
@@ -168,6 +170,8 @@ func (f *flagState) cliFlags() []cli.Flag {
 	}
 	return append(out,
 		&cli.StringFlag{Name: "config", Destination: &f.config, Usage: "user config file instead of $XDG_CONFIG_HOME/launch/config.toml"},
+		&cli.StringFlag{Name: "prompt", Destination: &f.prompt, Usage: "give the agent the system prompt in FILE (instead of the agent's prompt or prompt_file in the config); a private copy is mounted read-only and named the agent's own way (docs/agents.md)"},
+		&cli.StringSliceFlag{Name: "skill", Destination: &f.skills, Usage: "give the agent the skill NAME, from the project's or your skills directory (.claude/skills/NAME, ~/.claude/skills/NAME for claude), mounted read-only (repeatable)"},
 		&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print the commands that would run (stdout) and notes (stderr); run and create nothing"},
 		&cli.BoolFlag{Name: "json", Destination: &f.json, Usage: "check everything a real run checks, then print the backend and the resolved Plan as JSON; run nothing (inherited values are shown by name only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},

@@ -72,6 +72,7 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 		Stat:         fakefs.Stat(fsys),
 		EvalSymlinks: fakefs.EvalSymlinks(fsys),
 		ReadFile:     func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
+		ReadDir:      func(p string) ([]fs.DirEntry, error) { return fs.ReadDir(fsys, rel(p)) },
 		LookPath: func(name string) (string, error) {
 			switch name {
 			case "apptainer", "docker", "podman", "conda":

@@ -40,7 +40,10 @@ type Host struct {
 	// every host path is checked and rendered resolved.
 	EvalSymlinks func(string) (string, error)
 	ReadFile     func(string) ([]byte, error)
-	LookPath     func(string) (string, error)
+	// ReadDir lists a directory (os.ReadDir); may be nil, then nothing is
+	// listed (the names in an error message).
+	ReadDir  func(string) ([]fs.DirEntry, error)
+	LookPath func(string) (string, error)
 	// Output runs a command and returns its standard output (conda env list).
 	Output func(name string, args ...string) ([]byte, error)
 	// NeedsUserNS reports whether Apptainer must use a user namespace here
@@ -85,6 +88,7 @@ func systemHost(terminal bool) (*Host, error) {
 		Stat:         os.Stat,
 		EvalSymlinks: filepath.EvalSymlinks,
 		ReadFile:     os.ReadFile,
+		ReadDir:      os.ReadDir,
 		LookPath:     exec.LookPath,
 		Output: func(name string, args ...string) ([]byte, error) {
 			return exec.Command(name, args...).Output()

@@ -29,6 +29,11 @@ type options struct {
 	// Detach submits the launch and returns (only under Slurm so far).
 	Detach bool
 
+	// PromptFile (--prompt) replaces the agent's prompt; SkillFlags
+	// (--skill) add to its skills.
+	PromptFile string
+	SkillFlags []string
+
 	DryRun  bool
 	JSON    bool
 	Verbose bool
@@ -106,6 +111,7 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 		return nil, usagef("--detach: only with --slurm so far (the launch becomes a Slurm batch job); without Slurm, run launch in tmux or screen")
 	}
 	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
+	o.PromptFile, o.SkillFlags = f.prompt, f.skills
 	o.Agent, o.Args = agentArgs(cmd.Args().Slice())
 	return o, nil
 }

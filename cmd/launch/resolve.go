@@ -97,6 +97,11 @@ func resolve(o *options, h *Host) (resolved, error) {
 		return r, err
 	}
 	p.Mounts, p.Prepare, p.Protected = m.mounts, m.prepare, m.protected
+	p.Prompt, p.Skills = m.ctx.prompt, m.ctx.skills
+	if len(m.ctx.args) > 0 {
+		a.Command = append(append([]string(nil), a.Command...), m.ctx.args...)
+		p.Argv = commandOf(a, o.Args)
+	}
 	if p.Exposes, err = exposureOf(o, h, ws, p.Mounts, &r.notes); err != nil {
 		return r, err
 	}

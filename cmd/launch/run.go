@@ -116,6 +116,12 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		if out := outsideWorkspace(p); len(out) > 0 {
 			fmt.Fprintf(s.Err, "launch: outside the workspace, the agent sees: %s\n", strings.Join(out, ", "))
 		}
+		if p.Prompt != nil {
+			fmt.Fprintf(s.Err, "launch: prompt: %d bytes from %s, first line %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
+		}
+		for _, sk := range p.Skills {
+			fmt.Fprintf(s.Err, "launch: skill %s: %s, read-only at %s\n", sk.Name, sk.Source, sk.Target)
+		}
 		if len(p.Protected) > 0 {
 			fmt.Fprintf(s.Err, "launch: protected workspace paths (read-only inside where they exist): %s; a real run also moves aside any that the session creates or changes\n", strings.Join(p.Protected, " "))
 		}
@@ -270,6 +276,16 @@ func summary(p plan.Plan, backend backendName) string {
 			g = strings.Join(p.GPUs.Devices, ",")
 		}
 		fmt.Fprintf(&b, "  gpus:     %s\n", g)
+	}
+	if p.Prompt != nil {
+		fmt.Fprintf(&b, "  prompt:   %d bytes from %s: %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
+	}
+	if len(p.Skills) > 0 {
+		var names []string
+		for _, s := range p.Skills {
+			names = append(names, fmt.Sprintf("%s (%s)", s.Name, s.Source))
+		}
+		fmt.Fprintf(&b, "  skills:   %s\n", strings.Join(names, ", "))
 	}
 	fmt.Fprintf(&b, "  mounts:\n")
 	for _, m := range p.Mounts {
