@@ -190,6 +190,17 @@ var goldenCases = []goldenCase{
 			"home/ana/proj/.launch.toml": "mounts = [\"~/data:/data:ro\", \"src:/src\"]\nenv = [\"OPENAI_API_KEY\", \"MODE=ci\"]\n",
 		},
 	},
+	{name: "prompt-claude", args: []string{"--prompt", "~/prompt.md", "claude"}, files: map[string]string{"home/ana/prompt.md": "\nYou work on proj.\nRun make test before you finish.\n"}},
+	{name: "prompt-codex", args: []string{"codex", "exec", "go"}, files: map[string]string{"home/ana/.config/launch/config.toml": "[agents.codex]\nprompt = \"You are Codex in a container. It's fine.\"\n"}},
+	{name: "prompt-pi", args: []string{"pi"}, files: map[string]string{"home/ana/.config/launch/config.toml": "[agents.pi]\nprompt_file = \"~/prompt.md\"\n", "home/ana/prompt.md": "Be brief.\n"}},
+	{
+		name: "skills-claude", args: []string{"--skill", "lint", "claude"},
+		files: map[string]string{
+			"home/ana/.config/launch/config.toml":        "[agents.claude]\nskills = [\"review\"]\n",
+			"home/ana/.claude/skills/review/SKILL.md":    "review\n",
+			"home/ana/proj/.claude/skills/lint/SKILL.md": "lint\n",
+		},
+	},
 	{
 		name: "config-custom-agent", args: []string{"gemini", "--yolo"},
 		env: []string{"GEMINI_API_KEY=g-secret"},
