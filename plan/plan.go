@@ -100,6 +100,34 @@ type Plan struct {
 	// Skills lists the skills mounted for the agent, in the order asked.
 	// Informational: each is a read-only mount of origin OriginSkill.
 	Skills []Skill `json:"skills,omitempty"`
+	// Isolation, when set, gives the agent a copy of the workspace instead
+	// of the workspace itself: the mounts that would bind workspace paths
+	// bind the same paths of the copy. The caller makes the copy before the
+	// session and brings the result back after it; backends render only the
+	// mounts.
+	Isolation *Isolation `json:"isolation,omitempty"`
+}
+
+// Isolation is an isolated session: the copy, and where its result goes.
+type Isolation struct {
+	// Session names the session ("claude-20261201-154233").
+	Session string `json:"session"`
+	// Source is the host workspace, never written; Copy the session's
+	// copy of it, which the agent works on.
+	Source string `json:"source"`
+	Copy   string `json:"copy"`
+	// Git is set when Source is a git repository: the result comes back
+	// into it as the branch Branch. Otherwise the copy is moved to Result.
+	Git    bool   `json:"git"`
+	Branch string `json:"branch,omitempty"`
+	Result string `json:"result,omitempty"`
+	// Bytes is the size of the workspace; MaxBytes the limit it was
+	// checked against (0: none).
+	Bytes    int64 `json:"bytes"`
+	MaxBytes int64 `json:"max_bytes"`
+	// Resume is set when Copy exists from an interrupted session and is
+	// used as it is.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // Prompt is the system prompt of a launch.

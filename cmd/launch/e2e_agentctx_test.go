@@ -3,10 +3,17 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestE2EPromptAndSkills: a probe standing in for claude (the catalogue's
@@ -62,5 +69,202 @@ func TestE2EPromptAndSkills(t *testing.T) {
 		if code != 2 || !strings.Contains(errs, `skill "nope": not found`) || !strings.Contains(errs, "lint, other, review") || out != "" {
 			t.Errorf("unknown skill: exit %d, stdout %q, stderr:\n%s", code, out, errs)
 		}
+	})
+}
+
+// treeSum hashes the workspace as the user sees it: every file outside
+// .git with its content and mode, and the git index.
+func treeSum(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() && rel == ".git" {
+			return filepath.SkipDir
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %v\n", rel, fi.Mode())
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := os.ReadFile(filepath.Join(dir, ".git", "index"))
+	h.Write(idx)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// isolatedRepo makes the session's workspace a git repository with one
+// commit and an uncommitted change, and returns a git runner.
+func isolatedRepo(t *testing.T, s *session) func(args ...string) string {
+	git := func(args ...string) string {
+		t.Helper()
+		c := s.command("git", append([]string{"-C", s.ws, "-c", "user.name=t", "-c", "user.email=t@e"}, args...)...)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %q: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	s.write(filepath.Join(s.ws, "keep"), "keep\n")
+	s.write(filepath.Join(s.ws, "modify"), "one\n")
+	s.write(filepath.Join(s.ws, "delete"), "gone soon\n")
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "first")
+	s.write(filepath.Join(s.ws, "keep"), "keep, changed by the user and not committed\n")
+	return git
+}
+
+// isolatedProbe modifies, adds and deletes files in the workspace.
+const isolatedProbe = `echo two >> modify && echo added > added && rm delete && mkdir -p sub && echo deep > sub/new`
+
+// TestE2EIsolate: the probe modifies, adds and deletes files in an
+// isolated workspace; afterwards the host working tree and index are
+// byte-identical, the branch launch/SESSION holds exactly those changes on
+// top of the user's uncommitted one, and the copy is gone. A workspace that
+// is not a git repository comes back as a new directory next to it.
+func TestE2EIsolate(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		s.backend.flags = s.backend.debian
+		git := isolatedRepo(t, s)
+		before := treeSum(t, s.ws)
+		out, errs, code := s.run("", "--yes", "--isolate", "shell", isolatedProbe)
+		if code != 0 {
+			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		if after := treeSum(t, s.ws); after != before {
+			t.Errorf("the host working tree or index changed")
+		}
+		branch := git("for-each-ref", "--format=%(refname:short)", "refs/heads/launch/")
+		if !strings.HasPrefix(branch, "launch/shell-") || strings.Contains(branch, "\n") {
+			t.Fatalf("want one branch launch/shell-...; have %q; stderr:\n%s", branch, errs)
+		}
+		if got, want := git("diff", "--name-status", branch+"~1", branch), "A\tadded\nD\tdelete\nM\tmodify\nA\tsub/new"; got != want {
+			t.Errorf("the branch's last commit changes:\n%s\nwant:\n%s", got, want)
+		}
+		if got := git("diff", "--name-status", "main", branch+"~1"); got != "M\tkeep" {
+			t.Errorf("the commit below the agent's holds %q, want the user's uncommitted change to keep", got)
+		}
+		if !strings.Contains(errs, "git merge "+branch) {
+			t.Errorf("stderr does not say how to merge:\n%s", errs)
+		}
+		left, _ := os.ReadDir(filepath.Join(s.home, ".local/state/launch/isolated"))
+		if len(left) != 0 {
+			t.Errorf("copies left: %v", left)
+		}
+
+		// Not a git repository: the copy comes back next to it.
+		plain := filepath.Join(filepath.Dir(s.ws), "plain")
+		s.write(filepath.Join(plain, "modify"), "one\n")
+		s.write(filepath.Join(plain, "delete"), "x\n")
+		c := s.cmd("--yes", "--isolate", "shell", isolatedProbe)
+		c.Dir = plain
+		b, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		matches, _ := filepath.Glob(plain + ".launch-shell-*")
+		if len(matches) != 1 || !strings.Contains(string(b), matches[0]) {
+			t.Fatalf("want one directory next to the workspace, named in the output; have %v; output:\n%s", matches, b)
+		}
+		for f, want := range map[string]string{"modify": "one\ntwo\n", "added": "added\n", "sub/new": "deep\n"} {
+			if got, _ := os.ReadFile(filepath.Join(matches[0], f)); string(got) != want {
+				t.Errorf("%s in the copy: %q, want %q", f, got, want)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(plain, "delete")); err != nil {
+			t.Errorf("the workspace lost a file: %v", err)
+		}
+	})
+}
+
+// TestE2EIsolateInterrupted: SIGTERM at random points, 20 times: each run
+// leaves either nothing new, a finished branch with exactly the probe's
+// changes, or a kept copy that --resume takes up; never a half-written
+// branch, a partial copy, or a changed working tree.
+func TestE2EIsolateInterrupted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		s.backend.flags = s.backend.debian
+		git := isolatedRepo(t, s)
+		before := treeSum(t, s.ws)
+		state := filepath.Join(s.home, ".local/state/launch/isolated")
+		outcomes := map[string]int{}
+		for i := range 20 {
+			c := s.cmd("--yes", "--isolate", "shell", "sleep 0.5; "+isolatedProbe)
+			var errb strings.Builder
+			c.Stderr = &errb
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(rand.IntN(2500)) * time.Millisecond)
+			c.Process.Signal(syscall.SIGTERM)
+			c.Wait()
+			if after := treeSum(t, s.ws); after != before {
+				t.Fatalf("run %d: the host working tree or index changed; stderr:\n%s", i, errb.String())
+			}
+			entries, _ := os.ReadDir(state)
+			var kept []string
+			for _, e := range entries {
+				switch {
+				case strings.HasSuffix(e.Name(), ".part"):
+					t.Fatalf("run %d: a partial copy is left: %s", i, e.Name())
+				case e.IsDir():
+					kept = append(kept, e.Name())
+				}
+			}
+			for _, k := range kept {
+				if _, err := os.Stat(filepath.Join(state, k+".json")); err != nil {
+					t.Fatalf("run %d: copy %s without its record: %v", i, k, err)
+				}
+				if !strings.Contains(errb.String(), "--resume "+k) {
+					t.Errorf("run %d: stderr does not say how to resume %s:\n%s", i, k, errb.String())
+				}
+				out, errs, code := s.run("", "--yes", "--isolate", "--resume", k, "shell", "test -f modify")
+				if code != 0 {
+					t.Fatalf("run %d: resume %s: exit %d\n%s\n%s", i, k, code, out, errs)
+				}
+				outcomes["kept, resumed"]++
+			}
+			branches := git("for-each-ref", "--format=%(refname:short)", "refs/heads/launch/")
+			for _, br := range strings.Fields(branches) {
+				got := git("diff", "--name-status", br+"~1", br)
+				full := "A\tadded\nD\tdelete\nM\tmodify\nA\tsub/new"
+				// A finished run's branch holds the probe's changes whole;
+				// a resumed copy holds what the probe did before the
+				// signal, which may be part of them.
+				partial := len(kept) > 0
+				for _, l := range strings.Split(got, "\n") {
+					partial = partial && strings.Contains(full+"\n", l+"\n")
+				}
+				if got != full && !partial {
+					t.Fatalf("run %d: branch %s holds:\n%s", i, br, got)
+				}
+				git("branch", "-q", "-D", br)
+				if len(kept) == 0 {
+					outcomes["branch"]++
+				}
+			}
+			if len(kept) == 0 && branches == "" {
+				outcomes["nothing"]++
+			}
+			if entries, _ := os.ReadDir(state); len(entries) != 0 {
+				t.Fatalf("run %d: left in %s after resuming: %v", i, state, entries)
+			}
+		}
+		t.Logf("outcomes of 20 interrupted runs: %v", outcomes)
 	})
 }

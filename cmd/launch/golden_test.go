@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -73,6 +74,17 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 		EvalSymlinks: fakefs.EvalSymlinks(fsys),
 		ReadFile:     func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
 		ReadDir:      func(p string) ([]fs.DirEntry, error) { return fs.ReadDir(fsys, rel(p)) },
+		DiskUsage: func(p string) (int64, error) {
+			var n int64
+			err := fs.WalkDir(fsys, rel(p), func(name string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					n += int64(len(fsys[name].Data))
+				}
+				return err
+			})
+			return n, err
+		},
+		Now: func() time.Time { return time.Date(2026, 12, 1, 15, 42, 33, 0, time.UTC) },
 		LookPath: func(name string) (string, error) {
 			switch name {
 			case "apptainer", "docker", "podman", "conda":

@@ -33,6 +33,8 @@ type options struct {
 	// (--skill) add to its skills.
 	PromptFile string
 	SkillFlags []string
+	// Resume names the interrupted isolated session to go on with.
+	Resume string
 
 	DryRun  bool
 	JSON    bool
@@ -111,7 +113,7 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 		return nil, usagef("--detach: only with --slurm so far (the launch becomes a Slurm batch job); without Slurm, run launch in tmux or screen")
 	}
 	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
-	o.PromptFile, o.SkillFlags = f.prompt, f.skills
+	o.PromptFile, o.SkillFlags, o.Resume = f.prompt, f.skills, f.resume
 	o.Agent, o.Args = agentArgs(cmd.Args().Slice())
 	return o, nil
 }

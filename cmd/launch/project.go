@@ -47,6 +47,8 @@ var topKeys = map[string]keyRule{
 	"global_read_only":   {class: trust.Widening, widens: (*review).globalReadOnly},
 	"ro":                 {class: trust.Narrowing, what: "makes workspace paths read-only"},
 	"git_dir_writable":   {class: trust.Widening, what: "makes a worktree's git directory, outside the workspace, writable"},
+	"isolate":            {class: trust.Widening, widens: (*review).isolate},
+	"isolate_max":        {class: trust.UserOnly, what: "sets how large a workspace --isolate copies"},
 	"mask":               {class: trust.Narrowing, what: "hides workspace paths"},
 	"protect":            {class: trust.Narrowing, what: "protects more workspace paths"},
 	"unprotect":          {class: trust.UserOnly, what: "unprotects workspace paths"},
@@ -271,6 +273,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// isolate judges isolate: a copy narrows; turning off your own isolation
+// widens.
+func (r *review) isolate() []string {
+	if r.lower.Isolate && !r.l.cfg.Isolate {
+		return []string{"gives the agent the workspace itself, which your config isolates"}
+	}
+	return nil
 }
 
 func (r *review) condaEnv() []string {

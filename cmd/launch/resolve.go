@@ -105,6 +105,9 @@ func resolve(o *options, h *Host) (resolved, error) {
 	if p.Exposes, err = exposureOf(o, h, ws, p.Mounts, &r.notes); err != nil {
 		return r, err
 	}
+	if p.Isolation, err = isolationOf(o, a, h, ws, p.Mounts, &r.notes); err != nil {
+		return r, err
+	}
 	if p.Env, err = envOf(o, a, h, *p, m, &r.notes); err != nil {
 		return r, err
 	}
