@@ -213,6 +213,8 @@ var goldenCases = []goldenCase{
 			"home/ana/proj/.claude/skills/lint/SKILL.md": "lint\n",
 		},
 	},
+	{name: "isolate-git", args: []string{"--isolate", "--ro", "docs", "claude"}},
+	{name: "isolate-not-git", args: []string{"--isolate", "shell"}, cwd: "/home/ana/data"},
 	{
 		name: "config-custom-agent", args: []string{"gemini", "--yolo"},
 		env: []string{"GEMINI_API_KEY=g-secret"},
