@@ -106,6 +106,21 @@ type Plan struct {
 	// session and brings the result back after it; backends render only the
 	// mounts.
 	Isolation *Isolation `json:"isolation,omitempty"`
+	// SSH describes the SSH access the agent is given; nil when none.
+	// Informational: the delivery is mounts of origin OriginSSH (and
+	// SSH_AUTH_SOCK in Env with a forwarded agent).
+	SSH *SSH `json:"ssh,omitempty"`
+}
+
+// SSH is the SSH access of a launch.
+type SSH struct {
+	// Hosts are the host names or aliases the agent may reach over SSH.
+	Hosts []string `json:"hosts"`
+	// Agent is set when the caller's SSH agent is forwarded instead of
+	// mounting identity files.
+	Agent bool `json:"agent,omitempty"`
+	// Config is the host file of the generated ssh config.
+	Config string `json:"config"`
 }
 
 // Isolation is an isolated session: the copy, and where its result goes.
@@ -235,6 +250,7 @@ const (
 	OriginGit        = "git"     // a worktree's git directory, outside the workspace
 	OriginPrompt     = "prompt"  // the session's system prompt, read-only
 	OriginSkill      = "skill"   // a skill, read-only
+	OriginSSH        = "ssh"     // the agent's ssh config, known_hosts, keys or agent socket
 )
 
 // EnvVar is one variable of the command's environment.

@@ -113,6 +113,8 @@ type flagState struct {
 	prompt                string
 	skills                []string
 	resume                string
+	sshHosts              []string
+	sshAgent              bool
 }
 
 // flagFor is the flag that sets key, if any.
@@ -175,6 +177,8 @@ func (f *flagState) cliFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Destination: &f.config, Usage: "user config file instead of $XDG_CONFIG_HOME/launch/config.toml"},
 		&cli.StringFlag{Name: "prompt", Destination: &f.prompt, Usage: "give the agent the system prompt in FILE (instead of the agent's prompt or prompt_file in the config); a private copy is mounted read-only and named the agent's own way (docs/agents.md)"},
 		&cli.StringSliceFlag{Name: "skill", Destination: &f.skills, Usage: "give the agent the skill NAME, from the project's or your skills directory (.claude/skills/NAME, ~/.claude/skills/NAME for claude), mounted read-only (repeatable)"},
+		&cli.StringSliceFlag{Name: "ssh-host", Destination: &f.sshHosts, Usage: "let the agent reach HOST over SSH: its entry of your ~/.ssh/config, its known_hosts lines and its keys, read-only, and nothing else of ~/.ssh (repeatable; ssh_hosts in the config)"},
+		&cli.BoolFlag{Name: "ssh-agent", Destination: &f.sshAgent, Usage: "with SSH hosts: forward your SSH agent ($SSH_AUTH_SOCK) instead of mounting the hosts' key files"},
 		&cli.StringFlag{Name: "resume", Destination: &f.resume, Usage: "with --isolate: go on with the copy that the interrupted session SESSION kept, instead of a new copy"},
 		&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print the commands that would run (stdout) and notes (stderr); run and create nothing"},
 		&cli.BoolFlag{Name: "json", Destination: &f.json, Usage: "check everything a real run checks, then print the backend and the resolved Plan as JSON; run nothing (inherited values are shown by name only)"},

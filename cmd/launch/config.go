@@ -56,6 +56,8 @@ type agentConfig struct {
 	SkillsHome     *string  `toml:"skills_home"`
 	SkillsProject  *string  `toml:"skills_project"`
 	SkillManifest  *string  `toml:"skill_manifest"`
+	SSHHosts       []string `toml:"ssh_hosts"`
+	SSHAgent       *bool    `toml:"ssh_agent"`
 }
 
 // agent is a resolved catalogue entry.
@@ -95,6 +97,10 @@ type agent struct {
 	// file every skill directory holds.
 	Skills                                   []string
 	SkillsHome, SkillsProject, SkillManifest string
+	// SSHHosts are the hosts the agent may reach over SSH; SSHAgent
+	// forwards the caller's SSH agent instead of mounting their keys.
+	SSHHosts []string
+	SSHAgent bool
 }
 
 // layer is a decoded config file and where it came from.
@@ -289,6 +295,8 @@ func catalogue(layers []layer) map[string]agent {
 			setIf(&a.SkillsHome, c.SkillsHome)
 			setIf(&a.SkillsProject, c.SkillsProject)
 			setIf(&a.SkillManifest, c.SkillManifest)
+			a.SSHHosts = append(a.SSHHosts, c.SSHHosts...)
+			setIf(&a.SSHAgent, c.SSHAgent)
 			out[name] = a
 		}
 	}

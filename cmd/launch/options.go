@@ -33,6 +33,10 @@ type options struct {
 	// (--skill) add to its skills.
 	PromptFile string
 	SkillFlags []string
+	// SSHHostFlags (--ssh-host) add to the agent's SSH hosts;
+	// SSHAgentFlag (--ssh-agent) forwards the SSH agent.
+	SSHHostFlags []string
+	SSHAgentFlag bool
 	// Resume names the interrupted isolated session to go on with.
 	Resume string
 
@@ -114,6 +118,7 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 	}
 	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
 	o.PromptFile, o.SkillFlags, o.Resume = f.prompt, f.skills, f.resume
+	o.SSHHostFlags, o.SSHAgentFlag = f.sshHosts, f.sshAgent
 	o.Agent, o.Args = agentArgs(cmd.Args().Slice())
 	return o, nil
 }

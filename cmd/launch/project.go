@@ -106,6 +106,9 @@ var agentKeys = map[string]keyRule{
 	"skills_home":    {class: trust.UserOnly, what: "chooses the directory of your home that skills come from"},
 	"skills_project": {class: trust.Narrowing, what: "chooses the workspace directory that skills come from"},
 	"skill_manifest": {class: trust.Narrowing, what: "names the file every skill holds"},
+	// SSH hosts hand the agent your keys (or your agent) for those hosts.
+	"ssh_hosts": {class: trust.Widening, what: "gives the agent SSH access to hosts with your keys"},
+	"ssh_agent": {class: trust.Widening, what: "forwards your SSH agent to the agent"},
 }
 
 // classOf is the class of a key as toml names it: top-level, under

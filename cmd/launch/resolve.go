@@ -111,6 +111,12 @@ func resolve(o *options, h *Host) (resolved, error) {
 	if p.Env, err = envOf(o, a, h, *p, m, &r.notes); err != nil {
 		return r, err
 	}
+	p.SSH = m.ctx.ssh
+	for _, e := range m.ctx.env {
+		if _, set := lookupEnv(p.Env, e.Name); !set {
+			p.Env = plan.SortEnv(append(p.Env, e))
+		}
+	}
 	if p.PathPrepend, p.Env, err = pathOf(o, ws, m, p.Mounts, p.Env); err != nil {
 		return r, err
 	}

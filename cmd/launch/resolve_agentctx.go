@@ -70,6 +70,8 @@ type agentContext struct {
 	prompt *plan.Prompt
 	args   []string // prompt arguments, after the agent's command
 	skills []plan.Skill
+	ssh    *plan.SSH
+	env    []plan.EnvVar // SSH_AUTH_SOCK with a forwarded agent
 }
 
 // contextOf reads the prompt (--prompt, or the agent's prompt or
@@ -86,8 +88,12 @@ func contextOf(o *options, a agent, h *Host, ws workspace, user plan.User, add f
 			return c, err
 		}
 	}
-	c.skills, err = skillsOf(o, a, h, ws, user, add)
-	return c, err
+	if c.skills, err = skillsOf(o, a, h, ws, user, add); err != nil {
+		return c, err
+	}
+	m.ctx = c
+	err = sshOf(o, a, h, user, add, m, n)
+	return m.ctx, err
 }
 
 // promptText is the prompt's text and where it came from; "" when none.

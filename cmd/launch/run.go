@@ -126,6 +126,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		if p.Prompt != nil {
 			fmt.Fprintf(s.Err, "launch: prompt: %d bytes from %s, first line %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
 		}
+		if p.SSH != nil {
+			fmt.Fprintf(s.Err, "launch: ssh: the agent may reach %s; its ~/.ssh holds only their config and known_hosts (written to %s)\n", strings.Join(p.SSH.Hosts, ", "), filepath.Dir(p.SSH.Config))
+		}
 		for _, sk := range p.Skills {
 			fmt.Fprintf(s.Err, "launch: skill %s: %s, read-only at %s\n", sk.Name, sk.Source, sk.Target)
 		}
@@ -312,20 +315,7 @@ func summary(p plan.Plan, backend backendName) string {
 	if p.Prompt != nil {
 		fmt.Fprintf(&b, "  prompt:   %d bytes from %s: %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
 	}
-	if iso := p.Isolation; iso != nil {
-		back := "as the git branch " + iso.Branch
-		if !iso.Git {
-			back = "as the directory " + iso.Result
-		}
-		fmt.Fprintf(&b, "  isolated: the agent works on a copy (%s) at %s; it comes back %s\n", plan.FormatBytes(iso.Bytes), iso.Copy, back)
-	}
-	if len(p.Skills) > 0 {
-		var names []string
-		for _, s := range p.Skills {
-			names = append(names, fmt.Sprintf("%s (%s)", s.Name, s.Source))
-		}
-		fmt.Fprintf(&b, "  skills:   %s\n", strings.Join(names, ", "))
-	}
+	contextSummary(&b, p)
 	fmt.Fprintf(&b, "  mounts:\n")
 	for _, m := range p.Mounts {
 		mode := "rw"
@@ -436,4 +426,30 @@ func killedNote(l plan.Limits) string {
 		return fmt.Sprintf("the agent was killed (exit 137, SIGKILL): it most likely went past its memory limit of %s (--memory; the kernel kills the container's largest process there); raise the limit or make the work smaller", plan.FormatBytes(l.Memory))
 	}
 	return "the agent was killed (exit 137, SIGKILL): by the kernel when memory ran out, or by someone on the host"
+}
+
+// contextSummary is what the agent is given besides its mounts, as the
+// plan preview shows it: the isolation, the prompt, the skills, SSH.
+func contextSummary(b *strings.Builder, p plan.Plan) {
+	if iso := p.Isolation; iso != nil {
+		back := "as the git branch " + iso.Branch
+		if !iso.Git {
+			back = "as the directory " + iso.Result
+		}
+		fmt.Fprintf(b, "  isolated: the agent works on a copy (%s) at %s; it comes back %s\n", plan.FormatBytes(iso.Bytes), iso.Copy, back)
+	}
+	if len(p.Skills) > 0 {
+		var names []string
+		for _, s := range p.Skills {
+			names = append(names, fmt.Sprintf("%s (%s)", s.Name, s.Source))
+		}
+		fmt.Fprintf(b, "  skills:   %s\n", strings.Join(names, ", "))
+	}
+	if p.SSH != nil {
+		how := "their keys read-only"
+		if p.SSH.Agent {
+			how = "your SSH agent forwarded"
+		}
+		fmt.Fprintf(b, "  ssh:      %s (%s)\n", strings.Join(p.SSH.Hosts, " "), how)
+	}
 }
