@@ -268,3 +268,91 @@ func TestE2EIsolateInterrupted(t *testing.T) {
 		t.Logf("outcomes of 20 interrupted runs: %v", outcomes)
 	})
 }
+
+// TestE2ESSHHosts: with ssh_hosts = ["ci"], the agent's ~/.ssh holds only
+// the config, known_hosts and the key of that host: not the user's other
+// key, config sections or known_hosts lines. On Apptainer, which shares the
+// host's network, the agent connects to the test sshd on 127.0.0.1:2299
+// (.ci/sshd.sh) with the mounted key and with the forwarded agent, and not
+// as another host. (Docker's and Podman's containers cannot reach the
+// host's loopback, where the test sshd listens.)
+func TestE2ESSHHosts(t *testing.T) {
+	env, err := os.ReadFile("/var/lib/launch-ci/ssh/env")
+	need(t, err)
+	vars := map[string]string{}
+	for _, l := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			vars[k] = v
+		}
+	}
+	key, err := os.ReadFile(vars["LAUNCH_TEST_SSH_KEY"])
+	need(t, err)
+	hostKey, err := os.ReadFile("/var/lib/launch-ci/ssh/host_ed25519.pub")
+	need(t, err)
+	forEachBackend(t, func(t *testing.T, s *session) {
+		s.backend.flags = s.backend.debian
+		ssh := filepath.Join(s.home, ".ssh")
+		s.write(filepath.Join(ssh, "id_ci"), string(key))
+		s.write(filepath.Join(ssh, "id_secret"), "not for the agent\n")
+		for _, f := range []string{"id_ci", "id_secret"} {
+			os.Chmod(filepath.Join(ssh, f), 0o600)
+		}
+		s.write(filepath.Join(ssh, "config"), fmt.Sprintf("Host ci\n  HostName 127.0.0.1\n  Port %s\n  User %s\n  IdentityFile ~/.ssh/id_ci\n  ProxyCommand evil\n\nHost other\n  HostName 127.0.0.1\n  Port %s\n  User %s\n  IdentityFile ~/.ssh/id_secret\n",
+			vars["LAUNCH_TEST_SSH_PORT"], vars["LAUNCH_TEST_SSH_USER"], vars["LAUNCH_TEST_SSH_PORT"], vars["LAUNCH_TEST_SSH_USER"]))
+		hk := strings.Fields(string(hostKey))
+		s.write(filepath.Join(ssh, "known_hosts"), fmt.Sprintf("[127.0.0.1]:%s %s %s\ngitlab.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf\n", vars["LAUNCH_TEST_SSH_PORT"], hk[0], hk[1]))
+		s.write(filepath.Join(s.home, ".config/launch/config.toml"), "[agents.shell]\nssh_hosts = [\"ci\"]\n")
+
+		probe := `ls -A ~/.ssh | tr '\n' ' '; echo; cat ~/.ssh/config ~/.ssh/known_hosts; stat -c 'key %a' ~/.ssh/launch-ci-0`
+		out, errs, code := s.run("", "--yes", "shell", probe)
+		if code != 0 || !strings.Contains(out, "config known_hosts launch-ci-0 \n") || !strings.Contains(out, "key 600") {
+			t.Fatalf("~/.ssh: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		for _, bad := range []string{"other", "id_secret", "gitlab.com", "ProxyCommand", "evil"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("the agent sees %q:\n%s", bad, out)
+			}
+		}
+		if s.backend.name != backendSingularity {
+			return
+		}
+		// The host's ssh client, with the host's libraries (both Debian 12).
+		tools := []string{"--mount", "/usr/bin/ssh:/usr/local/bin/ssh:ro", "--mount", "/usr/lib/x86_64-linux-gnu:/opt/hostlib:ro", "--env", "LD_LIBRARY_PATH=/opt/hostlib"}
+		connect := `ssh -o BatchMode=yes ci echo CONNECTED; ` +
+			`ssh -o BatchMode=yes other true 2>/dev/null || echo OTHER-REFUSED; ` +
+			`ssh -o BatchMode=yes -p ` + vars["LAUNCH_TEST_SSH_PORT"] + ` ` + vars["LAUNCH_TEST_SSH_USER"] + `@127.0.0.1 true 2>/dev/null || echo DIRECT-REFUSED`
+		out, errs, code = s.run("", append(append([]string{"--yes"}, tools...), "shell", connect)...)
+		if code != 0 || !strings.Contains(out, "CONNECTED") || !strings.Contains(out, "OTHER-REFUSED") || !strings.Contains(out, "DIRECT-REFUSED") {
+			t.Errorf("ssh with the mounted key: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+
+		// The same through a forwarded agent: no key file is mounted.
+		agentDir := filepath.Join(s.home, "agent")
+		os.MkdirAll(agentDir, 0o700)
+		if s.cred != nil {
+			os.Chown(agentDir, int(s.cred.Uid), int(s.cred.Gid))
+		}
+		sock := filepath.Join(agentDir, "sock")
+		ag := s.command("ssh-agent", "-D", "-a", sock)
+		if err := ag.Start(); err != nil {
+			need(t, fmt.Errorf("ssh-agent: %v", err))
+		}
+		t.Cleanup(func() { ag.Process.Kill(); ag.Wait() })
+		for i := 0; i < 50; i++ {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		add := s.command("ssh-add", filepath.Join(ssh, "id_ci"))
+		add.Env = append(add.Env, "SSH_AUTH_SOCK="+sock)
+		if b, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("ssh-add: %v: %s", err, b)
+		}
+		s.env = append(s.env, "SSH_AUTH_SOCK="+sock)
+		out, errs, code = s.run("", append(append([]string{"--yes", "--ssh-agent"}, tools...), "shell", `ls -A ~/.ssh | tr '\n' ' '; echo; `+connect)...)
+		if code != 0 || !strings.Contains(out, "config known_hosts \n") || !strings.Contains(out, "CONNECTED") || !strings.Contains(out, "OTHER-REFUSED") {
+			t.Errorf("ssh through the agent: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+	})
+}

@@ -216,6 +216,15 @@ var goldenCases = []goldenCase{
 	{name: "isolate-git", args: []string{"--isolate", "--ro", "docs", "claude"}},
 	{name: "isolate-not-git", args: []string{"--isolate", "shell"}, cwd: "/home/ana/data"},
 	{
+		name: "ssh-hosts", args: []string{"--ssh-host", "work", "claude"},
+		files: map[string]string{
+			"home/ana/.config/launch/config.toml": "[agents.claude]\nssh_hosts = [\"github.com\"]\n",
+			"home/ana/.ssh/config":                "Host github.com\n  User git\n  IdentityFile ~/.ssh/id_github\n\nHost work\n  HostName git.work.example\n  Port 2222\n  IdentityFile ~/.ssh/id_work\n  ProxyCommand nc %h %p\n\nHost secret\n  IdentityFile ~/.ssh/id_secret\n",
+			"home/ana/.ssh/known_hosts":           "github.com ssh-ed25519 AAAAgithub\n[git.work.example]:2222 ssh-ed25519 AAAAwork\nsecret ssh-ed25519 AAAAsecret\n",
+			"home/ana/.ssh/id_github":             "k", "home/ana/.ssh/id_work": "k", "home/ana/.ssh/id_secret": "k",
+		},
+	},
+	{
 		name: "config-custom-agent", args: []string{"gemini", "--yolo"},
 		env: []string{"GEMINI_API_KEY=g-secret"},
 		files: map[string]string{
