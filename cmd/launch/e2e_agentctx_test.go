@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -271,11 +274,12 @@ func TestE2EIsolateInterrupted(t *testing.T) {
 
 // TestE2ESSHHosts: with ssh_hosts = ["ci"], the agent's ~/.ssh holds only
 // the config, known_hosts and the key of that host: not the user's other
-// key, config sections or known_hosts lines. On Apptainer, which shares the
-// host's network, the agent connects to the test sshd on 127.0.0.1:2299
-// (.ci/sshd.sh) with the mounted key and with the forwarded agent, and not
-// as another host. (Docker's and Podman's containers cannot reach the
-// host's loopback, where the test sshd listens.)
+// key, config sections or known_hosts lines. Then the agent connects to the
+// test sshd (.ci/sshd.sh) with the mounted key and with the forwarded
+// agent, and not as another host or directly. Apptainer shares the host's
+// network and reaches it on 127.0.0.1:2299; Docker's and Podman's
+// containers reach the host on the docker bridge's address, where the test
+// starts a second sshd with the same configuration.
 func TestE2ESSHHosts(t *testing.T) {
 	env, err := os.ReadFile("/var/lib/launch-ci/ssh/env")
 	need(t, err)
@@ -291,16 +295,21 @@ func TestE2ESSHHosts(t *testing.T) {
 	need(t, err)
 	forEachBackend(t, func(t *testing.T, s *session) {
 		s.backend.flags = s.backend.debian
+		addr, port := "127.0.0.1", vars["LAUNCH_TEST_SSH_PORT"]
+		if s.backend.name != backendSingularity {
+			addr, port = bridgeSSHD(t)
+		}
+		user := vars["LAUNCH_TEST_SSH_USER"]
 		ssh := filepath.Join(s.home, ".ssh")
 		s.write(filepath.Join(ssh, "id_ci"), string(key))
 		s.write(filepath.Join(ssh, "id_secret"), "not for the agent\n")
 		for _, f := range []string{"id_ci", "id_secret"} {
 			os.Chmod(filepath.Join(ssh, f), 0o600)
 		}
-		s.write(filepath.Join(ssh, "config"), fmt.Sprintf("Host ci\n  HostName 127.0.0.1\n  Port %s\n  User %s\n  IdentityFile ~/.ssh/id_ci\n  ProxyCommand evil\n\nHost other\n  HostName 127.0.0.1\n  Port %s\n  User %s\n  IdentityFile ~/.ssh/id_secret\n",
-			vars["LAUNCH_TEST_SSH_PORT"], vars["LAUNCH_TEST_SSH_USER"], vars["LAUNCH_TEST_SSH_PORT"], vars["LAUNCH_TEST_SSH_USER"]))
+		s.write(filepath.Join(ssh, "config"), fmt.Sprintf("Host ci\n  HostName %s\n  Port %s\n  User %s\n  IdentityFile ~/.ssh/id_ci\n  ProxyCommand evil\n\nHost other\n  HostName %s\n  Port %s\n  User %s\n  IdentityFile ~/.ssh/id_secret\n",
+			addr, port, user, addr, port, user))
 		hk := strings.Fields(string(hostKey))
-		s.write(filepath.Join(ssh, "known_hosts"), fmt.Sprintf("[127.0.0.1]:%s %s %s\ngitlab.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf\n", vars["LAUNCH_TEST_SSH_PORT"], hk[0], hk[1]))
+		s.write(filepath.Join(ssh, "known_hosts"), fmt.Sprintf("[%s]:%s %s %s\ngitlab.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf\n", addr, port, hk[0], hk[1]))
 		s.write(filepath.Join(s.home, ".config/launch/config.toml"), "[agents.shell]\nssh_hosts = [\"ci\"]\n")
 
 		probe := `ls -A ~/.ssh | tr '\n' ' '; echo; cat ~/.ssh/config ~/.ssh/known_hosts; stat -c 'key %a' ~/.ssh/launch-ci-0`
@@ -313,14 +322,11 @@ func TestE2ESSHHosts(t *testing.T) {
 				t.Errorf("the agent sees %q:\n%s", bad, out)
 			}
 		}
-		if s.backend.name != backendSingularity {
-			return
-		}
 		// The host's ssh client, with the host's libraries (both Debian 12).
 		tools := []string{"--mount", "/usr/bin/ssh:/usr/local/bin/ssh:ro", "--mount", "/usr/lib/x86_64-linux-gnu:/opt/hostlib:ro", "--env", "LD_LIBRARY_PATH=/opt/hostlib"}
 		connect := `ssh -o BatchMode=yes ci echo CONNECTED; ` +
 			`ssh -o BatchMode=yes other true 2>/dev/null || echo OTHER-REFUSED; ` +
-			`ssh -o BatchMode=yes -p ` + vars["LAUNCH_TEST_SSH_PORT"] + ` ` + vars["LAUNCH_TEST_SSH_USER"] + `@127.0.0.1 true 2>/dev/null || echo DIRECT-REFUSED`
+			`ssh -o BatchMode=yes -p ` + port + ` ` + user + `@` + addr + ` true 2>/dev/null || echo DIRECT-REFUSED`
 		out, errs, code = s.run("", append(append([]string{"--yes"}, tools...), "shell", connect)...)
 		if code != 0 || !strings.Contains(out, "CONNECTED") || !strings.Contains(out, "OTHER-REFUSED") || !strings.Contains(out, "DIRECT-REFUSED") {
 			t.Errorf("ssh with the mounted key: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -355,4 +361,35 @@ func TestE2ESSHHosts(t *testing.T) {
 			t.Errorf("ssh through the agent: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
 	})
+}
+
+// bridgeSSHD starts, for this test, a second sshd with the test sshd's
+// configuration on the docker bridge's address (which Docker's and
+// rootless Podman's containers reach), and returns its address and port.
+func bridgeSSHD(t *testing.T) (string, string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		need(t, fmt.Errorf("a second sshd on the docker bridge needs root"))
+	}
+	out, err := exec.Command("ip", "-4", "-o", "addr", "show", "docker0").Output()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) < 4 {
+		need(t, fmt.Errorf("no docker0 bridge address: %v", err))
+	}
+	addr, _, _ := strings.Cut(f[3], "/")
+	port := strconv.Itoa(22000 + rand.IntN(2000))
+	d := exec.Command("/usr/sbin/sshd", "-D", "-f", "/var/lib/launch-ci/ssh/sshd_config", "-o", "ListenAddress="+addr, "-o", "Port="+port, "-o", "PidFile=none")
+	if err := d.Start(); err != nil {
+		need(t, fmt.Errorf("sshd: %v", err))
+	}
+	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
+	for i := 0; i < 50; i++ {
+		if c, err := net.Dial("tcp", addr+":"+port); err == nil {
+			c.Close()
+			return addr, port
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("sshd on %s:%s did not answer", addr, port)
+	return "", ""
 }
