@@ -135,7 +135,10 @@ type Isolation struct {
 	// into it as the branch Branch. Otherwise the copy is moved to Result.
 	Git    bool   `json:"git"`
 	Branch string `json:"branch,omitempty"`
-	Result string `json:"result,omitempty"`
+	// Worktree is set when Source is a git worktree or submodule (its .git
+	// a file): the copy's .git is then a clone of it, on the same HEAD.
+	Worktree bool   `json:"worktree,omitempty"`
+	Result   string `json:"result,omitempty"`
 	// Bytes is the size of the workspace; MaxBytes the limit it was
 	// checked against (0: none).
 	Bytes    int64 `json:"bytes"`

@@ -393,3 +393,52 @@ func bridgeSSHD(t *testing.T) (string, string) {
 	t.Fatalf("sshd on %s:%s did not answer", addr, port)
 	return "", ""
 }
+
+// TestE2EIsolateWorktree: an isolated git worktree: the copy is a
+// repository of its own on the worktree's branch; the result comes back as
+// a branch of the main repository, and the worktree's files and index (in
+// the main repository's git directory) are untouched.
+func TestE2EIsolateWorktree(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		s.backend.flags = s.backend.debian
+		main := filepath.Join(s.home, "main")
+		git := func(dir string, args ...string) string {
+			t.Helper()
+			out, err := s.command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@e"}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("git %q: %v: %s", args, err, out)
+			}
+			return strings.TrimSpace(string(out))
+		}
+		s.write(filepath.Join(main, "modify"), "one\n")
+		s.write(filepath.Join(main, "delete"), "x\n")
+		s.write(filepath.Join(main, "keep"), "keep\n")
+		git(main, "init", "-q", "-b", "main")
+		git(main, "add", "-A")
+		git(main, "commit", "-q", "-m", "first")
+		git(main, "worktree", "add", "-q", "-b", "wt", s.ws)
+		s.write(filepath.Join(s.ws, "keep"), "changed, not committed\n")
+		index := git(s.ws, "rev-parse", "--path-format=absolute", "--git-path", "index")
+		idx, _ := os.ReadFile(index)
+		before := treeSum(t, s.ws)
+		out, errs, code := s.run("", "--yes", "--isolate", "shell", isolatedProbe)
+		if code != 0 {
+			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		if after, idx2 := treeSum(t, s.ws), mustRead(index); after != before || idx2 != string(idx) {
+			t.Errorf("the worktree's files or index changed")
+		}
+		branch := git(main, "for-each-ref", "--format=%(refname:short)", "refs/heads/launch/")
+		if got := git(main, "diff", "--name-status", branch+"~1", branch); got != "A\tadded\nD\tdelete\nM\tmodify\nA\tsub/new" {
+			t.Errorf("branch %q: the agent's commit changes:\n%s\nstderr:\n%s", branch, got, errs)
+		}
+		if got := git(main, "diff", "--name-status", "wt", branch+"~1"); got != "M\tkeep" {
+			t.Errorf("the commit below the agent's holds %q, want the worktree's uncommitted change", got)
+		}
+	})
+}
+
+func mustRead(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}

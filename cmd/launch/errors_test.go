@@ -66,7 +66,6 @@ func TestBadInput(t *testing.T) {
 		{"skill-path", goldenCase{args: []string{"--skill", "../x", "claude"}}, []string{`skill "../x"`, "no '/'"}},
 		{"skill-no-dirs", goldenCase{args: []string{"--skill", "a", "shell"}}, []string{`agent "shell": launch does not know where it looks for skills`}},
 		{"isolate-too-large", goldenCase{args: []string{"--isolate", "--isolate-max", "10", "codex"}}, []string{"--isolate", `"/home/ana/proj" holds`, "--isolate-max"}},
-		{"isolate-worktree", goldenCase{args: []string{"--isolate", "codex"}, cwd: "/home/ana/data", files: map[string]string{"home/ana/data/.git": "gitdir: /home/ana/proj/.git/worktrees/data\n"}}, []string{"--isolate", "git worktree or submodule"}},
 		{"resume-without-isolate", goldenCase{args: []string{"--resume", "codex-20261201-154233", "codex"}}, []string{"--resume", "only with --isolate"}},
 		{"resume-nothing-kept", goldenCase{args: []string{"--isolate", "--resume", "codex-20261201-154233", "codex"}}, []string{"--resume", "no kept copy"}},
 		{"ssh-host-unknown", goldenCase{args: []string{"--ssh-host", "nowhere", "codex"}, files: map[string]string{"home/ana/.ssh/config": "Host work\n  HostName w.example\nHost *.x\n  User a\n"}}, []string{`ssh host "nowhere"`, "hosts in your config: work"}},

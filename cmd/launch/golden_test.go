@@ -215,6 +215,7 @@ var goldenCases = []goldenCase{
 	},
 	{name: "isolate-git", args: []string{"--isolate", "--ro", "docs", "claude"}},
 	{name: "isolate-not-git", args: []string{"--isolate", "shell"}, cwd: "/home/ana/data"},
+	{name: "isolate-worktree", args: []string{"--isolate", "codex"}, cwd: "/home/ana/data", files: map[string]string{"home/ana/data/.git": "gitdir: /home/ana/proj/.git/worktrees/data\n", "home/ana/proj/.git/worktrees/data/commondir": "../..\n"}},
 	{
 		name: "ssh-hosts", args: []string{"--ssh-host", "work", "claude"},
 		files: map[string]string{

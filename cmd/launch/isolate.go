@@ -39,10 +39,7 @@ func isolationOf(o *options, a agent, h *Host, ws workspace, ms []plan.Mount, n 
 		iso.MaxBytes = defaultIsolateMax
 	}
 	if fi, err := h.Stat(filepath.Join(ws.real, ".git")); err == nil {
-		if !fi.IsDir() {
-			return nil, usagef("--isolate: the workspace %q is a git worktree or submodule (its .git is a file), which cannot be copied on its own yet; run launch --isolate in the main repository, or without --isolate", ws.host)
-		}
-		iso.Git = true
+		iso.Git, iso.Worktree = true, !fi.IsDir()
 	}
 	dir := filepath.Join(stateDir(h), "isolated")
 	if o.Resume != "" {
@@ -101,6 +98,9 @@ func isolateLines(iso *plan.Isolation) (before, after []string) {
 	}
 	if !iso.Resume {
 		before = append(before, "mkdir -p -m 0700 "+shell.Quote(filepath.Dir(iso.Copy)), shell.Join([]string{"cp", "-a", iso.Source + "/.", iso.Copy}))
+		if iso.Worktree {
+			before = append(before, worktreeLines(iso.Source, iso.Copy)...)
+		}
 		if iso.Git {
 			before = append(before, commit(snapshotMessage(iso)))
 		}
@@ -113,6 +113,26 @@ func isolateLines(iso *plan.Isolation) (before, after []string) {
 		after = append(after, shell.Join([]string{"mv", iso.Copy, iso.Result}))
 	}
 	return before, after
+}
+
+// worktreeLines make the copy of a git worktree (or submodule), whose .git
+// is a file naming a git directory elsewhere, a repository of its own: a
+// clone of the worktree's repository (no hard links: the agent owns the
+// copy's objects) on the worktree's HEAD, its index reset to HEAD, so that
+// the uncommitted changes show as such. The same lines run in a real run
+// and print in a dry run.
+func worktreeLines(src, dst string) []string {
+	gitDst := func(args ...string) string {
+		return shell.Join(append(append(append([]string{"git"}, gitSafe...), "-C", dst), args...))
+	}
+	return []string{
+		shell.Join([]string{"rm", "-f", dst + "/.git"}),
+		shell.Join([]string{"git", "clone", "-q", "--bare", "--no-hardlinks", src, dst + "/.git"}),
+		gitDst("config", "core.bare", "false"),
+		fmt.Sprintf(`%s "$(git -C %s symbolic-ref -q HEAD)" || %s "$(git -C %s rev-parse HEAD)"`,
+			gitDst("symbolic-ref", "HEAD"), shell.Quote(src), gitDst("update-ref", "--no-deref", "HEAD"), shell.Quote(src)),
+		gitDst("reset", "-q"),
+	}
 }
 
 func snapshotMessage(iso *plan.Isolation) string {
@@ -168,6 +188,13 @@ func isolateStart(ctx context.Context, iso *plan.Isolation) (sessionRecord, erro
 	os.RemoveAll(part)
 	if out, err := exec.CommandContext(ctx, "cp", "-a", iso.Source+"/.", part).CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("--isolate: copying %s to %s: %v: %s", iso.Source, part, err, strings.TrimSpace(string(out))))
+	}
+	if iso.Worktree {
+		for _, line := range worktreeLines(iso.Source, part) {
+			if out, err := exec.CommandContext(ctx, "sh", "-c", line).CombinedOutput(); err != nil {
+				return fail(fmt.Errorf("--isolate: making the worktree's copy a repository: %s: %v: %s", line, err, strings.TrimSpace(string(out))))
+			}
+		}
 	}
 	if iso.Git {
 		base, err := commitAll(ctx, part, snapshotMessage(iso))
