@@ -125,7 +125,8 @@ type SSH struct {
 
 // Isolation is an isolated session: the copy, and where its result goes.
 type Isolation struct {
-	// Session names the session ("claude-20261201-154233").
+	// Session names the session: the agent, the time and launch's pid
+	// ("claude-20261201-154233-4242").
 	Session string `json:"session"`
 	// Source is the host workspace, never written; Copy the session's
 	// copy of it, which the agent works on.

@@ -435,6 +435,19 @@ func TestE2EIsolateWorktree(t *testing.T) {
 		if got := git(main, "diff", "--name-status", "wt", branch+"~1"); got != "M\tkeep" {
 			t.Errorf("the commit below the agent's holds %q, want the worktree's uncommitted change", got)
 		}
+
+		// The agent plants a clean filter and a hook in the copy's git
+		// directory: launch's git commands on the host run neither.
+		marker := filepath.Join(s.home, "planted-ran")
+		plant := fmt.Sprintf(`printf '[filter "x"]\n\tclean = touch %s; cat\n[core]\n\thooksPath = .git/hooks\n' >> .git/config && `+
+			`echo '* filter=x' > .gitattributes && mkdir -p .git/hooks && printf '#!/bin/sh\ntouch %s\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit && echo more >> modify`, marker, marker)
+		out, errs, code = s.run("", "--yes", "--isolate", "shell", plant)
+		if _, err := os.Stat(marker); err == nil || code != 0 {
+			t.Errorf("what the agent planted ran on the host (or exit %d); stdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		if !strings.Contains(errs, "moved aside") {
+			t.Errorf("stderr does not say the changed git config was moved aside:\n%s", errs)
+		}
 	})
 }
 

@@ -21,7 +21,7 @@ import (
 // defaultIsolateMax is --isolate's size limit when none is set.
 const defaultIsolateMax = 2 << 30
 
-var sessionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[0-9]{8}-[0-9]{6}$`)
+var sessionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[0-9]{8}-[0-9]{6}-[0-9]+$`)
 
 // isolationOf decides an isolated session (--isolate): its name, its copy
 // and where the result goes, and rebinds every mount of a workspace path to
@@ -44,7 +44,7 @@ func isolationOf(o *options, a agent, h *Host, ws workspace, ms []plan.Mount, n 
 	dir := filepath.Join(stateDir(h), "isolated")
 	if o.Resume != "" {
 		if !sessionRE.MatchString(o.Resume) {
-			return nil, usagef("--resume %q: want a session name such as claude-20261201-154233, as launch printed it", o.Resume)
+			return nil, usagef("--resume %q: want a session name such as claude-20261201-154233-4242, as launch printed it", o.Resume)
 		}
 		iso.Session, iso.Resume = o.Resume, true
 		iso.Copy = filepath.Join(dir, iso.Session)
@@ -52,7 +52,8 @@ func isolationOf(o *options, a agent, h *Host, ws workspace, ms []plan.Mount, n 
 			return nil, usagef("--resume %q: no kept copy at %s; launch keeps one only for an interrupted session", o.Resume, iso.Copy)
 		}
 	} else {
-		iso.Session = fmt.Sprintf("%s-%s", a.Name, h.Now().Format("20060102-150405"))
+		// The time for people, launch's pid for two launches in one second.
+		iso.Session = fmt.Sprintf("%s-%s-%d", a.Name, h.Now().Format("20060102-150405"), h.PID)
 		iso.Copy = filepath.Join(dir, iso.Session)
 		size, err := h.DiskUsage(ws.real)
 		if err != nil {
