@@ -172,7 +172,7 @@ func isolateStart(ctx context.Context, iso *plan.Isolation) (sessionRecord, erro
 		return rec, nil
 	}
 	if _, err := os.Stat(iso.Copy); err == nil {
-		return rec, fmt.Errorf("--isolate: %s exists already; wait a second and launch again", iso.Copy)
+		return rec, fmt.Errorf("--isolate: %s exists already (a session of the same name); launch again", iso.Copy)
 	}
 	if err := os.MkdirAll(filepath.Dir(iso.Copy), 0o700); err != nil {
 		return rec, err
