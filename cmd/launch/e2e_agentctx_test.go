@@ -371,12 +371,18 @@ func bridgeSSHD(t *testing.T) (string, string) {
 	if os.Getuid() != 0 {
 		need(t, fmt.Errorf("a second sshd on the docker bridge needs root"))
 	}
-	out, err := exec.Command("ip", "-4", "-o", "addr", "show", "docker0").Output()
-	f := strings.Fields(string(out))
-	if err != nil || len(f) < 4 {
-		need(t, fmt.Errorf("no docker0 bridge address: %v", err))
+	var addr string
+	if ifc, err := net.InterfaceByName("docker0"); err == nil {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil {
+				addr = ip.IP.String()
+			}
+		}
 	}
-	addr, _, _ := strings.Cut(f[3], "/")
+	if addr == "" {
+		need(t, fmt.Errorf("no IPv4 address on the docker0 bridge"))
+	}
 	port := strconv.Itoa(22000 + rand.IntN(2000))
 	d := exec.Command("/usr/sbin/sshd", "-D", "-f", "/var/lib/launch-ci/ssh/sshd_config", "-o", "ListenAddress="+addr, "-o", "Port="+port, "-o", "PidFile=none")
 	if err := d.Start(); err != nil {
