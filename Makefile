@@ -6,7 +6,7 @@ PREFIX  ?= /usr/local
 BIN     := bin/launch
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-GOLDEN  := ./creds ./cmd/launch ./backend/docker ./backend/podman ./backend/singularity
+GOLDEN  := ./creds ./sshconf ./cmd/launch ./backend/docker ./backend/podman ./backend/singularity
 
 .PHONY: build install test test-unit test-integration golden lint docs bench cross clean
 

@@ -93,6 +93,84 @@ type Plan struct {
 	// and moves aside any that changed after it. Backends render only the
 	// mounts.
 	Protected []string `json:"protected,omitempty"`
+	// Prompt describes the system prompt the agent is given; nil when none.
+	// Informational (the plan preview): the delivery itself is a read-only
+	// mount of origin OriginPrompt and the agent's own arguments in Argv.
+	Prompt *Prompt `json:"prompt,omitempty"`
+	// Skills lists the skills mounted for the agent, in the order asked.
+	// Informational: each is a read-only mount of origin OriginSkill.
+	Skills []Skill `json:"skills,omitempty"`
+	// Isolation, when set, gives the agent a copy of the workspace instead
+	// of the workspace itself: the mounts that would bind workspace paths
+	// bind the same paths of the copy. The caller makes the copy before the
+	// session and brings the result back after it; backends render only the
+	// mounts.
+	Isolation *Isolation `json:"isolation,omitempty"`
+	// SSH describes the SSH access the agent is given; nil when none.
+	// Informational: the delivery is mounts of origin OriginSSH (and
+	// SSH_AUTH_SOCK in Env with a forwarded agent).
+	SSH *SSH `json:"ssh,omitempty"`
+}
+
+// SSH is the SSH access of a launch.
+type SSH struct {
+	// Hosts are the host names or aliases the agent may reach over SSH.
+	Hosts []string `json:"hosts"`
+	// Agent is set when the caller's SSH agent is forwarded instead of
+	// mounting identity files.
+	Agent bool `json:"agent,omitempty"`
+	// Config is the host file of the generated ssh config.
+	Config string `json:"config"`
+}
+
+// Isolation is an isolated session: the copy, and where its result goes.
+type Isolation struct {
+	// Session names the session: the agent, the time and launch's pid
+	// ("claude-20261201-154233-4242").
+	Session string `json:"session"`
+	// Source is the host workspace, never written; Copy the session's
+	// copy of it, which the agent works on.
+	Source string `json:"source"`
+	Copy   string `json:"copy"`
+	// Git is set when Source is a git repository: the result comes back
+	// into it as the branch Branch. Otherwise the copy is moved to Result.
+	Git    bool   `json:"git"`
+	Branch string `json:"branch,omitempty"`
+	// Worktree is set when Source is a git worktree or submodule (its .git
+	// a file): the copy's .git is then a clone of it, on the same HEAD.
+	Worktree bool   `json:"worktree,omitempty"`
+	Result   string `json:"result,omitempty"`
+	// Bytes is the size of the workspace; MaxBytes the limit it was
+	// checked against (0: none).
+	Bytes    int64 `json:"bytes"`
+	MaxBytes int64 `json:"max_bytes"`
+	// Resume is set when Copy exists from an interrupted session and is
+	// used as it is.
+	Resume bool `json:"resume,omitempty"`
+}
+
+// Prompt is the system prompt of a launch.
+type Prompt struct {
+	// Host is the session's private copy of the prompt on the host (0600),
+	// written by a real run (Plan.Prepare) and mounted read-only at Target.
+	Host string `json:"host"`
+	// Target is where the agent reads it in the container.
+	Target string `json:"target"`
+	// Size is its length in bytes; FirstLine its first non-empty line,
+	// shortened, for the preview.
+	Size      int    `json:"size"`
+	FirstLine string `json:"first_line"`
+	// From says where the text came from: a file, or a config key.
+	From string `json:"from"`
+}
+
+// Skill is one skill given to the agent.
+type Skill struct {
+	Name string `json:"name"`
+	// Source is the skill's host directory; Target where the agent finds
+	// it in the container.
+	Source string `json:"source"`
+	Target string `json:"target"`
 }
 
 // Image names the image for each kind of backend. A backend uses only its
@@ -174,6 +252,9 @@ const (
 	OriginConda      = "conda"
 	OriginProtect    = "protect" // a protected workspace path, read-only
 	OriginGit        = "git"     // a worktree's git directory, outside the workspace
+	OriginPrompt     = "prompt"  // the session's system prompt, read-only
+	OriginSkill      = "skill"   // a skill, read-only
+	OriginSSH        = "ssh"     // the agent's ssh config, known_hosts, keys or agent socket
 )
 
 // EnvVar is one variable of the command's environment.

@@ -84,6 +84,8 @@ var settingFlags = []settingFlag{
 	{key: "mounts", name: "mount", usage: "bind HOST[:CTR[:ro]] into the container; relative HOST is against the workspace (repeatable; $LLM_DEVCONTAINER_MOUNTS adds defaults)"},
 	{key: "global_read_only", usage: "mount the workspace read-only"},
 	{key: "git_dir_writable", usage: "when the workspace is a git worktree, mount its git directory (outside the workspace) writable, so that the agent can commit; its hooks and config stay read-only"},
+	{key: "isolate", usage: "give the agent a copy of the workspace (with .git), not the workspace: afterwards what it left comes back as the git branch launch/SESSION (your working tree and index untouched), or as a new directory next to a workspace that is not a git repository (docs/agents.md)"},
+	{key: "isolate_max", usage: "refuse --isolate for a workspace larger than this, such as 500M or 20G, or 0 for no limit (default 2G)"},
 	{key: "ro", usage: "re-mount a path inside the workspace read-only (repeatable)"},
 	{key: "mask", usage: "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"},
 	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (default open)"},
@@ -114,6 +116,11 @@ type flagState struct {
 	slurm                 bool
 	slurmArgs             string
 	detach                bool
+	prompt                string
+	skills                []string
+	resume                string
+	sshHosts              []string
+	sshAgent              bool
 }
 
 // flagFor is the flag that sets key, if any.
@@ -174,6 +181,11 @@ func (f *flagState) cliFlags() []cli.Flag {
 	}
 	return append(out,
 		&cli.StringFlag{Name: "config", Destination: &f.config, Usage: "user config file instead of $XDG_CONFIG_HOME/launch/config.toml"},
+		&cli.StringFlag{Name: "prompt", Destination: &f.prompt, Usage: "give the agent the system prompt in FILE (instead of the agent's prompt or prompt_file in the config); a private copy is mounted read-only and named the agent's own way (docs/agents.md)"},
+		&cli.StringSliceFlag{Name: "skill", Destination: &f.skills, Usage: "give the agent the skill NAME, from the project's or your skills directory (.claude/skills/NAME, ~/.claude/skills/NAME for claude), mounted read-only (repeatable)"},
+		&cli.StringSliceFlag{Name: "ssh-host", Destination: &f.sshHosts, Usage: "let the agent reach HOST over SSH: its entry of your ~/.ssh/config, its known_hosts lines and its keys, read-only, and nothing else of ~/.ssh (repeatable; ssh_hosts in the config)"},
+		&cli.BoolFlag{Name: "ssh-agent", Destination: &f.sshAgent, Usage: "with SSH hosts: forward your SSH agent ($SSH_AUTH_SOCK) instead of mounting the hosts' key files"},
+		&cli.StringFlag{Name: "resume", Destination: &f.resume, Usage: "with --isolate: go on with the copy that the interrupted session SESSION kept, instead of a new copy"},
 		&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print the commands that would run (stdout) and notes (stderr); run and create nothing"},
 		&cli.BoolFlag{Name: "json", Destination: &f.json, Usage: "check everything a real run checks, then print the backend and the resolved Plan as JSON; run nothing (inherited values are shown by name only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},

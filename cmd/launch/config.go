@@ -44,6 +44,20 @@ type agentConfig struct {
 	Memory     *memorySetting `toml:"memory"`
 	CPUs       *cpusSetting   `toml:"cpus"`
 	PIDs       *pidsSetting   `toml:"pids"`
+
+	// What the agent is given (docs/agents.md): its system prompt, as
+	// text or a file, and how the agent takes one; its skills, and where
+	// the agent looks for them.
+	Prompt         *string  `toml:"prompt"`
+	PromptFile     *string  `toml:"prompt_file"`
+	PromptArgs     []string `toml:"prompt_args"`
+	PromptReplaces *bool    `toml:"prompt_replaces"`
+	Skills         []string `toml:"skills"`
+	SkillsHome     *string  `toml:"skills_home"`
+	SkillsProject  *string  `toml:"skills_project"`
+	SkillManifest  *string  `toml:"skill_manifest"`
+	SSHHosts       []string `toml:"ssh_hosts"`
+	SSHAgent       *bool    `toml:"ssh_agent"`
 }
 
 // agent is a resolved catalogue entry.
@@ -68,6 +82,25 @@ type agent struct {
 	Memory     *memorySetting
 	CPUs       *cpusSetting
 	PIDs       *pidsSetting
+	// Prompt and PromptFile are the agent's system prompt (at most one is
+	// set, by the last layer that set either); PromptArgs the arguments
+	// that give the agent a prompt file, "{file}" standing for its path
+	// (empty: the agent takes none); PromptReplaces says the prompt
+	// replaces the agent's built-in instructions rather than adding to
+	// them.
+	Prompt, PromptFile *string
+	PromptArgs         []string
+	PromptReplaces     bool
+	// Skills are the skill names asked for; SkillsHome (relative to the
+	// home, on the host and in the container) and SkillsProject (relative
+	// to the workspace) where the agent looks for them; SkillManifest the
+	// file every skill directory holds.
+	Skills                                   []string
+	SkillsHome, SkillsProject, SkillManifest string
+	// SSHHosts are the hosts the agent may reach over SSH; SSHAgent
+	// forwards the caller's SSH agent instead of mounting their keys.
+	SSHHosts []string
+	SSHAgent bool
 }
 
 // layer is a decoded config file and where it came from.
@@ -115,6 +148,9 @@ func decodeConfig(name, text string) (layer, error) {
 			if err := p.Validate(); err != nil {
 				return layer{}, usagef("%s: [agents.%s]: %w", name, n, err)
 			}
+		}
+		if err := checkAgentContext(a); err != nil {
+			return layer{}, usagef("%s: [agents.%s]: %w", name, n, err)
 		}
 	}
 	return l, nil
@@ -248,6 +284,19 @@ func catalogue(layers []layer) map[string]agent {
 			setGiven(&a.CPUs, c.CPUs)
 			setGiven(&a.PIDs, c.PIDs)
 			a.CapAdd = append(a.CapAdd, c.CapAdd...)
+			if c.Prompt != nil || c.PromptFile != nil {
+				a.Prompt, a.PromptFile = c.Prompt, c.PromptFile
+			}
+			if c.PromptArgs != nil {
+				a.PromptArgs = c.PromptArgs
+			}
+			setIf(&a.PromptReplaces, c.PromptReplaces)
+			a.Skills = append(a.Skills, c.Skills...)
+			setIf(&a.SkillsHome, c.SkillsHome)
+			setIf(&a.SkillsProject, c.SkillsProject)
+			setIf(&a.SkillManifest, c.SkillManifest)
+			a.SSHHosts = append(a.SSHHosts, c.SSHHosts...)
+			setIf(&a.SSHAgent, c.SSHAgent)
 			out[name] = a
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -73,6 +74,18 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 		Stat:         fakefs.Stat(fsys),
 		EvalSymlinks: fakefs.EvalSymlinks(fsys),
 		ReadFile:     func(p string) ([]byte, error) { return fs.ReadFile(fsys, rel(p)) },
+		ReadDir:      func(p string) ([]fs.DirEntry, error) { return fs.ReadDir(fsys, rel(p)) },
+		DiskUsage: func(p string) (int64, error) {
+			var n int64
+			err := fs.WalkDir(fsys, rel(p), func(name string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					n += int64(len(fsys[name].Data))
+				}
+				return err
+			})
+			return n, err
+		},
+		Now: func() time.Time { return time.Date(2026, 12, 1, 15, 42, 33, 0, time.UTC) },
 		LookPath: func(name string) (string, error) {
 			switch name {
 			case "apptainer", "docker", "podman", "conda":
@@ -188,6 +201,29 @@ var goldenCases = []goldenCase{
 		env: []string{"OPENAI_API_KEY=sk-openai-secret"},
 		files: map[string]string{
 			"home/ana/proj/.launch.toml": "mounts = [\"~/data:/data:ro\", \"src:/src\"]\nenv = [\"OPENAI_API_KEY\", \"MODE=ci\"]\n",
+		},
+	},
+	{name: "prompt-claude", args: []string{"--prompt", "~/prompt.md", "claude"}, files: map[string]string{"home/ana/prompt.md": "\nYou work on proj.\nRun make test before you finish.\n"}},
+	{name: "prompt-codex", args: []string{"codex", "exec", "go"}, files: map[string]string{"home/ana/.config/launch/config.toml": "[agents.codex]\nprompt = \"You are Codex in a container. It's fine.\"\n"}},
+	{name: "prompt-pi", args: []string{"pi"}, files: map[string]string{"home/ana/.config/launch/config.toml": "[agents.pi]\nprompt_file = \"~/prompt.md\"\n", "home/ana/prompt.md": "Be brief.\n"}},
+	{
+		name: "skills-claude", args: []string{"--skill", "lint", "claude"},
+		files: map[string]string{
+			"home/ana/.config/launch/config.toml":        "[agents.claude]\nskills = [\"review\"]\n",
+			"home/ana/.claude/skills/review/SKILL.md":    "review\n",
+			"home/ana/proj/.claude/skills/lint/SKILL.md": "lint\n",
+		},
+	},
+	{name: "isolate-git", args: []string{"--isolate", "--ro", "docs", "claude"}},
+	{name: "isolate-not-git", args: []string{"--isolate", "shell"}, cwd: "/home/ana/data"},
+	{name: "isolate-worktree", args: []string{"--isolate", "codex"}, cwd: "/home/ana/data", files: map[string]string{"home/ana/data/.git": "gitdir: /home/ana/proj/.git/worktrees/data\n", "home/ana/proj/.git/worktrees/data/commondir": "../..\n"}},
+	{
+		name: "ssh-hosts", args: []string{"--ssh-host", "work", "claude"},
+		files: map[string]string{
+			"home/ana/.config/launch/config.toml": "[agents.claude]\nssh_hosts = [\"github.com\"]\n",
+			"home/ana/.ssh/config":                "Host github.com\n  User git\n  IdentityFile ~/.ssh/id_github\n\nHost work\n  HostName git.work.example\n  Port 2222\n  IdentityFile ~/.ssh/id_work\n  ProxyCommand nc %h %p\n\nHost secret\n  IdentityFile ~/.ssh/id_secret\n",
+			"home/ana/.ssh/known_hosts":           "github.com ssh-ed25519 AAAAgithub\n[git.work.example]:2222 ssh-ed25519 AAAAwork\nsecret ssh-ed25519 AAAAsecret\n",
+			"home/ana/.ssh/id_github":             "k", "home/ana/.ssh/id_work": "k", "home/ana/.ssh/id_secret": "k",
 		},
 	},
 	{

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/launchcli/launch/backend/singularity"
 	"github.com/launchcli/launch/mounts"
@@ -40,7 +41,15 @@ type Host struct {
 	// every host path is checked and rendered resolved.
 	EvalSymlinks func(string) (string, error)
 	ReadFile     func(string) ([]byte, error)
-	LookPath     func(string) (string, error)
+	// ReadDir lists a directory (os.ReadDir); may be nil, then nothing is
+	// listed (the names in an error message).
+	ReadDir func(string) ([]fs.DirEntry, error)
+	// DiskUsage sums the sizes of the files under a directory, links not
+	// followed (--isolate's size check).
+	DiskUsage func(string) (int64, error)
+	// Now is the clock (an isolated session's name).
+	Now      func() time.Time
+	LookPath func(string) (string, error)
 	// Output runs a command and returns its standard output (conda env list).
 	Output func(name string, args ...string) ([]byte, error)
 	// NeedsUserNS reports whether Apptainer must use a user namespace here
@@ -85,6 +94,9 @@ func systemHost(terminal bool) (*Host, error) {
 		Stat:         os.Stat,
 		EvalSymlinks: filepath.EvalSymlinks,
 		ReadFile:     os.ReadFile,
+		ReadDir:      os.ReadDir,
+		DiskUsage:    diskUsage,
+		Now:          time.Now,
 		LookPath:     exec.LookPath,
 		Output: func(name string, args ...string) ([]byte, error) {
 			return exec.Command(name, args...).Output()
@@ -141,4 +153,24 @@ func cgroupV1() bool {
 	}
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
 	return err != nil
+}
+
+// diskUsage sums the sizes of the regular files under dir, links not
+// followed.
+func diskUsage(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n, err
 }

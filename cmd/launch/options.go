@@ -29,6 +29,17 @@ type options struct {
 	// Detach submits the launch and returns (only under Slurm so far).
 	Detach bool
 
+	// PromptFile (--prompt) replaces the agent's prompt; SkillFlags
+	// (--skill) add to its skills.
+	PromptFile string
+	SkillFlags []string
+	// SSHHostFlags (--ssh-host) add to the agent's SSH hosts;
+	// SSHAgentFlag (--ssh-agent) forwards the SSH agent.
+	SSHHostFlags []string
+	SSHAgentFlag bool
+	// Resume names the interrupted isolated session to go on with.
+	Resume string
+
 	DryRun  bool
 	JSON    bool
 	Verbose bool
@@ -106,6 +117,8 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 		return nil, usagef("--detach: only with --slurm so far (the launch becomes a Slurm batch job); without Slurm, run launch in tmux or screen")
 	}
 	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
+	o.PromptFile, o.SkillFlags, o.Resume = f.prompt, f.skills, f.resume
+	o.SSHHostFlags, o.SSHAgentFlag = f.sshHosts, f.sshAgent
 	o.Agent, o.Args = agentArgs(agentWords(cmd.Args().Slice(), h.Args, takesValue(cmd.Root().Flags)))
 	return o, nil
 }

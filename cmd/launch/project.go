@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -46,6 +47,8 @@ var topKeys = map[string]keyRule{
 	"global_read_only":   {class: trust.Widening, widens: (*review).globalReadOnly},
 	"ro":                 {class: trust.Narrowing, what: "makes workspace paths read-only"},
 	"git_dir_writable":   {class: trust.Widening, what: "makes a worktree's git directory, outside the workspace, writable"},
+	"isolate":            {class: trust.Widening, widens: (*review).isolate},
+	"isolate_max":        {class: trust.UserOnly, what: "sets how large a workspace --isolate copies"},
 	"mask":               {class: trust.Narrowing, what: "hides workspace paths"},
 	"protect":            {class: trust.Narrowing, what: "protects more workspace paths"},
 	"unprotect":          {class: trust.UserOnly, what: "unprotects workspace paths"},
@@ -89,6 +92,23 @@ var agentKeys = map[string]keyRule{
 	"cpus":           {class: trust.Widening, what: "changes the agent's CPU limit"},
 	"pids":           {class: trust.Widening, what: "changes the agent's process limit"},
 	"bedrock_switch": {class: trust.UserOnly, what: "chooses the variables that mount ~/.aws"},
+	// A prompt is text: it grants no access, and the workspace can already
+	// instruct the agent (CLAUDE.md, AGENTS.md). A prompt file outside the
+	// workspace hands a host file to the agent, so it widens.
+	"prompt":          {class: trust.Narrowing, what: "sets the agent's system prompt"},
+	"prompt_file":     {class: trust.Widening, widens: (*review).promptFile},
+	"prompt_args":     {class: trust.Widening, what: "changes the arguments that give the agent its prompt"},
+	"prompt_replaces": {class: trust.Narrowing, what: "says whether the prompt replaces the agent's instructions"},
+	// A project's skills come from its own skills directory, already in the
+	// workspace; a skill found only in yours would be mounted from your
+	// home, so naming skills widens unless each is in the project.
+	"skills":         {class: trust.Widening, widens: (*review).skills},
+	"skills_home":    {class: trust.UserOnly, what: "chooses the directory of your home that skills come from"},
+	"skills_project": {class: trust.Narrowing, what: "chooses the workspace directory that skills come from"},
+	"skill_manifest": {class: trust.Narrowing, what: "names the file every skill holds"},
+	// SSH hosts hand the agent your keys (or your agent) for those hosts.
+	"ssh_hosts": {class: trust.Widening, what: "gives the agent SSH access to hosts with your keys"},
+	"ssh_agent": {class: trust.Widening, what: "forwards your SSH agent to the agent"},
 }
 
 // classOf is the class of a key as toml names it: top-level, under
@@ -114,13 +134,15 @@ type review struct {
 	lower Settings
 	h     *Host
 	ws    string // the workspace, links resolved
+	// agents are the user's own agents (catalogue and user config).
+	agents map[string]agent
 }
 
 // reviewProject drops the user-only keys of the project layer (with a
 // warning each) and refuses a layer that widens access unless the user
 // trusted this very content.
 func reviewProject(l *layer, lower []layer, h *Host) error {
-	r := &review{l: l, h: h, ws: h.Cwd}
+	r := &review{l: l, h: h, ws: h.Cwd, agents: catalogue(lower)}
 	if real, err := h.EvalSymlinks(h.Cwd); err == nil {
 		r.ws = real
 	}
@@ -202,6 +224,8 @@ func (r *review) strip(k toml.Key) {
 			a.EnvPrefixes = nil
 		case "bedrock_switch":
 			a.BedrockSwitch = nil
+		case "skills_home":
+			a.SkillsHome = nil
 		}
 		r.l.cfg.AgentTables[k[1]] = a
 	}
@@ -212,6 +236,55 @@ func (r *review) strip(k toml.Key) {
 func (r *review) inside(p string) bool {
 	real, err := r.h.EvalSymlinks(mounts.Expand(p, r.h.Cwd, r.h.Home))
 	return err == nil && mounts.Within(real, r.ws)
+}
+
+// promptFile judges the prompt files the project's agents name: one
+// outside the workspace hands a host file to the agent.
+func (r *review) promptFile() []string {
+	var out []string
+	for _, name := range sortedKeys(r.l.cfg.AgentTables) {
+		if f := r.l.cfg.AgentTables[name].PromptFile; f != nil && !r.inside(*f) {
+			out = append(out, fmt.Sprintf("gives agent %q the host file %q as its prompt", name, *f))
+		}
+	}
+	return out
+}
+
+// skills judges the skills the project's agents name: one that is not in
+// the project's own skills directory would come from your home.
+func (r *review) skills() []string {
+	var out []string
+	for _, name := range sortedKeys(r.l.cfg.AgentTables) {
+		a := r.l.cfg.AgentTables[name]
+		dir := r.agents[name].SkillsProject
+		if a.SkillsProject != nil {
+			dir = *a.SkillsProject
+		}
+		for _, s := range a.Skills {
+			if dir == "" || checkSkillName(s) != nil || !r.inside(filepath.Join(r.h.Cwd, dir, s)) {
+				out = append(out, fmt.Sprintf("gives agent %q the skill %q from your home directory", name, s))
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// isolate judges isolate: a copy narrows; turning off your own isolation
+// widens.
+func (r *review) isolate() []string {
+	if r.lower.Isolate && !r.l.cfg.Isolate {
+		return []string{"gives the agent the workspace itself, which your config isolates"}
+	}
+	return nil
 }
 
 func (r *review) condaEnv() []string {

@@ -97,11 +97,25 @@ func resolve(o *options, h *Host) (resolved, error) {
 		return r, err
 	}
 	p.Mounts, p.Prepare, p.Protected = m.mounts, m.prepare, m.protected
+	p.Prompt, p.Skills = m.ctx.prompt, m.ctx.skills
+	if len(m.ctx.args) > 0 {
+		a.Command = append(append([]string(nil), a.Command...), m.ctx.args...)
+		p.Argv = commandOf(a, o.Args)
+	}
 	if p.Exposes, err = exposureOf(o, h, ws, p.Mounts, &r.notes); err != nil {
+		return r, err
+	}
+	if p.Isolation, err = isolationOf(o, a, h, ws, p.Mounts, &r.notes); err != nil {
 		return r, err
 	}
 	if p.Env, err = envOf(o, a, h, *p, m, &r.notes); err != nil {
 		return r, err
+	}
+	p.SSH = m.ctx.ssh
+	for _, e := range m.ctx.env {
+		if _, set := lookupEnv(p.Env, e.Name); !set {
+			p.Env = plan.SortEnv(append(p.Env, e))
+		}
 	}
 	if p.PathPrepend, p.Env, err = pathOf(o, ws, m, p.Mounts, p.Env); err != nil {
 		return r, err

@@ -22,6 +22,10 @@ func gitMounts(o *options, h *Host, ws workspace, add func(plan.Mount, fmt.Strin
 	if err != nil || fi.IsDir() {
 		return nil // a plain repository, or none
 	}
+	if o.Isolate {
+		n.info("git: the workspace is a git worktree or submodule; with --isolate its copy becomes a repository of its own (cloned from it), so its git directory is not mounted")
+		return nil
+	}
 	b, err := h.ReadFile(dotgit)
 	if err != nil {
 		return nil

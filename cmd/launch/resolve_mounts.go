@@ -24,6 +24,8 @@ type mountSet struct {
 	condaBin string // the conda env's bin in the container, or ""
 	// protected are the workspace paths the agent must not change.
 	protected []string
+	// ctx is the agent's prompt and skills.
+	ctx agentContext
 }
 
 // mountsOf decides the mounts, in the order that makes later ones sit on
@@ -73,6 +75,9 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		}
 	}
 	if err := gitMounts(o, h, ws, add, n); err != nil {
+		return m, err
+	}
+	if m.ctx, err = contextOf(o, a, h, ws, user, add, &m, n); err != nil {
 		return m, err
 	}
 	if err := certsMount(o, h, add); err != nil {

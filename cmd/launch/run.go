@@ -120,6 +120,22 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		if out := outsideWorkspace(p); len(out) > 0 {
 			fmt.Fprintf(s.Err, "launch: outside the workspace, the agent sees: %s\n", strings.Join(out, ", "))
 		}
+		if iso := p.Isolation; iso != nil {
+			back := "the branch " + iso.Branch + " of " + iso.Source
+			if !iso.Git {
+				back = "the new directory " + iso.Result
+			}
+			fmt.Fprintf(s.Err, "launch: isolated: the agent works on a copy of the workspace at %s; afterwards what it left comes back as %s (the lines after the command)\n", iso.Copy, back)
+		}
+		if p.Prompt != nil {
+			fmt.Fprintf(s.Err, "launch: prompt: %d bytes from %s, first line %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
+		}
+		if p.SSH != nil {
+			fmt.Fprintf(s.Err, "launch: ssh: the agent may reach %s; its ~/.ssh holds only their config and known_hosts (written to %s)\n", strings.Join(p.SSH.Hosts, ", "), filepath.Dir(p.SSH.Config))
+		}
+		for _, sk := range p.Skills {
+			fmt.Fprintf(s.Err, "launch: skill %s: %s, read-only at %s\n", sk.Name, sk.Source, sk.Target)
+		}
 		if len(p.Protected) > 0 {
 			fmt.Fprintf(s.Err, "launch: protected workspace paths (read-only inside where they exist): %s; a real run also moves aside any that the session creates or changes\n", strings.Join(p.Protected, " "))
 		}
@@ -128,7 +144,12 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 			fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
 		}
 		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
-		_, err := io.WriteString(s.Out, strings.TrimRight(l.Snippet(), "\n")+"\n")
+		snippet := strings.TrimRight(l.Snippet(), "\n")
+		if p.Isolation != nil {
+			before, after := isolateLines(p.Isolation)
+			snippet = strings.Join(append(append(before, snippet), after...), "\n")
+		}
+		_, err := io.WriteString(s.Out, snippet+"\n")
 		return err
 	}
 	return runLaunch(ctx, s, o, p, backend, l)
@@ -163,13 +184,33 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	if err := prepare(p.Prepare); err != nil {
 		return err
 	}
-	snap, err := guard.Take(p.Workspace, p.Protected)
-	if err != nil {
-		return fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
+	wsDir, iso := p.Workspace, p.Isolation
+	var rec sessionRecord
+	var err error
+	if iso != nil {
+		if rec, err = isolateStart(ctx, iso); err != nil {
+			return err
+		}
+		wsDir = iso.Copy
+	}
+	snap, terr := guard.Take(wsDir, p.Protected)
+	if err = terr; err != nil {
+		err = fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
+		if iso != nil {
+			err = keptError(iso, err)
+		}
+		return err
 	}
 	code, err := l.Run(ctx, s)
 	if gerr := checkProtected(s.Err, snap); err == nil {
 		err = gerr
+	}
+	if iso != nil {
+		if err != nil {
+			err = keptError(iso, err)
+		} else {
+			err = isolateFinish(ctx, s.Err, iso, rec)
+		}
 	}
 	if err != nil {
 		return err
@@ -284,6 +325,10 @@ func summary(p plan.Plan, backend backendName) string {
 		}
 		fmt.Fprintf(&b, "  gpus:     %s\n", g)
 	}
+	if p.Prompt != nil {
+		fmt.Fprintf(&b, "  prompt:   %d bytes from %s: %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
+	}
+	contextSummary(&b, p)
 	fmt.Fprintf(&b, "  mounts:\n")
 	for _, m := range p.Mounts {
 		mode := "rw"
@@ -394,4 +439,30 @@ func killedNote(l plan.Limits) string {
 		return fmt.Sprintf("the agent was killed (exit 137, SIGKILL): it most likely went past its memory limit of %s (--memory; the kernel kills the container's largest process there); raise the limit or make the work smaller", plan.FormatBytes(l.Memory))
 	}
 	return "the agent was killed (exit 137, SIGKILL): by the kernel when memory ran out, or by someone on the host"
+}
+
+// contextSummary is what the agent is given besides its mounts, as the
+// plan preview shows it: the isolation, the prompt, the skills, SSH.
+func contextSummary(b *strings.Builder, p plan.Plan) {
+	if iso := p.Isolation; iso != nil {
+		back := "as the git branch " + iso.Branch
+		if !iso.Git {
+			back = "as the directory " + iso.Result
+		}
+		fmt.Fprintf(b, "  isolated: the agent works on a copy (%s) at %s; it comes back %s\n", plan.FormatBytes(iso.Bytes), iso.Copy, back)
+	}
+	if len(p.Skills) > 0 {
+		var names []string
+		for _, s := range p.Skills {
+			names = append(names, fmt.Sprintf("%s (%s)", s.Name, s.Source))
+		}
+		fmt.Fprintf(b, "  skills:   %s\n", strings.Join(names, ", "))
+	}
+	if p.SSH != nil {
+		how := "their keys read-only"
+		if p.SSH.Agent {
+			how = "your SSH agent forwarded"
+		}
+		fmt.Fprintf(b, "  ssh:      %s (%s)\n", strings.Join(p.SSH.Hosts, " "), how)
+	}
 }

@@ -36,6 +36,8 @@ type Settings struct {
 	Mounts         []mountSpec    `toml:"mounts"`
 	GlobalReadOnly bool           `toml:"global_read_only"`
 	GitDirWritable bool           `toml:"git_dir_writable"`
+	Isolate        bool           `toml:"isolate"`
+	IsolateMax     byteSize       `toml:"isolate_max"`
 	RO             []string       `toml:"ro"`
 	Mask           []string       `toml:"mask"`
 	Protect        []string       `toml:"protect"`
