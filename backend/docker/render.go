@@ -162,6 +162,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 
 	host := &container.HostConfig{
 		AutoRemove: true,
+		// The engine's init (docker-init, tini) is PID 1, not the agent:
+		// it forwards SIGTERM, so that a stop ends the agent without the
+		// SIGKILL that follows the stop timeout, and it reaps the agent's
+		// orphaned children, which would otherwise stay zombies.
+		Init: ptrTo(true),
 		// The values `docker run` sends when no flag says otherwise, so that
 		// both paths create identical containers.
 		NetworkMode:   "default",
@@ -395,6 +400,9 @@ func Command(verb string, req Request, inherited []string) []string {
 	if host.AutoRemove {
 		argv = append(argv, "--rm")
 	}
+	if host.Init != nil && *host.Init {
+		argv = append(argv, "--init")
+	}
 	if cfg.OpenStdin {
 		argv = append(argv, "-i")
 	}
@@ -536,3 +544,5 @@ func csvField(s string) string {
 	}
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -30,7 +30,7 @@ var (
 	valueFlags = []string{"--name", "--pull", "--platform", "--user", "--workdir", "--network", "--runtime",
 		"--stop-timeout", "--cap-drop", "--cap-add", "--security-opt", "--memory", "--memory-swap", "--cpus", "--pids-limit",
 		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
-	boolFlags = []string{"--rm", "-i", "-t"}
+	boolFlags = []string{"--rm", "--init", "-i", "-t"}
 )
 
 // parseRun reads a `docker run` command line that Command printed back
@@ -70,6 +70,8 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 			switch flag {
 			case "--rm":
 				host.AutoRemove = true
+			case "--init":
+				host.Init = ptrTo(true)
 			case "-i":
 				// -i attaches stdin and keeps it open; docker run then
 				// closes it after the attached stream ends (StdinOnce).

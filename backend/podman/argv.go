@@ -45,6 +45,9 @@ func command(q request) ([]string, error) {
 	if isTrue(s.Remove) {
 		argv = append(argv, "--rm")
 	}
+	if isTrue(s.Init) {
+		argv = append(argv, "--init")
+	}
 	if isTrue(s.Stdin) {
 		argv = append(argv, "-i")
 	}

@@ -338,6 +338,9 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 		case "--rm":
 			s.Remove = ptr(true)
 			continue
+		case "--init":
+			s.Init = ptr(true)
+			continue
 		case "-i":
 			s.Stdin = ptr(true)
 			continue
@@ -545,7 +548,7 @@ func TestRoundTripCatchesChanges(t *testing.T) {
 						continue
 					}
 					n := 1 // the flag alone, or with its value
-					if i+1 < image && !strings.HasPrefix(r.Argv[i+1], "-") && !slices.Contains([]string{"--rm", "-i", "-t"}, w) && !strings.Contains(w, "=") {
+					if i+1 < image && !strings.HasPrefix(r.Argv[i+1], "-") && !slices.Contains([]string{"--rm", "--init", "-i", "-t"}, w) && !strings.Contains(w, "=") {
 						n = 2
 					}
 					dropped := slices.Concat(r.Argv[:i], r.Argv[i+n:])

@@ -223,6 +223,9 @@ func createContainer(ctx context.Context, e engine, spec *specgen.SpecGenerator)
 		switch {
 		case taken:
 			return "", "", fmt.Errorf("%s: names %s to %s are all taken; remove old containers (podman ps -a --filter label=%s)", what, base, naming.Numbered(base, maxNames), naming.LabelPlan)
+		case strings.Contains(err.Error(), "container-init binary not found"):
+			// Spec.Init: the service mounts its init (catatonit) as PID 1.
+			return "", "", fmt.Errorf("%s: %w; the agent runs under podman's init, which the service's host lacks: install catatonit there (apt install catatonit, dnf install catatonit) or name another static init with init_path in containers.conf", what, err)
 		case strings.Contains(err.Error(), "unresolvable CDI devices"):
 			return "", "", plan.Errorf(plan.ErrUnsupported, "%s: %v; the service has no CDI spec for these GPUs: generate one on its host with `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, or drop --gpus", what, err)
 		case strings.Contains(err.Error(), "no such file or directory") && strings.Contains(err.Error(), "mount"),

@@ -161,6 +161,10 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	s.RawImageName = p.Image.OCI
 	s.Name = c.Name
 	s.Remove = ptr(true)
+	// Podman's init (catatonit) is PID 1, not the agent: it forwards
+	// SIGTERM, so that a stop ends the agent without the SIGKILL after the
+	// stop timeout, and it reaps the agent's orphaned children.
+	s.Init = ptr(true)
 	s.Stdin = ptr(true)
 	s.Terminal = ptr(p.TTY)
 	s.Command = append([]string(nil), p.Argv...)
