@@ -87,7 +87,23 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 			_ = e.Resize(context.WithoutCancel(ctx), id, w, h)
 		}
 	}
+	if r.Detach {
+		return detach(ctx, c, s)
+	}
 	return runner.Run(ctx, c, s, isTrue(spec.Terminal))
+}
+
+// detach starts the created container c and prints its name on s.Out: the
+// session runs on without launch. A container that fails to start is
+// removed.
+func detach(ctx context.Context, c *session, s iostreams.Streams) (int, error) {
+	bg := context.WithoutCancel(ctx)
+	if err := c.e.Start(bg, c.id); err != nil {
+		err = c.EngineError("start container "+c.name, err)
+		return -1, errors.Join(err, c.Remove(bg))
+	}
+	_, err := fmt.Fprintln(s.Out, c.name)
+	return 0, err
 }
 
 // ensureImage makes the image present as r.Pull says: a local image is used

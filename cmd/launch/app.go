@@ -173,7 +173,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},
 		&cli.BoolFlag{Name: "slurm", Destination: &f.slurm, Usage: "run in a Slurm allocation: srun (--pty on a terminal) runs launch again there; [slurm] in the config sets partition, time, cpus, mem, gres, account; --slurm=ARGS adds srun options"},
 		&cli.StringFlag{Name: "slurm-args", Destination: &f.slurmArgs, Usage: "more srun options, shell-quoted (implies --slurm; same as --slurm=ARGS)"},
-		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Destination: &f.detach, Usage: "with --slurm: submit the launch as a batch job (sbatch) and return; its output goes to a log under $XDG_STATE_HOME/launch/slurm"},
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Destination: &f.detach, Usage: "start the session and return, printing its name (Docker, Podman): launch attach, logs, stop NAME; with --slurm: submit the launch as a batch job (sbatch) whose output goes to a log under $XDG_STATE_HOME/launch/slurm"},
 	)
 }
 
@@ -199,8 +199,9 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
 			return usagef("%v (see launch --help)", err)
 		},
-		Flags:    f.cliFlags(),
-		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f)},
+		Flags: f.cliFlags(),
+		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f),
+			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

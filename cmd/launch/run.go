@@ -21,6 +21,7 @@ import (
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/mounts"
 	"github.com/launchcli/launch/plan"
+	sess "github.com/launchcli/launch/session"
 )
 
 // launcher is a Plan rendered by one backend: what --dry-run prints, and
@@ -102,6 +103,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if o.SlurmOn {
 		return launchSlurm(ctx, s, o, h, p, backend, cmd)
 	}
+	if o.Detach && backend == backendSingularity {
+		return usagef("--detach: not on the singularity backend yet (no daemon keeps the session); use --backend docker or --backend podman, --slurm --detach on a cluster, or run launch in tmux or screen")
+	}
 	if o.JSON {
 		return printJSON(s.Out, backend, p, nil)
 	}
@@ -150,6 +154,9 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	if err := prepare(p.Prepare); err != nil {
 		return err
 	}
+	if o.Detach {
+		return runDetached(ctx, s, p, l)
+	}
 	snap, err := guard.Take(p.Workspace, p.Protected)
 	if err != nil {
 		return fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
@@ -166,6 +173,23 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	}
 	if code != 0 {
 		return exitError{code}
+	}
+	return nil
+}
+
+// runDetached starts a detached session; the backend prints its name on
+// stdout, and stderr says how to reach it. The protected paths are
+// read-only inside where they exist, but launch is not there after the
+// session to check them: stderr says so.
+func runDetached(ctx context.Context, s iostreams.Streams, p plan.Plan, l launcher) error {
+	var name strings.Builder
+	if _, err := l.Run(ctx, iostreams.Streams{In: s.In, Out: io.MultiWriter(s.Out, &name), Err: s.Err}); err != nil {
+		return err
+	}
+	n := strings.TrimSpace(name.String())
+	fmt.Fprintf(s.Err, "launch: %s runs detached as %s: launch attach %s (detach again with %s), launch logs %s, launch stop %s\n", p.Agent, n, n, sess.DefaultDetachKeys, n, n)
+	if len(p.Protected) > 0 {
+		fmt.Fprintf(s.Err, "launch: note: a detached session's protected paths (%s) are read-only where they exist, but launch does not check them after the session; look at them before you run anything in the workspace\n", strings.Join(p.Protected, " "))
 	}
 	return nil
 }
