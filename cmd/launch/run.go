@@ -131,7 +131,7 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		_, err := io.WriteString(s.Out, strings.TrimRight(l.Snippet(), "\n")+"\n")
 		return err
 	}
-	return runLaunch(ctx, s, o, p, backend, l)
+	return runLaunch(ctx, s, o, h, p, backend, l)
 }
 
 // printJSON prints what --json shows: the backend and the Plan.
@@ -146,7 +146,7 @@ func printJSON(w io.Writer, backend backendName, p plan.Plan, srun []string) err
 }
 
 // runLaunch asks, prepares the host and runs.
-func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
+func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p plan.Plan, backend backendName, l launcher) error {
 	warnExpiring(s.Err, p, time.Now())
 	if err := askToLaunch(ctx, s, o, p, backend); err != nil {
 		return err
@@ -161,7 +161,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	if err != nil {
 		return fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
 	}
-	code, err := l.Run(ctx, s)
+	code, err := runWatched(ctx, s, h, backend, l)
 	if gerr := checkProtected(s.Err, snap); err == nil {
 		err = gerr
 	}
@@ -175,6 +175,22 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 		return exitError{code}
 	}
 	return nil
+}
+
+// runWatched runs l under a watcher that ends the session if launch dies
+// without a chance to (watch_cmd.go).
+func runWatched(ctx context.Context, s iostreams.Streams, h *Host, backend backendName, l launcher) (int, error) {
+	pid := h.PID
+	if backend == backendSingularity {
+		pid = 0 // no containers: the runtime processes are tracked
+	}
+	w := startWatch(h, pid)
+	defer w.done()
+	if sl, ok := l.(singularityLauncher); ok {
+		sl.started = w.track
+		l = sl
+	}
+	return l.Run(ctx, s)
 }
 
 // runDetached starts a detached session; the backend prints its name on
