@@ -183,14 +183,19 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 	f := &flagState{}
 	stop := 1
 	return &cli.Command{
-		Name:                      "launch",
-		Usage:                     "run an AI coding agent in a container that sees only what it needs",
-		UsageText:                 "launch [flags] AGENT [agent args...]\n\nAGENT: codex, claude, pi, shell, or one defined in a config file",
-		Description:               description,
-		Version:                   version,
-		Writer:                    s.Out,
-		ErrWriter:                 s.Err,
-		HideHelpCommand:           true,
+		Name:                  "launch",
+		Usage:                 "run an AI coding agent in a container that sees only what it needs",
+		UsageText:             "launch [flags] AGENT [agent args...]\n\nAGENT: codex, claude, pi, shell, or one defined in a config file",
+		Description:           description,
+		Version:               version,
+		Writer:                s.Out,
+		ErrWriter:             s.Err,
+		EnableShellCompletion: true,
+		ShellComplete:         completeAgents(h),
+		ConfigureShellCompletionCommand: func(c *cli.Command) {
+			c.Hidden = false
+			c.Usage = "print the shell completion script: launch completion bash|zsh|fish|pwsh"
+		},
 		DisableSliceFlagSeparator: true,
 		StopOnNthArg:              &stop,
 		Suggest:                   true,

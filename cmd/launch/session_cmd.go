@@ -214,7 +214,8 @@ yours that launch ps -a lists.
 Examples:
    launch stop launch-codex-myproject
    launch stop --all`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Destination: &all, Usage: "every session of yours, ended ones included"}},
+		ShellComplete: completeSessions(h, true),
+		Flags:         []cli.Flag{&cli.BoolFlag{Name: "all", Destination: &all, Usage: "every session of yours, ended ones included"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			names := cmd.Args().Slice()
 			if all == (len(names) > 0) {
@@ -262,7 +263,8 @@ func logsCommand(s iostreams.Streams, h *Host) *cli.Command {
 terminal's output as the agent drew it); -f keeps printing until the
 session ends or you press Ctrl-C. An ended session's output stays
 readable until launch stop or launch gc removes it.`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Destination: &follow, Usage: "keep printing until the session ends"}},
+		ShellComplete: completeSessions(h, true),
+		Flags:         []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Destination: &follow, Usage: "keep printing until the session ends"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usagef("launch logs: name one session (launch ps -a lists them)")
@@ -295,6 +297,7 @@ Examples:
    launch --detach codex       # prints the session's name
    launch attach launch-codex-myproject
    launch attach --detach-keys ctrl-x,x launch-codex-myproject`,
+		ShellComplete: completeSessions(h, false),
 		Flags: []cli.Flag{&cli.StringFlag{Name: "detach-keys", Destination: &keys, Value: sess.DefaultDetachKeys,
 			Usage: "the key sequence that detaches: comma-separated, each a character or ctrl-X (Podman: empty turns detaching off)"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
