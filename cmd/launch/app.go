@@ -41,11 +41,15 @@ Examples:
    launch --memory 4g --cpus 2 codex             # bound what the agent can use
    launch --privileges image shell               # let the image's sudo work
    launch --json pi                              # print the resolved Plan
+   launch --detach codex                         # start it and return; see launch ps
 
 By default the agent has no capabilities, cannot gain privileges (setuid,
 sudo) and may start at most 4096 processes, and launch refuses a workspace
 that is or holds your home directory or a secret store (.ssh, .aws, ...);
-see docs/security.md.`
+see docs/security.md.
+
+Sessions (docs/sessions.md): launch ps, attach, logs, stop, gc; launch help
+SUBCOMMAND; launch completion bash|zsh|fish.`
 
 // settingFlag is a flag that sets one key of Settings; its kind (string,
 // list, bool) is the field's.
