@@ -210,7 +210,7 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 		},
 		Flags: f.cliFlags(),
 		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f),
-			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h)},
+			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

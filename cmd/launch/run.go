@@ -103,9 +103,6 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if o.SlurmOn {
 		return launchSlurm(ctx, s, o, h, p, backend, cmd)
 	}
-	if o.Detach && backend == backendSingularity {
-		return usagef("--detach: not on the singularity backend yet (no daemon keeps the session); use --backend docker or --backend podman, --slurm --detach on a cluster, or run launch in tmux or screen")
-	}
 	if o.JSON {
 		return printJSON(s.Out, backend, p, nil)
 	}
@@ -123,6 +120,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		if len(p.Protected) > 0 {
 			fmt.Fprintf(s.Err, "launch: protected workspace paths (read-only inside where they exist): %s; a real run also moves aside any that the session creates or changes\n", strings.Join(p.Protected, " "))
 		}
+		if o.Detach && backend == backendSingularity {
+			fmt.Fprintf(s.Err, "launch: --detach: a real run keeps the session under launch's own supervisor (a pseudo-terminal, a log and an attach socket; see docs/sessions.md), which runs this command\n")
+		}
 		if backend != backendSingularity {
 			// What only the moment of a real run can add.
 			fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
@@ -130,6 +130,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
 		_, err := io.WriteString(s.Out, strings.TrimRight(l.Snippet(), "\n")+"\n")
 		return err
+	}
+	if o.Detach && backend == backendSingularity {
+		l = supervisedLauncher{h: h, p: p, app: cmd.Root()}
 	}
 	return runLaunch(ctx, s, o, h, p, backend, l)
 }
@@ -204,7 +207,7 @@ func runDetached(ctx context.Context, s iostreams.Streams, p plan.Plan, l launch
 	}
 	n := strings.TrimSpace(name.String())
 	fmt.Fprintf(s.Err, "launch: %s runs detached as %s: launch attach %s (detach again with %s), launch logs %s, launch stop %s\n", p.Agent, n, n, sess.DefaultDetachKeys, n, n)
-	if len(p.Protected) > 0 {
+	if _, supervised := l.(supervisedLauncher); len(p.Protected) > 0 && !supervised {
 		fmt.Fprintf(s.Err, "launch: note: a detached session's protected paths (%s) are read-only where they exist, but launch does not check them after the session; look at them before you run anything in the workspace\n", strings.Join(p.Protected, " "))
 	}
 	return nil

@@ -74,7 +74,7 @@ func sessionBackends(ctx context.Context, h *Host) ([]sessionBackend, []error) {
 			errs = append(errs, err)
 		}
 	}
-	return out, errs
+	return append(out, supervisedBackend(h)), errs
 }
 
 // found is a session and the backend that runs it.
