@@ -74,7 +74,11 @@ func sessionBackends(ctx context.Context, h *Host) ([]sessionBackend, []error) {
 			errs = append(errs, err)
 		}
 	}
-	return append(out, supervisedBackend(h)), errs
+	out = append(out, supervisedBackend(h))
+	if sb, ok := slurmBackend(h); ok {
+		out = append(out, sb)
+	}
+	return out, errs
 }
 
 // found is a session and the backend that runs it.
