@@ -35,8 +35,13 @@ func processesRunning(argv ...string) []int {
 
 // watchers lists the pids of the watchers (launch _watch) of the binary
 // bin, which is the test's own copy.
-func watchers(bin string) []int {
-	prefix := []byte(bin + "\x00_watch\x00")
+func watchers(bin string) []int { return processesWith([]byte(bin + "\x00_watch\x00")) }
+
+// processesOf lists the pids of every process of the binary bin.
+func processesOf(bin string) []int { return processesWith([]byte(bin + "\x00")) }
+
+// processesWith lists the pids whose command line starts with prefix.
+func processesWith(prefix []byte) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {

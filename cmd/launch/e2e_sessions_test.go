@@ -146,6 +146,16 @@ func TestE2EDetachedSession(t *testing.T) {
 			if list := sessionsOf(t, s, true); len(list) != 0 {
 				t.Errorf("after launch stop, ps -a lists %+v", list)
 			}
+			// Nothing of the session runs on: no launch of this test's
+			// binary (a supervisor, the launch it ran, a watcher), no agent.
+			deadline := time.Now().Add(10 * time.Second)
+			for len(processesOf(s.bin)) > 0 || len(processesRunning("/bin/busybox", "sh", "-c", script)) > 0 {
+				if time.Now().After(deadline) {
+					t.Errorf("after launch stop, still running: %v %v", processesOf(s.bin), processesRunning("/bin/busybox", "sh", "-c", script))
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		})
 	}
 }

@@ -324,12 +324,11 @@ func supervisedBackend(h *Host) sessionBackend {
 	}
 	stop := func(ctx context.Context, i sess.Info) error {
 		st, ok := find(i.Name)
-		if ok && st.Status == sess.Running && alive(st.Supervisor) {
-			// The launch it runs stops the agent with SIGTERM first.
-			syscall.Kill(st.Child, syscall.SIGTERM) //nolint:errcheck // it may have ended
-			for deadline := time.Now().Add(30 * time.Second); alive(st.Supervisor) && time.Now().Before(deadline); {
-				time.Sleep(50 * time.Millisecond)
-			}
+		if ok && alive(st.Supervisor) {
+			endSupervised(st)
+		}
+		if alive(st.Supervisor) {
+			return fmt.Errorf("session %s: its supervisor (pid %d) is still there; end it with kill -9 %d", i.Name, st.Supervisor, st.Supervisor)
 		}
 		return sess.RemoveState(dir, i.Name)
 	}
@@ -376,6 +375,30 @@ func supervisedBackend(h *Host) sessionBackend {
 			return true, exitOf(st), nil
 		},
 		close: func() {},
+	}
+}
+
+// endSupervised ends a supervised session: SIGTERM to the launch it runs,
+// which passes it on to the runtime. Apptainer does not always pass it on
+// to an agent that has a terminal (a shell blocked in read, seen with
+// 1.4.3), so after the stop timeout the launch gets SIGKILL: its watcher
+// then ends the runtime (SIGTERM, SIGKILL). The supervisor exits once its
+// terminal has no user left.
+func endSupervised(st sess.State) {
+	syscall.Kill(st.Child, syscall.SIGTERM) //nolint:errcheck // it may have ended
+	wait := func(pid int, d time.Duration) {
+		for deadline := time.Now().Add(d); alive(pid) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wait(st.Child, stopTimeout*time.Second)
+	if alive(st.Child) {
+		syscall.Kill(st.Child, syscall.SIGKILL) //nolint:errcheck
+	}
+	wait(st.Supervisor, 3*stopTimeout*time.Second)
+	if alive(st.Supervisor) {
+		syscall.Kill(st.Supervisor, syscall.SIGKILL) //nolint:errcheck
+		wait(st.Supervisor, time.Second)
 	}
 }
 
