@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOLDEN  := ./creds ./sshconf ./cmd/launch ./backend/docker ./backend/podman ./backend/singularity
 
-.PHONY: build install test test-unit test-integration golden lint docs bench cross clean
+.PHONY: build install test test-unit test-integration golden lint docs man bench cross clean
 
 build:
 	$(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/launch
@@ -37,7 +37,12 @@ lint:
 	$(GO) vet -tags '$(TAGS) integration' ./...
 
 docs:
-	$(GO) test -tags '$(TAGS)' ./cmd/launch -run 'TestCLIDocs|TestDocExamples' -update
+	$(GO) test -tags '$(TAGS)' ./cmd/launch -run 'TestCLIDocs|TestDocExamples|TestManPage' -update
+
+# man writes docs/launch.1 (man ./docs/launch.1), generated like docs/cli.md
+# and checked for staleness the same way (TestManPage).
+man:
+	$(GO) test -tags '$(TAGS)' ./cmd/launch -run TestManPage -update
 
 # bench times whole `launch --dry-run codex` processes (goal: under 5 ms and
 # 10 MiB of peak RSS each).

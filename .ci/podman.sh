@@ -29,7 +29,9 @@ log() { echo "podman.sh: $*" >&2; }
 
 # ---- 1. packages -------------------------------------------------------------
 need=()
-for pkg in podman uidmap slirp4netns fuse-overlayfs; do
+# catatonit: the init that --init mounts as PID 1 (launch runs every agent
+# under it; --no-install-recommends would leave it out).
+for pkg in podman uidmap slirp4netns fuse-overlayfs catatonit; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -103,7 +103,24 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 		return -1, err
 	}
 	c := &session{e: e, id: id, name: name, tty: req.Config.Tty, autoRemove: req.HostConfig.AutoRemove}
+	if req.Detach {
+		return detach(ctx, c, s)
+	}
 	return runner.Run(ctx, c, s, req.Config.Tty)
+}
+
+// detach starts the created container c and prints its name on s.Out: the
+// session runs on without launch. A container that fails to start is
+// removed.
+func detach(ctx context.Context, c *session, s iostreams.Streams) (int, error) {
+	if err := c.Start(context.WithoutCancel(ctx)); err != nil {
+		err = c.EngineError("start container "+c.name, err)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		return -1, errors.Join(err, c.Remove(rctx))
+	}
+	_, err := fmt.Fprintln(s.Out, c.name)
+	return 0, err
 }
 
 func checkRuntime(ctx context.Context, e engine, rt string) error {

@@ -14,6 +14,7 @@ const modPath = "github.com/launchcli/launch"
 var allowedImports = []string{
 	modPath + "/plan",
 	modPath + "/internal/",
+	modPath + "/session",
 	"github.com/moby/moby/api/",
 	"github.com/moby/moby/client",
 	"github.com/containerd/errdefs",

@@ -3,7 +3,7 @@
 // --dry-run prints is computed from that request, and Exec carries the
 // request out through the Engine API.
 //
-// It may import plan, internal/*, the Docker SDK (github.com/moby/moby/api,
+// It may import plan, internal/*, session (what launch ps shows), the Docker SDK (github.com/moby/moby/api,
 // github.com/moby/moby/client), github.com/containerd/errdefs,
 // github.com/opencontainers/image-spec (the platform type the SDK takes),
 // golang.org/x/term and the standard library; never another backend or cmd.
@@ -53,6 +53,12 @@ type Config struct {
 	// container writes), the agent runs as Plan.User. cmd/launch sets it
 	// when launch runs on Linux.
 	HostIDs bool
+	// Detach starts the session and returns (--detach): the container is
+	// created without AutoRemove and without attached streams, keeps stdin
+	// open for a later `launch attach`, and stays until `launch stop` or
+	// `launch gc` removes it, so that its output and exit code can be read
+	// after it ends.
+	Detach bool
 }
 
 // Request is one Engine API container-create request: what
@@ -63,7 +69,10 @@ type Request struct {
 	Platform *ocispec.Platform `json:"Platform,omitempty"`
 	// Pull says when Exec pulls Config.Image before the create (docker run
 	// --pull); never empty in a rendered request.
-	Pull             plan.PullPolicy           `json:"Pull"`
+	Pull plan.PullPolicy `json:"Pull"`
+	// Detach says Exec starts the container and returns (docker run -d)
+	// instead of attaching to it.
+	Detach           bool                      `json:"Detach,omitempty"`
 	Config           *container.Config         `json:"Config"`
 	HostConfig       *container.HostConfig     `json:"HostConfig"`
 	NetworkingConfig *network.NetworkingConfig `json:"NetworkingConfig"`
@@ -159,9 +168,19 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		t := c.StopTimeout
 		cfg.StopTimeout = &t
 	}
+	if c.Detach {
+		// docker run -d -i: nothing attached now, stdin kept open for
+		// `launch attach`, and not closed when that attach detaches.
+		cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr, cfg.StdinOnce = false, false, false, false
+	}
 
 	host := &container.HostConfig{
-		AutoRemove: true,
+		AutoRemove: !c.Detach,
+		// The engine's init (docker-init, tini) is PID 1, not the agent:
+		// it forwards SIGTERM, so that a stop ends the agent without the
+		// SIGKILL that follows the stop timeout, and it reaps the agent's
+		// orphaned children, which would otherwise stay zombies.
+		Init: ptrTo(true),
 		// The values `docker run` sends when no flag says otherwise, so that
 		// both paths create identical containers.
 		NetworkMode:   "default",
@@ -214,6 +233,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	r.Request = Request{
 		Name:             c.Name,
 		Pull:             pull,
+		Detach:           c.Detach,
 		Config:           cfg,
 		HostConfig:       host,
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}},
@@ -395,6 +415,12 @@ func Command(verb string, req Request, inherited []string) []string {
 	if host.AutoRemove {
 		argv = append(argv, "--rm")
 	}
+	if host.Init != nil && *host.Init {
+		argv = append(argv, "--init")
+	}
+	if req.Detach {
+		argv = append(argv, "-d")
+	}
 	if cfg.OpenStdin {
 		argv = append(argv, "-i")
 	}
@@ -536,3 +562,5 @@ func csvField(s string) string {
 	}
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -117,16 +117,16 @@ func TestRenderRules(t *testing.T) {
 			}
 		}},
 		{"no-tty", func(*plan.Plan, *Config) {}, func(t *testing.T, r Rendered, argv string) {
-			if !strings.HasPrefix(argv, "docker run --rm -i --pull missing --user ") {
+			if !strings.HasPrefix(argv, "docker run --rm --init -i --pull missing --user ") {
 				t.Errorf("argv = %s", argv)
 			}
 			c := r.Request.Config
-			if c.Tty || !c.OpenStdin || !c.AttachStdin || !c.StdinOnce || !r.Request.HostConfig.AutoRemove {
+			if c.Tty || !c.OpenStdin || !c.AttachStdin || !c.StdinOnce || !r.Request.HostConfig.AutoRemove || !*r.Request.HostConfig.Init {
 				t.Errorf("config %+v", c)
 			}
 		}},
 		{"tty", func(p *plan.Plan, _ *Config) { p.TTY = true }, func(t *testing.T, r Rendered, argv string) {
-			if !strings.HasPrefix(argv, "docker run --rm -i -t ") || !r.Request.Config.Tty {
+			if !strings.HasPrefix(argv, "docker run --rm --init -i -t ") || !r.Request.Config.Tty {
 				t.Errorf("argv = %s", argv)
 			}
 		}},

@@ -30,7 +30,7 @@ var (
 	valueFlags = []string{"--name", "--pull", "--platform", "--user", "--workdir", "--network", "--runtime",
 		"--stop-timeout", "--cap-drop", "--cap-add", "--security-opt", "--memory", "--memory-swap", "--cpus", "--pids-limit",
 		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
-	boolFlags = []string{"--rm", "-i", "-t"}
+	boolFlags = []string{"--rm", "--init", "-d", "-i", "-t"}
 )
 
 // parseRun reads a `docker run` command line that Command printed back
@@ -63,6 +63,7 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}},
 	}
 	var inherited []string
+	detach := false
 	i := 2
 	for ; i < len(argv) && strings.HasPrefix(argv[i], "-"); i++ {
 		flag := argv[i]
@@ -70,6 +71,10 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 			switch flag {
 			case "--rm":
 				host.AutoRemove = true
+			case "--init":
+				host.Init = ptrTo(true)
+			case "-d":
+				detach = true
 			case "-i":
 				// -i attaches stdin and keeps it open; docker run then
 				// closes it after the attached stream ends (StdinOnce).
@@ -200,6 +205,12 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 	}
 	if i >= len(argv) {
 		return Request{}, nil, fmt.Errorf("no image in %q", argv)
+	}
+	if detach {
+		req.Detach = true
+		// docker run -d attaches nothing, and without an attached stdin
+		// it leaves StdinOnce unset.
+		cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr, cfg.StdinOnce = false, false, false, false
 	}
 	cfg.Image = argv[i]
 	if rest := argv[i+1:]; len(rest) > 0 {
@@ -362,6 +373,9 @@ var roundTripConfigs = []struct {
 		return Config{Name: naming.ContainerName(p), Labels: naming.RunLabels(4242, time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)),
 			StopTimeout: 3, ConfigDir: "/home/ana/.docker", HostIDs: true}
 	}, nil},
+	{"detached", func(p plan.Plan) Config {
+		return Config{Name: naming.ContainerName(p), Labels: naming.SessionLabels(1000, "none", true), StopTimeout: 3, HostIDs: true, Detach: true}
+	}, nil},
 	{"macos-engine", func(plan.Plan) Config { return Config{StopTimeout: 10} }, &plan.Caller{UID: 501, GID: 20}},
 	{"other-caller", func(p plan.Plan) Config { return Config{Name: "x", HostIDs: true} }, &plan.Caller{UID: 2345, GID: 2346}},
 	{"root-caller", func(p plan.Plan) Config { return Config{Name: "x", HostIDs: true} }, &plan.Caller{}},
@@ -449,8 +463,9 @@ func TestCommandRoundTripDetects(t *testing.T) {
 		t.Fatalf("the rich plan does not round-trip: %v %q", err, sameRequest(got, r.Request))
 	}
 	for _, want := range append(append([]string{}, valueFlags[:len(valueFlags)-1]...), boolFlags...) {
-		// Every flag but --entrypoint (Render keeps the image's) is used.
-		if !slices.Contains(argv, want) {
+		// Every flag but --entrypoint (Render keeps the image's) is used;
+		// -d (never with --rm) is the detached control's below.
+		if !slices.Contains(argv, want) && want != "-d" {
 			t.Errorf("the rich plan's command lacks %s: %q", want, argv)
 		}
 	}
@@ -474,5 +489,28 @@ func TestCommandRoundTripDetects(t *testing.T) {
 	r2.Request.Config = &cfg
 	if d := sameRequest(got, r2.Request); len(d) == 0 {
 		t.Error("a field the command does not carry goes unnoticed")
+	}
+}
+
+// TestCommandRoundTripDetached: a detached run prints -d instead of --rm,
+// round-trips, and dropping -d is noticed.
+func TestCommandRoundTripDetached(t *testing.T) {
+	p, c := richPlan()
+	c.Detach = true
+	r, err := Render(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := r.Argv()
+	if !slices.Contains(argv, "-d") || slices.Contains(argv, "--rm") {
+		t.Fatalf("detached: want -d and no --rm: %q", argv)
+	}
+	got, _, err := parseRun(argv, lookupIn(p))
+	if err != nil || len(sameRequest(got, r.Request)) > 0 {
+		t.Fatalf("does not round-trip: %v %q", err, sameRequest(got, r.Request))
+	}
+	dropped := slices.DeleteFunc(slices.Clone(argv), func(w string) bool { return w == "-d" })
+	if got, _, err := parseRun(dropped, lookupIn(p)); err == nil && len(sameRequest(got, r.Request)) == 0 {
+		t.Errorf("dropping -d goes unnoticed")
 	}
 }

@@ -18,10 +18,11 @@ type request struct {
 	Spec      *specgen.SpecGenerator
 	Pull      plan.PullPolicy
 	Inherited []string
+	Detach    bool
 }
 
 func (r Rendered) request() request {
-	return request{Spec: r.Spec, Pull: r.Pull, Inherited: r.Inherited}
+	return request{Spec: r.Spec, Pull: r.Pull, Inherited: r.Inherited, Detach: r.Detach}
 }
 
 // command computes the `podman run` argv of q, from q alone: it is the one
@@ -44,6 +45,12 @@ func command(q request) ([]string, error) {
 	argv = append(argv, "run")
 	if isTrue(s.Remove) {
 		argv = append(argv, "--rm")
+	}
+	if isTrue(s.Init) {
+		argv = append(argv, "--init")
+	}
+	if q.Detach {
+		argv = append(argv, "-d")
 	}
 	if isTrue(s.Stdin) {
 		argv = append(argv, "-i")

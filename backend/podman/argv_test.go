@@ -338,6 +338,13 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 		case "--rm":
 			s.Remove = ptr(true)
 			continue
+		case "--init":
+			s.Init = ptr(true)
+			continue
+		case "-d":
+			// Detached: nothing in the spec says so (podman run does not
+			// attach); Remove stays false without --rm.
+			continue
 		case "-i":
 			s.Stdin = ptr(true)
 			continue
@@ -545,7 +552,7 @@ func TestRoundTripCatchesChanges(t *testing.T) {
 						continue
 					}
 					n := 1 // the flag alone, or with its value
-					if i+1 < image && !strings.HasPrefix(r.Argv[i+1], "-") && !slices.Contains([]string{"--rm", "-i", "-t"}, w) && !strings.Contains(w, "=") {
+					if i+1 < image && !strings.HasPrefix(r.Argv[i+1], "-") && !slices.Contains([]string{"--rm", "--init", "-d", "-i", "-t"}, w) && !strings.Contains(w, "=") {
 						n = 2
 					}
 					dropped := slices.Concat(r.Argv[:i], r.Argv[i+n:])

@@ -234,6 +234,12 @@ func (c *Conn) Remove(ctx context.Context, id string) error {
 // No detach keys: the agent gets every key, Ctrl-P included (the
 // service's default would swallow ctrl-p,ctrl-q).
 func (c *Conn) Attach(ctx context.Context, id string, in io.Reader, out, errw io.Writer, ready chan bool) error {
+	return c.attach(ctx, id, "", in, out, errw, ready)
+}
+
+// attach is Attach with the detach keys keys ("" for none): the service
+// ends the attach when it reads them from in, and the container runs on.
+func (c *Conn) attach(ctx context.Context, id, keys string, in io.Reader, out, errw io.Writer, ready chan bool) error {
 	conn, err := c.client()
 	if err != nil {
 		return err
@@ -247,7 +253,7 @@ func (c *Conn) Attach(ctx context.Context, id string, in io.Reader, out, errw io
 		return err
 	}
 	defer sock.Close()
-	params := url.Values{"stream": {"true"}, "stdout": {"true"}, "stderr": {"true"}, "detachKeys": {""}}
+	params := url.Values{"stream": {"true"}, "stdout": {"true"}, "stderr": {"true"}, "detachKeys": {keys}}
 	if in != nil {
 		params.Set("stdin", "true")
 	}

@@ -87,7 +87,23 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 			_ = e.Resize(context.WithoutCancel(ctx), id, w, h)
 		}
 	}
+	if r.Detach {
+		return detach(ctx, c, s)
+	}
 	return runner.Run(ctx, c, s, isTrue(spec.Terminal))
+}
+
+// detach starts the created container c and prints its name on s.Out: the
+// session runs on without launch. A container that fails to start is
+// removed.
+func detach(ctx context.Context, c *session, s iostreams.Streams) (int, error) {
+	bg := context.WithoutCancel(ctx)
+	if err := c.e.Start(bg, c.id); err != nil {
+		err = c.EngineError("start container "+c.name, err)
+		return -1, errors.Join(err, c.Remove(bg))
+	}
+	_, err := fmt.Fprintln(s.Out, c.name)
+	return 0, err
 }
 
 // ensureImage makes the image present as r.Pull says: a local image is used
@@ -223,6 +239,9 @@ func createContainer(ctx context.Context, e engine, spec *specgen.SpecGenerator)
 		switch {
 		case taken:
 			return "", "", fmt.Errorf("%s: names %s to %s are all taken; remove old containers (podman ps -a --filter label=%s)", what, base, naming.Numbered(base, maxNames), naming.LabelPlan)
+		case strings.Contains(err.Error(), "container-init binary not found"):
+			// Spec.Init: the service mounts its init (catatonit) as PID 1.
+			return "", "", fmt.Errorf("%s: %w; the agent runs under podman's init, which the service's host lacks: install catatonit there (apt install catatonit, dnf install catatonit) or name another static init with init_path in containers.conf", what, err)
 		case strings.Contains(err.Error(), "unresolvable CDI devices"):
 			return "", "", plan.Errorf(plan.ErrUnsupported, "%s: %v; the service has no CDI spec for these GPUs: generate one on its host with `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, or drop --gpus", what, err)
 		case strings.Contains(err.Error(), "no such file or directory") && strings.Contains(err.Error(), "mount"),

@@ -392,6 +392,9 @@ func TestExecFailures(t *testing.T) {
 		{"cdi-late", func(f *fakeEngine) {
 			f.create = &errorhandling.ErrorModel{Message: "setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=all", ResponseCode: 500}
 		}, "nvidia-ctk cdi generate", 0},
+		{"no-init", func(f *fakeEngine) {
+			f.create = &errorhandling.ErrorModel{Message: "container-init binary not found on the host: stat /usr/libexec/podman/catatonit: no such file or directory", ResponseCode: 500}
+		}, "install catatonit there", 0},
 		{"start-fails", func(f *fakeEngine) { f.start = errors.New("crun: executable file not found") }, "start container launch-shell-w: crun: executable file not found", 1},
 		{"remove-fails", func(f *fakeEngine) { f.remove = errors.New("service gone") }, "remove it with `podman rm -f launch-shell-w`", 1},
 	}

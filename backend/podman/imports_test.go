@@ -19,6 +19,7 @@ func TestImports(t *testing.T) {
 	allowed := []string{
 		"github.com/launchcli/launch/plan",
 		"github.com/launchcli/launch/internal/",
+		"github.com/launchcli/launch/session",
 		"go.podman.io/podman/v6/",
 		"github.com/opencontainers/runtime-spec/specs-go",
 		"github.com/BurntSushi/toml", // containers.conf, for the connection

@@ -10,7 +10,8 @@
 // attaches, starts, waits for and removes the container, the session itself
 // run by internal/runner as for Docker.
 //
-// This package may import plan, internal/*, the standard library,
+// This package may import plan, internal/*, session (what launch ps shows),
+// the standard library,
 // go.podman.io/podman/v6 (pkg/specgen, pkg/bindings) with the OCI
 // runtime-spec types its request is made of, and a TOML decoder for
 // containers.conf.
@@ -89,6 +90,11 @@ type Config struct {
 	// (naming.RunLabels). A key the Plan already sets, or
 	// naming.LabelPlan, is an error (naming.Labels).
 	Labels map[string]string
+	// Detach starts the session and returns (--detach): the container is
+	// created without Remove, keeps stdin open for a later `launch
+	// attach`, and stays until `launch stop` or `launch gc` removes it, so
+	// that its output and exit code can be read after it ends.
+	Detach bool
 	// CgroupV1 is set when the service's host uses cgroup v1 (the legacy
 	// hierarchy). A rootless service cannot apply resource limits there
 	// (podman only warns and ignores them), so Render refuses limits
@@ -116,9 +122,12 @@ type Rendered struct {
 	// Prepare lists the host paths a real run creates before the container
 	// starts; Snippet creates them itself, so a dry run creates nothing.
 	Prepare []plan.HostPath
-	// Argv is the `podman run` command, computed from Spec, Pull and
-	// Inherited (and nothing else) by one pure function.
+	// Argv is the `podman run` command, computed from Spec, Pull,
+	// Inherited and Detach (and nothing else) by one pure function.
 	Argv []string
+	// Detach is Config.Detach: Exec starts the container and returns
+	// (podman run -d).
+	Detach bool
 
 	notes []string
 	// p is the Plan rendered: Exec puts its PATH prepends in front of the
@@ -160,7 +169,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	s := specgen.NewSpecGenerator(p.Image.OCI, false)
 	s.RawImageName = p.Image.OCI
 	s.Name = c.Name
-	s.Remove = ptr(true)
+	s.Remove = ptr(!c.Detach)
+	// Podman's init (catatonit) is PID 1, not the agent: it forwards
+	// SIGTERM, so that a stop ends the agent without the SIGKILL after the
+	// stop timeout, and it reaps the agent's orphaned children.
+	s.Init = ptr(true)
 	s.Stdin = ptr(true)
 	s.Terminal = ptr(p.TTY)
 	s.Command = append([]string(nil), p.Argv...)
@@ -264,6 +277,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		Spec:      s,
 		Pull:      pull,
 		Inherited: inherited,
+		Detach:    c.Detach,
 		Prepare:   append([]plan.HostPath(nil), p.Prepare...),
 		notes:     notes,
 		p:         p,

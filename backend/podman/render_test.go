@@ -435,11 +435,11 @@ func TestRenderCases(t *testing.T) {
 		{
 			name: "tty",
 			plan: func(p *plan.Plan) { p.TTY = true },
-			argv: []string{"--rm", "-i", "-t"},
+			argv: []string{"--rm", "--init", "-i", "-t"},
 		},
 		{
 			name:    "no tty",
-			argv:    []string{"--rm", "-i", "--pull"},
+			argv:    []string{"--rm", "--init", "-i", "--pull"},
 			notArgv: []string{"-t"},
 		},
 		{

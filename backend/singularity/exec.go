@@ -261,7 +261,12 @@ func fileSHA256(path string) (string, error) {
 
 // Host is the real host: PATH lookups, the process environment, child
 // processes with signals passed on. The zero value is ready to use.
-type Host struct{}
+type Host struct {
+	// Started, when set, is told the pid of each runtime process Run
+	// starts, so that cmd/launch's watcher can end it if launch dies
+	// without a chance to (docs/sessions.md, orphans).
+	Started func(pid int)
+}
 
 var _ runner = Host{}
 
@@ -327,7 +332,7 @@ func forwarded(sig os.Signal, tty bool) bool {
 
 // Run starts p with its streams passed through (a terminal stays the
 // child's terminal), forwards signals as Exec documents, and waits.
-func (Host) Run(ctx context.Context, p proc) (int, error) {
+func (h Host) Run(ctx context.Context, p proc) (int, error) {
 	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
 	cmd.Env = p.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.Streams.In, p.Streams.Out, p.Streams.Err
@@ -346,6 +351,9 @@ func (Host) Run(ctx context.Context, p proc) (int, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		return -1, fmt.Errorf("start %s: %w", p.Argv[0], err)
+	}
+	if h.Started != nil {
+		h.Started(cmd.Process.Pid)
 	}
 	done := make(chan struct{})
 	defer close(done)

@@ -141,6 +141,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		// bind paths from apptainer.conf (site-wide /data, /scratch on HPC)
 		// would give the agent more than the Plan's mounts.
 		"--no-mount", "bind-paths",
+		// --pid: a process namespace whose PID 1 is the runtime's own init
+		// (appinit), the agent's parent: it forwards SIGTERM and reaps the
+		// agent's orphaned children. Without it they would go to the host's
+		// init, or stay zombies where that init does not reap.
+		"--pid",
 	}
 	if c.UserNS {
 		a = append(a, "--userns")

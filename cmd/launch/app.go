@@ -41,6 +41,7 @@ Examples:
    launch --memory 4g --cpus 2 codex             # bound what the agent can use
    launch --privileges image shell               # let the image's sudo work
    launch --json pi                              # print the resolved Plan
+   launch --detach codex                         # start it and return; see launch ps
 
 By default the agent has no capabilities, cannot gain privileges (setuid,
 sudo) and may start at most 4096 processes, and launch refuses a workspace
@@ -51,7 +52,10 @@ Exit status: the agent's own; 1 when you decline the confirmation; 2 for a
 usage error (bad flag, path, config, an untrusted project file, a part of the
 Plan the backend cannot enforce); 125 when launch or the engine fails;
 126/127 when the command cannot run or is not found in the container;
-128+N after signal N; 137 for an agent the kernel killed.`
+128+N after signal N; 137 for an agent the kernel killed.
+
+Sessions (docs/sessions.md): launch ps, attach, logs, stop, gc; launch help
+SUBCOMMAND; launch completion bash|zsh|fish.`
 
 // settingFlag is a flag that sets one key of Settings; its kind (string,
 // list, bool) is the field's.
@@ -191,7 +195,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},
 		&cli.BoolFlag{Name: "slurm", Destination: &f.slurm, Usage: "run in a Slurm allocation: srun (--pty on a terminal) runs launch again there; [slurm] in the config sets partition, time, cpus, mem, gres, account; --slurm=ARGS adds srun options"},
 		&cli.StringFlag{Name: "slurm-args", Destination: &f.slurmArgs, Usage: "more srun options, shell-quoted (implies --slurm; same as --slurm=ARGS)"},
-		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Destination: &f.detach, Usage: "with --slurm: submit the launch as a batch job (sbatch) and return; its output goes to a log under $XDG_STATE_HOME/launch/slurm"},
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Destination: &f.detach, Usage: "start the session and return, printing its name (Docker, Podman): launch attach, logs, stop NAME; with --slurm: submit the launch as a batch job (sbatch) whose output goes to a log under $XDG_STATE_HOME/launch/slurm"},
 	)
 }
 
@@ -201,14 +205,19 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 	f := &flagState{}
 	stop := 1
 	return &cli.Command{
-		Name:                      "launch",
-		Usage:                     "run an AI coding agent in a container that sees only what it needs",
-		UsageText:                 "launch [flags] AGENT [agent args...]\n\nAGENT: codex, claude, pi, shell, or one defined in a config file",
-		Description:               description,
-		Version:                   version,
-		Writer:                    s.Out,
-		ErrWriter:                 s.Err,
-		HideHelpCommand:           true,
+		Name:                  "launch",
+		Usage:                 "run an AI coding agent in a container that sees only what it needs",
+		UsageText:             "launch [flags] AGENT [agent args...]\n\nAGENT: codex, claude, pi, shell, or one defined in a config file",
+		Description:           description,
+		Version:               version,
+		Writer:                s.Out,
+		ErrWriter:             s.Err,
+		EnableShellCompletion: true,
+		ShellComplete:         completeAgents(h),
+		ConfigureShellCompletionCommand: func(c *cli.Command) {
+			c.Hidden = false
+			c.Usage = "print the shell completion script: launch completion bash|zsh|fish|pwsh"
+		},
 		DisableSliceFlagSeparator: true,
 		StopOnNthArg:              &stop,
 		Suggest:                   true,
@@ -217,8 +226,9 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
 			return usagef("%v (see launch --help)", err)
 		},
-		Flags:    f.cliFlags(),
-		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f)},
+		Flags: f.cliFlags(),
+		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f),
+			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

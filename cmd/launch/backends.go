@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -29,11 +30,13 @@ func containerName(p plan.Plan) string { return naming.ContainerName(p) }
 // runLabels are the labels of a real run, so that a container can be traced
 // to the launch that made it (launcher pid, start time). A dry run leaves
 // them out, so that it prints the same command every time.
-func runLabels(o *options, h *Host) map[string]string {
+func runLabels(o *options, h *Host, p plan.Plan) map[string]string {
 	if o.DryRun {
 		return nil
 	}
-	return naming.RunLabels(h.PID, time.Now())
+	labels := naming.RunLabels(h.PID, time.Now())
+	maps.Copy(labels, naming.SessionLabels(h.UID, p.Network.String(), o.Detach && !o.SlurmOn))
+	return labels
 }
 
 // unsupportedError turns a backend's capability error into a usage error:
@@ -55,9 +58,10 @@ func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
 	dh := dockerHost(h)
 	r, err := docker.Render(p, docker.Config{
 		Name:        containerName(p),
-		Labels:      runLabels(o, h),
+		Labels:      runLabels(o, h, p),
 		StopTimeout: stopTimeout,
 		ConfigDir:   dh.ConfigDir,
+		Detach:      o.Detach && !o.SlurmOn,
 		// dockerd on Linux shares the host's uids; Docker Desktop, Colima
 		// and OrbStack (macOS, Windows) map ownership to the caller.
 		HostIDs: h.GOOS == "linux",
@@ -91,8 +95,9 @@ func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 	cfg := podman.Config{
 		Rootless:    podman.AssumeRootless(h.GOOS, h.UID, o.PodmanRootful),
 		Name:        naming.ContainerName(p),
-		Labels:      runLabels(o, h),
+		Labels:      runLabels(o, h, p),
 		StopTimeout: stopTimeout,
+		Detach:      o.Detach && !o.SlurmOn,
 		CgroupV1:    p.Limits.Any() && h.GOOS == "linux" && h.CgroupV1(),
 	}
 	if h.GOOS == "darwin" {

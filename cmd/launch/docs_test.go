@@ -22,3 +22,14 @@ func TestCLIDocs(t *testing.T) {
 	header := "<!-- Generated from the CLI definition by `make docs`; do not edit. -->\n\n"
 	checkGolden(t, filepath.Join("..", "..", "docs", "cli.md"), []byte(header+md))
 }
+
+// TestManPage keeps docs/launch.1 generated from the CLI definition, as
+// docs/cli.md is (make man).
+func TestManPage(t *testing.T) {
+	app := newApp(iostreams.Streams{}, nil, func(context.Context, *flagState, *cli.Command) error { return nil })
+	man, err := docs.ToManWithSection(app, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, filepath.Join("..", "..", "docs", "launch.1"), []byte(man))
+}

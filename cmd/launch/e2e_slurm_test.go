@@ -185,6 +185,11 @@ func TestE2ESlurmDetach(t *testing.T) {
 	if !strings.Contains(string(q), "launch-shell") {
 		t.Errorf("squeue -j %s: %q, want the job", id, q)
 	}
+	// launch ps lists it while it is queued or runs.
+	psOut, psErr, psCode := s.runPlain("ps", "--json")
+	if psCode != 0 || !strings.Contains(psOut, `"name": "`+id+`"`) || !strings.Contains(psOut, `"backend": "slurm"`) {
+		t.Errorf("launch ps: exit %d, stdout:\n%s\nstderr:\n%s", psCode, psOut, psErr)
+	}
 	log := filepath.Join(s.home, ".local/state/launch/slurm", "launch-shell-"+id+".log")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -192,6 +197,9 @@ func TestE2ESlurmDetach(t *testing.T) {
 		if strings.Contains(string(b), "finished") {
 			if !strings.Contains(string(b), "started") {
 				t.Errorf("log %s:\n%s", log, b)
+			}
+			if out, _, _ := s.runPlain("logs", id); !strings.Contains(out, "finished") {
+				t.Errorf("launch logs %s: %q", id, out)
 			}
 			break
 		}

@@ -26,7 +26,9 @@ type options struct {
 	// SlurmOn runs the launch under Slurm, asking for Slurm.
 	SlurmOn bool
 	Slurm   slurm.Options
-	// Detach submits the launch and returns (only under Slurm so far).
+	// Detach starts the session and returns: a container left running on
+	// Docker and Podman (launch attach, ps, logs, stop), a batch job under
+	// Slurm.
 	Detach bool
 
 	// PromptFile (--prompt) replaces the agent's prompt; SkillFlags
@@ -113,9 +115,7 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 	if o.SlurmOn, o.Slurm, err = slurmOf(layers, f); err != nil {
 		return nil, err
 	}
-	if o.Detach = f.detach; o.Detach && !o.SlurmOn {
-		return nil, usagef("--detach: only with --slurm so far (the launch becomes a Slurm batch job); without Slurm, run launch in tmux or screen")
-	}
+	o.Detach = f.detach
 	o.DryRun, o.JSON, o.Verbose = f.dryRun, f.json, f.verbose
 	o.PromptFile, o.SkillFlags, o.Resume = f.prompt, f.skills, f.resume
 	o.SSHHostFlags, o.SSHAgentFlag = f.sshHosts, f.sshAgent

@@ -21,6 +21,7 @@ import (
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/mounts"
 	"github.com/launchcli/launch/plan"
+	sess "github.com/launchcli/launch/session"
 )
 
 // launcher is a Plan rendered by one backend: what --dry-run prints, and
@@ -117,42 +118,54 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		}
 	}
 	if o.DryRun {
-		if out := outsideWorkspace(p); len(out) > 0 {
-			fmt.Fprintf(s.Err, "launch: outside the workspace, the agent sees: %s\n", strings.Join(out, ", "))
-		}
-		if iso := p.Isolation; iso != nil {
-			back := "the branch " + iso.Branch + " of " + iso.Source
-			if !iso.Git {
-				back = "the new directory " + iso.Result
-			}
-			fmt.Fprintf(s.Err, "launch: isolated: the agent works on a copy of the workspace at %s; afterwards what it left comes back as %s (the lines after the command)\n", iso.Copy, back)
-		}
-		if p.Prompt != nil {
-			fmt.Fprintf(s.Err, "launch: prompt: %d bytes from %s, first line %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
-		}
-		if p.SSH != nil {
-			fmt.Fprintf(s.Err, "launch: ssh: the agent may reach %s; its ~/.ssh holds only their config and known_hosts (written to %s)\n", strings.Join(p.SSH.Hosts, ", "), filepath.Dir(p.SSH.Config))
-		}
-		for _, sk := range p.Skills {
-			fmt.Fprintf(s.Err, "launch: skill %s: %s, read-only at %s\n", sk.Name, sk.Source, sk.Target)
-		}
-		if len(p.Protected) > 0 {
-			fmt.Fprintf(s.Err, "launch: protected workspace paths (read-only inside where they exist): %s; a real run also moves aside any that the session creates or changes\n", strings.Join(p.Protected, " "))
-		}
-		if backend != backendSingularity {
-			// What only the moment of a real run can add.
-			fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
-		}
-		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
-		snippet := strings.TrimRight(l.Snippet(), "\n")
-		if p.Isolation != nil {
-			before, after := isolateLines(p.Isolation)
-			snippet = strings.Join(append(append(before, snippet), after...), "\n")
-		}
-		_, err := io.WriteString(s.Out, snippet+"\n")
-		return err
+		return printDryRun(s, o, p, backend, l)
 	}
-	return runLaunch(ctx, s, o, p, backend, l)
+	if o.Detach && backend == backendSingularity {
+		l = supervisedLauncher{h: h, p: p, app: cmd.Root()}
+	}
+	return runLaunch(ctx, s, o, h, p, backend, l)
+}
+
+// printDryRun is the dry run: the notes a real run would keep to itself,
+// then the commands on stdout.
+func printDryRun(s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
+	if out := outsideWorkspace(p); len(out) > 0 {
+		fmt.Fprintf(s.Err, "launch: outside the workspace, the agent sees: %s\n", strings.Join(out, ", "))
+	}
+	if iso := p.Isolation; iso != nil {
+		back := "the branch " + iso.Branch + " of " + iso.Source
+		if !iso.Git {
+			back = "the new directory " + iso.Result
+		}
+		fmt.Fprintf(s.Err, "launch: isolated: the agent works on a copy of the workspace at %s; afterwards what it left comes back as %s (the lines after the command)\n", iso.Copy, back)
+	}
+	if p.Prompt != nil {
+		fmt.Fprintf(s.Err, "launch: prompt: %d bytes from %s, first line %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
+	}
+	if p.SSH != nil {
+		fmt.Fprintf(s.Err, "launch: ssh: the agent may reach %s; its ~/.ssh holds only their config and known_hosts (written to %s)\n", strings.Join(p.SSH.Hosts, ", "), filepath.Dir(p.SSH.Config))
+	}
+	for _, sk := range p.Skills {
+		fmt.Fprintf(s.Err, "launch: skill %s: %s, read-only at %s\n", sk.Name, sk.Source, sk.Target)
+	}
+	if len(p.Protected) > 0 {
+		fmt.Fprintf(s.Err, "launch: protected workspace paths (read-only inside where they exist): %s; a real run also moves aside any that the session creates or changes\n", strings.Join(p.Protected, " "))
+	}
+	if o.Detach && backend == backendSingularity {
+		fmt.Fprintf(s.Err, "launch: --detach: a real run keeps the session under launch's own supervisor (a pseudo-terminal, a log and an attach socket; see docs/sessions.md), which runs this command\n")
+	}
+	if backend != backendSingularity {
+		// What only the moment of a real run can add.
+		fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
+	}
+	fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
+	snippet := strings.TrimRight(l.Snippet(), "\n")
+	if p.Isolation != nil {
+		before, after := isolateLines(p.Isolation)
+		snippet = strings.Join(append(append(before, snippet), after...), "\n")
+	}
+	_, err := io.WriteString(s.Out, snippet+"\n")
+	return err
 }
 
 // shellHelp is "launch shell -h": bash -c has no help of its own.
@@ -176,13 +189,19 @@ func printJSON(w io.Writer, backend backendName, p plan.Plan, srun []string) err
 }
 
 // runLaunch asks, prepares the host and runs.
-func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
+func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p plan.Plan, backend backendName, l launcher) error {
 	warnExpiring(s.Err, p, time.Now())
 	if err := askToLaunch(ctx, s, o, p, backend); err != nil {
 		return err
 	}
 	if err := prepare(p.Prepare); err != nil {
 		return err
+	}
+	if o.Detach {
+		if p.Isolation != nil {
+			return usagef("--detach with --isolate: the copy comes back as a branch when the session ends, which launch does not wait for when detached; drop one of them")
+		}
+		return runDetached(ctx, s, p, l)
 	}
 	wsDir, iso := p.Workspace, p.Isolation
 	var rec sessionRecord
@@ -201,7 +220,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 		}
 		return err
 	}
-	code, err := l.Run(ctx, s)
+	code, err := runWatched(ctx, s, h, backend, l)
 	if gerr := checkProtected(s.Err, snap); err == nil {
 		err = gerr
 	}
@@ -220,6 +239,39 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	}
 	if code != 0 {
 		return exitError{code}
+	}
+	return nil
+}
+
+// runWatched runs l under a watcher that ends the session if launch dies
+// without a chance to (watch_cmd.go).
+func runWatched(ctx context.Context, s iostreams.Streams, h *Host, backend backendName, l launcher) (int, error) {
+	pid := h.PID
+	if backend == backendSingularity {
+		pid = 0 // no containers: the runtime processes are tracked
+	}
+	w := startWatch(h, pid)
+	defer w.done()
+	if sl, ok := l.(singularityLauncher); ok {
+		sl.started = w.track
+		l = sl
+	}
+	return l.Run(ctx, s)
+}
+
+// runDetached starts a detached session; the backend prints its name on
+// stdout, and stderr says how to reach it. The protected paths are
+// read-only inside where they exist, but launch is not there after the
+// session to check them: stderr says so.
+func runDetached(ctx context.Context, s iostreams.Streams, p plan.Plan, l launcher) error {
+	var name strings.Builder
+	if _, err := l.Run(ctx, iostreams.Streams{In: s.In, Out: io.MultiWriter(s.Out, &name), Err: s.Err}); err != nil {
+		return err
+	}
+	n := strings.TrimSpace(name.String())
+	fmt.Fprintf(s.Err, "launch: %s runs detached as %s: launch attach %s (detach again with %s), launch logs %s, launch stop %s\n", p.Agent, n, n, sess.DefaultDetachKeys, n, n)
+	if _, supervised := l.(supervisedLauncher); len(p.Protected) > 0 && !supervised {
+		fmt.Fprintf(s.Err, "launch: note: a detached session's protected paths (%s) are read-only where they exist, but launch does not check them after the session; look at them before you run anything in the workspace\n", strings.Join(p.Protected, " "))
 	}
 	return nil
 }

@@ -19,6 +19,8 @@ type singularityLauncher struct {
 	// imageLog is where Exec's report on the image goes (--verbose); Run
 	// points it at the launch's stderr.
 	imageLog *io.Writer
+	// started is told each runtime process's pid (the orphan watcher).
+	started func(pid int)
 }
 
 // renderSingularity finds the runtime binary (without running it) and fills
@@ -115,5 +117,5 @@ func reportImage(w io.Writer, i singularity.ImageInfo) {
 
 func (l singularityLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {
 	*l.imageLog = s.Err
-	return l.Exec(ctx, singularity.Host{}, s)
+	return l.Exec(ctx, singularity.Host{Started: l.started}, s)
 }

@@ -18,6 +18,7 @@ func TestSlurmDryRun(t *testing.T) {
 		want  string
 		code  int
 		wants []string // in stderr
+		outs  []string // in stdout
 	}{
 		{name: "plain", c: goldenCase{args: []string{"--slurm", "--backend", "singularity", "--dry-run", "shell", "--", "make", "-j", "4"}},
 			want: "srun --job-name=launch-shell --ntasks=1 --export=HOME,PATH,USER /usr/local/bin/launch --yes --backend singularity shell -- make -j 4\n"},
@@ -32,7 +33,9 @@ func TestSlurmDryRun(t *testing.T) {
 			want: "srun --pty --job-name=launch-shell --ntasks=1 --export=HOME,PATH,TERM,USER /usr/local/bin/launch --yes --backend singularity shell\n"},
 		{name: "detach", c: goldenCase{args: []string{"--slurm", "--detach", "--dry-run", "--backend", "singularity", "shell", "make"}, env: []string{"XDG_STATE_HOME=/home/ana/st"}},
 			want: "mkdir -p /home/ana/st/launch/slurm\nsbatch --parsable --chdir=/home/ana/proj <<'LAUNCH_SBATCH'\n#!/bin/sh\n#SBATCH --job-name=launch-shell\n#SBATCH --ntasks=1\n#SBATCH --output=/home/ana/st/launch/slurm/launch-shell-%j.log\n#SBATCH --export=HOME,PATH,USER,XDG_STATE_HOME\nexec /usr/local/bin/launch --yes --backend singularity shell make\nLAUNCH_SBATCH\n"},
-		{name: "detach-without-slurm", c: goldenCase{args: []string{"--detach", "--dry-run", "shell"}}, code: 2, wants: []string{"--detach: only with --slurm"}},
+		{name: "detach-on-apptainer-without-slurm", c: goldenCase{args: []string{"--detach", "--dry-run", "--backend", "singularity", "shell"}}, wants: []string{"--detach: a real run keeps the session under launch's own supervisor"}, outs: []string{"apptainer exec "}},
+		{name: "detach-on-docker", c: goldenCase{args: []string{"--detach", "--dry-run", "--backend", "docker", "shell"}}, outs: []string{"docker run --init -d -i --name launch-shell-proj "}},
+		{name: "detach-on-podman", c: goldenCase{args: []string{"--detach", "--dry-run", "--backend", "podman", "shell"}}, outs: []string{"podman run --init -d -i --name launch-shell-proj "}},
 		{name: "gpus-all", c: goldenCase{args: []string{"--slurm", "--dry-run", "--gpus", "all", "--backend", "singularity", "shell"}}, code: 2,
 			wants: []string{"--gpus all with --slurm", "gres"}},
 		{name: "bad-time", c: goldenCase{args: []string{"--dry-run", "--backend", "singularity", "shell"}, files: map[string]string{"home/ana/.config/launch/config.toml": "[slurm]\nenabled = true\ntime = \"1h\"\n"}}, code: 2,
@@ -55,6 +58,11 @@ func TestSlurmDryRun(t *testing.T) {
 			for _, w := range tt.wants {
 				if !strings.Contains(errs, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+			for _, w := range tt.outs {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
 				}
 			}
 			if strings.Contains(out, "sk-secret") {

@@ -82,6 +82,7 @@ func TestImportRules(t *testing.T) {
 		"guard":           nil,
 		"trust":           nil,
 		"slurm":           nil,
+		"session":         {"internal/naming", "plan"},
 	}
 	// libraries a leaf may import besides: creds signs the Bedrock key with
 	// the AWS SDK's SigV4 signer (its root module only, no service client).

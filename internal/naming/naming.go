@@ -28,6 +28,14 @@ const (
 	LabelPID = "dev.launch.pid"
 	// LabelStarted holds when that launch started, in RFC 3339 UTC.
 	LabelStarted = "dev.launch.started"
+	// LabelUser holds the uid of who ran launch: `launch ps` lists only
+	// the caller's sessions on an engine that several users share.
+	LabelUser = "dev.launch.user"
+	// LabelNetwork holds the network policy, for `launch ps`.
+	LabelNetwork = "dev.launch.network"
+	// LabelDetached is "true" on a session started with --detach: no
+	// launch process is attached to it.
+	LabelDetached = "dev.launch.detached"
 )
 
 // validName is the engines' rule for container names (Docker's and
@@ -94,6 +102,16 @@ func RunLabels(pid int, started time.Time) map[string]string {
 		LabelPID:     strconv.Itoa(pid),
 		LabelStarted: started.UTC().Format(time.RFC3339),
 	}
+}
+
+// SessionLabels are the labels of a real run that `launch ps` reads besides
+// the Plan's: who ran it, its network policy, and whether it is detached.
+func SessionLabels(uid int, network string, detached bool) map[string]string {
+	m := map[string]string{LabelUser: strconv.Itoa(uid), LabelNetwork: network}
+	if detached {
+		m[LabelDetached] = "true"
+	}
+	return m
 }
 
 // Labels are all the labels of p's container: the Plan's own, LabelPlan and

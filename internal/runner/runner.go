@@ -202,3 +202,135 @@ func Size(f *os.File) (width, height uint, ok bool) {
 func Interrupted(ctx context.Context, what string) error {
 	return fmt.Errorf("interrupted (%s): %w", what, context.Cause(ctx))
 }
+
+// Running is a container that is already running, as Reattach drives it:
+// the part of Container that attaching needs.
+type Running interface {
+	Name() string
+	Attach(ctx context.Context, in io.Reader, out, errw io.Writer) (Attachment, error)
+	Resize(ctx context.Context, width, height uint) error
+	EngineError(what string, err error) error
+}
+
+// Reattach connects s to the running container c (`launch attach`): with
+// a terminal on s.In and tty set, the terminal is put in raw mode and its
+// size, and every change of it, passed on. It returns when the container's
+// output ends (the container exited, or the engine detached), or when the
+// detach key sequence keys is typed on s.In: launch watches for it itself,
+// since not every engine does (Podman 4.3's service passes the keys on).
+// Cancelling ctx only detaches too: the container is neither stopped nor
+// removed, whatever ends the attach.
+func Reattach(ctx context.Context, c Running, s iostreams.Streams, tty bool, keys []byte) error {
+	if s.Out == nil {
+		s.Out = io.Discard
+	}
+	if s.Err == nil {
+		s.Err = io.Discard
+	}
+	bg := context.WithoutCancel(ctx)
+	term, hasTTY := s.Terminal()
+	hasTTY = hasTTY && tty
+	if hasTTY {
+		restore, err := rawMode(term)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	detached := make(chan struct{})
+	var in io.Reader
+	if s.In != nil {
+		in = &detachReader{r: s.In, keys: keys, detached: detached}
+	}
+	att, err := c.Attach(bg, in, s.Out, s.Err)
+	if err != nil {
+		return c.EngineError("attach to container "+c.Name(), err)
+	}
+	if att.Close != nil {
+		defer att.Close()
+	}
+	if hasTTY {
+		resize := func() {
+			if w, h, ok := Size(term); ok {
+				// A size one row off first: a program redraws its screen
+				// only when the size changes, and the attach shows nothing
+				// of what was on it before.
+				if h > 1 {
+					_ = c.Resize(bg, w, h-1)
+				}
+				_ = c.Resize(bg, w, h)
+			}
+		}
+		resize()
+		stop := onResize(resize)
+		defer stop()
+	}
+	select {
+	case err = <-att.Done:
+	case <-detached:
+		return nil
+	case <-ctx.Done():
+		return nil
+	}
+	if err != nil {
+		return c.EngineError("read the output of container "+c.Name(), err)
+	}
+	return nil
+}
+
+// detachReader passes r on, except the detach key sequence keys: when it
+// has read all of it, it closes detached and reads nothing more. A part of
+// the sequence followed by another key is passed on as it was typed.
+type detachReader struct {
+	r        io.Reader
+	keys     []byte
+	matched  int    // bytes of keys read and held back
+	pending  []byte // read and passed, not yet returned
+	detached chan struct{}
+	done     bool
+}
+
+func (d *detachReader) Read(p []byte) (int, error) {
+	if len(d.keys) == 0 {
+		return d.r.Read(p)
+	}
+	for len(d.pending) == 0 {
+		if d.done {
+			return 0, io.EOF
+		}
+		buf := make([]byte, max(len(p), 64))
+		n, err := d.r.Read(buf)
+		d.scan(buf[:n])
+		if err != nil && len(d.pending) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, d.pending)
+	d.pending = d.pending[n:]
+	return n, nil
+}
+
+// scan moves the bytes b to pending, holding back a start of the sequence.
+func (d *detachReader) scan(b []byte) {
+	for _, c := range b {
+		if d.done {
+			return
+		}
+		if c == d.keys[d.matched] {
+			d.matched++
+			if d.matched == len(d.keys) {
+				d.done = true
+				close(d.detached)
+			}
+			continue
+		}
+		// Not the sequence after all: what was held back goes on.
+		d.pending = append(d.pending, d.keys[:d.matched]...)
+		d.matched = 0
+		if c == d.keys[0] {
+			d.matched = 1
+			continue
+		}
+		d.pending = append(d.pending, c)
+	}
+}

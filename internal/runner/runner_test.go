@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/launchcli/launch/internal/iostreams"
 )
@@ -145,5 +146,38 @@ func TestRunCancelledBeforeStart(t *testing.T) {
 	}
 	if !slices.Equal(f.calls, []string{"Remove"}) {
 		t.Errorf("calls %q, want only the removal", f.calls)
+	}
+}
+
+func TestDetachReader(t *testing.T) {
+	for _, c := range []struct {
+		name, in, want string
+		detached       bool
+	}{
+		{"plain", "hello", "hello", false},
+		{"detach", "ab\x10\x11cd", "ab", true},
+		{"partial", "a\x10b", "a\x10b", false},
+		{"repeat-start", "\x10\x10\x11", "\x10", true},
+		{"held-at-end", "a\x10", "a", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ch := make(chan struct{})
+			// One byte at a time, as a terminal sends keys.
+			d := &detachReader{r: iotest.OneByteReader(strings.NewReader(c.in)), keys: []byte{0x10, 0x11}, detached: ch}
+			got, err := io.ReadAll(d)
+			if err != nil || string(got) != c.want {
+				t.Errorf("read %q, %v; want %q", got, err, c.want)
+			}
+			select {
+			case <-ch:
+				if !c.detached {
+					t.Error("detached")
+				}
+			default:
+				if c.detached {
+					t.Error("not detached")
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,210 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+
+	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/naming"
+	"github.com/launchcli/launch/internal/runner"
+	sess "github.com/launchcli/launch/session"
+)
+
+// sessionEngine is the part of the Engine API that the session commands
+// (launch ps, attach, stop, logs, gc) use. *client.Client satisfies it.
+type sessionEngine interface {
+	DaemonHost() string
+	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
+	ContainerInspect(ctx context.Context, container string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerAttach(ctx context.Context, container string, options client.ContainerAttachOptions) (client.ContainerAttachResult, error)
+	ContainerResize(ctx context.Context, container string, options client.ContainerResizeOptions) (client.ContainerResizeResult, error)
+	ContainerStop(ctx context.Context, container string, options client.ContainerStopOptions) (client.ContainerStopResult, error)
+	ContainerRemove(ctx context.Context, container string, options client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
+	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+}
+
+var _ sessionEngine = (*client.Client)(nil)
+
+// exitedRE reads the exit code from a listed container's status text
+// ("Exited (137) 2 minutes ago").
+var exitedRE = regexp.MustCompile(`^Exited \((-?\d+)\)`)
+
+// Sessions lists the sessions of the user uid on the engine e: the
+// containers that carry launch's labels and uid's. Without all, only those
+// that are running (or created and not yet started).
+func Sessions(ctx context.Context, e sessionEngine, uid int, all bool) ([]sess.Info, error) {
+	f := make(client.Filters).Add("label", naming.LabelPlan, naming.LabelUser+"="+strconv.Itoa(uid))
+	res, err := e.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, sessionError(e, "list containers", err)
+	}
+	var out []sess.Info
+	for _, c := range res.Items {
+		if !sess.Mine(c.Labels, uid) {
+			continue
+		}
+		i := sess.FromLabels(c.Labels)
+		i.ID, i.Backend, i.Endpoint = c.ID, "docker", e.DaemonHost()
+		if len(c.Names) > 0 {
+			i.Name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		i.Status = sess.Status(c.State)
+		if m := exitedRE.FindStringSubmatch(c.Status); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			i.ExitCode = &n
+		}
+		if i.Network == "" {
+			i.Network = c.HostConfig.NetworkMode
+		}
+		if !all && i.Status.Ended() {
+			continue
+		}
+		out = append(out, i)
+	}
+	sess.Sort(out)
+	return out, nil
+}
+
+// Stop ends the session s: SIGTERM to the container's init, which passes
+// it on to the agent, then SIGKILL after the container's stop timeout; then
+// the container is removed.
+func Stop(ctx context.Context, e sessionEngine, s sess.Info) error {
+	if _, err := e.ContainerStop(ctx, s.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return sessionError(e, "stop container "+s.Name, err)
+	}
+	return Remove(ctx, e, s)
+}
+
+// Remove removes the session's container, forcefully.
+func Remove(ctx context.Context, e sessionEngine, s sess.Info) error {
+	_, err := e.ContainerRemove(ctx, s.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		return fmt.Errorf("%w; remove it with `docker rm -f %s`", sessionError(e, "remove container "+s.Name, err), s.Name)
+	}
+	return nil
+}
+
+// Logs writes the session's output so far to out and errw (one stream, out,
+// when it has a terminal) and, with follow, what follows until it ends or
+// ctx is cancelled.
+func Logs(ctx context.Context, e sessionEngine, s sess.Info, follow bool, out, errw io.Writer) error {
+	in, err := e.ContainerInspect(ctx, s.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return sessionError(e, "inspect container "+s.Name, err)
+	}
+	rc, err := e.ContainerLogs(ctx, s.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow})
+	if err != nil {
+		return sessionError(e, "read the logs of container "+s.Name, err)
+	}
+	defer rc.Close()
+	if in.Container.Config != nil && in.Container.Config.Tty {
+		_, err = io.Copy(out, rc)
+	} else {
+		_, err = stdcopy.StdCopy(out, errw, rc)
+	}
+	if err != nil && ctx.Err() == nil {
+		return sessionError(e, "read the logs of container "+s.Name, err)
+	}
+	return nil
+}
+
+// Attach connects the streams st to the running session s (launch attach):
+// raw mode, size and resizes with a terminal. It returns when the engine
+// sees detachKeys (the session runs on), when the session ends, or when
+// ctx is cancelled (a detach too). ended reports whether the session is
+// over, with its exit code.
+func Attach(ctx context.Context, e sessionEngine, s sess.Info, st iostreams.Streams, detachKeys string) (ended bool, code int, err error) {
+	in, err := e.ContainerInspect(ctx, s.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return false, 0, sessionError(e, "inspect container "+s.Name, err)
+	}
+	if in.Container.State == nil || !in.Container.State.Running {
+		return true, exitCodeOf(in), nil
+	}
+	tty := in.Container.Config != nil && in.Container.Config.Tty
+	c := &attached{e: e, id: s.ID, name: s.Name, tty: tty, keys: detachKeys}
+	keys, err := sess.DetachKeyBytes(detachKeys)
+	if err != nil {
+		return false, 0, err
+	}
+	if err := runner.Reattach(ctx, c, st, tty, keys); err != nil {
+		return false, 0, err
+	}
+	in, err = e.ContainerInspect(context.WithoutCancel(ctx), s.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return true, -1, nil
+		}
+		return false, 0, sessionError(e, "inspect container "+s.Name, err)
+	}
+	if in.Container.State != nil && in.Container.State.Running {
+		return false, 0, nil
+	}
+	return true, exitCodeOf(in), nil
+}
+
+func exitCodeOf(in client.ContainerInspectResult) int {
+	if in.Container.State == nil {
+		return -1
+	}
+	return in.Container.State.ExitCode
+}
+
+// attached is a running session as runner.Reattach drives it.
+type attached struct {
+	e        sessionEngine
+	id, name string
+	tty      bool
+	keys     string
+}
+
+var _ runner.Running = (*attached)(nil)
+
+func (c *attached) Name() string { return c.name }
+
+func (c *attached) Attach(ctx context.Context, in io.Reader, out, errw io.Writer) (runner.Attachment, error) {
+	// Empty keys are the engine's default (ctrl-p,ctrl-q): dockerd has no
+	// way to turn detaching off.
+	att, err := c.e.ContainerAttach(ctx, c.id, client.ContainerAttachOptions{Stream: true, Stdin: in != nil, Stdout: true, Stderr: true, DetachKeys: c.keys})
+	if err != nil {
+		return runner.Attachment{}, err
+	}
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		if c.tty {
+			_, err = io.Copy(out, att.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(out, errw, att.Reader)
+		}
+		done <- err
+	}()
+	if in != nil {
+		go func() { _, _ = io.Copy(att.Conn, in) }()
+	}
+	return runner.Attachment{Done: done, Close: att.Close}, nil
+}
+
+func (c *attached) Resize(ctx context.Context, width, height uint) error {
+	_, err := c.e.ContainerResize(ctx, c.id, client.ContainerResizeOptions{Height: height, Width: width})
+	return err
+}
+
+func (c *attached) EngineError(what string, err error) error { return sessionError(c.e, what, err) }
+
+// sessionError adds what was being done, and for an unreachable engine
+// which one.
+func sessionError(e sessionEngine, what string, err error) error {
+	if client.IsErrConnectionFailed(err) {
+		return fmt.Errorf("%s: cannot reach the docker engine at %s: %w", what, e.DaemonHost(), err)
+	}
+	return fmt.Errorf("%s: %w", what, trimEngineText(err))
+}

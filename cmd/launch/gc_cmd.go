@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/launchcli/launch/internal/iostreams"
+	sess "github.com/launchcli/launch/session"
+)
+
+// createdGrace is how long a created, never started container is left
+// alone: a launch may be between its create and its start.
+const createdGrace = time.Minute
+
+// gcCommand is "launch gc".
+func gcCommand(s iostreams.Streams, h *Host) *cli.Command {
+	var dryRun, asJSON, images bool
+	return &cli.Command{
+		Name:      "gc",
+		Usage:     "remove what launch left behind and no longer uses (--dry-run: only list it, sizes included)",
+		UsageText: "launch gc [--dry-run] [--json]",
+		Description: `A normal run leaves nothing, but a killed machine or a kill -9 can. launch gc
+removes, for you only:
+  - containers launch made that ended (a detached session's output goes
+    with it: read it first with launch logs), created ones never started
+    (after a minute), and attached sessions whose launch is gone (an orphan:
+    stopped with SIGTERM first);
+  - SIF files in the pull cache ($XDG_CACHE_HOME/launch/sif) that no cache
+    link points to;
+  - half-done unpacks, and unpacked images whose SIF is gone, in
+    $XDG_CACHE_HOME/launch/sandbox;
+  - per-run scratch directories (launch.*) in $TMPDIR and $APPTAINER_TMPDIR
+    that no running launch uses.
+Nothing else: containers launch did not make, other users' sessions and
+your own files in these directories stay.
+
+Examples:
+   launch gc --dry-run
+   launch gc`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "dry-run", Destination: &dryRun, Usage: "list what would be removed and its size; remove nothing"},
+			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the list as JSON"},
+			&cli.BoolFlag{Name: "images", Destination: &images, Usage: "also images launch pulled that no config refers to (not yet: refused)"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if images {
+				return usagef("launch gc --images: not implemented yet (launch does not record the images it pulled); remove images with docker image rm, podman image rm or rm under $XDG_CACHE_HOME/launch/sif")
+			}
+			return withSessions(ctx, h, func(bs []sessionBackend) error {
+				return runGC(ctx, s, h, bs, dryRun, asJSON)
+			})
+		},
+	}
+}
+
+// gcItem is a leftover and how to remove it.
+type gcItem struct {
+	sess.Leftover
+	remove func(context.Context) error
+}
+
+// runGC finds the leftovers, prints them and, unless dryRun, removes them.
+func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, dryRun, asJSON bool) error {
+	items, err := leftoverContainers(ctx, bs, time.Now())
+	files, ferr := leftoverFiles(h)
+	items = append(items, files...)
+	err = errors.Join(err, ferr)
+	var failed []error
+	if !dryRun {
+		kept := items[:0]
+		for _, it := range items {
+			if rerr := it.remove(context.WithoutCancel(ctx)); rerr != nil {
+				failed = append(failed, fmt.Errorf("%s %s: %w", it.Kind, it.Path, rerr))
+				continue
+			}
+			kept = append(kept, it)
+		}
+		items = kept
+	}
+	list := []sess.Leftover{}
+	for _, it := range items {
+		list = append(list, it.Leftover)
+	}
+	if asJSON {
+		if werr := writeJSON(s.Out, list); werr != nil {
+			return werr
+		}
+	} else {
+		printLeftovers(s.Out, list, dryRun)
+	}
+	return errors.Join(append(failed, err)...)
+}
+
+// printLeftovers writes the table and the total.
+func printLeftovers(w io.Writer, list []sess.Leftover, dryRun bool) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "launch gc: nothing to remove")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tSIZE\tWHAT\tWHY")
+	var total int64
+	for _, l := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Kind, sess.FormatSize(l.Size), l.Path, l.Why)
+		if l.Size > 0 {
+			total += l.Size
+		}
+	}
+	tw.Flush()
+	verb := "freed"
+	if dryRun {
+		verb = "would free"
+	}
+	fmt.Fprintf(w, "launch gc: %s %s in %d items (container sizes not counted)\n", verb, sess.FormatSize(total), len(list))
+}
+
+// leftoverContainers are the caller's containers that launch gc removes:
+// ended, created and never started, or attached to a launch that is gone.
+func leftoverContainers(ctx context.Context, bs []sessionBackend, now time.Time) ([]gcItem, error) {
+	list, err := allSessions(ctx, bs, true)
+	var out []gcItem
+	for _, f := range list {
+		why := ""
+		switch {
+		case f.Status.Ended():
+			why = "ended"
+			if f.ExitCode != nil {
+				why = fmt.Sprintf("ended (exit %d)", *f.ExitCode)
+			}
+		case f.Status == sess.Created && now.Sub(f.Started) > createdGrace:
+			why = "created, never started"
+		case !f.Detached && localEngine(f.Endpoint) && f.PID > 0 && !launchAlive(f.PID):
+			why = fmt.Sprintf("an orphan: its launch (pid %d) is gone", f.PID)
+		default:
+			continue
+		}
+		f := f
+		info := f.Info
+		out = append(out, gcItem{
+			Leftover: sess.Leftover{Kind: "container", Path: f.Name + " (" + f.Backend + ")", Why: why, Size: -1, Session: &info},
+			remove:   func(ctx context.Context) error { return f.b.stop(ctx, f.Info) },
+		})
+	}
+	return out, err
+}
+
+// localEngine reports whether the engine runs on this host (a unix
+// socket), so that a launcher pid in its labels is one of this host's.
+func localEngine(endpoint string) bool { return strings.HasPrefix(endpoint, "unix://") }
+
+// launchAlive reports whether process pid runs and is a launch.
+func launchAlive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return false
+	}
+	argv0, _, _ := strings.Cut(string(b), "\x00")
+	return strings.Contains(filepath.Base(argv0), "launch")
+}
+
+// leftoverFiles are the cache and scratch leftovers of the singularity
+// backend.
+func leftoverFiles(h *Host) ([]gcItem, error) {
+	cache := h.Getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(cache) {
+		cache = filepath.Join(h.Home, ".cache")
+	}
+	inUse := sess.ProcessesUsing("/proc")
+	sifs, err := sess.UnlinkedSIFs(filepath.Join(cache, "launch", "sif"))
+	boxes, berr := sess.StaleSandboxes(filepath.Join(cache, "launch", "sandbox"), inUse)
+	tmp := h.Getenv("TMPDIR")
+	if !filepath.IsAbs(tmp) {
+		tmp = "/tmp"
+	}
+	scratch := sess.StaleScratch([]string{tmp, h.Getenv("APPTAINER_TMPDIR"), h.Getenv("SINGULARITY_TMPDIR")}, inUse)
+	var out []gcItem
+	for _, l := range append(append(sifs, boxes...), scratch...) {
+		l := l
+		out = append(out, gcItem{Leftover: l, remove: func(context.Context) error { return removeTree(l.Path) }})
+	}
+	return out, errors.Join(err, berr)
+}
+
+// removeTree removes p, making directories writable first where a runtime
+// left them read-only (an unpacked image).
+func removeTree(p string) error {
+	if err := os.RemoveAll(p); err == nil {
+		return nil
+	}
+	filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error { //nolint:errcheck // best effort, RemoveAll reports
+		if err == nil && d.IsDir() {
+			os.Chmod(q, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/launchcli/launch/backend/docker"
+	"github.com/launchcli/launch/backend/podman"
+	"github.com/launchcli/launch/internal/iostreams"
+	sess "github.com/launchcli/launch/session"
+)
+
+// The session commands: launch ps, attach, stop and logs act on the
+// sessions launch started, on every backend that answers here.
+
+// sessionBackend is one reachable backend's session calls.
+type sessionBackend struct {
+	name   backendName
+	list   func(ctx context.Context, all bool) ([]sess.Info, error)
+	stop   func(ctx context.Context, s sess.Info) error
+	remove func(ctx context.Context, s sess.Info) error
+	logs   func(ctx context.Context, s sess.Info, follow bool, out, errw io.Writer) error
+	attach func(ctx context.Context, s sess.Info, st iostreams.Streams, keys string) (bool, int, error)
+	close  func()
+}
+
+// sessionBackends connects to each backend with sessions (Docker, Podman)
+// that answers here; one that does not is left out, and its error kept
+// for --verbose.
+func sessionBackends(ctx context.Context, h *Host) ([]sessionBackend, []error) {
+	var out []sessionBackend
+	var errs []error
+	if dh := dockerHost(h); docker.Configured(dh) {
+		if c, err := docker.Connect(ctx, dh); err == nil {
+			out = append(out, sessionBackend{
+				name:   backendDocker,
+				list:   func(ctx context.Context, all bool) ([]sess.Info, error) { return docker.Sessions(ctx, c, h.UID, all) },
+				stop:   func(ctx context.Context, s sess.Info) error { return docker.Stop(ctx, c, s) },
+				remove: func(ctx context.Context, s sess.Info) error { return docker.Remove(ctx, c, s) },
+				logs: func(ctx context.Context, s sess.Info, f bool, o, e io.Writer) error {
+					return docker.Logs(ctx, c, s, f, o, e)
+				},
+				attach: func(ctx context.Context, s sess.Info, st iostreams.Streams, k string) (bool, int, error) {
+					return docker.Attach(ctx, c, s, st, k)
+				},
+				close: func() { c.Close() },
+			})
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := h.LookPath("podman"); err == nil || h.Getenv("CONTAINER_HOST") != "" {
+		if c, err := podman.Connect(ctx, podmanHost(h)); err == nil {
+			out = append(out, sessionBackend{
+				name:   backendPodman,
+				list:   func(ctx context.Context, all bool) ([]sess.Info, error) { return podman.Sessions(ctx, c, h.UID, all) },
+				stop:   func(ctx context.Context, s sess.Info) error { return podman.Stop(ctx, c, s) },
+				remove: func(ctx context.Context, s sess.Info) error { return podman.Remove(ctx, c, s) },
+				logs: func(ctx context.Context, s sess.Info, f bool, o, e io.Writer) error {
+					return podman.Logs(ctx, c, s, f, o, e)
+				},
+				attach: func(ctx context.Context, s sess.Info, st iostreams.Streams, k string) (bool, int, error) {
+					return podman.Attach(ctx, c, s, st, k)
+				},
+				close: func() { c.Close() },
+			})
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	out = append(out, supervisedBackend(h))
+	if sb, ok := slurmBackend(h); ok {
+		out = append(out, sb)
+	}
+	return out, errs
+}
+
+// found is a session and the backend that runs it.
+type found struct {
+	sess.Info
+	b *sessionBackend
+}
+
+// allSessions lists the caller's sessions on every reachable backend.
+func allSessions(ctx context.Context, bs []sessionBackend, all bool) ([]found, error) {
+	var out []found
+	var errs []error
+	for i := range bs {
+		list, err := bs[i].list(ctx, all)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, s := range list {
+			out = append(out, found{s, &bs[i]})
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// withSessions connects, runs f and disconnects.
+func withSessions(ctx context.Context, h *Host, f func(bs []sessionBackend) error) error {
+	bs, _ := sessionBackends(ctx, h)
+	defer func() {
+		for _, b := range bs {
+			b.close()
+		}
+	}()
+	return f(bs)
+}
+
+// findSession finds the session NAME (or an ID prefix) among the caller's,
+// ended ones included; none or several is an error that says what to do.
+func findSession(ctx context.Context, bs []sessionBackend, name string) (found, error) {
+	list, err := allSessions(ctx, bs, true)
+	var infos []sess.Info
+	for _, f := range list {
+		infos = append(infos, f.Info)
+	}
+	match := sess.Find(infos, name)
+	switch {
+	case len(match) == 1:
+		for _, f := range list {
+			if f.ID == match[0].ID && f.Backend == match[0].Backend {
+				return f, nil
+			}
+		}
+	case len(match) > 1:
+		return found{}, usagef("session %q: %d sessions match; give more of the ID or the name (launch ps -a)", name, len(match))
+	}
+	if err != nil {
+		return found{}, fmt.Errorf("session %q: not found, and a backend did not answer: %w", name, err)
+	}
+	return found{}, usagef("session %q: no such session of yours (launch ps -a lists them)", name)
+}
+
+// psCommand is "launch ps".
+func psCommand(s iostreams.Streams, h *Host) *cli.Command {
+	var all, asJSON bool
+	return &cli.Command{
+		Name:      "ps",
+		Usage:     "list your sessions on every backend that answers here",
+		UsageText: "launch ps [-a] [--json]",
+		Description: `Lists the sessions launch started for you (attached and detached) on Docker
+and Podman: name, agent, backend, status, when it started, network policy
+and workspace. Another user's sessions on a shared engine are not shown.
+-a includes sessions that ended and were not removed yet (a detached one
+stays until launch stop or launch gc removes it).
+
+Examples:
+   launch ps
+   launch ps -a --json`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Destination: &all, Usage: "include sessions that ended"},
+			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the list as JSON"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return withSessions(ctx, h, func(bs []sessionBackend) error {
+				list, err := allSessions(ctx, bs, all)
+				infos := []sess.Info{}
+				for _, f := range list {
+					infos = append(infos, f.Info)
+				}
+				sess.Sort(infos)
+				if asJSON {
+					if werr := writeJSON(s.Out, infos); werr != nil {
+						return werr
+					}
+				} else {
+					printSessions(s.Out, h.Home, infos, time.Now())
+				}
+				return err
+			})
+		},
+	}
+}
+
+// printSessions writes the table of launch ps.
+func printSessions(w io.Writer, home string, list []sess.Info, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tAGENT\tBACKEND\tSTATUS\tSTARTED\tNETWORK\tWORKSPACE")
+	for _, i := range list {
+		status := string(i.Status)
+		if i.ExitCode != nil {
+			status = fmt.Sprintf("%s (%d)", status, *i.ExitCode)
+		}
+		if !i.Detached && !i.Status.Ended() {
+			status += ", attached"
+		}
+		started := "-"
+		if !i.Started.IsZero() {
+			started = now.Sub(i.Started).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Agent, i.Backend, status, started, i.Network, tilde(home, i.Workspace))
+	}
+	tw.Flush()
+}
+
+// stopCommand is "launch stop".
+func stopCommand(s iostreams.Streams, h *Host) *cli.Command {
+	var all bool
+	return &cli.Command{
+		Name:      "stop",
+		Usage:     "end sessions (SIGTERM to the agent, SIGKILL 3 s later) and remove them",
+		UsageText: "launch stop NAME...\nlaunch stop --all",
+		Description: `Ends each named session: the agent gets SIGTERM (through the container's
+init), then SIGKILL if it is still there after the stop timeout (3 s). The
+container is then removed, with its output: read it first with launch logs.
+An ended session is only removed. --all ends and removes every session of
+yours that launch ps -a lists.
+
+Examples:
+   launch stop launch-codex-myproject
+   launch stop --all`,
+		ShellComplete: completeSessions(h, true),
+		Flags:         []cli.Flag{&cli.BoolFlag{Name: "all", Destination: &all, Usage: "every session of yours, ended ones included"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			names := cmd.Args().Slice()
+			if all == (len(names) > 0) {
+				return usagef("launch stop: name the sessions (launch ps lists them) or give --all, not both")
+			}
+			return withSessions(ctx, h, func(bs []sessionBackend) error {
+				targets, err := stopTargets(ctx, bs, names, all)
+				for _, t := range targets {
+					if serr := t.b.stop(context.WithoutCancel(ctx), t.Info); serr != nil {
+						err = errors.Join(err, serr)
+						continue
+					}
+					fmt.Fprintln(s.Out, t.Name)
+				}
+				return err
+			})
+		},
+	}
+}
+
+// stopTargets are the sessions launch stop acts on.
+func stopTargets(ctx context.Context, bs []sessionBackend, names []string, all bool) ([]found, error) {
+	if all {
+		return allSessions(ctx, bs, true)
+	}
+	var out []found
+	for _, n := range names {
+		f, err := findSession(ctx, bs, n)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// logsCommand is "launch logs".
+func logsCommand(s iostreams.Streams, h *Host) *cli.Command {
+	var follow bool
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print a session's output",
+		UsageText: "launch logs [-f] NAME",
+		Description: `Prints what the session wrote so far (stdout and stderr apart, or the
+terminal's output as the agent drew it); -f keeps printing until the
+session ends or you press Ctrl-C. An ended session's output stays
+readable until launch stop or launch gc removes it.`,
+		ShellComplete: completeSessions(h, true),
+		Flags:         []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Destination: &follow, Usage: "keep printing until the session ends"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return usagef("launch logs: name one session (launch ps -a lists them)")
+			}
+			return withSessions(ctx, h, func(bs []sessionBackend) error {
+				f, err := findSession(ctx, bs, cmd.Args().First())
+				if err != nil {
+					return err
+				}
+				return f.b.logs(ctx, f.Info, follow, s.Out, s.Err)
+			})
+		},
+	}
+}
+
+// attachCommand is "launch attach".
+func attachCommand(s iostreams.Streams, h *Host) *cli.Command {
+	keys := sess.DefaultDetachKeys
+	return &cli.Command{
+		Name:      "attach",
+		Usage:     "connect your terminal to a running session; detach again with ctrl-p ctrl-q",
+		UsageText: "launch attach [--detach-keys KEYS] NAME",
+		Description: `Connects this terminal to the session (raw mode, its size and every
+resize) as if it had been started here. The detach keys (ctrl-p ctrl-q by
+default, as Docker's) leave it running; so do a closed terminal and a
+signal to launch attach. When the session ends, launch attach exits with
+the agent's exit code.
+
+Examples:
+   launch --detach codex       # prints the session's name
+   launch attach launch-codex-myproject
+   launch attach --detach-keys ctrl-x,x launch-codex-myproject`,
+		ShellComplete: completeSessions(h, false),
+		Flags: []cli.Flag{&cli.StringFlag{Name: "detach-keys", Destination: &keys, Value: sess.DefaultDetachKeys,
+			Usage: "the key sequence that detaches: comma-separated, each a character or ctrl-X (Podman: empty turns detaching off)"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return usagef("launch attach: name one session (launch ps lists them)")
+			}
+			if err := sess.CheckDetachKeys(keys); err != nil {
+				return usagef("--detach-keys: %w", err)
+			}
+			return withSessions(ctx, h, func(bs []sessionBackend) error {
+				return attachTo(ctx, s, bs, cmd.Args().First(), keys)
+			})
+		},
+	}
+}
+
+// attachTo attaches to the session name and says how it ended.
+func attachTo(ctx context.Context, s iostreams.Streams, bs []sessionBackend, name, keys string) error {
+	f, err := findSession(ctx, bs, name)
+	if err != nil {
+		return err
+	}
+	ended, code, err := f.b.attach(ctx, f.Info, s, keys)
+	if err != nil {
+		return err
+	}
+	if !ended {
+		fmt.Fprintf(s.Err, "\r\nlaunch: detached from %s; it runs on (launch attach %s, launch stop %s)\n", f.Name, f.Name, f.Name)
+		return nil
+	}
+	if f.Detached {
+		fmt.Fprintf(s.Err, "launch: %s has ended (exit %d); launch logs %s shows its output, launch stop %s removes it\n", f.Name, code, f.Name, f.Name)
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/launchcli/launch/internal/iostreams"
+	sess "github.com/launchcli/launch/session"
+)
+
+// slurmBackend lists the caller's detached Slurm launches (launch --slurm
+// --detach: batch jobs named launch-AGENT) as squeue shows them, while
+// they are queued or running; their name is the job id. stop is scancel,
+// logs reads the job's log; a batch job has no terminal to attach to.
+func slurmBackend(h *Host) (sessionBackend, bool) {
+	if _, err := h.LookPath("squeue"); err != nil {
+		return sessionBackend{}, false
+	}
+	logDir := filepath.Join(stateDir(h), "slurm")
+	list := func(ctx context.Context, all bool) ([]sess.Info, error) {
+		out, err := exec.CommandContext(ctx, "squeue", "-h", "-u", strconv.Itoa(h.UID), "-o", "%i|%j|%T|%S|%Z").Output()
+		if err != nil {
+			return nil, fmt.Errorf("squeue: %w", err)
+		}
+		var infos []sess.Info
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Split(line, "|")
+			if len(f) != 5 || !strings.HasPrefix(f[1], "launch-") {
+				continue
+			}
+			i := sess.Info{Name: f[0], ID: f[0], Agent: strings.TrimPrefix(f[1], "launch-"), Backend: "slurm",
+				Workspace: f[4], Status: sess.Status(strings.ToLower(f[2])), Network: "-", Detached: true, UID: h.UID}
+			if t, err := time.ParseInLocation("2006-01-02T15:04:05", f[3], time.Local); err == nil {
+				i.Started = t
+			}
+			infos = append(infos, i)
+		}
+		if all {
+			for _, i := range endedJobs(logDir, infos) {
+				i.UID = h.UID
+				infos = append(infos, i)
+			}
+		}
+		return infos, nil
+	}
+	cancel := func(ctx context.Context, i sess.Info) error {
+		if i.Status.Ended() {
+			// Over: its log is all that is left.
+			logs, _ := filepath.Glob(filepath.Join(logDir, "*-"+i.ID+".log"))
+			for _, l := range logs {
+				if err := os.Remove(l); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if out, err := exec.CommandContext(ctx, "scancel", i.ID).CombinedOutput(); err != nil {
+			return fmt.Errorf("scancel %s: %w: %s", i.ID, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	return sessionBackend{
+		name: "slurm",
+		list: list,
+		stop: cancel, remove: cancel,
+		logs: func(ctx context.Context, i sess.Info, follow bool, out, _ io.Writer) error {
+			logs, _ := filepath.Glob(filepath.Join(stateDir(h), "slurm", "*-"+i.ID+".log"))
+			if len(logs) == 0 {
+				return fmt.Errorf("Slurm job %s: no log under %s yet (it may still be queued)", i.ID, filepath.Join(stateDir(h), "slurm"))
+			}
+			queued := func() bool {
+				b, err := exec.CommandContext(ctx, "squeue", "-h", "-j", i.ID).Output()
+				return err == nil && len(strings.TrimSpace(string(b))) > 0
+			}
+			return copyLog(ctx, logs[0], follow, queued, out)
+		},
+		attach: func(_ context.Context, i sess.Info, _ iostreams.Streams, _ string) (bool, int, error) {
+			return false, 0, usagef("Slurm job %s: a batch job has no terminal to attach to; follow its output with launch logs -f %s", i.ID, i.ID)
+		},
+		close: func() {},
+	}, true
+}
+
+// endedJobs are the detached launches whose log (launch-AGENT-JOBID.log)
+// is left and whose job squeue no longer shows: ended, exit code unknown.
+func endedJobs(logDir string, queued []sess.Info) []sess.Info {
+	logs, _ := filepath.Glob(filepath.Join(logDir, "launch-*-*.log"))
+	var out []sess.Info
+	for _, l := range logs {
+		base := strings.TrimSuffix(filepath.Base(l), ".log")
+		cut := strings.LastIndex(base, "-")
+		id, agent := base[cut+1:], strings.TrimPrefix(base[:cut], "launch-")
+		if _, err := strconv.Atoi(id); err != nil || len(sess.Find(queued, id)) > 0 {
+			continue
+		}
+		i := sess.Info{Name: id, ID: id, Agent: agent, Backend: "slurm", Status: sess.Exited, Network: "-", Detached: true}
+		if fi, err := os.Stat(l); err == nil {
+			i.Started = fi.ModTime()
+		}
+		out = append(out, i)
+	}
+	return out
+}
