@@ -104,8 +104,10 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Image.OCI == "" {
 		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "image: the plan names only a SIF image; the docker backend needs an OCI reference (--image) or use --backend singularity")
 	}
-	if p.Network.Mode == plan.NetworkAllow {
-		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network allowlist: not enforced by the docker backend yet; use --network none or open")
+	// An allowlist is a container without network, behind launch's proxy.
+	p, err := p.Enforced()
+	if err != nil {
+		return Rendered{}, err
 	}
 	if err := naming.CheckName(c.Name); err != nil {
 		return Rendered{}, err

@@ -200,7 +200,7 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 			return usagef("%v (see launch --help)", err)
 		},
 		Flags:    f.cliFlags(),
-		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f)},
+		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f), proxyCommand(s, h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

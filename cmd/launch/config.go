@@ -44,6 +44,10 @@ type agentConfig struct {
 	Memory     *memorySetting `toml:"memory"`
 	CPUs       *cpusSetting   `toml:"cpus"`
 	PIDs       *pidsSetting   `toml:"pids"`
+
+	// NetworkAllow is the agent's suggested allowlist (HOST[:PORT] each),
+	// used only when a policy names it: --network allow=@codex.
+	NetworkAllow []string `toml:"network_allow"`
 }
 
 // agent is a resolved catalogue entry.
@@ -68,6 +72,8 @@ type agent struct {
 	Memory     *memorySetting
 	CPUs       *cpusSetting
 	PIDs       *pidsSetting
+	// NetworkAllow is the suggested allowlist (network_allow).
+	NetworkAllow []string
 }
 
 // layer is a decoded config file and where it came from.
@@ -248,6 +254,9 @@ func catalogue(layers []layer) map[string]agent {
 			setGiven(&a.CPUs, c.CPUs)
 			setGiven(&a.PIDs, c.PIDs)
 			a.CapAdd = append(a.CapAdd, c.CapAdd...)
+			if c.NetworkAllow != nil {
+				a.NetworkAllow = c.NetworkAllow
+			}
 			out[name] = a
 		}
 	}

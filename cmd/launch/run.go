@@ -107,7 +107,7 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	}
 	// Notes explain the rendered command: a dry run always shows them, a
 	// real run only with --verbose, except warnings.
-	for _, n := range l.Notes() {
+	for _, n := range append(l.Notes(), networkNotes(backend, p)...) {
 		if o.DryRun || o.Verbose || strings.HasPrefix(n, "warning: ") {
 			fmt.Fprintf(s.Err, "launch: %s\n", n)
 		}
@@ -124,7 +124,7 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 			fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
 		}
 		fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
-		_, err := io.WriteString(s.Out, strings.TrimRight(l.Snippet(), "\n")+"\n")
+		_, err := io.WriteString(s.Out, strings.TrimRight(withProxy(l.Snippet(), p.Network), "\n")+"\n")
 		return err
 	}
 	return runLaunch(ctx, s, o, p, backend, l)
@@ -154,7 +154,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 	if err != nil {
 		return fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
 	}
-	code, err := l.Run(ctx, s)
+	code, err := runWithPolicy(ctx, s, o, p, l)
 	if gerr := checkProtected(s.Err, snap); err == nil {
 		err = gerr
 	}
@@ -168,6 +168,27 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan
 		return exitError{code}
 	}
 	return nil
+}
+
+// runWithPolicy runs l, with the host proxy of an allowlist around it.
+func runWithPolicy(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, l launcher) (int, error) {
+	if p.Network.Proxy == nil {
+		return l.Run(ctx, s)
+	}
+	var verbose io.Writer
+	if o.Verbose {
+		verbose = s.Err
+	}
+	// A real run only: the upstream proxy is the one of this process.
+	hp, err := startProxy(p.Network, os.Getenv, verbose)
+	if err != nil {
+		return 0, err
+	}
+	code, err := l.Run(ctx, s)
+	if perr := hp.stop(); err == nil && perr != nil {
+		err = fmt.Errorf("network proxy: %w", perr)
+	}
+	return code, err
 }
 
 // checkProtected compares the protected paths with their state before the

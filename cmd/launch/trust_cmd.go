@@ -17,7 +17,7 @@ import (
 )
 
 // subcommands are the names launch keeps for itself; no agent may take one.
-var subcommands = map[string]bool{"trust": true, "batch": true, "refresh": true, "creds": true, "doctor": true}
+var subcommands = map[string]bool{"trust": true, "batch": true, "refresh": true, "creds": true, "doctor": true, "proxy": true}
 
 // trustCommand is "launch trust": record, list or forget trusted project
 // config files.
