@@ -1,0 +1,219 @@
+//go:build integration
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hostsMu serialises this process's edits of /etc/hosts.
+var hostsMu sync.Mutex
+
+// netLab is two HTTP servers on the host's loopback under two names that
+// the test adds to /etc/hosts (and removes): only loopback traffic.
+type netLab struct {
+	allowed, denied string // host names
+	portA, portD    int
+}
+
+func newNetLab(t *testing.T) *netLab {
+	t.Helper()
+	if os.Getuid() != 0 {
+		need(t, fmt.Errorf("the network test names its servers in /etc/hosts, which needs root"))
+	}
+	tag := fmt.Sprintf("e2e%d", os.Getpid())
+	lab := &netLab{allowed: "allowed-" + tag + ".launch.test", denied: "denied-" + tag + ".launch.test"}
+	serve := func(name string) int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello-from-%s\n", strings.SplitN(name, "-", 2)[0])
+		})}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	lab.portA, lab.portD = serve(lab.allowed), serve(lab.denied)
+	line := fmt.Sprintf("127.0.0.1 %s %s # launch %s\n", lab.allowed, lab.denied, tag)
+	hostsMu.Lock()
+	defer hostsMu.Unlock()
+	f, err := os.OpenFile("/etc/hosts", os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		need(t, err)
+	}
+	f.WriteString(line)
+	f.Close()
+	t.Cleanup(func() {
+		hostsMu.Lock()
+		defer hostsMu.Unlock()
+		b, err := os.ReadFile("/etc/hosts")
+		if err != nil {
+			return
+		}
+		// Rewritten in place: /etc/hosts may be a bind mount.
+		os.WriteFile("/etc/hosts", []byte(strings.Replace(string(b), line, "", 1)), 0o644)
+	})
+	return lab
+}
+
+// probe is the busybox script run inside: interfaces, the proxied GETs,
+// a CONNECT to each name, then direct attempts without the proxy: HTTP,
+// DNS and raw TCP to the servers' ports (on the container's own loopback).
+func (lab *netLab) probe() string {
+	a := fmt.Sprintf("%s:%d", lab.allowed, lab.portA)
+	d := fmt.Sprintf("%s:%d", lab.denied, lab.portD)
+	// busybox 1.35's wget crashes when a proxy is set: requests to the
+	// proxy are written by hand and sent with nc.
+	via := func(req string) string {
+		return fmt.Sprintf(`$( (printf '%s'; sleep 2) | nc 127.0.0.1 ${HTTP_PROXY##*:} | tr '\r\n' '  ')`, req)
+	}
+	return strings.Join([]string{
+		// /proc/net/dev is the process's network namespace (Apptainer
+		// leaves the host's /sys mounted).
+		`echo "ifaces: $(awk -F: 'NR>2{gsub(/ /,"",$1); printf "%s ", $1}' /proc/net/dev)"`,
+		`echo "proxy: ${HTTP_PROXY:-none}"`,
+		`if [ -n "$HTTP_PROXY" ]; then`,
+		fmt.Sprintf(`echo "get-allowed: %s"`, via(fmt.Sprintf(`GET http://%s/ HTTP/1.0\r\nHost: %s\r\n\r\n`, a, a))),
+		fmt.Sprintf(`echo "get-denied: %s"`, via(fmt.Sprintf(`GET http://%s/ HTTP/1.0\r\nHost: %s\r\n\r\n`, d, d))),
+		fmt.Sprintf(`echo "connect-allowed: %s"`, via(fmt.Sprintf(`CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n`, a))),
+		fmt.Sprintf(`echo "connect-denied: %s"`, via(fmt.Sprintf(`CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\n`, d))),
+		`fi`,
+		fmt.Sprintf(`v=$(env -u HTTP_PROXY -u http_proxy wget -q -T 3 -O - http://%s/ 2>&1); rc=$?; echo "direct-http: $(echo $v) rc=$rc"`, a),
+		fmt.Sprintf(`v=$(nslookup %s 2>&1); rc=$?; echo "direct-dns: $(echo $v) rc=$rc"`, lab.allowed),
+		fmt.Sprintf(`v=$(echo x | nc -w 2 127.0.0.1 %d 2>&1); rc=$?; echo "direct-tcp: $(echo $v) rc=$rc"`, lab.portA),
+	}, "\n")
+}
+
+// results maps each probe line's key to its text.
+func probeResults(out string) map[string]string {
+	m := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ": ")
+		if ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// TestE2ENetworkPolicy: with allow= naming one of two host servers, the
+// agent reaches it through the proxy (GET and CONNECT) and gets the
+// proxy's 403 for the other; the container has only lo, and direct HTTP,
+// DNS and raw TCP fail; with none everything fails. Every decision is in
+// the session log. Docker (runc and runsc), rootless Podman, Apptainer.
+func TestE2ENetworkPolicy(t *testing.T) {
+	lab := newNetLab(t)
+	for _, b := range privilegeBackends() {
+		t.Run(string(b.name), func(t *testing.T) {
+			s := newSession(t, b)
+			allow := "allow=" + lab.allowed
+			out, errOut, code := s.run("", "--yes", "--verbose", "--network", allow, "shell", lab.probe())
+			if code != 0 {
+				t.Fatalf("--network %s: exit %d\n%s\n%s", allow, code, out, errOut)
+			}
+			r := probeResults(out)
+			if r["ifaces"] != "lo " {
+				t.Errorf("interfaces %q, want only lo", r["ifaces"])
+			}
+			if !strings.Contains(r["get-allowed"], "200 OK") || !strings.Contains(r["get-allowed"], "hello-from-allowed") {
+				t.Errorf("GET of the allowed host: %q", r["get-allowed"])
+			}
+			if !strings.Contains(r["get-denied"], "403 Forbidden") || !strings.Contains(r["get-denied"], "is not in the network allowlist") {
+				t.Errorf("GET of the other host: %q, want the proxy's 403", r["get-denied"])
+			}
+			if !strings.Contains(r["connect-allowed"], "200 Connection established") || !strings.Contains(r["connect-allowed"], "hello-from-allowed") {
+				t.Errorf("CONNECT to the allowed host: %q", r["connect-allowed"])
+			}
+			wantBody := fmt.Sprintf("launch: %s:%d is not in the network allowlist (--network %s)", lab.denied, lab.portD, allow)
+			if !strings.Contains(r["connect-denied"], "403 Forbidden") || !strings.Contains(r["connect-denied"], wantBody) {
+				t.Errorf("CONNECT to the other host: %q, want 403 with %q", r["connect-denied"], wantBody)
+			}
+			for _, k := range []string{"direct-http", "direct-dns", "direct-tcp"} {
+				if !strings.Contains(r[k], "rc=") || strings.HasSuffix(r[k], "rc=0") || strings.Contains(r[k], "hello") {
+					t.Errorf("%s succeeded: %q", k, r[k])
+				}
+			}
+			if !strings.Contains(errOut, "launch: network: CONNECT "+lab.denied) {
+				t.Errorf("--verbose does not show the decisions:\n%s", errOut)
+			}
+			checkSessionLog(t, s, lab)
+
+			// none: nothing at all.
+			out, errOut, code = s.run("", "--yes", "--network", "none", "shell", lab.probe())
+			if code != 0 {
+				t.Fatalf("--network none: exit %d\n%s", code, errOut)
+			}
+			r = probeResults(out)
+			if r["ifaces"] != "lo " || r["proxy"] != "none" {
+				t.Errorf("--network none: interfaces %q, proxy %q", r["ifaces"], r["proxy"])
+			}
+			for _, k := range []string{"direct-http", "direct-dns", "direct-tcp"} {
+				if strings.HasSuffix(r[k], "rc=0") || strings.Contains(r[k], "hello") {
+					t.Errorf("--network none: %s succeeded: %q", k, r[k])
+				}
+			}
+		})
+	}
+}
+
+// checkSessionLog reads the session's log back: one JSON line per decision,
+// with time, host, port, verdict and bytes.
+func checkSessionLog(t *testing.T, s *session, lab *netLab) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(s.home, ".local", "state", "launch", "network", "shell-*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("session logs: %v, want one", logs)
+	}
+	b, err := os.ReadFile(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var d struct {
+			Time    time.Time
+			Method  string
+			Host    string
+			Port    int
+			Verdict string
+			BytesDn int64 `json:"bytes_down"`
+		}
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if d.Time.IsZero() || time.Since(d.Time) > 10*time.Minute {
+			t.Errorf("log line without a recent time: %q", line)
+		}
+		if d.Verdict == "allow" && d.BytesDn == 0 {
+			t.Errorf("allowed without bytes: %q", line)
+		}
+		got = append(got, fmt.Sprintf("%s %s:%d %s", d.Method, d.Host, d.Port, d.Verdict))
+	}
+	for _, want := range []string{
+		fmt.Sprintf("GET %s:%d allow", lab.allowed, lab.portA),
+		fmt.Sprintf("GET %s:%d deny", lab.denied, lab.portD),
+		fmt.Sprintf("CONNECT %s:%d allow", lab.allowed, lab.portA),
+		fmt.Sprintf("CONNECT %s:%d deny", lab.denied, lab.portD),
+	} {
+		found := false
+		for _, g := range got {
+			found = found || g == want
+		}
+		if !found {
+			t.Errorf("session log lacks %q:\n%s", want, b)
+		}
+	}
+}
