@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -90,7 +91,7 @@ func (lab *netLab) probe() string {
 		fmt.Sprintf(`echo "connect-allowed: %s"`, via(fmt.Sprintf(`CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n`, a))),
 		fmt.Sprintf(`echo "connect-denied: %s"`, via(fmt.Sprintf(`CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\n`, d))),
 		`fi`,
-		fmt.Sprintf(`v=$(env -u HTTP_PROXY -u http_proxy wget -q -T 3 -O - http://%s/ 2>&1); rc=$?; echo "direct-http: $(echo $v) rc=$rc"`, a),
+		fmt.Sprintf(`v=$( (printf 'GET / HTTP/1.0\r\n\r\n'; sleep 2) | nc -w 3 %s %d 2>&1); rc=$?; echo "direct-http: $(echo $v) rc=$rc"`, lab.allowed, lab.portA),
 		fmt.Sprintf(`v=$(nslookup %s 2>&1); rc=$?; echo "direct-dns: $(echo $v) rc=$rc"`, lab.allowed),
 		fmt.Sprintf(`v=$(echo x | nc -w 2 127.0.0.1 %d 2>&1); rc=$?; echo "direct-tcp: $(echo $v) rc=$rc"`, lab.portA),
 	}, "\n")
@@ -116,9 +117,9 @@ func probeResults(out string) map[string]string {
 // the session log. Docker (runc and runsc), rootless Podman, Apptainer.
 func TestE2ENetworkPolicy(t *testing.T) {
 	lab := newNetLab(t)
-	for _, b := range privilegeBackends() {
+	for _, b := range networkBackends() {
 		t.Run(string(b.name), func(t *testing.T) {
-			s := newSession(t, b)
+			s := newNetSession(t, b)
 			allow := "allow=" + lab.allowed
 			out, errOut, code := s.run("", "--yes", "--verbose", "--network", allow, "shell", lab.probe())
 			if code != 0 {
@@ -164,6 +165,140 @@ func TestE2ENetworkPolicy(t *testing.T) {
 				if strings.HasSuffix(r[k], "rc=0") || strings.Contains(r[k], "hello") {
 					t.Errorf("--network none: %s succeeded: %q", k, r[k])
 				}
+			}
+		})
+	}
+}
+
+// networkBackends are the privilege backends and rootful Podman.
+func networkBackends() []e2eBackend {
+	rootful := backendNamed(backendPodman)
+	rootful.name = "podman-rootful"
+	rootful.flags = append(append([]string{}, rootful.flags...), "--url", "unix:///run/podman/podman.sock")
+	rootful.ready = func() error {
+		out, err := exec.Command("podman", "--url", "unix:///run/podman/podman.sock", "image", "exists", "localhost/launch-test/busybox:latest").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("rootful podman service or its image localhost/launch-test/busybox:latest missing (run .ci/podman.sh): %v: %s", err, out)
+		}
+		return nil
+	}
+	return append(privilegeBackends(), rootful)
+}
+
+// newNetSession is a session; rootful Podman's socket is root's, so
+// launch runs as root there.
+func newNetSession(t *testing.T, b e2eBackend) *session {
+	s := newSession(t, b)
+	if b.name == "podman-rootful" {
+		s.cred = nil
+	}
+	return s
+}
+
+// TestE2ENetworkOpenSSHAndForwarder: under open the agent has the engine's
+// network (Apptainer: the host's, so it reaches both servers); through an
+// allowlist, launch _connect (git's ssh ProxyCommand) reaches sshd on an
+// allowed name and is refused elsewhere; killing the forwarder cuts the
+// agent off; the dry run's snippet runs as printed and enforces the same.
+func TestE2ENetworkOpenSSHAndForwarder(t *testing.T) {
+	lab := newNetLab(t)
+	sshOpen := true
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:2299", time.Second); err != nil {
+		sshOpen = false
+	} else {
+		c.Close()
+	}
+	for _, b := range networkBackends() {
+		t.Run(string(b.name), func(t *testing.T) {
+			s := newNetSession(t, b)
+			out, errOut, code := s.run("", "--yes", "--network", "open", "shell", lab.probe())
+			if code != 0 {
+				t.Fatalf("--network open: exit %d: %s", code, errOut)
+			}
+			r := probeResults(out)
+			if r["proxy"] != "none" || r["ifaces"] == "lo " {
+				t.Errorf("--network open: proxy %q, interfaces %q; want no proxy and the engine's network", r["proxy"], r["ifaces"])
+			}
+			if b.name == backendSingularity {
+				// The host's network: its loopback servers answer (by
+				// address: the container's /etc/hosts is the image's).
+				if !strings.Contains(r["direct-tcp"], "400 Bad Request") {
+					t.Errorf("--network open on apptainer: raw TCP to the host's loopback server: %q", r["direct-tcp"])
+				}
+			}
+
+			allow := "allow=" + lab.allowed
+			if sshOpen {
+				// sshd of .ci/sshd.sh on the host's 127.0.0.1:2299, by name.
+				script := fmt.Sprintf(`v=$(sleep 1 | /.launch/launch _connect %s 2299 2>&1 | head -c 7); echo "ssh-allowed: $v"; v=$(/.launch/launch _connect %s 2299 </dev/null 2>&1); echo "ssh-denied: $v rc=$?"; echo "git-ssh: $GIT_SSH_COMMAND"`, lab.allowed, lab.denied)
+				out, errOut, code = s.run("", "--yes", "--network", allow, "shell", script)
+				r = probeResults(out)
+				if code != 0 || r["ssh-allowed"] != "SSH-2.0" {
+					t.Errorf("_connect to sshd on an allowed name: %q (exit %d: %s)", r["ssh-allowed"], code, errOut)
+				}
+				if !strings.Contains(r["ssh-denied"], fmt.Sprintf("403 Forbidden: launch: %s:2299 is not in the network allowlist", lab.denied)) {
+					t.Errorf("_connect to another name: %q", r["ssh-denied"])
+				}
+				if !strings.Contains(r["git-ssh"], "ProxyCommand='/.launch/launch _connect") {
+					t.Errorf("GIT_SSH_COMMAND: %q", r["git-ssh"])
+				}
+			}
+
+			// The forwarder killed: the agent stays, cut off. Under Docker
+			// and Podman the forwarder is the container's init, which the
+			// agent cannot kill (the kernel drops SIGKILL to a namespace's
+			// init from inside) and whose death from outside ends the
+			// container; under Apptainer it is the agent's parent.
+			script := `kill -9 1; sleep 1; echo "init: $(cat /proc/1/cmdline | tr '\0' ' ')"; ` + lab.probe()
+			if b.name == backendSingularity {
+				script = `kill -9 $PPID; sleep 1; ` + lab.probe()
+			}
+			out, _, code = s.run("", "--yes", "--network", allow, "shell", script)
+			r = probeResults(out)
+			switch {
+			case b.name == "docker-runsc":
+				// gVisor lets the agent kill init: the whole container
+				// ends with it.
+				if code != 137 || strings.Contains(out, "hello") {
+					t.Errorf("runsc, init killed: exit %d, output %q; want 137 and nothing reached", code, out)
+				}
+			case b.name != backendSingularity:
+				if !strings.HasPrefix(r["init"], "/.launch/launch _forward ") {
+					t.Errorf("init of the container: %q, want the forwarder", r["init"])
+				}
+			default:
+				for _, k := range []string{"get-allowed", "connect-allowed", "direct-http", "direct-dns", "direct-tcp"} {
+					if strings.Contains(r[k], "hello") {
+						t.Errorf("after the forwarder was killed, %s reached a server: %q", k, r[k])
+					}
+				}
+			}
+
+			// The dry run's snippet, run as printed.
+			snippet, errOut, code := s.run("", "--dry-run", "--network", allow, "shell", lab.probe())
+			if code != 0 {
+				t.Fatalf("--dry-run: exit %d: %s", code, errOut)
+			}
+			sh := s.command("sh", "-c", snippet)
+			if s.backend.name == backendPodman {
+				sh.Env = append(sh.Env, fmt.Sprintf("CONTAINER_HOST=unix:///run/user/%d/podman/podman.sock", testUID))
+			}
+			if s.backend.name == "podman-rootful" {
+				sh.Env = append(sh.Env, "CONTAINER_HOST=unix:///run/podman/podman.sock")
+			}
+			shOut, err := sh.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the printed snippet: %v\n%s\n--- snippet\n%s", err, shOut, snippet)
+			}
+			r = probeResults(string(shOut))
+			if r["ifaces"] != "lo " || !strings.Contains(r["get-allowed"], "hello-from-allowed") || !strings.Contains(r["connect-denied"], "403 Forbidden") {
+				t.Errorf("the printed snippet does not enforce the allowlist:\n%s\n--- snippet\n%s", shOut, snippet)
+			}
+			// Its proxy is gone and its socket directory removed.
+			dir := snippet[strings.Index(snippet, "mkdir -m 0700 ")+len("mkdir -m 0700 "):]
+			dir = strings.Fields(dir)[0]
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the snippet left %s behind: %v", dir, err)
 			}
 		})
 	}
