@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/launchcli/launch/internal/health"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/netpolicy"
@@ -340,6 +342,40 @@ func runConnect(args []string) int {
 func internalUsage(name, msg string) int {
 	fmt.Fprintf(os.Stderr, "launch %s: %s (an internal command of --network allow=...)\n", name, msg)
 	return 2
+}
+
+// networkHealth adds to a backend's doctor report how each network policy
+// is enforced there, or that it cannot be.
+func networkHealth(r *health.Report, h *Host) {
+	r.Add("network none", "enforced: the container has only a loopback interface")
+	r.Add("network open", "the engine's default network (Apptainer: the host's)")
+	if h.GOOS != "linux" {
+		r.Add("network allow=", "not enforced on "+h.GOOS)
+		r.Warn("--network allow=...: not available on "+h.GOOS+": the engine runs in a VM that cannot reach a host Unix socket, the way to launch's proxy",
+			"use --network none, or open; see docs/network.md (macOS)")
+		return
+	}
+	if static, err := staticBinary(h.Executable); err != nil || !static {
+		r.Add("network allow=", "not enforced: "+h.Executable+" is not a static binary, so it cannot run in the container as the forwarder")
+		r.Warn("--network allow=...: launch's binary is dynamically linked", "build it with CGO_ENABLED=0 (make build does)")
+		return
+	}
+	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:3128 to it")
+}
+
+// staticBinary reports whether the ELF file at path has no interpreter.
+func staticBinary(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // networkNotes say how the policy is enforced, for the dry run's stderr.
