@@ -352,3 +352,41 @@ func checkSessionLog(t *testing.T, s *session, lab *netLab) {
 		}
 	}
 }
+
+// TestE2ETerminalBehindForwarder: with an allowlist the agent runs under
+// launch _forward and still owns the terminal: its size, input, SIGWINCH
+// on a resize, ctrl-c, and its exit code.
+func TestE2ETerminalBehindForwarder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		settle := ""
+		if s.backend.name == backendDocker {
+			settle = "sleep 1; "
+		}
+		args := append(append([]string{s.bin}, s.backend.debian...), "--yes", "--network", netPolicyForTerminal(), "shell",
+			settle+`stty size; trap 'echo got-int' INT; read -r line; echo "got:$line"; trap 'stty size; exit 3' WINCH; echo waiting; while :; do sleep 1; done`)
+		p := newPane(t, s, 120, 40, args...)
+		p.waitFor("40 120")
+		if s.backend.name != backendSingularity {
+			// Under Apptainer, after a ctrl-c the resize below never
+			// reaches the agent, with or without the forwarder (--network
+			// open shows the same): the resize is checked alone there.
+			p.send("C-c")
+			p.waitFor("got-int")
+		}
+		p.send("hello there", "Enter")
+		p.waitFor("got:hello there")
+		p.waitFor("waiting")
+		p.resize(100, 30)
+		p.waitFor("30 100")
+		if code := readStatus(t, s); code != 3 {
+			t.Errorf("exit code %d, want 3 (the agent's)", code)
+		}
+	})
+}
+
+func netPolicyForTerminal() string {
+	if v := os.Getenv("LAUNCH_E2E_TERMINAL_NETWORK"); v != "" {
+		return v
+	}
+	return "allow=example.test"
+}

@@ -288,8 +288,15 @@ func runForward(args []string) int {
 	}
 	go netpolicy.Forward(l, socket)
 	// The terminal's signals reach the agent by themselves (one process
-	// group); the engine's stop signal reaches only this process.
-	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
+	// group), so this process only swallows them. Caught, not ignored:
+	// an ignored signal stays ignored across exec, and a shell cannot
+	// trap a signal ignored on entry.
+	swallow := make(chan os.Signal, 4)
+	signal.Notify(swallow, syscall.SIGINT, syscall.SIGQUIT)
+	go func() {
+		for range swallow {
+		}
+	}()
 	c := exec.Command(args[1], args[2:]...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := c.Start(); err != nil {
