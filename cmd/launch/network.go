@@ -35,10 +35,13 @@ const proxyPort = 3128
 // catalogue), and an allowlist gets the host proxy's parts on Linux.
 func networkOf(o *options, h *Host, agentName string) (plan.Network, error) {
 	n, err := o.Network.expand(o.Agents)
-	if err != nil || n.Mode != plan.NetworkAllow || h.GOOS != "linux" {
+	if err != nil {
+		return n, o.from.errAt("network", 0, err)
+	}
+	if n.Mode != plan.NetworkAllow || h.GOOS != "linux" {
 		// On macOS the engine runs in a VM that a host Unix socket cannot
 		// reach: no Proxy, and the backend refuses the allowlist.
-		return n, err
+		return n, nil
 	}
 	tmp := h.Getenv("XDG_RUNTIME_DIR")
 	if !filepath.IsAbs(tmp) {
