@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -192,6 +193,16 @@ func newNetSession(t *testing.T, b e2eBackend) *session {
 	if b.name == "podman-rootful" {
 		s.cred = nil
 	}
+	// A workspace name of its own: the dry run's container name
+	// (launch-shell-DIR) must not clash with other runs on shared engines.
+	ws := filepath.Join(filepath.Dir(s.ws), fmt.Sprintf("net%d", rand.Uint32()))
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if s.cred != nil {
+		os.Chown(ws, int(s.cred.Uid), int(s.cred.Gid))
+	}
+	s.ws = ws
 	return s
 }
 
