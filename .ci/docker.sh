@@ -195,16 +195,20 @@ if [ "${LAUNCH_CI_SKIP_RUNSC:-}" != 1 ]; then
 		python3 - "$daemon_json" "$runsc" >"$want" <<'EOF'
 import json, sys
 cfg = json.load(open(sys.argv[1]))
-cfg.setdefault("runtimes", {})["runsc"] = {"path": sys.argv[2]}
+# --host-uds=open: a network allowlist's forwarder connects to launch's
+# proxy on a host Unix socket, which gVisor refuses by default (none).
+cfg.setdefault("runtimes", {})["runsc"] = {"path": sys.argv[2], "runtimeArgs": ["--host-uds=open"]}
 print(json.dumps(cfg, indent=2, sort_keys=True))
 EOF
 	else
-		printf '{\n  "runtimes": {\n    "runsc": {\n      "path": "%s"\n    }\n  }\n}\n' "$runsc" >"$want"
+		printf '{\n  "runtimes": {\n    "runsc": {\n      "path": "%s",\n      "runtimeArgs": [\n        "--host-uds=open"\n      ]\n    }\n  }\n}\n' "$runsc" >"$want"
 	fi
 	mkdir -p /etc/docker
 	if ! cmp -s "$want" "$daemon_json"; then
 		log "registering runsc in $daemon_json"
 		install -m 0644 "$want" "$daemon_json"
+		# dockerd reloads its runtimes on SIGHUP, without a restart.
+		if pid=$(pidof dockerd); then kill -HUP $pid; sleep 1; fi
 	fi
 	rm -f "$want"
 	if ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
@@ -212,6 +216,7 @@ EOF
 		start_dockerd
 	fi
 	docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' || { log "dockerd does not list runsc after a restart"; exit 1; }
+	docker info --format '{{json .Runtimes}}' | grep -q -- '--host-uds=open' || { log "dockerd lists runsc without --host-uds=open"; exit 1; }
 fi
 
 log "ready: $(docker version --format 'dockerd {{.Server.Version}} (API {{.Server.APIVersion}})')"

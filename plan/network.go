@@ -27,6 +27,88 @@ type Network struct {
 	// Allow lists the destinations reachable under NetworkAllow, sorted and
 	// unique; empty for the other modes.
 	Allow []HostPort `json:"allow,omitempty"`
+	// Proxy is how an allowlist is enforced: filled by cmd/launch for
+	// NetworkAllow on a host that can share a Unix socket with the
+	// container (Linux); nil otherwise, and a backend then refuses the
+	// allowlist.
+	Proxy *Proxy `json:"proxy,omitempty"`
+}
+
+// Proxy is the host side of an allowlist and what the container needs to
+// reach it. The container gets no network at all; launch runs an
+// allowlisting HTTP proxy on the host on a Unix socket in Dir, which is
+// bind-mounted at ProxyDir; the static launch binary, mounted read-only at
+// ProxyBinary, starts first as the entry wrapper ("launch _forward"): it
+// listens on 127.0.0.1:Port inside the container, relays to the socket, and
+// runs the agent with HTTP_PROXY and HTTPS_PROXY naming that port.
+type Proxy struct {
+	// Dir is the host directory of the proxy's socket (ProxySocketName),
+	// private to the caller; created by the run (or the printed snippet)
+	// and removed after it.
+	Dir string `json:"dir"`
+	// Binary is the host path of the static launch binary.
+	Binary string `json:"binary"`
+	// Port is the forwarder's port on the container's loopback.
+	Port int `json:"port"`
+	// Log is the host path of the session log: one JSON line per decision.
+	Log string `json:"log"`
+}
+
+// Container paths of the allowlist's parts.
+const (
+	ProxyDir        = "/.launch/net"
+	ProxyBinary     = "/.launch/launch"
+	ProxySocketName = "proxy.sock"
+	// OriginNetwork marks the mounts of the allowlist's proxy.
+	OriginNetwork = "network"
+)
+
+// Socket is the host path of the proxy's Unix socket.
+func (x Proxy) Socket() string { return x.Dir + "/" + ProxySocketName }
+
+// Enforced returns p as a backend renders it: under NetworkAllow, a Plan
+// with no network, the proxy's socket directory and the launch binary
+// mounted, the proxy variables set, and the agent's argv behind the
+// forwarder. Other policies return p unchanged. An allowlist without a
+// Proxy is an error wrapping ErrUnsupported.
+func (p Plan) Enforced() (Plan, error) {
+	if p.Network.Mode != NetworkAllow {
+		return p, nil
+	}
+	x := p.Network.Proxy
+	if x == nil {
+		return p, Errorf(ErrUnsupported, "network %q: the allowlist needs launch's host proxy, which shares a Unix socket with the container (Linux only); use --network none or open", p.Network.String())
+	}
+	if x.Port < 1 || x.Port > 65535 || x.Dir == "" || x.Binary == "" {
+		return p, Errorf(ErrInvalid, "network proxy: want a port 1-65535, a socket directory and the launch binary, got %+v", *x)
+	}
+	socket := ProxyDir + "/" + ProxySocketName
+	url := "http://127.0.0.1:" + strconv.Itoa(x.Port)
+	q := p
+	q.Network = Network{Mode: NetworkNone}
+	q.Mounts = append(append([]Mount(nil), p.Mounts...),
+		Mount{Kind: MountBind, Source: x.Dir, Target: ProxyDir, Origin: OriginNetwork},
+		Mount{Kind: MountBind, Source: x.Binary, Target: ProxyBinary, ReadOnly: true, File: true, Origin: OriginNetwork})
+	set := map[string]string{
+		"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+		"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
+		// git over SSH goes through the same proxy (CONNECT to port 22 of
+		// an allowed name); other SSH destinations are refused.
+		"GIT_SSH_COMMAND": "ssh -o ProxyCommand='" + ProxyBinary + " _connect --socket " + socket + " %h %p'",
+	}
+	var env []EnvVar
+	for _, e := range p.Env {
+		if _, ok := set[e.Name]; !ok {
+			env = append(env, e)
+		}
+	}
+	for k, v := range set {
+		env = append(env, EnvVar{Name: k, Value: v})
+	}
+	sort.Slice(env, func(i, j int) bool { return env[i].Name < env[j].Name })
+	q.Env = env
+	q.Argv = append([]string{ProxyBinary, "_forward", "--socket", socket, "--listen", "127.0.0.1:" + strconv.Itoa(x.Port), "--"}, p.Argv...)
+	return q, nil
 }
 
 // HostPort is one allowlisted destination. Host is a DNS name or an IP

@@ -74,6 +74,7 @@ func TestValidate(t *testing.T) {
 		{"no-network-mode", func(p *Plan) { p.Network = Network{} }, "network mode"},
 		{"allow-empty", func(p *Plan) { p.Network = Network{Mode: NetworkAllow} }, "empty allowlist"},
 		{"none-with-list", func(p *Plan) { p.Network.Allow = []HostPort{{Host: "a"}} }, "allowlist"},
+		{"none-with-proxy", func(p *Plan) { p.Network.Proxy = &Proxy{Dir: "/d", Binary: "/b", Port: 1} }, "a proxy needs mode allow"},
 		{"bad-runtime", func(p *Plan) { p.Runtime = "kata" }, "runtime"},
 		{"bad-pull", func(p *Plan) { p.Pull = "sometimes" }, "pull"},
 		{"gpus-both", func(p *Plan) { p.GPUs = GPUs{All: true, Devices: []string{"0"}} }, "gpus"},

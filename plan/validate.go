@@ -97,6 +97,9 @@ func (p *Plan) Validate() error {
 		if len(p.Network.Allow) > 0 {
 			bad("network %q: an allowlist needs mode allow", p.Network.Mode)
 		}
+		if p.Network.Proxy != nil {
+			bad("network %q: a proxy needs mode allow", p.Network.Mode)
+		}
 	case NetworkAllow:
 		if len(p.Network.Allow) == 0 {
 			bad("network allow: empty allowlist")

@@ -56,8 +56,12 @@ func probe(ctx context.Context, r *health.Report, p prober, image string) {
 		rootless = "yes"
 	}
 	r.Add("rootless", rootless)
-	if _, ok := info.Runtimes["runsc"]; ok {
+	if rt, ok := info.Runtimes["runsc"]; ok {
 		r.Add("runsc", "registered")
+		if !allowsHostUDS(rt.Args) {
+			r.Warn("--runtime runsc with --network allow=...: gVisor refuses connections to host Unix sockets (runtime arguments "+strings.Join(rt.Args, " ")+"), so the allowlist's proxy is unreachable under runsc",
+				`add "runtimeArgs": ["--host-uds=open"] to the runsc entry of /etc/docker/daemon.json and reload dockerd (kill -HUP); --network none and open work as they are`)
+		}
 	} else {
 		r.Add("runsc", "not registered (runtimes: "+strings.Join(sortedKeys(info.Runtimes), ", ")+")")
 		r.Warn("--runtime runsc (gVisor) is not available on this engine",

@@ -39,9 +39,16 @@ func TestProbe(t *testing.T) {
 	}{
 		{
 			name:      "rootful-runsc-image",
+			info:      system.Info{ServerVersion: "28.1.1", Runtimes: map[string]system.RuntimeWithStatus{"runc": {}, "runsc": {Runtime: system.Runtime{Args: []string{"--host-uds=open"}}}}},
+			images:    map[string]bool{"img:tag": true},
+			wantFacts: []string{"version=28.1.1", "rootless=no", "runsc=registered", "image=img:tag (present)"},
+		},
+		{
+			name:      "runsc-without-host-uds",
 			info:      system.Info{ServerVersion: "28.1.1", Runtimes: map[string]system.RuntimeWithStatus{"runc": {}, "runsc": {}}},
 			images:    map[string]bool{"img:tag": true},
 			wantFacts: []string{"version=28.1.1", "rootless=no", "runsc=registered", "image=img:tag (present)"},
+			wantWarn:  []string{`"runtimeArgs": ["--host-uds=open"]`},
 		},
 		{
 			name:      "rootless-no-runsc-no-image",

@@ -64,7 +64,7 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 		return -1, errors.New("docker: empty request; build it with docker.Render")
 	}
 	if rt := r.Request.HostConfig.Runtime; rt != "" {
-		if err := checkRuntime(ctx, e, rt); err != nil {
+		if err := checkRuntime(ctx, e, rt, r.hostUDS); err != nil {
 			return -1, err
 		}
 	}
@@ -123,12 +123,21 @@ func detach(ctx context.Context, c *session, s iostreams.Streams) (int, error) {
 	return 0, err
 }
 
-func checkRuntime(ctx context.Context, e engine, rt string) error {
+// checkRuntime checks that the engine has runtime rt, and, when the
+// container must reach a host Unix socket (hostUDS) under runsc, that gVisor
+// runs with --host-uds=open (its default refuses such connections).
+func checkRuntime(ctx context.Context, e engine, rt string, hostUDS bool) error {
 	info, err := e.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return engineError(e, "read the engine's runtimes", err)
 	}
-	if _, ok := info.Info.Runtimes[rt]; ok {
+	if reg, ok := info.Info.Runtimes[rt]; ok {
+		if hostUDS && rt == string(plan.RuntimeRunsc) && !allowsHostUDS(reg.Args) {
+			return plan.Errorf(plan.ErrUnsupported,
+				"runtime runsc with a network allowlist: gVisor at %s refuses connections to host Unix sockets, the way to launch's proxy (its arguments: %q); "+
+					`register it with "runtimeArgs": ["--host-uds=open"] in /etc/docker/daemon.json ({"runtimes": {"runsc": {"path": "/usr/local/bin/runsc", "runtimeArgs": ["--host-uds=open"]}}}) and reload dockerd (kill -HUP), or use --network none or --runtime runc`,
+				e.DaemonHost(), reg.Args)
+		}
 		return nil
 	}
 	have := sortedKeys(info.Info.Runtimes)
@@ -137,6 +146,22 @@ func checkRuntime(ctx context.Context, e engine, rt string) error {
 			`add {"runtimes": {"runsc": {"path": "/usr/local/bin/runsc"}}} to /etc/docker/daemon.json and restart dockerd, or use --runtime runc; `+
 			"runsc is not available on Docker Desktop for macOS",
 		rt, e.DaemonHost(), strings.Join(have, ", "))
+}
+
+// allowsHostUDS reports whether runsc's arguments let the sandbox connect
+// to host Unix sockets (--host-uds=open or =all).
+func allowsHostUDS(args []string) bool {
+	ok := false
+	for i, a := range args {
+		v, has := strings.CutPrefix(a, "--host-uds=")
+		if !has && a == "--host-uds" && i+1 < len(args) {
+			v, has = args[i+1], true
+		}
+		if has {
+			ok = v == "open" || v == "all"
+		}
+	}
+	return ok
 }
 
 // create creates the container, trying name, name-2, name-3, ... while the

@@ -563,3 +563,23 @@ func TestExecPath(t *testing.T) {
 		})
 	}
 }
+
+func TestAllowsHostUDS(t *testing.T) {
+	tests := []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--host-uds=open"}, true},
+		{[]string{"--host-uds=all"}, true},
+		{[]string{"--host-uds", "open"}, true},
+		{[]string{"--host-uds=open", "--host-uds=none"}, false},
+		{[]string{"--host-uds=create"}, false},
+		{[]string{"--network=none"}, false},
+	}
+	for _, tt := range tests {
+		if got := allowsHostUDS(tt.args); got != tt.want {
+			t.Errorf("allowsHostUDS(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}

@@ -100,6 +100,10 @@ type Rendered struct {
 	// (p.EnvWithPath) when p.PathPrepend is not empty.
 	p     plan.Plan
 	notes []string
+	// hostUDS is set when the container must connect to a host Unix socket
+	// (the allowlist's proxy): under runsc, Exec checks that gVisor allows
+	// it (--host-uds=open).
+	hostUDS bool
 }
 
 // Render decides everything the Docker backend will do with p. It does no
@@ -113,8 +117,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Image.OCI == "" {
 		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "image: the plan names only a SIF image; the docker backend needs an OCI reference (--image) or use --backend singularity")
 	}
-	if p.Network.Mode == plan.NetworkAllow {
-		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network allowlist: not enforced by the docker backend yet; use --network none or open")
+	// An allowlist is a container without network, behind launch's proxy.
+	hostUDS := p.Network.Proxy != nil
+	p, err := p.Enforced()
+	if err != nil {
+		return Rendered{}, err
 	}
 	if err := naming.CheckName(c.Name); err != nil {
 		return Rendered{}, err
@@ -135,6 +142,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		Prepare:   slices.Clone(p.Prepare),
 		ConfigDir: c.ConfigDir,
 		p:         p,
+		hostUDS:   hostUDS,
 	}
 	pull := p.Pull
 	if pull == "" {

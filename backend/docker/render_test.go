@@ -263,7 +263,7 @@ func TestRenderRefuses(t *testing.T) {
 	}{
 		{"allowlist", func(p *plan.Plan, _ *Config) {
 			p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "github.com"}}}
-		}, plan.ErrUnsupported, "network allowlist: not enforced by the docker backend yet; use --network none or open"},
+		}, plan.ErrUnsupported, "the allowlist needs launch's host proxy, which shares a Unix socket with the container (Linux only); use --network none or open"},
 		{"sif-only", func(p *plan.Plan, _ *Config) { p.Image = plan.Image{SIF: "/x.sif"} }, plan.ErrUnsupported, "--backend singularity"},
 		{"bad-name", func(_ *plan.Plan, c *Config) { c.Name = "my proj" }, plan.ErrInvalid, `container name "my proj"`},
 		{"label-key-with-equals", func(_ *plan.Plan, c *Config) { c.Labels = map[string]string{"a=b": "c"} }, plan.ErrInvalid, `label "a=b"`},

@@ -157,6 +157,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if err := p.Validate(); err != nil {
 		return Rendered{}, err
 	}
+	// An allowlist is a container without network, behind launch's proxy.
+	p, err := p.Enforced()
+	if err != nil {
+		return Rendered{}, err
+	}
 	if p.Image.OCI == "" {
 		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "image: the podman backend needs an OCI image and the plan names only the SIF %q; name one with --image, or use --backend singularity", p.Image.SIF)
 	}
@@ -207,8 +212,6 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	case plan.NetworkOpen:
 		// The service's default network.
-	case plan.NetworkAllow:
-		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network allowlist: not enforced by the podman backend yet; use --network none or open")
 	}
 
 	if p.Runtime == plan.RuntimeRunsc {

@@ -120,7 +120,8 @@ func TestMountsAreThePlans(t *testing.T) {
 		if id, _ := identify(p, c); id.home != nil {
 			want = append(want, *id.home)
 		}
-		for _, m := range p.Mounts {
+		ep, _ := p.Enforced() // an allowlist adds the proxy's mounts
+		for _, m := range ep.Mounts {
 			want = append(want, specMount(m))
 		}
 		if !reflect.DeepEqual(r.Spec.Mounts, want) {
@@ -360,7 +361,7 @@ func TestRenderCases(t *testing.T) {
 		{
 			name: "allowlist refused",
 			plan: func(p *plan.Plan) { p.Network, _ = plan.ParseNetwork("allow=example.com") },
-			err:  "network allowlist: not enforced by the podman backend yet; use --network none or open",
+			err:  `network "allow=example.com": the allowlist needs launch's host proxy, which shares a Unix socket with the container (Linux only); use --network none or open`,
 			kind: plan.ErrUnsupported,
 		},
 		{

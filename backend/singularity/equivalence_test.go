@@ -22,7 +22,6 @@ import (
 var unsupportedCorpus = map[string]string{
 	"limits-per-agent":   `privileges image: not supported by the singularity backend for an unprivileged user: apptainer runs your container with no capabilities and no new privileges, and mounts images nosuid, so sudo in the image cannot work; leave privileges at least (install what the agent needs into the image), or use --backend docker or --backend podman`,
 	"privileges-image":   `privileges image: not supported by the singularity backend for an unprivileged user: apptainer runs your container with no capabilities and no new privileges, and mounts images nosuid, so sudo in the image cannot work; leave privileges at least (install what the agent needs into the image), or use --backend docker or --backend podman`,
-	"network-allow":      `network "allow=api.openai.com:443,github.com": not supported by the singularity backend (unprivileged apptainer can only cut the network off); use --network none or --network open, or --backend docker or --backend podman`,
 	"runsc-network-none": `runtime "runsc": not supported by the singularity backend (apptainer has no gVisor runtime); use --backend docker or --backend podman`,
 	"runtime-runsc":      `runtime "runsc": not supported by the singularity backend (apptainer has no gVisor runtime); use --backend docker or --backend podman`,
 }

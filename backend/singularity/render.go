@@ -115,10 +115,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Runtime == plan.RuntimeRunsc {
 		return Rendered{}, refuse("runtime %q: not supported by the singularity backend (apptainer has no gVisor runtime); use --backend docker or --backend podman", p.Runtime)
 	}
-	switch p.Network.Mode {
-	case plan.NetworkOpen, plan.NetworkNone:
-	case plan.NetworkAllow:
-		return Rendered{}, refuse("network %q: not supported by the singularity backend (unprivileged apptainer can only cut the network off); use --network none or --network open, or --backend docker or --backend podman", p.Network.String())
+	// An allowlist is a container without network (--net --network none,
+	// unprivileged), behind launch's proxy.
+	p, err := p.Enforced()
+	if err != nil {
+		return Rendered{}, err
 	}
 	if c.ScratchDir != "" && (!strings.HasPrefix(c.ScratchDir, "/") || strings.ContainsAny(c.ScratchDir, ",:\n")) {
 		return Rendered{}, plan.Errorf(plan.ErrInvalid, "scratch directory %q: want an absolute path without ',', ':' or a newline", c.ScratchDir)

@@ -219,7 +219,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"runsc", func(p *plan.Plan) { p.Runtime = plan.RuntimeRunsc }, "use --backend docker or --backend podman"},
 		{"allowlist", func(p *plan.Plan) {
 			p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "github.com"}}}
-		}, "use --network none or --network open"},
+		}, "the allowlist needs launch's host proxy"},
 		{"HOME differs", func(p *plan.Plan) { p.Env = []plan.EnvVar{{Name: "HOME", Value: "/root"}} }, "sets HOME to the user's home"},
 		{"reserved name", func(p *plan.Plan) { p.Env = []plan.EnvVar{{Name: "PREPEND_PATH", Value: "/x"}} }, "rename the variable"},
 		{"other scheme", func(p *plan.Plan) { p.Image.SIF = "library://alpine" }, `scheme "library://" not supported`},

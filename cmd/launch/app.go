@@ -92,7 +92,7 @@ var settingFlags = []settingFlag{
 	{key: "isolate_max", usage: "refuse --isolate for a workspace larger than this, such as 500M or 20G, or 0 for no limit (default 2G)"},
 	{key: "ro", usage: "re-mount a path inside the workspace read-only (repeatable)"},
 	{key: "mask", usage: "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"},
-	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (default open)"},
+	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (*.NAME for the names under NAME, @AGENT for an agent's suggested list; only those hosts, by name, through launch's proxy; Linux) (default open)"},
 	{key: "runtime", usage: "OCI runtime: runc or runsc (gVisor); docker and podman only"},
 	{key: "gpus", usage: "GPUs: none, all, auto (all when CUDA_VISIBLE_DEVICES or a Slurm GPU allocation is set), or ids such as 0,1"},
 	{key: "pull", usage: "when to fetch the image: missing, always or never (default: missing for launch's own default image, never for an image you name)"},
@@ -227,7 +227,7 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 			return usagef("%v (see launch --help)", err)
 		},
 		Flags: f.cliFlags(),
-		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f),
+		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f), proxyCommand(s, h),
 			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {

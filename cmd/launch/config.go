@@ -58,6 +58,9 @@ type agentConfig struct {
 	SkillManifest  *string  `toml:"skill_manifest"`
 	SSHHosts       []string `toml:"ssh_hosts"`
 	SSHAgent       *bool    `toml:"ssh_agent"`
+	// NetworkAllow is the agent's suggested allowlist (HOST[:PORT] each),
+	// used only when a policy names it: --network allow=@codex.
+	NetworkAllow []string `toml:"network_allow"`
 }
 
 // agent is a resolved catalogue entry.
@@ -101,6 +104,8 @@ type agent struct {
 	// forwards the caller's SSH agent instead of mounting their keys.
 	SSHHosts []string
 	SSHAgent bool
+	// NetworkAllow is the suggested allowlist (network_allow).
+	NetworkAllow []string
 }
 
 // layer is a decoded config file and where it came from.
@@ -297,6 +302,9 @@ func catalogue(layers []layer) map[string]agent {
 			setIf(&a.SkillManifest, c.SkillManifest)
 			a.SSHHosts = append(a.SSHHosts, c.SSHHosts...)
 			setIf(&a.SSHAgent, c.SSHAgent)
+			if c.NetworkAllow != nil {
+				a.NetworkAllow = c.NetworkAllow
+			}
 			out[name] = a
 		}
 	}

@@ -90,6 +90,9 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 		return err
 	}
 	res.Backends = probeBackends(ctx, h, o, oci, sif)
+	for i := range res.Backends {
+		networkHealth(&res.Backends[i], h)
+	}
 	for _, r := range res.Backends {
 		if backendName(r.Backend) == res.Default {
 			res.Ready = r.Ready && len(res.Problems) == 0

@@ -40,7 +40,6 @@ func TestExamples(t *testing.T) {
 		{
 			name: "allowlist-network", agent: "codex", goos: "linux",
 			files: fstest.MapFS{"home/ana/proj/scripts": dir},
-			code:  2, // no backend enforces an allowlist yet: refused, with why
 		},
 	}
 	for _, tt := range tests {

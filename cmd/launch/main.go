@@ -19,6 +19,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && internalCommands[os.Args[1]] != nil {
+		// In the container, as the entry wrapper of an allowlist.
+		os.Exit(internalCommands[os.Args[1]](os.Args[2:]))
+	}
 	s := iostreams.System()
 	_, inTerm := s.Terminal()
 	h, err := systemHost(inTerm && s.OutTerminal())

@@ -84,6 +84,7 @@ var agentKeys = map[string]keyRule{
 	"command":        {class: trust.Widening, what: "changes the agent's command"},
 	"shell":          {class: trust.Widening, what: "changes how the agent's arguments run"},
 	"tag":            {class: trust.Widening, what: "runs another image tag"},
+	"network_allow":  {class: trust.Widening, what: "changes the agent's suggested network allowlist (--network allow=@AGENT)"},
 	"credentials":    {class: trust.Widening, what: "mounts credential paths from your home, read-write"},
 	"env_prefixes":   {class: trust.UserOnly, what: "passes host variables by prefix"},
 	"privileges":     {class: trust.Widening, what: "changes the agent's privileges"},
@@ -132,10 +133,10 @@ func classOf(k toml.Key) (keyRule, bool) {
 type review struct {
 	l     *layer
 	lower Settings
-	h     *Host
-	ws    string // the workspace, links resolved
-	// agents are the user's own agents (catalogue and user config).
+	// agents is the user's own catalogue (built-in and user config).
 	agents map[string]agent
+	h      *Host
+	ws     string // the workspace, links resolved
 }
 
 // reviewProject drops the user-only keys of the project layer (with a
@@ -149,6 +150,7 @@ func reviewProject(l *layer, lower []layer, h *Host) error {
 	for _, x := range lower {
 		r.lower.mergeFrom(&x.cfg, x.defined, origins{})
 	}
+	r.agents = catalogue(lower)
 	widening := r.findings()
 	if len(widening) == 0 {
 		return nil
@@ -336,7 +338,16 @@ func (r *review) globalReadOnly() []string {
 }
 
 func (r *review) network() []string {
-	p, lower := r.l.cfg.Network.value(), r.lower.Network.value()
+	// @AGENT entries name the lists of the user's own catalogue: a project
+	// file that changes an agent's network_allow widens by itself.
+	p, err := r.l.cfg.Network.expand(r.agents)
+	if err != nil {
+		return []string{fmt.Sprintf("sets the network to %q, which names an unknown agent list", r.l.cfg.Network.String())}
+	}
+	lower, err := r.lower.Network.expand(r.agents)
+	if err != nil {
+		lower = plan.Network{Mode: plan.NetworkNone}
+	}
 	if narrows(p, lower) {
 		return nil
 	}
@@ -355,7 +366,7 @@ func narrows(p, lower plan.Network) bool {
 	for _, want := range p.Allow {
 		covered := false
 		for _, have := range lower.Allow {
-			if have.Host == want.Host && (have.Port == 0 || have.Port == want.Port) {
+			if coversHost(have.Host, want.Host) && (have.Port == 0 || have.Port == want.Port) {
 				covered = true
 			}
 		}
@@ -364,6 +375,17 @@ func narrows(p, lower plan.Network) bool {
 		}
 	}
 	return true
+}
+
+// coversHost reports whether the pattern have matches every name that want
+// matches: the same pattern, or a wildcard above it (*.example.com covers
+// api.example.com and *.api.example.com, not example.com).
+func coversHost(have, want string) bool {
+	if have == want {
+		return true
+	}
+	suffix, ok := strings.CutPrefix(have, "*.")
+	return ok && strings.HasSuffix(strings.TrimPrefix(want, "*."), "."+suffix)
 }
 
 func (r *review) privileges() []string {

@@ -82,8 +82,11 @@ func TestProjectTrust(t *testing.T) {
 		{name: "narrowing-only", files: map[string]string{project: "ro = [\"docs\"]\nmask = [\".env\"]\nnetwork = \"none\"\nenv = [\"MODE=ci\"]\nprotect = [\"Makefile\"]\nworkspace_mount = \"/w\"\npath_prepend = [\"tools/bin\"]\npull = \"never\"\nglobal_read_only = true\nmounts = [\"src:/src:ro\"]\n"},
 			plan: []string{`"mode": "none"`, `"Makefile"`, `"target": "/w/docs"`}},
 		{name: "narrower-allowlist", files: map[string]string{user: "network = \"allow=github.com,api.openai.com:443\"\n", project: "network = \"allow=github.com:443\"\n"},
-			// It passes review; Docker has no allowlist yet (issue 10).
-			code: 2, wants: []string{"network allowlist: not enforced by the docker backend"}},
+			plan: []string{`"host": "github.com"`, `"port": 443`}},
+		{name: "narrower-wildcard-and-agent-list", files: map[string]string{user: "network = \"allow=*.github.com,@codex\"\n", project: "network = \"allow=api.github.com:443,*.raw.github.com,api.openai.com:443\"\n"},
+			plan: []string{`"host": "api.github.com"`, `"host": "*.raw.github.com"`}},
+		{name: "wider-than-the-wildcard", files: map[string]string{user: "network = \"allow=*.github.com\"\n", project: "network = \"allow=github.com,@codex\"\n"}, code: 2,
+			wants: []string{`sets the network to "allow=api.openai.com:443,auth.openai.com:443,chatgpt.com:443,github.com", more than your own "allow=*.github.com"`}},
 		{name: "ssh-credentials", files: map[string]string{project: "[agents.codex]\ncredentials = [{ path = \".ssh\", dir = true }]\n"}, code: 2,
 			wants: []string{".launch.toml is not trusted", "line 2: agents.codex.credentials: mounts credential paths", "launch trust /home/ana/proj"}},
 		{name: "mount-outside", files: map[string]string{project: "mounts = [\"~/.ssh:/s\"]\n"}, code: 2,

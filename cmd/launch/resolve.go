@@ -89,7 +89,10 @@ func resolve(o *options, h *Host) (resolved, error) {
 	if p.Image, p.Pull, err = imageOf(o, a, h, &r.notes); err != nil {
 		return r, err
 	}
-	p.Network, p.Runtime = o.Network.value(), plan.Runtime(o.Runtime)
+	p.Runtime = plan.Runtime(o.Runtime)
+	if p.Network, err = networkOf(o, h, a.Name); err != nil {
+		return r, err
+	}
 	p.GPUs = gpusOf(o, h, &r.notes)
 	p.Privileges, p.Limits = privilegesOf(o, a), limitsOf(o, a)
 	m, err := mountsOf(o, a, h, ws, p.User, &r.notes)

@@ -112,7 +112,7 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	}
 	// Notes explain the rendered command: a dry run always shows them, a
 	// real run only with --verbose, except warnings.
-	for _, n := range l.Notes() {
+	for _, n := range append(l.Notes(), networkNotes(backend, p)...) {
 		if o.DryRun || o.Verbose || strings.HasPrefix(n, "warning: ") {
 			fmt.Fprintf(s.Err, "launch: %s\n", n)
 		}
@@ -159,7 +159,7 @@ func printDryRun(s iostreams.Streams, o *options, p plan.Plan, backend backendNa
 		fmt.Fprintf(s.Err, "launch: a real run also labels the container %s and %s (its launcher's pid and start time)\n", naming.LabelPID, naming.LabelStarted)
 	}
 	fmt.Fprintf(s.Err, "launch: dry run: %s with %s; nothing was run or created\n", p.Agent, backend)
-	snippet := strings.TrimRight(l.Snippet(), "\n")
+	snippet := strings.TrimRight(withProxy(l.Snippet(), p.Network), "\n")
 	if p.Isolation != nil {
 		before, after := isolateLines(p.Isolation)
 		snippet = strings.Join(append(append(before, snippet), after...), "\n")
@@ -198,6 +198,9 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		return err
 	}
 	if o.Detach {
+		if p.Network.Proxy != nil {
+			return usagef("--detach with --network allow=...: the allowlist's proxy runs inside launch, which a detached session outlives; run attached (in tmux or screen), or use --network none or open")
+		}
 		if p.Isolation != nil {
 			return usagef("--detach with --isolate: the copy comes back as a branch when the session ends, which launch does not wait for when detached; drop one of them")
 		}
@@ -220,7 +223,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		}
 		return err
 	}
-	code, err := runWatched(ctx, s, h, backend, l)
+	code, err := runWatched(ctx, s, h, o, p, backend, l)
 	if gerr := checkProtected(s.Err, snap); err == nil {
 		err = gerr
 	}
@@ -245,7 +248,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 
 // runWatched runs l under a watcher that ends the session if launch dies
 // without a chance to (watch_cmd.go).
-func runWatched(ctx context.Context, s iostreams.Streams, h *Host, backend backendName, l launcher) (int, error) {
+func runWatched(ctx context.Context, s iostreams.Streams, h *Host, o *options, p plan.Plan, backend backendName, l launcher) (int, error) {
 	pid := h.PID
 	if backend == backendSingularity {
 		pid = 0 // no containers: the runtime processes are tracked
@@ -256,7 +259,7 @@ func runWatched(ctx context.Context, s iostreams.Streams, h *Host, backend backe
 		sl.started = w.track
 		l = sl
 	}
-	return l.Run(ctx, s)
+	return runWithPolicy(ctx, s, o, p, l)
 }
 
 // runDetached starts a detached session; the backend prints its name on
@@ -274,6 +277,27 @@ func runDetached(ctx context.Context, s iostreams.Streams, p plan.Plan, l launch
 		fmt.Fprintf(s.Err, "launch: note: a detached session's protected paths (%s) are read-only where they exist, but launch does not check them after the session; look at them before you run anything in the workspace\n", strings.Join(p.Protected, " "))
 	}
 	return nil
+}
+
+// runWithPolicy runs l, with the host proxy of an allowlist around it.
+func runWithPolicy(ctx context.Context, s iostreams.Streams, o *options, p plan.Plan, l launcher) (int, error) {
+	if p.Network.Proxy == nil {
+		return l.Run(ctx, s)
+	}
+	var verbose io.Writer
+	if o.Verbose {
+		verbose = s.Err
+	}
+	// A real run only: the upstream proxy is the one of this process.
+	hp, err := startProxy(p.Network, os.Getenv, verbose)
+	if err != nil {
+		return 0, err
+	}
+	code, err := l.Run(ctx, s)
+	if perr := hp.stop(); err == nil && perr != nil {
+		err = fmt.Errorf("network proxy: %w", perr)
+	}
+	return code, err
 }
 
 // checkProtected compares the protected paths with their state before the

@@ -320,17 +320,20 @@ func (m *mountSpec) UnmarshalText(t []byte) error {
 }
 
 // networkSetting is none, open or allow=HOST[:PORT],...; unset is open.
+// An allowlist may name agents (allow=@codex,github.com): refs holds them
+// until the catalogue is known (expand).
 type networkSetting struct {
 	plan.Network
-	set bool
+	refs []string
+	set  bool
 }
 
 func (n *networkSetting) UnmarshalText(t []byte) error {
-	v, err := plan.ParseNetwork(string(t))
+	v, err := parseNetworkSetting(string(t))
 	if err != nil {
 		return err
 	}
-	*n = networkSetting{Network: v, set: true}
+	*n = v
 	return nil
 }
 

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/launchcli/launch/internal/health"
+	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/shell"
+	"github.com/launchcli/launch/netpolicy"
+	"github.com/launchcli/launch/plan"
+)
+
+// proxyPort is the forwarder's port on the container's loopback (the
+// container has its own network namespace, so no other program holds it).
+const proxyPort = 3128
+
+// networkOf is the policy of the launch: @AGENT entries of an allowlist
+// are replaced by that agent's suggested list (network_allow in the
+// catalogue), and an allowlist gets the host proxy's parts on Linux.
+func networkOf(o *options, h *Host, agentName string) (plan.Network, error) {
+	n, err := o.Network.expand(o.Agents)
+	if err != nil {
+		return n, o.from.errAt("network", 0, err)
+	}
+	if n.Mode != plan.NetworkAllow || h.GOOS != "linux" {
+		// On macOS the engine runs in a VM that a host Unix socket cannot
+		// reach: no Proxy, and the backend refuses the allowlist.
+		return n, nil
+	}
+	tmp := h.Getenv("XDG_RUNTIME_DIR")
+	if !filepath.IsAbs(tmp) {
+		if tmp = h.Getenv("TMPDIR"); !filepath.IsAbs(tmp) {
+			tmp = "/tmp"
+		}
+	}
+	n.Proxy = &plan.Proxy{
+		Dir:    filepath.Join(tmp, fmt.Sprintf("launch-net-%d", h.PID)),
+		Binary: h.Executable,
+		Port:   proxyPort,
+		Log:    filepath.Join(stateDir(h), "network", fmt.Sprintf("%s-%d.log", agentName, h.PID)),
+	}
+	return n, nil
+}
+
+// expand replaces the @AGENT entries of n with the agents' suggested lists.
+func (n networkSetting) expand(agents map[string]agent) (plan.Network, error) {
+	v := n.value()
+	if len(n.refs) == 0 {
+		return v, nil
+	}
+	items := make([]string, 0, len(v.Allow))
+	for _, h := range v.Allow {
+		items = append(items, h.String())
+	}
+	for _, r := range n.refs {
+		a, ok := agents[r]
+		if !ok || len(a.NetworkAllow) == 0 {
+			var have []string
+			for name, a := range agents {
+				if len(a.NetworkAllow) > 0 {
+					have = append(have, "@"+name)
+				}
+			}
+			sort.Strings(have)
+			return plan.Network{}, plan.Errorf(plan.ErrInvalid, "network: @%s: no agent %q with a suggested allowlist (network_allow); have %s", r, r, strings.Join(have, ", "))
+		}
+		items = append(items, a.NetworkAllow...)
+	}
+	out, err := plan.ParseNetwork("allow=" + strings.Join(items, ","))
+	if err != nil {
+		return plan.Network{}, fmt.Errorf("network_allow of @%s: %w", strings.Join(n.refs, ", @"), err)
+	}
+	return out, nil
+}
+
+// parseNetworkSetting splits the @AGENT entries off an allowlist.
+func parseNetworkSetting(s string) (networkSetting, error) {
+	list, ok := strings.CutPrefix(s, "allow=")
+	if !ok || !strings.Contains(list, "@") {
+		v, err := plan.ParseNetwork(s)
+		return networkSetting{Network: v, set: true}, err
+	}
+	var refs, rest []string
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if name, ok := strings.CutPrefix(item, "@"); ok {
+			if !validAgentName(name) {
+				return networkSetting{}, plan.Errorf(plan.ErrInvalid, "network %q: %q: want @AGENT, an agent's name", s, item)
+			}
+			refs = append(refs, name)
+			continue
+		}
+		rest = append(rest, item)
+	}
+	v := plan.Network{Mode: plan.NetworkAllow}
+	if len(strings.Join(rest, "")) > 0 {
+		var err error
+		if v, err = plan.ParseNetwork("allow=" + strings.Join(rest, ",")); err != nil {
+			return networkSetting{}, err
+		}
+	}
+	return networkSetting{Network: v, refs: refs, set: true}, nil
+}
+
+// withProxy wraps a backend's snippet so that it runs as printed: it starts
+// the host proxy in the background (launch proxy), waits for its socket,
+// runs the container, and stops the proxy and removes its directory on exit.
+func withProxy(snippet string, n plan.Network) string {
+	x := n.Proxy
+	if x == nil {
+		return snippet
+	}
+	dir, sock := shell.Quote(x.Dir), shell.Quote(x.Socket())
+	lines := []string{
+		"(",
+		"mkdir -m 0700 " + dir + " || exit 125",
+		shell.Join([]string{x.Binary, "proxy", "--socket", x.Socket(), "--log", x.Log, "--network", n.String()}) + " &",
+		"launch_proxy=$!",
+		"trap " + shell.Quote(`kill "$launch_proxy" 2>/dev/null; wait "$launch_proxy"; rm -rf `+dir) + " EXIT",
+		"trap : HUP INT TERM",
+		"while [ ! -S " + sock + " ]; do kill -0 \"$launch_proxy\" 2>/dev/null || exit 125; sleep 0.1; done",
+		strings.TrimRight(snippet, "\n"),
+		")",
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// hostProxy is the proxy of a real run.
+type hostProxy struct {
+	p    *netpolicy.Proxy
+	dir  string
+	log  *os.File
+	done chan error
+}
+
+// startProxy starts the host proxy of an allowlist on its socket; stop
+// ends it and removes its directory.
+func startProxy(n plan.Network, getenv func(string) string, verbose io.Writer) (*hostProxy, error) {
+	x := n.Proxy
+	if err := os.Mkdir(x.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("network proxy directory: %w; remove it if no launch uses it", err)
+	}
+	hp := &hostProxy{dir: x.Dir, done: make(chan error, 1)}
+	var err error
+	if hp.p, hp.log, err = newProxy(n, x.Log, getenv, verbose); err != nil {
+		os.RemoveAll(x.Dir)
+		return nil, err
+	}
+	l, err := net.Listen("unix", x.Socket())
+	if err != nil {
+		hp.log.Close()
+		os.RemoveAll(x.Dir)
+		return nil, fmt.Errorf("network proxy: %w", err)
+	}
+	go func() { hp.done <- hp.p.Serve(l) }()
+	return hp, nil
+}
+
+func (hp *hostProxy) stop() error {
+	err := hp.p.Close()
+	err = errors.Join(err, <-hp.done, hp.log.Close())
+	os.RemoveAll(hp.dir)
+	return err
+}
+
+// newProxy builds the proxy of policy n: its session log (appended to,
+// private), and the host's HTTPS_PROXY as its upstream.
+func newProxy(n plan.Network, logPath string, getenv func(string) string, verbose io.Writer) (*netpolicy.Proxy, *os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("network log: %w", err)
+	}
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("network log: %w", err)
+	}
+	p := &netpolicy.Proxy{Allow: netpolicy.NewMatcher(n.Allow), Policy: n.String(), Log: f, Verbose: verbose}
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		if v := getenv(k); v != "" {
+			u, err := url.Parse(v)
+			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "") {
+				f.Close()
+				return nil, nil, plan.Errorf(plan.ErrInvalid, "%s: want http://HOST:PORT, the corporate proxy launch's proxy goes through", k)
+			}
+			p.Upstream = u
+			break
+		}
+	}
+	return p, f, nil
+}
+
+// proxyCommand is "launch proxy": the host proxy of an allowlist, as the
+// dry run's snippet starts it.
+func proxyCommand(s iostreams.Streams, h *Host) *cli.Command {
+	var socket, logPath, policy string
+	var verbose bool
+	return &cli.Command{
+		Name:      "proxy",
+		Usage:     "run the allowlisting network proxy on a Unix socket (what --network allow=... starts for a session)",
+		UsageText: "launch proxy --socket PATH --network allow=HOST[:PORT],... [--log FILE]",
+		Description: `Tunnels CONNECT and forwards plain http:// requests to the hosts of the
+allowlist only, matched on the requested name; anything else gets 403 with
+the host and the flag that would allow it. Each decision is a JSON line in
+--log. The host's HTTPS_PROXY, when set, is the upstream proxy. It runs until
+it is killed. A launch with --network allow=... runs it itself; the dry run's
+snippet starts it in the background. See docs/network.md.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "socket", Required: true, Destination: &socket, Usage: "Unix socket to listen on"},
+			&cli.StringFlag{Name: "network", Required: true, Destination: &policy, Usage: "the policy: allow=HOST[:PORT],..."},
+			&cli.StringFlag{Name: "log", Destination: &logPath, Usage: "session log, one JSON line per decision (default: $XDG_STATE_HOME/launch/network/proxy.log)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &verbose, Usage: "print each decision on stderr"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			n, err := plan.ParseNetwork(policy)
+			if err != nil || n.Mode != plan.NetworkAllow {
+				return usagef("--network %q: want allow=HOST[:PORT],...", policy)
+			}
+			if logPath == "" {
+				logPath = filepath.Join(stateDir(h), "network", "proxy.log")
+			}
+			var vw io.Writer
+			if verbose {
+				vw = s.Err
+			}
+			p, f, err := newProxy(n, logPath, h.Getenv, vw)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			l, err := net.Listen("unix", socket)
+			if err != nil {
+				return fmt.Errorf("network proxy: %w", err)
+			}
+			defer os.Remove(socket)
+			go func() {
+				<-ctx.Done()
+				p.Close()
+			}()
+			return p.Serve(l)
+		},
+	}
+}
+
+// internalCommands run inside the container, from the launch binary
+// mounted read-only at plan.ProxyBinary; main runs them before anything
+// reads the host (the container may have no $HOME).
+var internalCommands = map[string]func(args []string) int{
+	"_forward": runForward,
+	"_connect": runConnect,
+}
+
+// runForward is "launch _forward --socket S --listen ADDR -- ARGV...": the
+// entry wrapper of an allowlisted container. It relays ADDR to the proxy's
+// socket and runs ARGV, forwarding SIGTERM and SIGHUP, and exits with its
+// status. Killing it cuts the agent off the network, nothing more.
+func runForward(args []string) int {
+	var socket, listen string
+	for len(args) >= 2 && args[0] != "--" {
+		switch args[0] {
+		case "--socket":
+			socket = args[1]
+		case "--listen":
+			listen = args[1]
+		default:
+			return internalUsage("_forward", "unknown flag "+args[0])
+		}
+		args = args[2:]
+	}
+	if len(args) < 2 || args[0] != "--" || socket == "" || listen == "" {
+		return internalUsage("_forward", "want --socket PATH --listen ADDR -- COMMAND...")
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "launch: network forwarder: %v\n", err)
+		return 125
+	}
+	go netpolicy.Forward(l, socket)
+	// The terminal's signals reach the agent by themselves (one process
+	// group), so this process only swallows them. Caught, not ignored:
+	// an ignored signal stays ignored across exec, and a shell cannot
+	// trap a signal ignored on entry.
+	swallow := make(chan os.Signal, 4)
+	signal.Notify(swallow, syscall.SIGINT, syscall.SIGQUIT)
+	go func() {
+		for range swallow {
+		}
+	}()
+	c := exec.Command(args[1], args[2:]...)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := c.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+		return 127
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		for sig := range sigs {
+			c.Process.Signal(sig)
+		}
+	}()
+	err = c.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+	return 125
+}
+
+// runConnect is "launch _connect [--socket S] HOST PORT": one tunnel through
+// the proxy on stdin and stdout, the ProxyCommand of git's ssh.
+func runConnect(args []string) int {
+	socket := plan.ProxyDir + "/" + plan.ProxySocketName
+	if len(args) >= 2 && args[0] == "--socket" {
+		socket, args = args[1], args[2:]
+	}
+	if len(args) != 2 {
+		return internalUsage("_connect", "want [--socket PATH] HOST PORT")
+	}
+	port, err := strconv.Atoi(args[1])
+	if err != nil {
+		return internalUsage("_connect", "port "+strconv.Quote(args[1]))
+	}
+	if err := netpolicy.Connect(socket, args[0], port, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "launch: %s:%d: %v\n", args[0], port, err)
+		return 1
+	}
+	return 0
+}
+
+func internalUsage(name, msg string) int {
+	fmt.Fprintf(os.Stderr, "launch %s: %s (an internal command of --network allow=...)\n", name, msg)
+	return 2
+}
+
+// networkHealth adds to a backend's doctor report how each network policy
+// is enforced there, or that it cannot be.
+func networkHealth(r *health.Report, h *Host) {
+	r.Add("network none", "enforced: the container has only a loopback interface")
+	r.Add("network open", "the engine's default network (Apptainer: the host's)")
+	if h.GOOS != "linux" {
+		r.Add("network allow=", "not enforced on "+h.GOOS)
+		r.Warn("--network allow=...: not available on "+h.GOOS+": the engine runs in a VM that cannot reach a host Unix socket, the way to launch's proxy",
+			"use --network none, or open; see docs/network.md (macOS)")
+		return
+	}
+	if static, err := staticBinary(h.Executable); err != nil || !static {
+		r.Add("network allow=", "not enforced: "+h.Executable+" is not a static binary, so it cannot run in the container as the forwarder")
+		r.Warn("--network allow=...: launch's binary is dynamically linked", "build it with CGO_ENABLED=0 (make build does)")
+		return
+	}
+	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:3128 to it")
+}
+
+// staticBinary reports whether the ELF file at path has no interpreter.
+func staticBinary(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// networkNotes say how the policy is enforced, for the dry run's stderr.
+func networkNotes(backend backendName, p plan.Plan) []string {
+	n := p.Network
+	switch n.Mode {
+	case plan.NetworkNone:
+		return []string{"network none: the container has only a loopback interface"}
+	case plan.NetworkAllow:
+	default:
+		return nil
+	}
+	x := n.Proxy
+	notes := []string{
+		fmt.Sprintf("network %s: the container has no network (only lo); launch's proxy on the host (socket %s) lets through only these hosts, by name, for CONNECT (https, ssh) and plain http; everything else gets 403", n, x.Socket()),
+		fmt.Sprintf("network: inside, %s _forward listens on 127.0.0.1:%d (HTTP_PROXY, HTTPS_PROXY) and relays to the socket; git over ssh uses it as ProxyCommand; a program that ignores the proxy variables reaches nothing", plan.ProxyBinary, x.Port),
+		"network: each decision (time, host, port, verdict, bytes) goes to " + x.Log,
+	}
+	if p.Runtime == plan.RuntimeRunsc {
+		notes = append(notes, "network: under runsc the forwarder reaches the host socket only when runsc runs with --host-uds=open (docker info lists the runtime's arguments; add \"runtimeArgs\": [\"--host-uds=open\"] to its entry in /etc/docker/daemon.json)")
+	}
+	return notes
+}
