@@ -20,6 +20,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The daemons started below keep this script's working directory: / is the
+# one that cannot be removed under them (a CI checkout can).
+cd /
 logdir=/var/log/launch-ci
 cache=/var/cache/launch-ci
 registry=127.0.0.1:5000

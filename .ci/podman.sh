@@ -21,6 +21,10 @@
 #
 # Usage: .ci/podman.sh   (as root; after .ci/rootfs.sh)
 set -euo pipefail
+# The services started below keep this script's working directory: / is the
+# one that cannot be removed under them (a CI checkout can; conmon then fails
+# with "Failed to get working directory").
+cd /
 
 cache=/var/cache/launch-ci
 logdir=/var/log/launch-ci
