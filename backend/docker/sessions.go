@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -83,13 +84,27 @@ func Stop(ctx context.Context, e sessionEngine, s sess.Info) error {
 	return Remove(ctx, e, s)
 }
 
-// Remove removes the session's container, forcefully.
+// Remove removes the session's container, forcefully. A conflict (the
+// engine is still starting it, or already removing it for a launch that was
+// killed half-way) is asked again for a few seconds, until it is gone.
 func Remove(ctx context.Context, e sessionEngine, s sess.Info) error {
-	_, err := e.ContainerRemove(ctx, s.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+	for try := 0; ; try++ {
+		_, err := e.ContainerRemove(ctx, s.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		switch {
+		case err == nil || cerrdefs.IsNotFound(err):
+			return nil
+		case cerrdefs.IsConflict(err) && try < 20:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(250 * time.Millisecond):
+			}
+			continue
+		case cerrdefs.IsConflict(err):
+			return nil // the engine's own removal is under way
+		}
 		return fmt.Errorf("%w; remove it with `docker rm -f %s`", sessionError(e, "remove container "+s.Name, err), s.Name)
 	}
-	return nil
 }
 
 // Logs writes the session's output so far to out and errw (one stream, out,

@@ -256,10 +256,11 @@ func TestE2ENetworkOpenSSHAndForwarder(t *testing.T) {
 			}
 
 			// The forwarder killed: the agent stays, cut off. Under Docker
-			// and Podman the forwarder is the container's init, which the
-			// agent cannot kill (the kernel drops SIGKILL to a namespace's
-			// init from inside) and whose death from outside ends the
-			// container; under Apptainer it is the agent's parent.
+			// and Podman the forwarder runs under the engine's init
+			// (--init: the agent is never PID 1), which the agent cannot
+			// kill (the kernel drops SIGKILL to a namespace's init from
+			// inside) and whose death from outside ends the container;
+			// under Apptainer the forwarder is the agent's parent.
 			script := `kill -9 1; sleep 1; echo "init: $(cat /proc/1/cmdline | tr '\0' ' ')"; ` + lab.probe()
 			if b.name == backendSingularity {
 				script = `kill -9 $PPID; sleep 1; ` + lab.probe()
@@ -274,8 +275,8 @@ func TestE2ENetworkOpenSSHAndForwarder(t *testing.T) {
 					t.Errorf("runsc, init killed: exit %d, output %q; want 137 and nothing reached", code, out)
 				}
 			case b.name != backendSingularity:
-				if !strings.HasPrefix(r["init"], "/.launch/launch _forward ") {
-					t.Errorf("init of the container: %q, want the forwarder", r["init"])
+				if !strings.Contains(r["init"], "-init -- /.launch/launch _forward ") {
+					t.Errorf("init of the container: %q, want the engine's init running the forwarder", r["init"])
 				}
 			default:
 				for _, k := range []string{"get-allowed", "connect-allowed", "direct-http", "direct-dns", "direct-tcp"} {

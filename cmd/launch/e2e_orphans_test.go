@@ -140,6 +140,9 @@ func TestE2EGCAfterCrash(t *testing.T) {
 				syscall.Kill(w, syscall.SIGKILL)
 			}
 		}
+		// The engine may still finish a create that a killed launch asked
+		// for: let it settle, as it has by the time anyone runs gc.
+		time.Sleep(3 * time.Second)
 		out, errOut, code := s.runPlain("gc", "--dry-run")
 		t.Logf("launch gc --dry-run:\n%s%s", out, errOut)
 		if code != 0 {
