@@ -212,3 +212,30 @@ func TestSortEnvLaterWins(t *testing.T) {
 		t.Error("Lookup(C) found a variable that is not set")
 	}
 }
+
+// TestUnmapped: who the agent runs as where the engine cannot map the
+// caller to the image user.
+func TestUnmapped(t *testing.T) {
+	base := Plan{User: User{UID: 1000, GID: 1000, Home: "/home/devuser"}}
+	tests := []struct {
+		name   string
+		caller Caller
+		priv   Privileges
+		mounts []Mount
+		want   RunAs
+	}{
+		{"image user", Caller{UID: 1000, GID: 1000}, Privileges{}, nil, RunAs{UID: 1000, GID: 1000, ImageUser: true}},
+		{"another user", Caller{UID: 1001, GID: 1002}, Privileges{}, nil, RunAs{UID: 1001, GID: 1002}},
+		{"root, least privilege", Caller{UID: 0, GID: 5}, Privileges{}, nil, RunAs{}},
+		{"root, the image's privileges", Caller{UID: 0, GID: 5}, Privileges{Capabilities: CapabilitiesImage}, nil, RunAs{ImageHome: true}},
+		{"home under a mount", Caller{UID: 1001, GID: 1001}, Privileges{}, []Mount{{Kind: MountBind, Source: "/h", Target: "/home"}}, RunAs{UID: 1001, GID: 1001, HomeMount: "/home"}},
+		{"a sibling is no home", Caller{UID: 1001, GID: 1001}, Privileges{}, []Mount{{Kind: MountBind, Source: "/h", Target: "/home/devuser2"}}, RunAs{UID: 1001, GID: 1001}},
+	}
+	for _, tt := range tests {
+		p := base
+		p.Caller, p.Privileges, p.Mounts = tt.caller, tt.priv, tt.mounts
+		if got := p.Unmapped(); got != tt.want {
+			t.Errorf("%s: Unmapped() = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -330,3 +330,45 @@ func CanonicalCapabilities(names []string) ([]string, error) {
 // CapabilityNames is every capability name ParseCapability accepts, in the
 // kernel's order.
 func CapabilityNames() []string { return append([]string(nil), capabilities...) }
+
+// RunAs is who the agent runs as where the engine cannot map the caller to
+// the image user (Docker on an engine that shares the host's ids, rootful
+// Podman), decided once for every such backend (Plan.Unmapped).
+type RunAs struct {
+	// UID and GID are the agent's ids: the caller's, root as 0:0.
+	UID, GID int
+	// ImageUser: the caller is the image user; nothing changes.
+	ImageUser bool
+	// ImageHome: root with the image's capabilities keeps the image's home
+	// (root can write it).
+	ImageHome bool
+	// HomeMount is the target of a mount that holds User.Home; then that
+	// mount is the home. Otherwise, and without ImageHome, the agent gets a
+	// private, empty home at User.Home that it owns.
+	HomeMount string
+}
+
+// Unmapped says who the agent runs as where the engine cannot map the
+// caller to the image user, so that what it writes in the workspace belongs
+// to the caller: the image user when the caller is that user; else the
+// caller (root as 0:0), keeping the image's home only as root with the
+// image's capabilities (root without capabilities cannot write a home the
+// image user owns), with a private home otherwise.
+func (p *Plan) Unmapped() RunAs {
+	u, cl := p.User, p.Caller
+	if u.UID == cl.UID && u.GID == cl.GID {
+		return RunAs{UID: u.UID, GID: u.GID, ImageUser: true}
+	}
+	r := RunAs{UID: cl.UID, GID: cl.GID}
+	if cl.UID == 0 {
+		r.GID = 0 // root runs as 0:0, whatever its group
+		r.ImageHome = p.Privileges.Effective().Capabilities == CapabilitiesImage
+	}
+	for _, m := range p.Mounts {
+		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
+			r.HomeMount = m.Target
+			break
+		}
+	}
+	return r
+}

@@ -343,22 +343,18 @@ type who struct {
 // themselves: root as 0:0 with the image's home (root can write it), anyone
 // else with a private tmpfs home at Plan.User.Home that they own.
 func identity(p plan.Plan, c Config) (who, error) {
-	u, cl := p.User, p.Caller
+	u, cl, run := p.User, p.Caller, p.Unmapped()
 	image := fmt.Sprintf("%d:%d", u.UID, u.GID)
-	if u.UID == cl.UID && u.GID == cl.GID {
+	if run.ImageUser {
 		return who{user: image}, nil
 	}
 	if !c.HostIDs {
 		return who{user: image, note: fmt.Sprintf("the agent runs as the image user %s (you are %d:%d): the engine's file sharing (Docker Desktop, Colima, OrbStack) gives you what it writes in the workspace", image, cl.UID, cl.GID)}, nil
 	}
-	rootCaps := p.Privileges.Effective().Capabilities == plan.CapabilitiesImage
-	if cl.UID == 0 && rootCaps {
-		return who{user: "0:0", note: fmt.Sprintf("you run launch as root: the agent runs as root (0:0), not as the image user %s, so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	caller := fmt.Sprintf("%d:%d", run.UID, run.GID)
+	if run.ImageHome {
+		return who{user: caller, note: fmt.Sprintf("you run launch as root: the agent runs as root (%s), not as the image user %s, so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", caller, image, u.Home)}, nil
 	}
-	if cl.UID == 0 {
-		cl.GID = 0 // root runs as 0:0, whatever its group
-	}
-	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
 	why := fmt.Sprintf("you are %s, not the image user %s: the agent runs as %s (docker has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
 	keep := "to keep the image's home, set uid and gid under [image_defaults] to yours if the image allows, or use rootless podman (--backend podman)"
 	if cl.UID == 0 {
@@ -367,10 +363,8 @@ func identity(p plan.Plan, c Config) (who, error) {
 		why = fmt.Sprintf("you run launch as root: the agent runs as root (%s), not as the image user %s, so that what it writes in the workspace is root's, as yours is; without capabilities root cannot write the image user's home", caller, image)
 		keep = "to keep the image's home, use --privileges image (root keeps docker's default capabilities)"
 	}
-	for _, m := range p.Mounts {
-		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
-			return who{user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
-		}
+	if run.HomeMount != "" {
+		return who{user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, run.HomeMount)}, nil
 	}
 	if strings.ContainsAny(u.Home, ":,") {
 		return who{}, plan.Errorf(plan.ErrUnsupported, "user home %q: the docker backend mounts a private home there for uid %d, and a path with ':' or ',' cannot be written in --tmpfs; use another home or --backend podman", u.Home, cl.UID)
@@ -382,7 +376,7 @@ func identity(p plan.Plan, c Config) (who, error) {
 		// what it installs in its home (~/.local/bin). mode: runc keeps
 		// the mode of a directory the image has at that path; gVisor and
 		// a new directory get 0700.
-		tmpfs: fmt.Sprintf("exec,mode=0700,uid=%d,gid=%d", cl.UID, cl.GID),
+		tmpfs: fmt.Sprintf("exec,mode=0700,uid=%d,gid=%d", run.UID, run.GID),
 		note:  fmt.Sprintf("%s; its home %s is a new, empty tmpfs that it owns, which hides what the image has there; %s", why, u.Home, keep),
 	}, nil
 }

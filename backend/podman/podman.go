@@ -399,16 +399,14 @@ func identify(p plan.Plan, c Config) (identity, error) {
 	if c.UserNS == UserNSHost {
 		ns = specgen.Namespace{NSMode: specgen.Host}
 	}
-	if u.UID == cl.UID && u.GID == cl.GID {
+	run := p.Unmapped()
+	if run.ImageUser {
 		return identity{userns: ns, user: image, note: fmt.Sprintf("rootful podman: the agent runs as the image user %s, who is you, so what it writes in the workspace is yours", image)}, nil
 	}
-	if cl.UID == 0 && p.Privileges.Effective().Capabilities == plan.CapabilitiesImage {
-		return identity{userns: ns, user: "0:0", note: fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (0:0), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", image, u.Home)}, nil
+	caller := fmt.Sprintf("%d:%d", run.UID, run.GID)
+	if run.ImageHome {
+		return identity{userns: ns, user: caller, note: fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (%s), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; it keeps the image's home %s (root can write it)", caller, image, u.Home)}, nil
 	}
-	if cl.UID == 0 {
-		cl.GID = 0 // root runs as 0:0, whatever its group
-	}
-	caller := fmt.Sprintf("%d:%d", cl.UID, cl.GID)
 	why := fmt.Sprintf("rootful podman, and you are %s, not the image user %s: the agent runs as %s (a rootful service has no keep-id), so that what it writes in the workspace is yours and it can read your private credential files", caller, image, caller)
 	keep := "to keep the image's home, use a rootless podman service"
 	if cl.UID == 0 {
@@ -417,10 +415,8 @@ func identify(p plan.Plan, c Config) (identity, error) {
 		why = fmt.Sprintf("rootful podman, and you run launch as root: the agent runs as root (%s), not as the image user %s (a rootful service has no keep-id), so that what it writes in the workspace is root's, as yours is; without capabilities root cannot write the image user's home", caller, image)
 		keep = "to keep the image's home, use --privileges image (root keeps podman's default capabilities)"
 	}
-	for _, m := range p.Mounts {
-		if m.Target == u.Home || strings.HasPrefix(u.Home, strings.TrimSuffix(m.Target, "/")+"/") {
-			return identity{userns: ns, user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, m.Target)}, nil
-		}
+	if run.HomeMount != "" {
+		return identity{userns: ns, user: caller, note: fmt.Sprintf("%s; its home %s is what the mount at %s holds", why, u.Home, run.HomeMount)}, nil
 	}
 	return identity{
 		userns: ns,
