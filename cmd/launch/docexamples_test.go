@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -305,5 +306,89 @@ func TestDocExamples(t *testing.T) {
 		if !used[k] {
 			t.Errorf("exemptBlocks: no block of %s starts with %q any more: drop the entry", e.file, e.first)
 		}
+	}
+}
+
+// TestDocCommands: every launch command that a doc shows in a block of sh,
+// of no language, or after "$ " in a console transcript (the root command:
+// flags, an agent, its arguments; a subcommand with its flags) is one launch
+// accepts on the golden host: its flags exist and their values parse. A
+// subcommand's action does not run (its own tests run it); a line with
+// shell syntax is checked up to it.
+func TestDocCommands(t *testing.T) {
+	checked := 0
+	for _, file := range docFiles(t) {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(file, "../../")
+		for _, b := range docBlocks(name, strings.Split(string(raw), "\n")) {
+			if (b.lang != "sh" && b.lang != "" && b.lang != "console") || b.stream != "" {
+				continue
+			}
+			for i, line := range b.body {
+				if b.lang == "console" {
+					var ok bool
+					if line, ok = strings.CutPrefix(line, "$ "); !ok {
+						continue // output
+					}
+				}
+				words := docCommand(line)
+				if len(words) == 0 {
+					continue
+				}
+				checked++
+				var errb bytes.Buffer
+				h := fakeHost(goldenCase{}.fs(), []string{"OPENAI_API_KEY=sk-example"}, false)
+				s := iostreams.Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb}
+				app := newApp(s, h, func(ctx context.Context, f *flagState, cmd *cli.Command) error {
+					_, err := buildOptions(h, f, cmd)
+					return err
+				})
+				app.ExitErrHandler = func(context.Context, *cli.Command, error) {}
+				// A subcommand's flags and arguments are parsed; its
+				// action (a login, a remote copy, an engine) does not run.
+				noActions(app.Commands)
+				if err := app.Run(context.Background(), slurmFlag(words)); err != nil {
+					t.Errorf("%s:%d: %s: %v\n%s", name, b.open+2+i, line, err, errb.String())
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no launch command found in the docs' sh blocks")
+	}
+	t.Logf("%d launch commands checked", checked)
+}
+
+// docCommand is the launch command of a line of an sh block, up to a
+// comment or shell syntax; nil when the line is no launch command.
+func docCommand(line string) []string {
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "launch ") {
+		return nil
+	}
+	if i := strings.Index(line, " #"); i >= 0 {
+		line = line[:i]
+	}
+	for _, op := range []string{" | ", " && ", " || ", "; ", " > ", " < ", "$("} {
+		if i := strings.Index(line, op); i >= 0 {
+			line = line[:i]
+		}
+	}
+	words, err := mounts.Words(line)
+	if err != nil {
+		return nil
+	}
+	return words
+}
+
+// noActions replaces the actions of the commands and of theirs by no-ops.
+func noActions(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.Action = func(context.Context, *cli.Command) error { return nil }
+		c.Before = nil
+		noActions(c.Commands)
 	}
 }
