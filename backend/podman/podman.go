@@ -22,6 +22,7 @@ package podman
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -145,9 +146,13 @@ type Rendered struct {
 // that runs it (shell.Terminal), in a subshell: a real run decides it from
 // launch's own (Spec.Terminal), but the snippet is often run elsewhere
 // (`| sh`, eval, a copy). A detached run attaches nothing and keeps it.
-func (r Rendered) Snippet() string {
+func (r Rendered) Snippet() string { return r.snippet("run") }
+
+// snippet is Snippet with verb (run, or create for the tests) for podman's
+// run.
+func (r Rendered) snippet(verb string) string {
 	if r.Detach {
-		return strings.Join(append(shell.Prepare(r.Prepare), shell.Join(r.Argv)), "\n")
+		return strings.Join(append(shell.Prepare(r.Prepare), shell.Join(withVerb(r.Argv, verb))), "\n")
 	}
 	q := r.request()
 	spec := *q.Spec
@@ -160,7 +165,16 @@ func (r Rendered) Snippet() string {
 	}
 	lines := append([]string{"("}, shell.Terminal("-t")...)
 	lines = append(lines, shell.Prepare(r.Prepare)...)
-	return strings.Join(append(lines, shell.JoinTTY(argv, "-t"), ")"), "\n")
+	return strings.Join(append(lines, shell.JoinTTY(withVerb(argv, verb), "-t"), ")"), "\n")
+}
+
+// withVerb is a podman run argv with verb in place of run.
+func withVerb(argv []string, verb string) []string {
+	out := append([]string(nil), argv...)
+	if i := slices.Index(out, "run"); i >= 0 {
+		out[i] = verb
+	}
+	return out
 }
 
 // Notes are remarks for stderr: how Render translated parts of the Plan that
