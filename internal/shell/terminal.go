@@ -49,9 +49,8 @@ func JoinTTY(argv []string, flag string) string {
 	if i < 0 {
 		panic("shell.JoinTTY: " + flag + " not in the command")
 	}
-	words := append(append(slices.Clone(argv[:i]), "$"+TTYVar), argv[i+1:]...)
-	q := make([]string, len(words))
-	for j, w := range words {
+	q := make([]string, len(argv))
+	for j, w := range argv {
 		q[j] = Quote(w)
 	}
 	q[i] = "$" + TTYVar
