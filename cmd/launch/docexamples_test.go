@@ -81,18 +81,18 @@ var docFixtures = map[string]docFixture{
 // generates, each with why: the test fails on any other unmarked block that
 // shows what launch prints, and on an entry here that no longer matches.
 var exemptBlocks = []struct{ file, first, why string }{
-	{"docs/agents.md", "launch: the agent's work is on the branch", "printed when a real --isolate session ends (TestE2EIsolate* checks it on real engines)"},
-	{"docs/agents.md", "launch: the session's copy is kept at", "printed when a real --isolate session is interrupted (e2e)"},
+	{"docs/agents.md", "launch: the agent's work is on the branch", "printed when a real --isolate session ends (TestE2EIsolate)"},
+	{"docs/agents.md", "launch: the session's copy is kept at", "printed when a real --isolate session is interrupted (TestE2EIsolateInterrupted)"},
 	{"docs/credentials.md", "launch: warning: /home/ana/.codex/auth.json", "printed before a real launch only, against the clock"},
 	{"docs/network.md", "launch: example.com:443 is not in the network allowlist", "the body of the proxy's 403, at run time (netpolicy tests)"},
 	{"docs/podman.md", "launch: warning: mount \"/Volumes/data/proj\"", "needs a Mac with a podman machine"},
 	{"docs/podman.md", "launch: warning: platform linux/amd64 on a arm64 podman machine", "needs a Mac with an arm64 podman machine"},
 	{"docs/podman.md", "launch: podman: cannot reach the service at ssh://", "needs a Mac whose podman machine is stopped"},
 	{"docs/podman.md", "launch: user namespace keep-id: not supported", "only backend/podman's Config forces keep-id (render tests); no flag does"},
-	{"docs/podman.md", "launch: the podman service at unix:///run/podman/podman.sock (rootful socket) is rootful", "a real run against a service (e2e)"},
-	{"docs/podman.md", "launch: runtime \"runsc\": the podman service", "a real run against a Podman 4 service (e2e)"},
+	{"docs/podman.md", "launch: the podman service at unix:///run/podman/podman.sock (rootful socket) is rootful", "a real run against a service of the other kind than the dry run guessed"},
+	{"docs/podman.md", "launch: runtime \"runsc\": the podman service", "a real run against a Podman 4 service (backend/podman exec tests, with a fake engine)"},
 	{"docs/hpc.md", "launch: FUSE is not usable here", "a real run on a host without FUSE (singularity sandbox tests)"},
-	{"docs/security.md", "launch: warning: the session changed protected workspace paths", "printed after a real session (e2e)"},
+	{"docs/security.md", "launch: warning: the session changed protected workspace paths", "printed after a real session (e2e_untrusted_test.go)"},
 	{"docs/sessions.md", "$ launch --detach codex", "a transcript of real detached sessions (e2e sessions tests)"},
 }
 
