@@ -2,6 +2,7 @@ package singularity
 
 import (
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/launchcli/launch/internal/shell"
@@ -40,6 +41,14 @@ func (r Rendered) Snippet() string {
 	line("(")
 	for _, l := range shell.Terminal("") {
 		line(l)
+	}
+	unset := r.unset
+	if i := slices.Index(unset, "TERM"); i >= 0 {
+		// A real run passes TERM when it has a terminal (plan.Plan.TTY);
+		// the snippet decides that when it runs: Apptainer passes the
+		// shell's TERM through, unless there is no terminal.
+		unset = slices.Delete(slices.Clone(unset), i, i+1)
+		line("[ -t 0 ] && [ -t 1 ] || unset TERM")
 	}
 	if wrap {
 		line("set -e")
@@ -121,9 +130,9 @@ func (r Rendered) Snippet() string {
 	if r.tmpdirVar != "" {
 		line(r.tmpdirVar + `="$` + shScratch + `" \`)
 	}
-	if len(r.unset) > 0 {
+	if len(unset) > 0 {
 		parts := []string{"env"}
-		for _, n := range r.unset {
+		for _, n := range unset {
 			parts = append(parts, "-u", shell.Quote(n))
 		}
 		line(strings.Join(parts, " ") + ` \`)
