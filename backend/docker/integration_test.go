@@ -40,6 +40,7 @@ import (
 
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/naming"
+	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -433,14 +434,24 @@ func createBoth(t *testing.T, c *client.Client, p plan.Plan, api, cli Rendered) 
 		t.Fatalf("create snippet differs from the printed one beyond the verb:\n%s\n%s", snippet, want)
 	}
 	cmd := exec.Command("sh", "-c", snippet)
+	if p.TTY {
+		// The snippet decides -t from the terminal of the shell that runs
+		// it (shell.Terminal): give it one, as the real run had.
+		cmd = exec.Command("script", "-qec", "sh -c "+shell.Quote(snippet), "/dev/null")
+	}
 	cmd.Env = append(os.Environ(), secretEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("sh -c %q: %v\n%s", snippet, err, stderr.String())
+		t.Fatalf("sh -c %q: %v\n%s%s", snippet, err, out, stderr.String())
 	}
-	id := strings.TrimSpace(string(out))
+	// The id is the last line (a terminal ends it with \r\n).
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 {
+		t.Fatalf("sh -c %q printed no container id\n%s", snippet, stderr.String())
+	}
+	id := lines[len(lines)-1]
 	t.Cleanup(func() {
 		c.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true})
 	})

@@ -98,8 +98,10 @@ type Rendered struct {
 
 	// p is the Plan, for what Exec computes from the image: the PATH
 	// (p.EnvWithPath) when p.PathPrepend is not empty.
-	p     plan.Plan
-	notes []string
+	p plan.Plan
+	// notes are true of every run of r; cmdNotes only of the printed
+	// command (Snippet), which a real run does not use.
+	notes, cmdNotes []string
 	// hostUDS is set when the container must connect to a host Unix socket
 	// (the allowlist's proxy): under runsc, Exec checks that gVisor allows
 	// it (--host-uds=open).
@@ -256,13 +258,10 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	if len(p.PathPrepend) > 0 {
 		dirs := strings.Join(p.PathPrepend, ":")
-		r.notes = append(r.notes, fmt.Sprintf("PATH: the command puts %s in front of a default PATH (%s); a real run puts them in front of the image's own PATH instead, which only the image knows", dirs, plan.FallbackPath))
+		r.cmdNotes = append(r.cmdNotes, fmt.Sprintf("PATH: the command puts %s in front of a default PATH (%s); a real run puts them in front of the image's own PATH instead, which only the image knows", dirs, plan.FallbackPath))
 	}
 	if len(r.Inherited) > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("values passed by name (--env NAME) come from the environment of the shell that runs the command, and docker leaves out any that is unset there: %s", strings.Join(r.Inherited, ", ")))
-	}
-	if p.TTY {
-		r.notes = append(r.notes, "the command uses -t: run it from a terminal")
+		r.cmdNotes = append(r.cmdNotes, fmt.Sprintf("values passed by name (--env NAME) come from the environment of the shell that runs the command, and docker leaves out any that is unset there: %s", strings.Join(r.Inherited, ", ")))
 	}
 	if masked+maskedFiles > 0 {
 		r.notes = append(r.notes, "masked directories are empty read-only tmpfs mounts; masked files are a read-only bind of /dev/null (reads are empty, writes are discarded)")
@@ -277,7 +276,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		r.notes = append(r.notes, "--gpus needs the NVIDIA Container Toolkit on the engine's host")
 	}
 	if c.Name != "" {
-		r.notes = append(r.notes, fmt.Sprintf("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3)))
+		r.cmdNotes = append(r.cmdNotes, fmt.Sprintf("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3)))
 	}
 	return r, nil
 }
@@ -389,16 +388,37 @@ func (r Rendered) Argv() []string { return Command("run", r.Request, r.Inherited
 // the Plan (shell.Prepare: private directories, missing files written), then the
 // docker run command. It runs as printed in sh and bash, creates nothing
 // until it is run, and shows inherited values by name only.
+//
+// An attached run decides -t when it runs, from the terminal of the shell
+// that runs it (shell.Terminal), in a subshell: a real run decides it from
+// launch's own (Config.Tty), but the snippet is often run elsewhere
+// (`| sh`, eval, a copy). A detached run attaches nothing and keeps Tty.
 func (r Rendered) Snippet() string { return r.snippet("run") }
 
 func (r Rendered) snippet(verb string) string {
-	lines := append(shell.Prepare(r.Prepare), shell.Join(Command(verb, r.Request, r.Inherited)))
+	if r.Request.Detach {
+		lines := append(shell.Prepare(r.Prepare), shell.Join(Command(verb, r.Request, r.Inherited)))
+		return strings.Join(lines, "\n") + "\n"
+	}
+	req := r.Request
+	cfg := *req.Config
+	cfg.Tty = true
+	req.Config = &cfg
+	lines := append([]string{"("}, shell.Terminal("-t")...)
+	lines = append(lines, shell.Prepare(r.Prepare)...)
+	lines = append(lines, shell.JoinTTY(Command(verb, req, r.Inherited), "-t"), ")")
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// Notes are remarks for stderr about the printed command: what it needs from
-// the shell that runs it and how it differs from a real run.
+// Notes are remarks for stderr that are true of every run of r, real or
+// printed: who the agent runs as, what a mask is, what a setting needs from
+// the engine.
 func (r Rendered) Notes() []string { return slices.Clone(r.notes) }
+
+// CommandNotes are remarks for stderr about the printed command only: what
+// it needs from the shell that runs it and how it differs from a real run.
+// A real run does not print them, not even with --verbose.
+func (r Rendered) CommandNotes() []string { return slices.Clone(r.cmdNotes) }
 
 // Command computes the docker CLI command (verb "run" or "create") that sends
 // req to the engine. It is the only place that turns a request into a command

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -236,8 +237,11 @@ func TestRenderRules(t *testing.T) {
 			if !strings.Contains(argv, want) {
 				t.Errorf("argv = %s\nwant %s", argv, want)
 			}
-			if notes := strings.Join(r.Notes(), "\n"); !strings.Contains(notes, "the image's own PATH") {
-				t.Errorf("notes do not say a real run uses the image's PATH:\n%s", notes)
+			if notes := strings.Join(r.CommandNotes(), "\n"); !strings.Contains(notes, "the image's own PATH") {
+				t.Errorf("command notes do not say a real run uses the image's PATH:\n%s", notes)
+			}
+			if notes := strings.Join(r.Notes(), "\n"); strings.Contains(notes, "PATH") {
+				t.Errorf("a note of every run speaks of the printed command's PATH:\n%s", notes)
 			}
 		}},
 	}
@@ -365,18 +369,57 @@ func TestSnippet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.Join(shell.Prepare(p.Prepare), "\n") + "\n" + shell.Join(r.Argv()) + "\n"
+	// A subshell: the terminal lines (shell.Terminal), the preparation,
+	// then the command, whose -t the terminal lines decide.
+	want := "(\n" + strings.Join(shell.Terminal("-t"), "\n") + "\n" + strings.Join(shell.Prepare(p.Prepare), "\n") + "\n" +
+		strings.Replace(shell.Join(r.Argv()), " -i ", " -i $launch_tty ", 1) + "\n)\n"
 	if got := r.Snippet(); got != want {
 		t.Errorf("Snippet =\n%s\nwant\n%s", got, want)
 	}
 	if strings.Contains(r.Snippet(), "s3cret") {
 		t.Error("the snippet holds an inherited value")
 	}
-	notes := strings.Join(r.Notes(), "\n")
+	// What concerns the printed command only is in CommandNotes, which a
+	// real run does not print, even with --verbose.
+	notes := strings.Join(r.CommandNotes(), "\n")
 	for _, w := range []string{"SECRET", "launch-shell-w-2"} {
 		if !strings.Contains(notes, w) {
-			t.Errorf("notes do not mention %s:\n%s", w, notes)
+			t.Errorf("command notes do not mention %s:\n%s", w, notes)
 		}
+	}
+	for _, n := range r.Notes() {
+		if strings.Contains(n, "command") || strings.Contains(n, "SECRET") {
+			t.Errorf("a note of every run speaks of the printed command: %q", n)
+		}
+	}
+}
+
+// TestSnippetTerminal: the printed command is the same whether or not the
+// dry run had a terminal (its -t is decided where it runs); a detached run
+// keeps the -t Render decided and attaches nothing.
+func TestSnippetTerminal(t *testing.T) {
+	p := basePlan()
+	p.Env = nil
+	without, err := Render(p, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.TTY = true
+	with, err := Render(p, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The plan's hash (a label) covers its TTY; nothing else may differ.
+	hash := regexp.MustCompile(`dev\.launch\.plan=[0-9a-f]+`)
+	if hash.ReplaceAllString(without.Snippet(), "") != hash.ReplaceAllString(with.Snippet(), "") || !strings.Contains(with.Snippet(), " -i $launch_tty ") {
+		t.Errorf("snippets differ with the dry run's terminal, or lack $launch_tty:\n%s\n%s", without.Snippet(), with.Snippet())
+	}
+	detached, err := Render(p, Config{Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := detached.Snippet(); got != shell.Join(detached.Argv())+"\n" || !strings.Contains(got, " -d -i -t ") {
+		t.Errorf("detached snippet = %s; want the command only, with -d -i -t", got)
 	}
 }
 

@@ -377,13 +377,7 @@ func diff(path string, api, cli any) []string {
 // computed from the same argv.
 func createSnippet(t *testing.T, r Rendered) string {
 	t.Helper()
-	argv := slices.Clone(r.Argv)
-	i := slices.Index(argv, "run")
-	if i < 0 {
-		t.Fatalf("no run in %q", argv)
-	}
-	argv[i] = "create"
-	s := strings.Join(append(shell.Prepare(r.Prepare), shell.Join(argv)), "\n")
+	s := r.snippet("create")
 	if want := strings.Replace(r.Snippet(), " run ", " create ", 1); s != want {
 		t.Fatalf("create snippet differs from the printed one beyond the verb:\n%s\n%s", s, want)
 	}
@@ -440,13 +434,23 @@ func createBothAll(t *testing.T, s service, p plan.Plan, api, cli Rendered) []st
 	}
 	snippet := createSnippet(t, cli)
 	cmd := s.cli(secretEnv, "sh", "-c", snippet)
+	if p.TTY {
+		// The snippet decides -t from the terminal of the shell that runs
+		// it (shell.Terminal): give it one, as the real run had.
+		cmd = s.cli(secretEnv, "script", "-qec", "sh -c "+shell.Quote(snippet), "/dev/null")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("sh -c %q: %v\n%s", snippet, err, stderr.String())
+		t.Fatalf("sh -c %q: %v\n%s%s", snippet, err, out, stderr.String())
 	}
-	id := strings.TrimSpace(string(out))
+	// The id is the last word (a terminal ends it with \r\n).
+	words := strings.Fields(string(out))
+	if len(words) == 0 {
+		t.Fatalf("sh -c %q printed no container id\n%s", snippet, stderr.String())
+	}
+	id := words[len(words)-1]
 	t.Cleanup(func() { s.conn.Remove(context.Background(), id) })
 	res, err := inspect(context.Background(), s.conn, id)
 	if err != nil {

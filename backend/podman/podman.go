@@ -22,6 +22,7 @@ package podman
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -129,7 +130,9 @@ type Rendered struct {
 	// (podman run -d).
 	Detach bool
 
-	notes []string
+	// notes are true of every run of r; cmdNotes only of the printed
+	// command (Snippet), which a real run does not use.
+	notes, cmdNotes []string
 	// p is the Plan rendered: Exec puts its PATH prepends in front of the
 	// image's own PATH, which only the service can read.
 	p plan.Plan
@@ -138,13 +141,50 @@ type Rendered struct {
 // Snippet is the POSIX shell text --dry-run prints: it first creates the
 // missing Prepare paths (private to the user), then runs Argv, and it runs as
 // printed. Inherited values appear by name only. No trailing newline.
-func (r Rendered) Snippet() string {
-	return strings.Join(append(shell.Prepare(r.Prepare), shell.Join(r.Argv)), "\n")
+//
+// An attached run decides -t when it runs, from the terminal of the shell
+// that runs it (shell.Terminal), in a subshell: a real run decides it from
+// launch's own (Spec.Terminal), but the snippet is often run elsewhere
+// (`| sh`, eval, a copy). A detached run attaches nothing and keeps it.
+func (r Rendered) Snippet() string { return r.snippet("run") }
+
+// snippet is Snippet with verb (run, or create for the tests) for podman's
+// run.
+func (r Rendered) snippet(verb string) string {
+	if r.Detach {
+		return strings.Join(append(shell.Prepare(r.Prepare), shell.Join(withVerb(r.Argv, verb))), "\n")
+	}
+	q := r.request()
+	spec := *q.Spec
+	spec.Terminal = ptr(true)
+	q.Spec = &spec
+	argv, err := command(q)
+	if err != nil {
+		// Render made r.Argv from the same request, -t aside.
+		panic("podman: the command of a rendered spec: " + err.Error())
+	}
+	lines := append([]string{"("}, shell.Terminal("-t")...)
+	lines = append(lines, shell.Prepare(r.Prepare)...)
+	return strings.Join(append(lines, shell.JoinTTY(withVerb(argv, verb), "-t"), ")"), "\n")
+}
+
+// withVerb is a podman run argv with verb in place of run.
+func withVerb(argv []string, verb string) []string {
+	out := append([]string(nil), argv...)
+	if i := slices.Index(out, "run"); i >= 0 {
+		out[i] = verb
+	}
+	return out
 }
 
 // Notes are remarks for stderr: how Render translated parts of the Plan that
-// a user may not expect. They never hold an inherited value.
+// a user may not expect, true of every run of r. They never hold an
+// inherited value.
 func (r Rendered) Notes() []string { return append([]string(nil), r.notes...) }
+
+// CommandNotes are remarks for stderr about the printed command only (how
+// it differs from a real run); a real run does not print them.
+func (r Rendered) CommandNotes() []string { return append([]string(nil), r.cmdNotes...) }
 
 // Render decides everything the Podman backend will do with p. A part of p
 // that it cannot honour is an error wrapping plan.ErrUnsupported that says
@@ -168,8 +208,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if err := naming.CheckName(c.Name); err != nil {
 		return Rendered{}, err
 	}
-	var notes []string
+	var notes, cmdNotes []string
 	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	cmdNote := func(format string, args ...any) { cmdNotes = append(cmdNotes, fmt.Sprintf(format, args...)) }
 
 	s := specgen.NewSpecGenerator(p.Image.OCI, false)
 	s.RawImageName = p.Image.OCI
@@ -216,7 +257,8 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 
 	if p.Runtime == plan.RuntimeRunsc {
 		s.OCIRuntime = string(plan.RuntimeRunsc)
-		note("runtime runsc: it must be registered with the podman service ([engine.runtimes] in containers.conf; not available on macOS); the printed command's --runtime is a flag of local podman, not of podman-remote")
+		note("runtime runsc: it must be registered with the podman service ([engine.runtimes] in containers.conf; not available on macOS)")
+		cmdNote("runtime runsc: the printed command's --runtime is a flag of local podman, not of podman-remote")
 	}
 
 	renderPrivileges(s, p.Privileges, note)
@@ -237,6 +279,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		note("gpus: passed as CDI devices (nvidia.com/gpu=...); the podman host needs a CDI spec (`nvidia-ctk cdi generate`)")
 	}
 
+	if c.Name != "" {
+		cmdNote("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3))
+	}
 	if s.Labels, err = naming.Labels(p, c.Labels); err != nil {
 		return Rendered{}, err
 	}
@@ -246,7 +291,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		// The image's config (and its PATH) is known to the service only;
 		// Render makes no call, so PATH is the prepended directories in
 		// front of plan.FallbackPath.
-		note("PATH: %s in front of %s; the image's own PATH cannot be read without the podman service, so this fallback list stands in for it", strings.Join(p.PathPrepend, ":"), plan.FallbackPath)
+		cmdNote("PATH: %s in front of %s; the image's own PATH cannot be read without the podman service, so this fallback list stands in for it", strings.Join(p.PathPrepend, ":"), plan.FallbackPath)
 	}
 	s.Env = make(map[string]string, len(envs))
 	var inherited []string
@@ -257,7 +302,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		}
 	}
 	if len(inherited) > 0 {
-		note("env %s: inherited from your environment by name; the printed command reads them from the shell it runs in", strings.Join(inherited, ", "))
+		cmdNote("env %s: inherited from your environment by name; the printed command reads them from the shell it runs in", strings.Join(inherited, ", "))
 	}
 
 	// The Plan's mounts are already the effective list (mounts.List drops
@@ -283,6 +328,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		Detach:    c.Detach,
 		Prepare:   append([]plan.HostPath(nil), p.Prepare...),
 		notes:     notes,
+		cmdNotes:  cmdNotes,
 		p:         p,
 	}
 	argv, err := command(r.request())

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -267,6 +268,10 @@ func TestRenderCases(t *testing.T) {
 		argv    []string // words that must appear in order in the argv
 		notArgv []string // words that must not appear
 		note    string   // a note that must appear
+		// cmdNote must appear among the notes about the printed command
+		// only (CommandNotes), and not among those of every run (Notes),
+		// which a real run prints under --verbose.
+		cmdNote string
 		env     map[string]string
 		noEnv   []string // variables the spec's env must not have
 		err     string   // the error, if any
@@ -493,11 +498,22 @@ func TestRenderCases(t *testing.T) {
 			noEnv: []string{"PATH"},
 		},
 		{
-			name: "PATH prepends go in front of the fallback list",
-			plan: func(p *plan.Plan) { p.PathPrepend = []string{"/opt/conda/bin", "/w/.venv/bin"} },
-			argv: []string{"--env", "PATH=/opt/conda/bin:/w/.venv/bin:" + plan.FallbackPath},
-			env:  map[string]string{"PATH": "/opt/conda/bin:/w/.venv/bin:" + plan.FallbackPath},
-			note: "the image's own PATH cannot be read without the podman service, so this fallback list stands in for it",
+			name:    "PATH prepends go in front of the fallback list",
+			plan:    func(p *plan.Plan) { p.PathPrepend = []string{"/opt/conda/bin", "/w/.venv/bin"} },
+			argv:    []string{"--env", "PATH=/opt/conda/bin:/w/.venv/bin:" + plan.FallbackPath},
+			env:     map[string]string{"PATH": "/opt/conda/bin:/w/.venv/bin:" + plan.FallbackPath},
+			cmdNote: "the image's own PATH cannot be read without the podman service, so this fallback list stands in for it",
+		},
+		{
+			name:    "a container name: the printed command differs from a real run",
+			cfg:     Config{Name: "launch-shell-w"},
+			cmdNote: "the command fails if a container named launch-shell-w exists; a real run picks launch-shell-w-2",
+		},
+		{
+			name:    "inherited values: the printed command reads them from its shell",
+			plan:    func(p *plan.Plan) { p.Env = append(p.Env, plan.EnvVar{Name: "TOKEN", Value: "s3cret", FromHost: true}) },
+			argv:    []string{"--env", "TOKEN"},
+			cmdNote: "env TOKEN: inherited from your environment by name; the printed command reads them from the shell it runs in",
 		},
 		{
 			name: "invalid plan",
@@ -533,6 +549,14 @@ func TestRenderCases(t *testing.T) {
 					if a == w {
 						t.Errorf("argv holds %q:\n%s", w, shell.Join(r.Argv))
 					}
+				}
+			}
+			if tt.cmdNote != "" && !strings.Contains(strings.Join(r.CommandNotes(), "\n"), tt.cmdNote) {
+				t.Errorf("command notes lack %q: %q", tt.cmdNote, r.CommandNotes())
+			}
+			for _, n := range r.Notes() {
+				if strings.Contains(n, "command") {
+					t.Errorf("a note of every run speaks of the printed command: %q", n)
 				}
 			}
 			if tt.note != "" && !strings.Contains(strings.Join(r.Notes(), "\n"), tt.note) {
@@ -610,16 +634,28 @@ func TestSnippetPrepares(t *testing.T) {
 	if err := os.WriteFile(existing, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := Rendered{
-		Prepare: []plan.HostPath{
-			{Path: filepath.Join(dir, "new dir", ".codex"), Dir: true},
-			{Path: filepath.Join(dir, "sub", ".claude.json"), Content: "{}"},
-			{Path: existing, Content: "{}"},
-		},
-		Argv: []string{"true"},
+	p := small()
+	p.Prepare = []plan.HostPath{
+		{Path: filepath.Join(dir, "new dir", ".codex"), Dir: true},
+		{Path: filepath.Join(dir, "sub", ".claude.json"), Content: "{}"},
+		{Path: existing, Content: "{}"},
+	}
+	r, err := Render(p, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// podman itself is a stub here: only the preparation runs for real.
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "podman"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	snippet := r.Snippet()
-	if out, err := exec.Command("sh", "-c", snippet).CombinedOutput(); err != nil {
+	c := exec.Command("sh", "-c", snippet)
+	c.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("sh: %v\n%s\nsnippet:\n%s", err, out, snippet)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "new dir", ".codex")); err != nil || !fi.IsDir() {
@@ -637,9 +673,26 @@ func TestSnippetPrepares(t *testing.T) {
 	if b, _ := os.ReadFile(existing); string(b) != "keep" {
 		t.Errorf("existing file overwritten: %q", b)
 	}
-	lines := strings.Split(snippet, "\n")
-	if len(lines) != 4 || lines[3] != "true" {
-		t.Errorf("snippet = %q, want three preparation lines and then the command", lines)
+	// A subshell: the terminal lines (shell.Terminal), the preparation,
+	// then the command, whose -t is decided by the terminal lines.
+	want := append(append(append([]string{"("}, shell.Terminal("-t")...), shell.Prepare(p.Prepare)...),
+		strings.Replace(shell.Join(r.Argv), " -i ", " -i $launch_tty ", 1), ")")
+	if lines := strings.Split(snippet, "\n"); !slices.Equal(lines, want) {
+		t.Errorf("snippet =\n%s\nwant\n%s", snippet, strings.Join(want, "\n"))
+	}
+}
+
+// TestSnippetDetached: a detached run attaches nothing; its printed command
+// keeps -t as Render decided it, without the terminal lines.
+func TestSnippetDetached(t *testing.T) {
+	p := small()
+	p.TTY = true
+	r, err := Render(p, Config{Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Snippet(); got != shell.Join(r.Argv) || !strings.Contains(got, " -d -i -t ") {
+		t.Errorf("snippet = %s; want the command only, with -d -i -t", got)
 	}
 }
 

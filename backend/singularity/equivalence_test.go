@@ -336,7 +336,16 @@ func parseSnippet(src, binary string) (snippetRun, error) {
 	}
 	var run snippetRun
 	found := false
+	var noTerminal []string // unset when the shell has no terminal, as here
 	for _, line := range lines {
+		var words []string
+		for _, w := range line {
+			words = append(words, w.literal())
+		}
+		if l := strings.Join(words, " "); strings.HasPrefix(l, "[ -t 0 ] && [ -t 1 ] || unset ") {
+			noTerminal = append(noTerminal, strings.Fields(strings.TrimPrefix(l, "[ -t 0 ] && [ -t 1 ] || unset "))...)
+			continue
+		}
 		assign := map[string]shWord{}
 		var order, unset []string
 		i := 0
@@ -385,6 +394,7 @@ func parseSnippet(src, binary string) (snippetRun, error) {
 	if !found {
 		return snippetRun{}, fmt.Errorf("no %s exec line in the snippet", binary)
 	}
+	run.unset = append(run.unset, noTerminal...)
 	return run, nil
 }
 

@@ -448,6 +448,10 @@ func (r *Rendered) renderNotes(p plan.Plan, c Config) {
 // and why. They never hold a secret value.
 func (r Rendered) Notes() []string { return append([]string(nil), r.notes...) }
 
+// CommandNotes are remarks about the printed snippet only; a real run does
+// not print them. The snippet does what Exec does, so there are none.
+func (r Rendered) CommandNotes() []string { return nil }
+
 // Image is the image exec runs: the Plan's local path, or, for a remote
 // reference, its link in the cache.
 func (r Rendered) Image() string { return r.image }

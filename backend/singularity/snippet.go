@@ -2,6 +2,7 @@ package singularity
 
 import (
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/launchcli/launch/internal/shell"
@@ -23,9 +24,12 @@ const (
 // directory it removes afterwards, and runs the runtime with the same argv and
 // environment. Values inherited from the host appear by name only
 // (APPTAINERENV_NAME="$NAME"), so the snippet never shows a secret; they are
-// read from the shell that runs it. A plain run is one command; anything
-// more runs in a subshell under `set -e`, so that it changes nothing in the
-// calling shell and stops at the first failure.
+// read from the shell that runs it. It runs in a subshell, so that it
+// changes nothing in the calling shell; one that does more than run the
+// runtime runs under `set -e`, so that it stops at the first failure. Its
+// first lines decide where the runtime's stdin comes from when the snippet
+// is itself read from stdin (shell.Terminal; `launch --dry-run ... | sh`):
+// Apptainer takes the terminal from its streams and has no flag for it.
 func (r Rendered) Snippet() string {
 	var b strings.Builder
 	line := func(parts ...string) {
@@ -33,8 +37,20 @@ func (r Rendered) Snippet() string {
 		b.WriteByte('\n')
 	}
 	wrap := len(r.prepare) > 0 || r.pull != nil || r.needsScratch() || r.sandbox != nil
+	// Always a subshell: the terminal lines may redirect its stdin.
+	line("(")
+	for _, l := range shell.Terminal("") {
+		line(l)
+	}
+	unset := r.unset
+	if i := slices.Index(unset, "TERM"); i >= 0 {
+		// A real run passes TERM when it has a terminal (plan.Plan.TTY);
+		// the snippet decides that when it runs: Apptainer passes the
+		// shell's TERM through, unless there is no terminal.
+		unset = slices.Delete(slices.Clone(unset), i, i+1)
+		line("[ -t 0 ] && [ -t 1 ] || unset TERM")
+	}
 	if wrap {
-		line("(")
 		line("set -e")
 		line("umask 077")
 		if (r.pull != nil && !r.pull.never) || r.needsScratch() || r.sandbox != nil {
@@ -114,9 +130,9 @@ func (r Rendered) Snippet() string {
 	if r.tmpdirVar != "" {
 		line(r.tmpdirVar + `="$` + shScratch + `" \`)
 	}
-	if len(r.unset) > 0 {
+	if len(unset) > 0 {
 		parts := []string{"env"}
-		for _, n := range r.unset {
+		for _, n := range unset {
 			parts = append(parts, "-u", shell.Quote(n))
 		}
 		line(strings.Join(parts, " ") + ` \`)
@@ -125,9 +141,7 @@ func (r Rendered) Snippet() string {
 	}
 	b.WriteString(r.commandLine())
 	b.WriteByte('\n')
-	if wrap {
-		line(")")
-	}
+	line(")")
 	return b.String()
 }
 

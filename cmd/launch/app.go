@@ -190,7 +190,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "ssh-host", Destination: &f.sshHosts, Usage: "let the agent reach HOST over SSH: its entry of your ~/.ssh/config, its known_hosts lines and its keys, read-only, and nothing else of ~/.ssh (repeatable; ssh_hosts in the config)"},
 		&cli.BoolFlag{Name: "ssh-agent", Destination: &f.sshAgent, Usage: "with SSH hosts: forward your SSH agent ($SSH_AUTH_SOCK) instead of mounting the hosts' key files"},
 		&cli.StringFlag{Name: "resume", Destination: &f.resume, Usage: "with --isolate: go on with the copy that the interrupted session SESSION kept, instead of a new copy"},
-		&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print the commands that would run (stdout) and notes (stderr); run and create nothing"},
+		&cli.BoolFlag{Name: "dry-run", Destination: &f.dryRun, Usage: "print the commands that would run (stdout: they decide -t when they run, so that launch --dry-run AGENT | sh is interactive in a terminal) and notes (stderr); run and create nothing"},
 		&cli.BoolFlag{Name: "json", Destination: &f.json, Usage: "check everything a real run checks, then print the backend and the resolved Plan as JSON; run nothing (inherited values are shown by name only)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose, Usage: "explain what was mounted, skipped and why"},
 		&cli.BoolFlag{Name: "slurm", Destination: &f.slurm, Usage: "run in a Slurm allocation: srun (--pty on a terminal) runs launch again there; [slurm] in the config sets partition, time, cpus, mem, gres, account; --slurm=ARGS adds srun options"},

@@ -40,7 +40,7 @@ Examples:
 			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the list as JSON"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			st, err := credStatus(h, cmd.Args().Slice(), time.Now())
+			st, err := credStatus(h, cmd.Args().Slice(), h.Now())
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/launchcli/launch/internal/shell"
 )
 
 // slurmReady says whether the one-node cluster of .ci/slurm.sh answers.
@@ -87,7 +89,7 @@ func TestE2ESlurm(t *testing.T) {
 		t.Errorf("what the agent wrote in the workspace: %q, %v", b, err)
 	}
 	dry, _, _ := s.run("", "--dry-run", "--env", "SECRET_TOKEN", "shell", "true")
-	if !strings.HasPrefix(dry, "srun ") || !strings.Contains(dry, "--export=") || !strings.Contains(dry, "SECRET_TOKEN") || strings.Contains(dry, secret) {
+	if !strings.Contains(dry, "\nsrun $launch_tty ") || !strings.Contains(dry, "--export=") || !strings.Contains(dry, "SECRET_TOKEN") || strings.Contains(dry, secret) {
 		t.Errorf("dry run under Slurm:\n%s", dry)
 	}
 }
@@ -105,6 +107,17 @@ func TestE2ESlurmTerminal(t *testing.T) {
 	p.waitFor("got:typed in")
 	if code := readStatus(t, s); code != 3 {
 		t.Errorf("exit code %d, want 3", code)
+	}
+	// The printed srun, piped to sh in a terminal, decides --pty when it
+	// runs (issue 16): the same pseudo-terminal, of the pane's size.
+	dry := shell.Join(append(append([]string{s.bin}, s.backend.debian...), "--slurm", "--dry-run", "shell",
+		`stty size; read -r line; echo "got:$line"; exit 4`))
+	p = newPaneLine(t, s, 110, 35, dry+" 2>/dev/null | sh")
+	p.waitFor("35 110")
+	p.send("typed again", "Enter")
+	p.waitFor("got:typed again")
+	if code := readStatus(t, s); code != 4 {
+		t.Errorf("the printed srun | sh: exit code %d, want 4\n%s", code, p.screen())
 	}
 }
 

@@ -29,6 +29,14 @@ func TestNewcomerFindings(t *testing.T) {
 			out: []string{"launch shell runs bash in the container", "launch -h lists them"}},
 		{name: "user-config-mask-of-absent-path", c: goldenCase{args: []string{"--dry-run", "-v", "--backend", "docker", "codex"}, files: map[string]string{user: "mask = [\".env.local\", \"secrets\"]\n"}},
 			errs: []string{`config.toml: line 1: mask ".env.local": not in this workspace; skipped`}, out: []string{"target=/home/ana/proj/secrets"}},
+		// The printed command decides -t where it runs, on every backend
+		// (| sh, eval); the dry run's own terminal changes nothing.
+		{name: "dry-run-terminal-decided-when-run-docker", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "shell"}},
+			out: []string{"launch_tty=; if [ -t 0 ] && [ -t 1 ]; then launch_tty=-t; fi\n", " -i $launch_tty --name "}},
+		{name: "dry-run-terminal-decided-when-run-podman", c: goldenCase{args: []string{"--dry-run", "--backend", "podman", "shell"}, terminal: true},
+			out: []string{"exec </dev/tty", " -i $launch_tty --name "}},
+		{name: "dry-run-terminal-decided-when-run-apptainer", c: goldenCase{args: []string{"--dry-run", "--backend", "singularity", "shell"}},
+			out: []string{"(\ncase $- in *i*) ;; *s*) if [ -t 1 ] && { true </dev/tty; } 2>/dev/null; then exec </dev/tty; else exec </dev/null; fi ;; esac\n"}},
 		{name: "flag-mask-of-absent-path", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "--mask", ".env.local", "codex"}}, code: 2,
 			errs: []string{"--mask", "no such file"}},
 	}

@@ -29,8 +29,12 @@ import (
 type launcher interface {
 	// Snippet is the shell text that --dry-run prints.
 	Snippet() string
-	// Notes are remarks for stderr.
+	// Notes are remarks for stderr, true of a real run and of the printed
+	// command alike.
 	Notes() []string
+	// CommandNotes are remarks about the printed command only, which a
+	// dry run prints and a real run does not.
+	CommandNotes() []string
 	// Run carries out the rendered launch and returns the agent's exit code.
 	Run(ctx context.Context, s iostreams.Streams) (int, error)
 }
@@ -110,8 +114,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if o.JSON {
 		return printJSON(s.Out, backend, p, nil)
 	}
-	// Notes explain the rendered command: a dry run always shows them, a
-	// real run only with --verbose, except warnings.
+	// Notes explain the rendered launch: a dry run always shows them, a
+	// real run only with --verbose, except warnings. Notes about the
+	// printed command only are the dry run's (printDryRun).
 	for _, n := range append(l.Notes(), networkNotes(backend, p)...) {
 		if o.DryRun || o.Verbose || strings.HasPrefix(n, "warning: ") {
 			fmt.Fprintf(s.Err, "launch: %s\n", n)
@@ -129,6 +134,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 // printDryRun is the dry run: the notes a real run would keep to itself,
 // then the commands on stdout.
 func printDryRun(s iostreams.Streams, o *options, p plan.Plan, backend backendName, l launcher) error {
+	for _, n := range l.CommandNotes() {
+		fmt.Fprintf(s.Err, "launch: %s\n", n)
+	}
 	if out := outsideWorkspace(p); len(out) > 0 {
 		fmt.Fprintf(s.Err, "launch: outside the workspace, the agent sees: %s\n", strings.Join(out, ", "))
 	}

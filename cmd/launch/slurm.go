@@ -67,6 +67,10 @@ func slurmOf(layers []layer, f *flagState) (bool, slurm.Options, error) {
 // launch itself, run again in the allocation with the same arguments.
 type slurmJob struct {
 	argv []string
+	// printed is argv with --pty, for the dry run: the printed command
+	// decides --pty when it runs (shell.Terminal), as argv did from
+	// launch's own terminal.
+	printed []string
 	// script, for a detached launch, is the sbatch script (argv is then
 	// sbatch, reading it on stdin) and logs the directory its log goes to.
 	script, logs string
@@ -99,7 +103,7 @@ func slurmArgv(o *options, h *Host, p plan.Plan, app *cli.Command) (slurmJob, er
 			logs:   logs,
 		}, nil
 	}
-	return slurmJob{argv: slurm.Srun(so, name, p.TTY, export, inner)}, nil
+	return slurmJob{argv: slurm.Srun(so, name, p.TTY, export, inner), printed: slurm.Srun(so, name, true, export, inner)}, nil
 }
 
 // stateDir is $XDG_STATE_HOME/launch, or ~/.local/state/launch.
@@ -210,7 +214,8 @@ func printSlurm(w, notes io.Writer, j slurmJob) error {
 		_, err := fmt.Fprintf(w, "mkdir -p %s\n%s <<'LAUNCH_SBATCH'\n%sLAUNCH_SBATCH\n", shell.Quote(j.logs), shell.Join(j.argv), j.script)
 		return err
 	}
-	_, err := fmt.Fprintln(w, shell.Join(j.argv))
+	lines := append(append([]string{"("}, shell.Terminal("--pty")...), shell.JoinTTY(j.printed, "--pty"), ")")
+	_, err := fmt.Fprintln(w, strings.Join(lines, "\n"))
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/internal/shell"
 )
 
 // TestSlurmDryRun: under --slurm the dry run prints the srun command whose
@@ -21,16 +22,18 @@ func TestSlurmDryRun(t *testing.T) {
 		outs  []string // in stdout
 	}{
 		{name: "plain", c: goldenCase{args: []string{"--slurm", "--backend", "singularity", "--dry-run", "shell", "--", "make", "-j", "4"}},
-			want: "srun --job-name=launch-shell --ntasks=1 --export=HOME,PATH,USER /usr/local/bin/launch --yes --backend singularity shell -- make -j 4\n"},
+			want: printedSrun("--job-name=launch-shell --ntasks=1 --export=HOME,PATH,USER /usr/local/bin/launch --yes --backend singularity shell -- make -j 4")},
 		{name: "args-and-config", c: goldenCase{args: []string{"--slurm=--qos=long --constraint='a b'", "--dry-run", "-y", "--env", "OPENAI_API_KEY", "--gpus=0,1", "codex", "exec", "it's"},
 			env:   []string{"OPENAI_API_KEY=sk-secret", "LAUNCH_BACKEND=singularity", "XDG_STATE_HOME=/s"},
 			files: map[string]string{"home/ana/.config/launch/config.toml": "[slurm]\npartition = \"gpu\"\ntime = \"1:00:00\"\ncpus = 4\nmem = \"8G\"\nargs = [\"--account=lab\"]\n"}},
-			want: "srun --job-name=launch-codex --ntasks=1 --partition=gpu --time=1:00:00 --cpus-per-task=4 --mem=8G --gpus=2 --account=lab --qos=long '--constraint=a b' --export=HOME,LAUNCH_BACKEND,OPENAI_API_KEY,PATH,USER,XDG_STATE_HOME /usr/local/bin/launch --yes --gpus auto --env OPENAI_API_KEY codex exec 'it'\\''s'\n"},
+			want: printedSrun("--job-name=launch-codex --ntasks=1 --partition=gpu --time=1:00:00 --cpus-per-task=4 --mem=8G --gpus=2 --account=lab --qos=long '--constraint=a b' --export=HOME,LAUNCH_BACKEND,OPENAI_API_KEY,PATH,USER,XDG_STATE_HOME /usr/local/bin/launch --yes --gpus auto --env OPENAI_API_KEY codex exec 'it'\\''s'")},
 		{name: "config-enabled", c: goldenCase{args: []string{"--dry-run", "--backend", "singularity", "pi"},
 			files: map[string]string{"home/ana/.config/launch/config.toml": "[slurm]\nenabled = true\n"}},
-			want: "srun --job-name=launch-pi --ntasks=1 --export=HOME,PATH,USER /usr/local/bin/launch --yes --backend singularity pi\n"},
+			want: printedSrun("--job-name=launch-pi --ntasks=1 --export=HOME,PATH,USER /usr/local/bin/launch --yes --backend singularity pi")},
 		{name: "terminal", c: goldenCase{args: []string{"--slurm", "--dry-run", "--backend", "singularity", "shell"}, terminal: true, env: []string{"TERM=xterm"}},
-			want: "srun --pty --job-name=launch-shell --ntasks=1 --export=HOME,PATH,TERM,USER /usr/local/bin/launch --yes --backend singularity shell\n"},
+			// The printed command decides --pty when it runs, whatever the dry
+			// run's own terminal.
+			want: printedSrun("--job-name=launch-shell --ntasks=1 --export=HOME,PATH,TERM,USER /usr/local/bin/launch --yes --backend singularity shell")},
 		{name: "detach", c: goldenCase{args: []string{"--slurm", "--detach", "--dry-run", "--backend", "singularity", "shell", "make"}, env: []string{"XDG_STATE_HOME=/home/ana/st"}},
 			want: "mkdir -p /home/ana/st/launch/slurm\nsbatch --parsable --chdir=/home/ana/proj <<'LAUNCH_SBATCH'\n#!/bin/sh\n#SBATCH --job-name=launch-shell\n#SBATCH --ntasks=1\n#SBATCH --output=/home/ana/st/launch/slurm/launch-shell-%j.log\n#SBATCH --export=HOME,PATH,USER,XDG_STATE_HOME\nexec /usr/local/bin/launch --yes --backend singularity shell make\nLAUNCH_SBATCH\n"},
 		{name: "detach-on-apptainer-without-slurm", c: goldenCase{args: []string{"--detach", "--dry-run", "--backend", "singularity", "shell"}}, wants: []string{"--detach: a real run keeps the session under launch's own supervisor"}, outs: []string{"apptainer exec "}},
@@ -80,4 +83,10 @@ func TestWithoutFlags(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("withoutFlags = %q, want %q", got, want)
 	}
+}
+
+// printedSrun is what the dry run prints for srun ARGS: a subshell that
+// decides --pty when it runs (shell.Terminal).
+func printedSrun(args string) string {
+	return "(\n" + strings.Join(shell.Terminal("--pty"), "\n") + "\nsrun $launch_tty " + args + "\n)\n"
 }

@@ -440,8 +440,9 @@ type supervisedLauncher struct {
 	app *cli.Command
 }
 
-func (l supervisedLauncher) Snippet() string { return "" }
-func (l supervisedLauncher) Notes() []string { return nil }
+func (l supervisedLauncher) Snippet() string        { return "" }
+func (l supervisedLauncher) Notes() []string        { return nil }
+func (l supervisedLauncher) CommandNotes() []string { return nil }
 func (l supervisedLauncher) Run(_ context.Context, s iostreams.Streams) (int, error) {
 	_, err := launchSupervised(s, l.h, l.p, l.app)
 	return 0, err

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,13 +26,21 @@ type tmuxPane struct {
 
 func newPane(t *testing.T, s *session, width, height int, argv ...string) *tmuxPane {
 	t.Helper()
+	return newPaneLine(t, s, width, height, shell.Join(argv))
+}
+
+// newPaneLine runs a shell command line (sh) in the pane.
+func newPaneLine(t *testing.T, s *session, width, height int, line string) *tmuxPane {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		need(t, fmt.Errorf("tmux missing (apt-get install tmux): %v", err))
 	}
-	p := &tmuxPane{t: t, socket: filepath.Join(s.home, "tmux.sock"), name: "launch"}
+	// A socket of its own: a test may open panes one after another.
+	p := &tmuxPane{t: t, socket: filepath.Join(s.home, fmt.Sprintf("tmux-%d.sock", time.Now().UnixNano()%1e9)), name: "launch"}
 	// The script records the exit code where the test can read it.
 	status := filepath.Join(s.home, "status")
-	script := "cd " + shell.Quote(s.ws) + " && " + shell.Join(argv) + "; echo $? > " + shell.Quote(status) + "; sleep 600"
+	os.Remove(status)
+	script := "cd " + shell.Quote(s.ws) + " && " + line + "; echo $? > " + shell.Quote(status) + "; sleep 600"
 	c := s.command("tmux", "-S", p.socket, "new-session", "-d", "-s", p.name,
 		"-x", strconv.Itoa(width), "-y", strconv.Itoa(height), "sh", "-c", script)
 	if out, err := c.CombinedOutput(); err != nil {
@@ -140,4 +149,79 @@ func TestE2EConfirmDeclined(t *testing.T) {
 			t.Error("a declined launch created ~/.codex")
 		}
 	})
+}
+
+// TestE2EDryRunInATerminal: the printed command decides the terminal when
+// it runs (issue 16). Piped to sh or run by eval in a terminal, it starts an
+// interactive shell whose terminal is the pane's size; fed by a pipe in the
+// same terminal, the agent reads the pipe, not the terminal.
+func TestE2EDryRunInATerminal(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		dry := shell.Join(append(append([]string{s.bin}, s.backend.debian...), "--dry-run", "shell"))
+		for _, tt := range []struct{ name, line string }{
+			{"piped-to-sh", dry + " 2>/dev/null | sh"},
+			{"eval", `eval "$(` + dry + ` 2>/dev/null)"`},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				p := newPaneLine(t, s, 120, 40, s.snippetEnv()+tt.line)
+				p.send("stty size; [ -t 0 ] && [ -t 1 ] && echo both-terminals", "Enter")
+				p.waitFor("40 120")
+				p.waitFor("both-terminals")
+				p.send("exit 5", "Enter")
+				if code := readStatus(t, s); code != 5 {
+					t.Errorf("exit code %d, want 5 (the shell's)\n%s", code, p.screen())
+				}
+				exec.Command("tmux", "-S", p.socket, "kill-server").Run()
+			})
+		}
+		t.Run("pipe-in-a-terminal", func(t *testing.T) {
+			p := newPaneLine(t, s, 120, 40, s.snippetEnv()+`echo from-the-pipe | sh -c "$(`+dry+` -- 'cat; [ -t 0 ] || echo no-terminal' 2>/dev/null)"`)
+			p.waitFor("no-terminal")
+			if !strings.Contains(p.screen(), "from-the-pipe") {
+				t.Errorf("the agent did not read the pipe:\n%s", p.screen())
+			}
+			if code := readStatus(t, s); code != 0 {
+				t.Errorf("exit code %d, want 0\n%s", code, p.screen())
+			}
+		})
+	})
+}
+
+// TestE2EDryRunPipedWithoutTerminal: `launch --dry-run ... | sh` without
+// any terminal runs the command with nothing on its stdin: the agent never
+// reads the script that sh is reading.
+func TestE2EDryRunPipedWithoutTerminal(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *session) {
+		snippet, errOut, code := s.run("", "--dry-run", "shell", "--", "echo before; cat; echo after")
+		if code != 0 {
+			t.Fatalf("--dry-run: exit %d: %s", code, errOut)
+		}
+		var errb bytes.Buffer
+		c := s.command("sh", "-c", s.snippetEnv()+"sh")
+		c.Stdin, c.Stderr = strings.NewReader(snippet+"echo the-rest-of-the-script\n"), &errb
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("| sh: %v\n%s%s", err, out, errb.String())
+		}
+		if got := string(out); !strings.HasSuffix(got, "before\nafter\nthe-rest-of-the-script\n") {
+			t.Errorf("| sh printed %q; want before, after, then the rest of the script (cat reads nothing)", got)
+		}
+		errb.Reset()
+		c = s.command("sh", "-c", s.snippetEnv()+snippet)
+		c.Stdin, c.Stderr = strings.NewReader("from-the-pipe\n"), &errb
+		out, err = c.Output()
+		if err != nil || !strings.HasSuffix(string(out), "before\nfrom-the-pipe\nafter\n") {
+			t.Errorf(`echo from-the-pipe | sh -c "$(launch --dry-run ...)": %v, printed %q%s`, err, out, errb.String())
+		}
+	})
+}
+
+// snippetEnv is what a printed command needs in the test's shell: the
+// session's scratch HOME has no podman storage of its own, so the printed
+// podman run talks to the service the real run uses (CONTAINER_HOST).
+func (s *session) snippetEnv() string {
+	if s.backend.name != backendPodman {
+		return ""
+	}
+	return fmt.Sprintf("CONTAINER_HOST=unix:///run/user/%d/podman/podman.sock; export CONTAINER_HOST; ", testUID)
 }
