@@ -28,7 +28,7 @@ func gcCommand(s iostreams.Streams, h *Host) *cli.Command {
 	return &cli.Command{
 		Name:      "gc",
 		Usage:     "remove what launch left behind and no longer uses (--dry-run: only list it, sizes included)",
-		UsageText: "launch gc [--dry-run] [--json]",
+		UsageText: "launch gc [--dry-run] [--json] [--images]",
 		Description: `A normal run leaves nothing, but a killed machine or a kill -9 can. launch gc
 removes, for you only:
   - containers launch made that ended (a detached session's output goes
@@ -41,23 +41,30 @@ removes, for you only:
     $XDG_CACHE_HOME/launch/sandbox;
   - per-run scratch directories (launch.*) in $TMPDIR and $APPTAINER_TMPDIR
     that no running launch uses.
-Nothing else: containers launch did not make, other users' sessions and
-your own files in these directories stay.
+With --images, also the Docker and Podman images launch pulled (each pull
+is recorded in $XDG_STATE_HOME/launch/images.json) that no config names
+and no container uses (any container, ended ones and other users'
+included). The configs that count: the built-in catalogue, your config
+($XDG_CONFIG_HOME/launch/config.toml) and the .launch.toml of the current
+directory: each [image_defaults] oci with every agent's tag, and each
+image key. Run it from a project's directory to keep that project's image.
+Removing a pulled image removes the reference launch pulled; an image
+that has another name (a tag of yours) stays under it.
+Nothing else: containers launch did not make, images it did not pull,
+other users' sessions and your own files in these directories stay.
 
 Examples:
    launch gc --dry-run
-   launch gc`,
+   launch gc
+   launch gc --images --dry-run`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Destination: &dryRun, Usage: "list what would be removed and its size; remove nothing"},
 			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the list as JSON"},
-			&cli.BoolFlag{Name: "images", Destination: &images, Usage: "also images launch pulled that no config refers to (not yet: refused)"},
+			&cli.BoolFlag{Name: "images", Destination: &images, Usage: "also the Docker and Podman images launch pulled that no config names and no container uses"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if images {
-				return usagef("launch gc --images: not implemented yet (launch does not record the images it pulled); remove images with docker image rm, podman image rm or rm under $XDG_CACHE_HOME/launch/sif")
-			}
 			return withSessions(ctx, h, func(bs []sessionBackend) error {
-				return runGC(ctx, s, h, bs, dryRun, asJSON)
+				return runGC(ctx, s, h, bs, gcOptions{dryRun: dryRun, json: asJSON, images: images})
 			})
 		},
 	}
@@ -69,8 +76,14 @@ type gcItem struct {
 	remove func(context.Context) error
 }
 
+// gcOptions are launch gc's flags.
+type gcOptions struct{ dryRun, json, images bool }
+
 // runGC finds the leftovers, prints them and, unless dryRun, removes them.
-func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, dryRun, asJSON bool) error {
+// Containers go first, so that an image only they used is free by the time
+// --images looks.
+func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, o gcOptions) error {
+	dryRun := o.dryRun
 	items, err := leftoverContainers(ctx, bs, time.Now())
 	files, ferr := leftoverFiles(h)
 	items = append(items, files...)
@@ -87,11 +100,24 @@ func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBacken
 		}
 		items = kept
 	}
+	if o.images {
+		imgs, ierr := leftoverImages(ctx, h, bs, dryRun)
+		err = errors.Join(err, ierr)
+		for _, it := range imgs {
+			if !dryRun {
+				if rerr := it.remove(context.WithoutCancel(ctx)); rerr != nil {
+					failed = append(failed, fmt.Errorf("%s %s: %w", it.Kind, it.Path, rerr))
+					continue
+				}
+			}
+			items = append(items, it)
+		}
+	}
 	list := []sess.Leftover{}
 	for _, it := range items {
 		list = append(list, it.Leftover)
 	}
-	if asJSON {
+	if o.json {
 		if werr := writeJSON(s.Out, list); werr != nil {
 			return werr
 		}
