@@ -189,25 +189,10 @@ func (c *attached) Name() string { return c.name }
 
 func (c *attached) Attach(ctx context.Context, in io.Reader, out, errw io.Writer) (runner.Attachment, error) {
 	// Empty keys are the engine's default (ctrl-p,ctrl-q): dockerd has no
-	// way to turn detaching off.
-	att, err := c.e.ContainerAttach(ctx, c.id, client.ContainerAttachOptions{Stream: true, Stdin: in != nil, Stdout: true, Stderr: true, DetachKeys: c.keys})
-	if err != nil {
-		return runner.Attachment{}, err
-	}
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		if c.tty {
-			_, err = io.Copy(out, att.Reader)
-		} else {
-			_, err = stdcopy.StdCopy(out, errw, att.Reader)
-		}
-		done <- err
-	}()
-	if in != nil {
-		go func() { _, _ = io.Copy(att.Conn, in) }()
-	}
-	return runner.Attachment{Done: done, Close: att.Close}, nil
+	// way to turn detaching off. The end of in is not passed on: the
+	// session keeps its stdin for the next attach.
+	opts := client.ContainerAttachOptions{Stream: true, Stdin: in != nil, Stdout: true, Stderr: true, DetachKeys: c.keys}
+	return attachStreams(ctx, c.e, c.id, opts, c.tty, false, in, out, errw)
 }
 
 func (c *attached) Resize(ctx context.Context, width, height uint) error {
