@@ -84,7 +84,11 @@ type gcOptions struct{ dryRun, json, images bool }
 // --images looks.
 func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, o gcOptions) error {
 	dryRun := o.dryRun
+	// Ended detached sessions' protected paths first: a safety check, not
+	// a removal, so --dry-run makes it too.
+	gerr := checkEndedGuards(ctx, s.Err, h, bs)
 	items, err := leftoverContainers(ctx, bs, time.Now())
+	err = errors.Join(gerr, err)
 	files, ferr := leftoverFiles(h)
 	items = append(items, files...)
 	err = errors.Join(err, ferr)

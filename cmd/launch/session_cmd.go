@@ -185,7 +185,9 @@ func psCommand(s iostreams.Streams, h *Host) *cli.Command {
 and Podman: name, agent, backend, status, when it started, network policy
 and workspace. Another user's sessions on a shared engine are not shown.
 -a includes sessions that ended and were not removed yet (a detached one
-stays until launch stop or launch gc removes it).
+stays until launch stop or launch gc removes it). A detached session found
+ended has its protected paths checked (reported on stderr), as launch
+stop, attach and gc do.
 
 Examples:
    launch ps
@@ -209,7 +211,7 @@ Examples:
 				} else {
 					printSessions(s.Out, h.Home, infos, time.Now())
 				}
-				return err
+				return errors.Join(err, checkEndedGuards(ctx, s.Err, h, bs))
 			})
 		},
 	}
@@ -247,7 +249,9 @@ func stopCommand(s iostreams.Streams, h *Host) *cli.Command {
 init), then SIGKILL if it is still there after the stop timeout (3 s). The
 container is then removed, with its output: read it first with launch logs.
 An ended session is only removed. --all ends and removes every session of
-yours that launch ps -a lists.
+yours that launch ps -a lists. The protected paths (.envrc, .git/hooks,
+...) of a detached session that ended are then checked as after an
+attached run: what changed is moved aside and reported.
 
 Examples:
    launch stop launch-codex-myproject
@@ -268,7 +272,7 @@ Examples:
 					}
 					fmt.Fprintln(s.Out, t.Name)
 				}
-				return err
+				return errors.Join(err, checkEndedGuards(context.WithoutCancel(ctx), s.Err, h, bs))
 			})
 		},
 	}
@@ -346,14 +350,15 @@ Examples:
 				return usagef("--detach-keys: %w", err)
 			}
 			return withSessions(ctx, h, func(bs []sessionBackend) error {
-				return attachTo(ctx, s, bs, cmd.Args().First(), keys)
+				return attachTo(ctx, s, h, bs, cmd.Args().First(), keys)
 			})
 		},
 	}
 }
 
-// attachTo attaches to the session name and says how it ended.
-func attachTo(ctx context.Context, s iostreams.Streams, bs []sessionBackend, name, keys string) error {
+// attachTo attaches to the session name and says how it ended; an ended
+// detached session's protected paths are checked then.
+func attachTo(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, name, keys string) error {
 	f, err := findSession(ctx, bs, name)
 	if err != nil {
 		return err
@@ -368,6 +373,9 @@ func attachTo(ctx context.Context, s iostreams.Streams, bs []sessionBackend, nam
 	}
 	if f.Detached {
 		fmt.Fprintf(s.Err, "launch: %s has ended (exit %d); launch logs %s shows its output, launch stop %s removes it\n", f.Name, code, f.Name, f.Name)
+		if gerr := checkEndedGuards(context.WithoutCancel(ctx), s.Err, h, bs); gerr != nil {
+			return gerr
+		}
 	}
 	if code != 0 {
 		return exitError{code}
