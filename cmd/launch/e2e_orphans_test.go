@@ -86,11 +86,13 @@ func TestE2EOrphans(t *testing.T) {
 	})
 }
 
-// TestE2EGCAfterCrash: launch and its watcher (the machine going down)
-// killed with SIGKILL at random points of 20 runs; launch gc then frees
-// every leftover (containers, scratch directories) and nothing else: a
-// container launch did not make and the user's own files in the cache and
-// scratch directories survive.
+// TestE2EGCAfterCrash: launch and its watcher (the machine going down), and
+// the engine's process of the session (Docker's containerd-shim, Podman's
+// conmon, Apptainer's starter or a detached session's supervisor), killed
+// with SIGKILL at random points of 20 runs, some detached; launch gc then
+// frees every leftover (containers, scratch directories, state files), no
+// agent runs on, and nothing else goes: a container launch did not make and
+// the user's own files in the cache and scratch directories survive.
 func TestE2EGCAfterCrash(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *session) {
 		tmp := filepath.Join(s.home, "tmp")
@@ -119,8 +121,27 @@ func TestE2EGCAfterCrash(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())
 		rng := rand.New(rand.NewPCG(seed, 3))
 		t.Logf("random delays seeded with %d", seed)
+		kills := 0
 		for i := 0; i < 20; i++ {
-			c := s.cmd("--yes", "--mask", "secret", "shell", "exec sleep "+strconv.Itoa(7000+i))
+			agent := "exec sleep " + strconv.Itoa(7000+i)
+			if s.backend.name != backendPodman && rng.IntN(4) == 0 {
+				// A detached session whose engine process dies: Docker's
+				// shim (the container exits), Apptainer's supervisor. (A
+				// Podman container runs on without its conmon: a session,
+				// not a leftover.)
+				out, errOut, code := s.run("", "--yes", "--detach", "--mask", "secret", "shell", agent)
+				if code != 0 {
+					t.Fatalf("launch --detach: exit %d: %s", code, errOut)
+				}
+				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+				if killEngine(s, 0, strings.TrimSpace(out), 5*time.Second) {
+					kills++
+				} else {
+					t.Errorf("run %d: no engine process of the detached session %s to kill", i, strings.TrimSpace(out))
+				}
+				continue
+			}
+			c := s.cmd("--yes", "--mask", "secret", "shell", agent)
 			// Its own process group: the kill takes the runtime with it,
 			// as a machine going down does.
 			if c.SysProcAttr == nil {
@@ -131,6 +152,13 @@ func TestE2EGCAfterCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+			// The engine's process of the session (shim, conmon, starter)
+			// dies too: before launch, after it, or not at all.
+			order := rng.IntN(3)
+			if order == 1 && killEngine(s, c.Process.Pid, "", 0) {
+				kills++
+				time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
+			}
 			for _, w := range watchers(s.bin) {
 				syscall.Kill(w, syscall.SIGKILL)
 			}
@@ -139,6 +167,13 @@ func TestE2EGCAfterCrash(t *testing.T) {
 			for _, w := range watchers(s.bin) {
 				syscall.Kill(w, syscall.SIGKILL)
 			}
+			if order == 2 && killEngine(s, c.Process.Pid, "", 0) {
+				kills++
+			}
+		}
+		t.Logf("%d engine processes killed", kills)
+		if kills < 2 {
+			t.Errorf("only %d kills of an engine process hit one: the runs did not test them", kills)
 		}
 		// The engine may still finish a create that a killed launch asked
 		// for: let it settle, as it has by the time anyone runs gc.
@@ -156,6 +191,11 @@ func TestE2EGCAfterCrash(t *testing.T) {
 		}
 		if list := sessionsOf(t, s, true); len(list) != 0 {
 			t.Errorf("after gc, ps -a lists %+v", list)
+		}
+		for i := 0; i < 20; i++ {
+			if p := processesRunning("sleep", strconv.Itoa(7000+i)); len(p) > 0 {
+				t.Errorf("after gc, agent %d still runs: pids %v", i, p)
+			}
 		}
 		if left, _ := filepath.Glob(filepath.Join(tmp, "launch.*")); len(left) != 1 {
 			t.Errorf("scratch left in TMPDIR: %v (want only launch.notes)", left)

@@ -89,33 +89,19 @@ func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBacken
 	gerr := checkEndedGuards(ctx, s.Err, h, bs)
 	items, err := leftoverContainers(ctx, bs, time.Now())
 	err = errors.Join(gerr, err)
-	files, ferr := leftoverFiles(h)
-	items = append(items, files...)
-	err = errors.Join(err, ferr)
 	var failed []error
-	if !dryRun {
-		kept := items[:0]
-		for _, it := range items {
-			if rerr := it.remove(context.WithoutCancel(ctx)); rerr != nil {
-				failed = append(failed, fmt.Errorf("%s %s: %w", it.Kind, it.Path, rerr))
-				continue
-			}
-			kept = append(kept, it)
-		}
-		items = kept
-	}
+	// The sessions go first, then the files: ending a dead supervised
+	// session ends the launch that used its scratch directory.
+	items, failed = removeAll(ctx, items, dryRun, failed)
+	files, ferr := leftoverFiles(h)
+	err = errors.Join(err, ferr)
+	files, failed = removeAll(ctx, files, dryRun, failed)
+	items = append(items, files...)
 	if o.images {
 		imgs, ierr := leftoverImages(ctx, h, bs, dryRun)
 		err = errors.Join(err, ierr)
-		for _, it := range imgs {
-			if !dryRun {
-				if rerr := it.remove(context.WithoutCancel(ctx)); rerr != nil {
-					failed = append(failed, fmt.Errorf("%s %s: %w", it.Kind, it.Path, rerr))
-					continue
-				}
-			}
-			items = append(items, it)
-		}
+		imgs, failed = removeAll(ctx, imgs, dryRun, failed)
+		items = append(items, imgs...)
 	}
 	list := []sess.Leftover{}
 	for _, it := range items {
@@ -129,6 +115,23 @@ func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBacken
 		printLeftovers(s.Out, list, dryRun)
 	}
 	return errors.Join(append(failed, err)...)
+}
+
+// removeAll removes items (unless dryRun) and returns those removed (all
+// of them for a dry run), adding each failure to failed.
+func removeAll(ctx context.Context, items []gcItem, dryRun bool, failed []error) ([]gcItem, []error) {
+	if dryRun {
+		return items, failed
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if rerr := it.remove(context.WithoutCancel(ctx)); rerr != nil {
+			failed = append(failed, fmt.Errorf("%s %s: %w", it.Kind, it.Path, rerr))
+			continue
+		}
+		kept = append(kept, it)
+	}
+	return kept, failed
 }
 
 // printLeftovers writes the table and the total.
