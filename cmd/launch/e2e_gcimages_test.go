@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/launchcli/launch/backend/singularity"
 	sess "github.com/launchcli/launch/session"
 )
 
@@ -36,6 +38,76 @@ func TestE2EGCImages(t *testing.T) {
 			}
 			testGCImages(t, s)
 		})
+	}
+}
+
+// TestE2EGCImagesSIF: Apptainer pulls (docker:// from the local registry)
+// go through launch's SIF cache, all of which is launch's; launch gc
+// --images removes the cache link of a pull no config names, and its SIF
+// with it, and keeps the one the user's config names (sif_path) and the
+// user's own file in the cache.
+func TestE2EGCImagesSIF(t *testing.T) {
+	s := newSession(t, backendNamed(backendSingularity))
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:5000", time.Second); err != nil {
+		need(t, fmt.Errorf("no registry on 127.0.0.1:5000 (run .ci/docker.sh): %v", err))
+	} else {
+		c.Close()
+	}
+	base := fmt.Sprintf("127.0.0.1:5000/launch-test/gc-sif-%d", time.Now().UnixNano())
+	refs := map[string]string{}
+	for _, k := range []string{"free", "user"} {
+		refs[k] = base + "-" + k + ":1"
+		pushImage(t, refs[k])
+	}
+	s.env = append(s.env, "APPTAINER_NOHTTPS=1") // the registry speaks plain HTTP
+	cache := filepath.Join(s.home, ".cache", "launch", "sif")
+	s.write(filepath.Join(cache, "mine.txt"), "the user's")
+	for _, k := range []string{"free", "user"} {
+		s.backend.flags = []string{"--backend", "singularity", "--sif-path", "docker://" + refs[k]}
+		if out, errOut, code := s.run("", "--yes", "--pull", "missing", "shell", "true"); code != 0 {
+			t.Fatalf("launch --sif-path docker://%s: exit %d\n%s%s", refs[k], code, out, errOut)
+		}
+	}
+	sifs := func() []string {
+		m, _ := filepath.Glob(filepath.Join(cache, "sha256", "*.sif"))
+		return m
+	}
+	if len(sifs()) != 2 {
+		t.Fatalf("SIF cache after two pulls: %v", sifs())
+	}
+	s.write(filepath.Join(s.home, ".config", "launch", "config.toml"), fmt.Sprintf("sif_path = %q\n", "docker://"+refs["user"]))
+	free, _ := singularity.CacheLink(cache, "docker://"+refs["free"])
+	user, _ := singularity.CacheLink(cache, "docker://"+refs["user"])
+	out, errOut, code := s.runPlain("gc", "--images", "--dry-run")
+	t.Logf("launch gc --images --dry-run:\n%s", out)
+	if code != 0 || !strings.Contains(out, free) || strings.Contains(out, user) {
+		t.Errorf("gc --images --dry-run: exit %d, want the free pull and not the user's:\n%s%s", code, out, errOut)
+	}
+	if len(sifs()) != 2 {
+		t.Errorf("--dry-run removed a SIF: %v", sifs())
+	}
+	if out, errOut, code = s.runPlain("gc", "--images"); code != 0 {
+		t.Fatalf("gc --images: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("launch gc --images:\n%s", out)
+	if len(sifs()) != 1 {
+		t.Errorf("after gc --images, the SIF cache holds %v; want only the user's config's", sifs())
+	}
+	var links []string
+	filepath.WalkDir(cache, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type()&fs.ModeSymlink != 0 {
+			links = append(links, p)
+		}
+		return nil
+	})
+	if len(links) != 1 || links[0] != user {
+		t.Errorf("cache links after gc --images: %v; want the user's config's only", links)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "mine.txt")); err != nil {
+		t.Errorf("gc --images removed the user's file: %v", err)
+	}
+	if out, _, _ := s.runPlain("gc", "--images", "--dry-run"); !strings.Contains(out, "nothing to remove") {
+		t.Errorf("a second gc --images finds:\n%s", out)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,12 +45,14 @@ removes, for you only:
 With --images, also the Docker and Podman images launch pulled (each pull
 is recorded in $XDG_STATE_HOME/launch/images.json) that no config names
 and no container uses (any container, ended ones and other users'
-included). The configs that count: the built-in catalogue, your config
-($XDG_CONFIG_HOME/launch/config.toml) and the .launch.toml of the current
-directory: each [image_defaults] oci with every agent's tag, and each
-image key. Run it from a project's directory to keep that project's image.
-Removing a pulled image removes the reference launch pulled; an image
-that has another name (a tag of yours) stays under it.
+included), and the SIF images in the pull cache that no config names and
+no process uses. The configs that count: the built-in catalogue, your
+config ($XDG_CONFIG_HOME/launch/config.toml) and the .launch.toml of the
+current directory: each [image_defaults] oci and sif with every agent's
+tag, and each image and sif_path key. Run it from a project's directory to
+keep that project's image. Removing a pulled image removes the reference
+launch pulled; an image that has another name (a tag of yours) stays
+under it.
 Nothing else: containers launch did not make, images it did not pull,
 other users' sessions and your own files in these directories stay.
 
@@ -60,7 +63,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Destination: &dryRun, Usage: "list what would be removed and its size; remove nothing"},
 			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the list as JSON"},
-			&cli.BoolFlag{Name: "images", Destination: &images, Usage: "also the Docker and Podman images launch pulled that no config names and no container uses"},
+			&cli.BoolFlag{Name: "images", Destination: &images, Usage: "also the images launch pulled (Docker, Podman, SIF) that no config names and nothing uses"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return withSessions(ctx, h, func(bs []sessionBackend) error {
@@ -81,7 +84,7 @@ type gcOptions struct{ dryRun, json, images bool }
 
 // runGC finds the leftovers, prints them and, unless dryRun, removes them.
 // Containers go first, so that an image only they used is free by the time
-// --images looks.
+// --images looks; then images, then files.
 func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, o gcOptions) error {
 	dryRun := o.dryRun
 	// Ended detached sessions' protected paths first: a safety check, not
@@ -93,16 +96,18 @@ func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBacken
 	// The sessions go first, then the files: ending a dead supervised
 	// session ends the launch that used its scratch directory.
 	items, failed = removeAll(ctx, items, dryRun, failed)
+	if o.images {
+		// Before the files: a SIF whose link goes takes its sandbox along.
+		imgs, ierr := leftoverImages(ctx, h, bs, dryRun)
+		sifs, serr := leftoverSIFs(h, filepath.Join(cacheHome(h), "launch", "sif"))
+		err = errors.Join(err, ierr, serr)
+		imgs, failed = removeAll(ctx, append(imgs, sifs...), dryRun, failed)
+		items = append(items, imgs...)
+	}
 	files, ferr := leftoverFiles(h)
 	err = errors.Join(err, ferr)
 	files, failed = removeAll(ctx, files, dryRun, failed)
 	items = append(items, files...)
-	if o.images {
-		imgs, ierr := leftoverImages(ctx, h, bs, dryRun)
-		err = errors.Join(err, ierr)
-		imgs, failed = removeAll(ctx, imgs, dryRun, failed)
-		items = append(items, imgs...)
-	}
 	list := []sess.Leftover{}
 	for _, it := range items {
 		list = append(list, it.Leftover)
@@ -204,10 +209,7 @@ func launchAlive(pid int) bool {
 // leftoverFiles are the cache and scratch leftovers of the singularity
 // backend.
 func leftoverFiles(h *Host) ([]gcItem, error) {
-	cache := h.Getenv("XDG_CACHE_HOME")
-	if !filepath.IsAbs(cache) {
-		cache = filepath.Join(h.Home, ".cache")
-	}
+	cache := cacheHome(h)
 	inUse := sess.ProcessesUsing("/proc")
 	sifs, err := sess.UnlinkedSIFs(filepath.Join(cache, "launch", "sif"))
 	boxes, berr := sess.StaleSandboxes(filepath.Join(cache, "launch", "sandbox"), inUse)
@@ -219,9 +221,27 @@ func leftoverFiles(h *Host) ([]gcItem, error) {
 	var out []gcItem
 	for _, l := range append(append(sifs, boxes...), scratch...) {
 		l := l
-		out = append(out, gcItem{Leftover: l, remove: func(context.Context) error { return removeTree(l.Path) }})
+		out = append(out, gcItem{Leftover: l, remove: func(context.Context) error {
+			if err := removeTree(l.Path); err != nil || l.Kind != "sandbox" {
+				return err
+			}
+			// Its record of the SIF, which StaleSandboxes reads: without
+			// it the next gc would list the sandbox again.
+			if err := os.Remove(l.Path + ".source"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		}})
 	}
 	return out, errors.Join(err, berr)
+}
+
+// cacheHome is $XDG_CACHE_HOME, or ~/.cache.
+func cacheHome(h *Host) string {
+	if cache := h.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(cache) {
+		return cache
+	}
+	return filepath.Join(h.Home, ".cache")
 }
 
 // removeTree removes p, making directories writable first where a runtime

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/distribution/reference"
 
+	"github.com/launchcli/launch/backend/singularity"
 	sess "github.com/launchcli/launch/session"
 )
 
@@ -33,35 +37,53 @@ func recordPull(state string, errw io.Writer, backend backendName, endpoint stri
 }
 
 // configuredImages are the OCI references the configs name, normalised
-// (normalRef): the built-in catalogue, the user's config
-// ($XDG_CONFIG_HOME/launch/config.toml) and the current directory's
-// .launch.toml (trusted or not: it only keeps more). Each image_defaults oci
-// with every agent's tag and every top-level tag, and each top-level image
-// (with its file's tag).
+// (normalRef): see configuredRefs.
 func configuredImages(h *Host) (map[string]bool, error) {
-	layers, err := userLayers(h)
+	oci, _, err := configuredRefs(h)
 	if err != nil {
 		return nil, err
+	}
+	out := map[string]bool{}
+	for r := range oci {
+		out[normalRef(r)] = true
+	}
+	return out, nil
+}
+
+// configuredRefs are the image references the configs name, OCI ones and
+// SIF ones: the built-in catalogue, the user's config
+// ($XDG_CONFIG_HOME/launch/config.toml) and the current directory's
+// .launch.toml (trusted or not: it only keeps more). Each image_defaults
+// oci and sif with every agent's tag and every top-level tag, each
+// top-level image (with its file's tag) and each sif_path.
+func configuredRefs(h *Host) (oci, sif map[string]bool, err error) {
+	layers, err := userLayers(h)
+	if err != nil {
+		return nil, nil, err
 	}
 	project := filepath.Join(h.Cwd, ".launch.toml")
 	if b, err := h.ReadFile(project); err == nil {
 		l, err := decodeConfig(project, string(b))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		layers = append(layers, l)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, usagef("config %q: %w", project, err)
+		return nil, nil, usagef("config %q: %w", project, err)
 	}
-	bases := []string{imageDefaultsOf(layers).OCI}
+	merged := imageDefaultsOf(layers)
+	ociBases, sifBases := []string{merged.OCI}, []string{merged.SIF}
 	tags := map[string]bool{"": true}
 	for _, a := range catalogue(layers) {
 		tags[a.Tag] = true
 	}
-	out := map[string]bool{}
+	oci, sif = map[string]bool{}, map[string]bool{}
 	for _, l := range layers {
 		if d := l.cfg.ImageDefaults.OCI; d != nil {
-			bases = append(bases, *d)
+			ociBases = append(ociBases, *d)
+		}
+		if d := l.cfg.ImageDefaults.SIF; d != nil {
+			sifBases = append(sifBases, *d)
 		}
 		for _, a := range l.cfg.AgentTables {
 			if a.Tag != nil {
@@ -70,17 +92,25 @@ func configuredImages(h *Host) (map[string]bool, error) {
 		}
 		tags[string(l.cfg.Tag)] = true
 		if l.cfg.Image != "" {
-			out[normalRef(withTag(string(l.cfg.Image), string(l.cfg.Tag)))] = true
+			oci[withTag(string(l.cfg.Image), string(l.cfg.Tag))] = true
+		}
+		if l.cfg.SIFPath != "" {
+			sif[l.cfg.SIFPath] = true
 		}
 	}
-	for _, b := range bases {
-		for t := range tags {
+	for t := range tags {
+		for _, b := range ociBases {
 			if b != "" {
-				out[normalRef(withTag(b, t))] = true
+				oci[withTag(b, t)] = true
+			}
+		}
+		for _, b := range sifBases {
+			if b != "" {
+				sif[withTag(b, t)] = true
 			}
 		}
 	}
-	return out, nil
+	return oci, sif, nil
 }
 
 // normalRef is ref as the engines read it: docker.io/library/ added to a
@@ -194,4 +224,64 @@ func otherNames(names []string, ref string) []string {
 		}
 	}
 	return out
+}
+
+// leftoverSIFs are the SIF images launch pulled into its cache (dir:
+// $XDG_CACHE_HOME/launch/sif; every link there is a pull of launch's, no
+// record needed) whose reference no config names and that no running
+// process uses: gc --images removes the cache link, and the SIF it points
+// to once no other link does. The sandbox unpacked from it is then a
+// leftover of its own (its SIF is gone).
+func leftoverSIFs(h *Host, dir string) ([]gcItem, error) {
+	_, refs, err := configuredRefs(h)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	for r := range refs {
+		if link, ok := singularity.CacheLink(dir, r); ok {
+			keep[link] = true
+		}
+	}
+	inUse := sess.ProcessesUsing("/proc")
+	links := map[string]string{}                                           // link: the SIF it points to
+	users := map[string]int{}                                              // SIF: how many links point to it
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error { //nolint:errcheck // best effort: an unreadable tree keeps its links
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		if t, err := filepath.EvalSymlinks(p); err == nil {
+			links[p] = t
+			users[t]++
+		}
+		return nil
+	})
+	var out []gcItem
+	for _, link := range slices.Sorted(maps.Keys(links)) {
+		target := links[link]
+		if keep[link] || inUse(link) || inUse(target) {
+			continue
+		}
+		size := int64(0)
+		why := "a SIF launch pulled; no config names it, no process uses it"
+		if users[target] == 1 {
+			size = sess.DirSize(target)
+		} else {
+			why += "; only the link goes, other links keep its SIF"
+		}
+		link, target := link, target
+		out = append(out, gcItem{
+			Leftover: sess.Leftover{Kind: "image", Path: link + " (singularity)", Size: size, Why: why},
+			remove: func(context.Context) error {
+				if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				if users[target]--; users[target] == 0 {
+					return removeTree(target)
+				}
+				return nil
+			},
+		})
+	}
+	return out, nil
 }

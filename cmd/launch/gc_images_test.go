@@ -29,6 +29,13 @@ func TestConfiguredImages(t *testing.T) {
 			t.Errorf("configured images lack %s; got %v", want, got)
 		}
 	}
+	_, sif, err := configuredRefs(fakeHost(fsys, nil, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sif["oras://ghcr.io/nichd-bspc/llm-sif:codex-latest"] || !sif["oras://ghcr.io/nichd-bspc/llm-sif:mine-1"] {
+		t.Errorf("configured SIF references lack the catalogue's default with the agents' tags: %v", sif)
+	}
 	if got["docker.io/library/alpine:latest"] {
 		t.Errorf("an image no config names is kept")
 	}
