@@ -121,7 +121,7 @@ func TestE2EGCAfterCrash(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())
 		rng := rand.New(rand.NewPCG(seed, 3))
 		t.Logf("random delays seeded with %d", seed)
-		kills := 0
+		kills, halfUnpacked := 0, false
 		for i := 0; i < 20; i++ {
 			agent := "exec sleep " + strconv.Itoa(7000+i)
 			if s.backend.name != backendPodman && rng.IntN(4) == 0 {
@@ -151,10 +151,23 @@ func TestE2EGCAfterCrash(t *testing.T) {
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 			// The engine's process of the session (shim, conmon, starter)
 			// dies too: before launch, after it, or not at all.
 			order := rng.IntN(3)
+			unpacking := filepath.Join(s.home, ".cache", "launch", "sandbox", ".unpack.*")
+			if i == 0 && s.backend.name == backendSingularity && s.cred != nil {
+				// An ordinary user has no FUSE here: the first run unpacks
+				// the SIF into the cache. Killed in the middle, it leaves
+				// a half-done unpack, which gc must free.
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+					if m, _ := filepath.Glob(unpacking); len(m) > 0 {
+						order = 0 // at once
+						break
+					}
+				}
+			} else {
+				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+			}
 			if order == 1 && killEngine(s, c.Process.Pid, "", 0) {
 				kills++
 				time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
@@ -170,8 +183,11 @@ func TestE2EGCAfterCrash(t *testing.T) {
 			if order == 2 && killEngine(s, c.Process.Pid, "", 0) {
 				kills++
 			}
+			if m, _ := filepath.Glob(unpacking); len(m) > 0 {
+				halfUnpacked = true
+			}
 		}
-		t.Logf("%d engine processes killed", kills)
+		t.Logf("%d engine processes killed; a half-done unpack left: %v", kills, halfUnpacked)
 		if kills < 2 {
 			t.Errorf("only %d kills of an engine process hit one: the runs did not test them", kills)
 		}
@@ -182,6 +198,9 @@ func TestE2EGCAfterCrash(t *testing.T) {
 		t.Logf("launch gc --dry-run:\n%s%s", out, errOut)
 		if code != 0 {
 			t.Fatalf("gc --dry-run: exit %d", code)
+		}
+		if halfUnpacked && !strings.Contains(out, "an unpack that did not finish") {
+			t.Errorf("launch was killed while it unpacked the SIF; gc --dry-run does not list the half-done unpack")
 		}
 		if out, errOut, code = s.runPlain("gc"); code != 0 {
 			t.Fatalf("gc: exit %d:\n%s%s", code, out, errOut)
