@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/launchcli/launch/internal/naming"
@@ -92,4 +94,80 @@ func engineProcess(s *session, launchPid int, name string) int {
 		}
 	}
 	return 0
+}
+
+// privateService is a rootless `podman system service` of the test's own,
+// on the test user's storage (the shared service's), on a socket of its
+// own: one the test may kill.
+type privateService struct {
+	t    *testing.T
+	s    *session
+	url  string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// startPrivatePodman starts the test's own service; cleanup stops it.
+func startPrivatePodman(t *testing.T, s *session) *privateService {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "launch-podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, testUID, testUID); err != nil {
+		t.Fatal(err)
+	}
+	p := &privateService{t: t, s: s, url: "unix://" + filepath.Join(dir, "podman.sock")}
+	p.ensure()
+	t.Cleanup(func() {
+		if p.cmd != nil {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				p.cmd.Process.Kill()
+			}
+		}
+	})
+	return p
+}
+
+// ensure starts the service unless it runs, and waits for its socket.
+func (p *privateService) ensure() {
+	p.t.Helper()
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+		default:
+			return // it runs
+		}
+	}
+	u, err := user.LookupId(strconv.Itoa(testUID))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	sock := strings.TrimPrefix(p.url, "unix://")
+	os.Remove(sock)
+	c := exec.Command("podman", "system", "service", "--time=0", p.url)
+	c.Dir = "/"
+	c.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.HomeDir, fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", testUID)}
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: p.s.cred, Setpgid: true}
+	if err := c.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	p.cmd, p.done = c, done
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			return
+		}
+	}
+	p.t.Fatalf("the private podman service on %s did not start within 20 s", p.url)
+}
+
+// kill kills the service with SIGKILL.
+func (p *privateService) kill() bool {
+	return p.cmd != nil && syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL) == nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,7 +123,25 @@ func TestE2EGCAfterCrash(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 3))
 		t.Logf("random delays seeded with %d", seed)
 		kills, halfUnpacked := 0, false
+		// On Podman, launch talks to a service of the test's own, which
+		// is killed too (the shared ones never are).
+		var svc *privateService
+		if s.backend.name == backendPodman && s.cred != nil {
+			svc = startPrivatePodman(t, s)
+			s.extraArgs = []string{"--url", svc.url}
+		}
+		svcKills := 0
+		killEngineOf := func(launchPid int) bool {
+			if svc != nil && rng.IntN(2) == 0 && svc.kill() {
+				svcKills++
+				return true
+			}
+			return killEngine(s, launchPid, "", 0)
+		}
 		for i := 0; i < 20; i++ {
+			if svc != nil {
+				svc.ensure()
+			}
 			agent := "exec sleep " + strconv.Itoa(7000+i)
 			if s.backend.name != backendPodman && rng.IntN(4) == 0 {
 				// A detached session whose engine process dies: Docker's
@@ -168,7 +187,7 @@ func TestE2EGCAfterCrash(t *testing.T) {
 			} else {
 				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 			}
-			if order == 1 && killEngine(s, c.Process.Pid, "", 0) {
+			if order == 1 && killEngineOf(c.Process.Pid) {
 				kills++
 				time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
 			}
@@ -180,20 +199,34 @@ func TestE2EGCAfterCrash(t *testing.T) {
 			for _, w := range watchers(s.bin) {
 				syscall.Kill(w, syscall.SIGKILL)
 			}
-			if order == 2 && killEngine(s, c.Process.Pid, "", 0) {
+			if order == 2 && killEngineOf(c.Process.Pid) {
 				kills++
 			}
 			if m, _ := filepath.Glob(unpacking); len(m) > 0 {
 				halfUnpacked = true
 			}
 		}
-		t.Logf("%d engine processes killed; a half-done unpack left: %v", kills, halfUnpacked)
+		s.extraArgs = nil
+		t.Logf("%d engine processes killed (%d of them the private podman service); a half-done unpack left: %v", kills, svcKills, halfUnpacked)
 		if kills < 2 {
 			t.Errorf("only %d kills of an engine process hit one: the runs did not test them", kills)
 		}
 		// The engine may still finish a create that a killed launch asked
-		// for: let it settle, as it has by the time anyone runs gc.
-		time.Sleep(3 * time.Second)
+		// for: let it settle, as it has by the time anyone runs gc (the
+		// sessions listed the same, with the same states, for 3 s).
+		settled, last := 0, ""
+		for deadline := time.Now().Add(30 * time.Second); settled < 3 && time.Now().Before(deadline); time.Sleep(time.Second) {
+			var now []string
+			for _, i := range sessionsOf(t, s, true) {
+				now = append(now, i.Name+"="+string(i.Status))
+			}
+			sort.Strings(now)
+			if cur := strings.Join(now, " "); cur == last {
+				settled++
+			} else {
+				settled, last = 0, cur
+			}
+		}
 		out, errOut, code := s.runPlain("gc", "--dry-run")
 		t.Logf("launch gc --dry-run:\n%s%s", out, errOut)
 		if code != 0 {
