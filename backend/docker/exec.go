@@ -227,14 +227,32 @@ var _ runner.Container = (*session)(nil)
 func (c *session) Name() string { return c.name }
 
 func (c *session) Attach(ctx context.Context, in io.Reader, out, errw io.Writer) (runner.Attachment, error) {
-	att, err := c.e.ContainerAttach(ctx, c.id, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	// Closing our half of the connection at EOF closes the container's
+	// stdin (StdinOnce).
+	return attachStreams(ctx, c.e, c.id, client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true}, c.tty, true, in, out, errw)
+}
+
+// attacher is the call attachStreams makes; engine and SessionEngine have
+// it.
+type attacher interface {
+	ContainerAttach(ctx context.Context, container string, options client.ContainerAttachOptions) (client.ContainerAttachResult, error)
+}
+
+// attachStreams attaches to container id with opts and copies its output
+// to out and errw until it ends (one raw stream with a terminal, tty;
+// stdout and stderr demultiplexed without), and in to its stdin; with
+// closeStdin, the end of in is passed on (CloseWrite). The copy of in may
+// outlive the attachment while it blocks reading a terminal; the
+// connection is closed by then.
+func attachStreams(ctx context.Context, e attacher, id string, opts client.ContainerAttachOptions, tty, closeStdin bool, in io.Reader, out, errw io.Writer) (runner.Attachment, error) {
+	att, err := e.ContainerAttach(ctx, id, opts)
 	if err != nil {
 		return runner.Attachment{}, err
 	}
 	done := make(chan error, 1)
 	go func() {
 		var err error
-		if c.tty {
+		if tty {
 			_, err = io.Copy(out, att.Reader)
 		} else {
 			_, err = stdcopy.StdCopy(out, errw, att.Reader)
@@ -242,13 +260,12 @@ func (c *session) Attach(ctx context.Context, in io.Reader, out, errw io.Writer)
 		done <- err
 	}()
 	go func() {
-		// Closing our half of the connection at EOF closes the container's
-		// stdin (StdinOnce). This goroutine may outlive Exec while it blocks
-		// reading a terminal; the connection is closed by then.
 		if in != nil {
 			_, _ = io.Copy(att.Conn, in)
 		}
-		_ = att.CloseWrite()
+		if closeStdin {
+			_ = att.CloseWrite()
+		}
 	}()
 	return runner.Attachment{Done: done, Close: att.Close}, nil
 }

@@ -31,15 +31,18 @@ import (
 // is used unless the policy is always; a missing one is pulled when the
 // policy is always or missing; otherwise (never) it is an error that says
 // how to get the image. It returns the image's inspection when it made one
-// (nil after a pull).
+// (nil after a pull, unless OnPull asked for the pulled image's ID).
 func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams) (*client.ImageInspectResult, error) {
 	ref := r.Request.Config.Image
 	pull := r.Request.Pull
-	if pull != plan.PullAlways {
+	before := "" // the ID ref named before the pull
+	if pull != plan.PullAlways || r.OnPull != nil {
 		res, err := e.ImageInspect(ctx, ref)
 		switch {
-		case err == nil:
+		case err == nil && pull != plan.PullAlways:
 			return &res, nil
+		case err == nil:
+			before = res.ID
 		case !cerrdefs.IsNotFound(err):
 			return nil, engineError(e, fmt.Sprintf("inspect image %q", ref), err)
 		case pull == plan.PullNever:
@@ -47,7 +50,20 @@ func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams
 				"image %q: not present on the engine, and not pulled (--pull never, the default for an image that is not launch's own): check the name, run `docker pull %s` (or build it), or pass --pull missing", ref, ref)
 		}
 	}
-	return nil, r.pull(ctx, e, s, ref)
+	if err := r.pull(ctx, e, s, ref); err != nil {
+		return nil, err
+	}
+	if r.OnPull == nil {
+		return nil, nil
+	}
+	res, err := e.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, engineError(e, fmt.Sprintf("inspect image %q", ref), err)
+	}
+	if before == "" {
+		r.OnPull(ref, res.ID)
+	}
+	return &res, nil
 }
 
 // imagePath is the PATH in the image's configuration; "" when it sets none

@@ -95,6 +95,11 @@ type Rendered struct {
 	Prepare []plan.HostPath
 	// ConfigDir is Config.ConfigDir.
 	ConfigDir string
+	// OnPull, when set (by the caller, before Exec), is told each image
+	// Exec pulls that the engine did not have under that reference before:
+	// the reference and the image ID it names now. cmd records it for
+	// launch gc --images.
+	OnPull func(ref, id string)
 
 	// p is the Plan, for what Exec computes from the image: the PATH
 	// (p.EnvWithPath) when p.PathPrepend is not empty.

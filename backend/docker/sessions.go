@@ -19,9 +19,9 @@ import (
 	sess "github.com/launchcli/launch/session"
 )
 
-// sessionEngine is the part of the Engine API that the session commands
+// SessionEngine is the part of the Engine API that the session commands
 // (launch ps, attach, stop, logs, gc) use. *client.Client satisfies it.
-type sessionEngine interface {
+type SessionEngine interface {
 	DaemonHost() string
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerInspect(ctx context.Context, container string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
@@ -30,9 +30,11 @@ type sessionEngine interface {
 	ContainerStop(ctx context.Context, container string, options client.ContainerStopOptions) (client.ContainerStopResult, error)
 	ContainerRemove(ctx context.Context, container string, options client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
 	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImageRemove(ctx context.Context, image string, options client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 }
 
-var _ sessionEngine = (*client.Client)(nil)
+var _ SessionEngine = (*client.Client)(nil)
 
 // exitedRE reads the exit code from a listed container's status text
 // ("Exited (137) 2 minutes ago").
@@ -41,7 +43,7 @@ var exitedRE = regexp.MustCompile(`^Exited \((-?\d+)\)`)
 // Sessions lists the sessions of the user uid on the engine e: the
 // containers that carry launch's labels and uid's. Without all, only those
 // that are running (or created and not yet started).
-func Sessions(ctx context.Context, e sessionEngine, uid int, all bool) ([]sess.Info, error) {
+func Sessions(ctx context.Context, e SessionEngine, uid int, all bool) ([]sess.Info, error) {
 	f := make(client.Filters).Add("label", naming.LabelPlan, naming.LabelUser+"="+strconv.Itoa(uid))
 	res, err := e.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
@@ -77,7 +79,7 @@ func Sessions(ctx context.Context, e sessionEngine, uid int, all bool) ([]sess.I
 // Stop ends the session s: SIGTERM to the container's init, which passes
 // it on to the agent, then SIGKILL after the container's stop timeout; then
 // the container is removed.
-func Stop(ctx context.Context, e sessionEngine, s sess.Info) error {
+func Stop(ctx context.Context, e SessionEngine, s sess.Info) error {
 	if _, err := e.ContainerStop(ctx, s.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 		return sessionError(e, "stop container "+s.Name, err)
 	}
@@ -87,7 +89,7 @@ func Stop(ctx context.Context, e sessionEngine, s sess.Info) error {
 // Remove removes the session's container, forcefully. A conflict (the
 // engine is still starting it, or already removing it for a launch that was
 // killed half-way) is asked again for a few seconds, until it is gone.
-func Remove(ctx context.Context, e sessionEngine, s sess.Info) error {
+func Remove(ctx context.Context, e SessionEngine, s sess.Info) error {
 	for try := 0; ; try++ {
 		_, err := e.ContainerRemove(ctx, s.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		switch {
@@ -110,7 +112,7 @@ func Remove(ctx context.Context, e sessionEngine, s sess.Info) error {
 // Logs writes the session's output so far to out and errw (one stream, out,
 // when it has a terminal) and, with follow, what follows until it ends or
 // ctx is cancelled.
-func Logs(ctx context.Context, e sessionEngine, s sess.Info, follow bool, out, errw io.Writer) error {
+func Logs(ctx context.Context, e SessionEngine, s sess.Info, follow bool, out, errw io.Writer) error {
 	in, err := e.ContainerInspect(ctx, s.ID, client.ContainerInspectOptions{})
 	if err != nil {
 		return sessionError(e, "inspect container "+s.Name, err)
@@ -136,7 +138,7 @@ func Logs(ctx context.Context, e sessionEngine, s sess.Info, follow bool, out, e
 // sees detachKeys (the session runs on), when the session ends, or when
 // ctx is cancelled (a detach too). ended reports whether the session is
 // over, with its exit code.
-func Attach(ctx context.Context, e sessionEngine, s sess.Info, st iostreams.Streams, detachKeys string) (ended bool, code int, err error) {
+func Attach(ctx context.Context, e SessionEngine, s sess.Info, st iostreams.Streams, detachKeys string) (ended bool, code int, err error) {
 	in, err := e.ContainerInspect(ctx, s.ID, client.ContainerInspectOptions{})
 	if err != nil {
 		return false, 0, sessionError(e, "inspect container "+s.Name, err)
@@ -175,7 +177,7 @@ func exitCodeOf(in client.ContainerInspectResult) int {
 
 // attached is a running session as runner.Reattach drives it.
 type attached struct {
-	e        sessionEngine
+	e        SessionEngine
 	id, name string
 	tty      bool
 	keys     string
@@ -187,25 +189,10 @@ func (c *attached) Name() string { return c.name }
 
 func (c *attached) Attach(ctx context.Context, in io.Reader, out, errw io.Writer) (runner.Attachment, error) {
 	// Empty keys are the engine's default (ctrl-p,ctrl-q): dockerd has no
-	// way to turn detaching off.
-	att, err := c.e.ContainerAttach(ctx, c.id, client.ContainerAttachOptions{Stream: true, Stdin: in != nil, Stdout: true, Stderr: true, DetachKeys: c.keys})
-	if err != nil {
-		return runner.Attachment{}, err
-	}
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		if c.tty {
-			_, err = io.Copy(out, att.Reader)
-		} else {
-			_, err = stdcopy.StdCopy(out, errw, att.Reader)
-		}
-		done <- err
-	}()
-	if in != nil {
-		go func() { _, _ = io.Copy(att.Conn, in) }()
-	}
-	return runner.Attachment{Done: done, Close: att.Close}, nil
+	// way to turn detaching off. The end of in is not passed on: the
+	// session keeps its stdin for the next attach.
+	opts := client.ContainerAttachOptions{Stream: true, Stdin: in != nil, Stdout: true, Stderr: true, DetachKeys: c.keys}
+	return attachStreams(ctx, c.e, c.id, opts, c.tty, false, in, out, errw)
 }
 
 func (c *attached) Resize(ctx context.Context, width, height uint) error {
@@ -217,9 +204,47 @@ func (c *attached) EngineError(what string, err error) error { return sessionErr
 
 // sessionError adds what was being done, and for an unreachable engine
 // which one.
-func sessionError(e sessionEngine, what string, err error) error {
+func sessionError(e SessionEngine, what string, err error) error {
 	if client.IsErrConnectionFailed(err) {
 		return fmt.Errorf("%s: cannot reach the docker engine at %s: %w", what, e.DaemonHost(), err)
 	}
 	return fmt.Errorf("%s: %w", what, trimEngineText(err))
+}
+
+// ImageOf returns the ID, size and names (tags) of the image ref names on
+// e; an empty ID when ref names none.
+func ImageOf(ctx context.Context, e SessionEngine, ref string) (id string, size int64, names []string, err error) {
+	res, err := e.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return "", 0, nil, nil
+	}
+	if err != nil {
+		return "", 0, nil, sessionError(e, fmt.Sprintf("inspect image %q", ref), err)
+	}
+	return res.ID, res.Size, res.RepoTags, nil
+}
+
+// ImagesInUse returns the IDs of the images that containers on e use:
+// every container, ended ones and other users' included.
+func ImagesInUse(ctx context.Context, e SessionEngine) (map[string]bool, error) {
+	res, err := e.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return nil, sessionError(e, "list containers", err)
+	}
+	out := map[string]bool{}
+	for _, c := range res.Items {
+		out[c.ImageID] = true
+	}
+	return out, nil
+}
+
+// RemoveImage removes the reference ref from e, not forcefully: the image
+// goes with it when ref was its last reference, and stays under its other
+// names (a tag of the user's) otherwise.
+func RemoveImage(ctx context.Context, e SessionEngine, ref string) error {
+	_, err := e.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return sessionError(e, fmt.Sprintf("remove image %q", ref), err)
+	}
+	return nil
 }

@@ -31,8 +31,9 @@ type engine interface {
 	// ImageEnv is the Env of the image's configuration.
 	ImageEnv(ctx context.Context, ref string) ([]string, error)
 	// Pull pulls ref for the platform os/arch/variant (empty: the
-	// service's), writing the service's progress lines to progress.
-	Pull(ctx context.Context, ref, os, arch, variant string, progress io.Writer) error
+	// service's), writing the service's progress lines to progress. It
+	// returns the ID of the image pulled.
+	Pull(ctx context.Context, ref, os, arch, variant string, progress io.Writer) (id string, err error)
 	Create(ctx context.Context, s *specgen.SpecGenerator) (id string, err error)
 	// Runtime is the OCI runtime the container was created with.
 	Runtime(ctx context.Context, id string) (string, error)
@@ -131,7 +132,7 @@ func (c *Conn) ImageEnv(ctx context.Context, ref string) ([]string, error) {
 	return img.Config.Env, nil
 }
 
-func (c *Conn) Pull(ctx context.Context, ref, os, arch, variant string, progress io.Writer) error {
+func (c *Conn) Pull(ctx context.Context, ref, os, arch, variant string, progress io.Writer) (string, error) {
 	// No tlsVerify parameter: the service's registries.conf decides, so a
 	// registry listed there as insecure is pulled over plain HTTP and no
 	// other is. Credentials are the service's (`podman login` where it
@@ -144,30 +145,35 @@ func (c *Conn) Pull(ctx context.Context, ref, os, arch, variant string, progress
 	}
 	conn, err := c.client()
 	if err != nil {
-		return err
+		return "", err
 	}
 	resp, err := conn.DoRequest(ctx, nil, http.MethodPost, "/images/pull", params, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	if !resp.IsSuccess() {
-		return resp.Process(nil)
+		return "", resp.Process(nil)
 	}
 	// A stream of reports, as images.Pull reads it.
 	dec := json.NewDecoder(resp.Body)
 	var errs []error
+	id := ""
 	for {
 		var r struct {
 			Stream string   `json:"stream"`
 			Error  string   `json:"error"`
 			Images []string `json:"images"`
+			ID     string   `json:"id"`
 		}
 		if err := dec.Decode(&r); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return fmt.Errorf("read the pull's progress: %w", err)
+			return "", fmt.Errorf("read the pull's progress: %w", err)
+		}
+		if r.ID != "" {
+			id = r.ID
 		}
 		if r.Stream != "" {
 			fmt.Fprint(progress, r.Stream)
@@ -176,7 +182,7 @@ func (c *Conn) Pull(ctx context.Context, ref, os, arch, variant string, progress
 			errs = append(errs, errors.New(r.Error))
 		}
 	}
-	return errors.Join(errs...)
+	return id, errors.Join(errs...)
 }
 
 func (c *Conn) Create(ctx context.Context, s *specgen.SpecGenerator) (string, error) {

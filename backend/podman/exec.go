@@ -112,6 +112,7 @@ func detach(ctx context.Context, c *session, s iostreams.Streams) (int, error) {
 // it.
 func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams) error {
 	ref := r.Spec.Image
+	existed := false
 	if r.Pull != plan.PullAlways {
 		ok, err := e.ImageExists(ctx, ref)
 		switch {
@@ -124,8 +125,18 @@ func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams
 				"image %q: not present on the podman service, and not pulled (--pull never, the default for an image that is not launch's own): check the name, run `podman pull %s` (or build it), or pass --pull missing", ref, ref)
 		}
 	}
+	if r.Pull == plan.PullAlways && r.OnPull != nil {
+		// Only a pull that brings what the service did not have under ref
+		// is launch's (OnPull).
+		ok, err := e.ImageExists(ctx, ref)
+		if err != nil {
+			return engineError(e, fmt.Sprintf("look for image %q", ref), err)
+		}
+		existed = ok
+	}
 	fmt.Fprintf(s.Err, "launch: pulling %s\n", ref)
-	if err := e.Pull(ctx, ref, r.Spec.ImageOS, r.Spec.ImageArch, r.Spec.ImageVariant, s.Err); err != nil {
+	id, err := e.Pull(ctx, ref, r.Spec.ImageOS, r.Spec.ImageArch, r.Spec.ImageVariant, s.Err)
+	if err != nil {
 		if ctx.Err() != nil {
 			return runner.Interrupted(ctx, "pulling "+ref)
 		}
@@ -136,6 +147,9 @@ func (r Rendered) ensureImage(ctx context.Context, e engine, s iostreams.Streams
 			return fmt.Errorf("pull image %q: %w; the registry speaks plain HTTP: if you trust it, list it as insecure in the service's registries.conf ([[registry]] location = %q, insecure = true)", ref, err, registryHost(ref))
 		}
 		return fmt.Errorf("pull image %q: %w; check the name, and log in with `podman login %s` if the registry needs it", ref, err, registryHost(ref))
+	}
+	if r.OnPull != nil && id != "" && !existed {
+		r.OnPull(ref, id)
 	}
 	return nil
 }

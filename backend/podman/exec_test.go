@@ -86,13 +86,13 @@ func (f *fakeEngine) ImageEnv(_ context.Context, ref string) ([]string, error) {
 	return f.imageEnv[ref], nil
 }
 
-func (f *fakeEngine) Pull(_ context.Context, ref, os, arch, variant string, progress io.Writer) error {
+func (f *fakeEngine) Pull(_ context.Context, ref, os, arch, variant string, progress io.Writer) (string, error) {
 	if !f.pullOK {
 		panic("not implemented: Pull")
 	}
 	f.record("Pull " + ref)
 	fmt.Fprintf(progress, "Copying blob abc\n")
-	return f.pull
+	return "pulled-id", f.pull
 }
 
 func (f *fakeEngine) Create(_ context.Context, s *specgen.SpecGenerator) (string, error) {

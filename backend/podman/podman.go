@@ -129,6 +129,11 @@ type Rendered struct {
 	// Detach is Config.Detach: Exec starts the container and returns
 	// (podman run -d).
 	Detach bool
+	// OnPull, when set (by the caller, before Exec), is told each image
+	// Exec pulls that the service did not have under that reference
+	// before: the reference and the ID of the image pulled. cmd records it
+	// for launch gc --images.
+	OnPull func(ref, id string)
 
 	// notes are true of every run of r; cmdNotes only of the printed
 	// command (Snippet), which a real run does not use.

@@ -199,3 +199,48 @@ func (a *attached) EngineError(what string, err error) error {
 	}
 	return engineError(a.c, what, err)
 }
+
+// ImageOf returns the ID, size and names (tags) of the image ref names on
+// the service c; an empty ID when ref names none.
+func ImageOf(ctx context.Context, c *Conn, ref string) (id string, size int64, names []string, err error) {
+	var img struct {
+		ID       string   `json:"Id"`
+		Size     int64    `json:"Size"`
+		RepoTags []string `json:"RepoTags"`
+	}
+	err = c.do(ctx, http.MethodGet, "/images/%s/json", nil, nil, &img, ref)
+	if errorCode(err) == http.StatusNotFound {
+		return "", 0, nil, nil
+	}
+	if err != nil {
+		return "", 0, nil, engineError(c, fmt.Sprintf("inspect image %q", ref), err)
+	}
+	return img.ID, img.Size, img.RepoTags, nil
+}
+
+// ImagesInUse returns the IDs of the images that containers on the
+// service c use: every container, ended ones included.
+func ImagesInUse(ctx context.Context, c *Conn) (map[string]bool, error) {
+	var list []struct {
+		ImageID string `json:"ImageID"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/containers/json", url.Values{"all": {"true"}}, nil, &list); err != nil {
+		return nil, engineError(c, "list containers", err)
+	}
+	out := map[string]bool{}
+	for _, l := range list {
+		out[l.ImageID] = true
+	}
+	return out, nil
+}
+
+// RemoveImage removes the reference ref from the service c, not
+// forcefully: the image goes with it when ref was its last name, and stays
+// under its other names (a tag of the user's) otherwise.
+func RemoveImage(ctx context.Context, c *Conn, ref string) error {
+	err := c.do(ctx, http.MethodDelete, "/images/%s", nil, nil, nil, ref)
+	if err != nil && errorCode(err) != http.StatusNotFound {
+		return engineError(c, fmt.Sprintf("remove image %q", ref), err)
+	}
+	return nil
+}

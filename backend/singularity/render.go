@@ -377,7 +377,7 @@ func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 	dir := path.Clean(c.CacheDir)
 	pl := &pull{
 		ref:   ref,
-		link:  path.Join(dir, cacheKey(scheme, rest)+".sif"),
+		link:  path.Join(dir, cacheKey(scheme, rest)+".sif"), // CacheLink
 		store: path.Join(dir, "sha256"),
 	}
 	switch p.Pull {
@@ -397,6 +397,17 @@ func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 	r.pull = pl
 	r.image = pl.link
 	return nil
+}
+
+// CacheLink is the cache link under cacheDir that a pull of ref (oras://
+// or docker://) goes through, as Render names it; ok is false for a local
+// image or another scheme, which are not pulled.
+func CacheLink(cacheDir, ref string) (link string, ok bool) {
+	scheme, rest, remote := strings.Cut(ref, "://")
+	if !remote || (scheme != "oras" && scheme != "docker") {
+		return "", false
+	}
+	return path.Join(path.Clean(cacheDir), cacheKey(scheme, rest)+".sif"), true
 }
 
 var component = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)

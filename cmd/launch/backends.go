@@ -52,6 +52,8 @@ func unsupportedError(err error) error {
 type dockerLauncher struct {
 	docker.Rendered
 	host docker.Host
+	// state is $XDG_STATE_HOME/launch, where pulls are recorded.
+	state string
 }
 
 func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
@@ -69,7 +71,7 @@ func renderDocker(p plan.Plan, o *options, h *Host) (launcher, error) {
 	if err != nil {
 		return nil, unsupportedError(err)
 	}
-	return dockerLauncher{Rendered: r, host: dh}, nil
+	return dockerLauncher{Rendered: r, host: dh, state: stateDir(h)}, nil
 }
 
 func (l dockerLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {
@@ -78,7 +80,9 @@ func (l dockerLauncher) Run(ctx context.Context, s iostreams.Streams) (int, erro
 		return 0, err
 	}
 	defer c.Close()
-	return l.Exec(ctx, c, s)
+	r := l.Rendered
+	r.OnPull = recordPull(l.state, s.Err, backendDocker, c.DaemonHost())
+	return r.Exec(ctx, c, s)
 }
 
 // podmanLauncher runs a Podman plan. Render guesses whether the service is
@@ -89,6 +93,8 @@ type podmanLauncher struct {
 	p    plan.Plan
 	cfg  podman.Config
 	host podman.Host
+	// state is $XDG_STATE_HOME/launch, where pulls are recorded.
+	state string
 }
 
 func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
@@ -111,7 +117,7 @@ func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 	}
 	ph := podmanHost(h)
 	ph.URL = o.PodmanURL
-	return podmanLauncher{Rendered: r, p: p, cfg: cfg, host: ph}, nil
+	return podmanLauncher{Rendered: r, p: p, cfg: cfg, host: ph, state: stateDir(h)}, nil
 }
 
 func (l podmanLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {
@@ -138,6 +144,7 @@ func (l podmanLauncher) Run(ctx context.Context, s iostreams.Streams) (int, erro
 			}
 		}
 	}
+	r.OnPull = recordPull(l.state, s.Err, backendPodman, c.Endpoint())
 	return r.Exec(ctx, c, s)
 }
 

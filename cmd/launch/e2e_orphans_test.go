@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,11 +87,13 @@ func TestE2EOrphans(t *testing.T) {
 	})
 }
 
-// TestE2EGCAfterCrash: launch and its watcher (the machine going down)
-// killed with SIGKILL at random points of 20 runs; launch gc then frees
-// every leftover (containers, scratch directories) and nothing else: a
-// container launch did not make and the user's own files in the cache and
-// scratch directories survive.
+// TestE2EGCAfterCrash: launch and its watcher (the machine going down), and
+// the engine's process of the session (Docker's containerd-shim, Podman's
+// conmon, Apptainer's starter or a detached session's supervisor), killed
+// with SIGKILL at random points of 20 runs, some detached; launch gc then
+// frees every leftover (containers, scratch directories, state files), no
+// agent runs on, and nothing else goes: a container launch did not make and
+// the user's own files in the cache and scratch directories survive.
 func TestE2EGCAfterCrash(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *session) {
 		tmp := filepath.Join(s.home, "tmp")
@@ -119,8 +122,45 @@ func TestE2EGCAfterCrash(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())
 		rng := rand.New(rand.NewPCG(seed, 3))
 		t.Logf("random delays seeded with %d", seed)
+		kills, halfUnpacked := 0, false
+		// On Podman, launch talks to a service of the test's own, which
+		// is killed too (the shared ones never are).
+		var svc *privateService
+		if s.backend.name == backendPodman && s.cred != nil {
+			svc = startPrivatePodman(t, s)
+			s.extraArgs = []string{"--url", svc.url}
+		}
+		svcKills := 0
+		killEngineOf := func(launchPid int) bool {
+			if svc != nil && rng.IntN(2) == 0 && svc.kill() {
+				svcKills++
+				return true
+			}
+			return killEngine(s, launchPid, "", 0)
+		}
 		for i := 0; i < 20; i++ {
-			c := s.cmd("--yes", "--mask", "secret", "shell", "exec sleep "+strconv.Itoa(7000+i))
+			if svc != nil {
+				svc.ensure()
+			}
+			agent := "exec sleep " + strconv.Itoa(7000+i)
+			if s.backend.name != backendPodman && rng.IntN(4) == 0 {
+				// A detached session whose engine process dies: Docker's
+				// shim (the container exits), Apptainer's supervisor. (A
+				// Podman container runs on without its conmon: a session,
+				// not a leftover.)
+				out, errOut, code := s.run("", "--yes", "--detach", "--mask", "secret", "shell", agent)
+				if code != 0 {
+					t.Fatalf("launch --detach: exit %d: %s", code, errOut)
+				}
+				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+				if killEngine(s, 0, strings.TrimSpace(out), 5*time.Second) {
+					kills++
+				} else {
+					t.Errorf("run %d: no engine process of the detached session %s to kill", i, strings.TrimSpace(out))
+				}
+				continue
+			}
+			c := s.cmd("--yes", "--mask", "secret", "shell", agent)
 			// Its own process group: the kill takes the runtime with it,
 			// as a machine going down does.
 			if c.SysProcAttr == nil {
@@ -130,7 +170,27 @@ func TestE2EGCAfterCrash(t *testing.T) {
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+			// The engine's process of the session (shim, conmon, starter)
+			// dies too: before launch, after it, or not at all.
+			order := rng.IntN(3)
+			unpacking := filepath.Join(s.home, ".cache", "launch", "sandbox", ".unpack.*")
+			if i == 0 && s.backend.name == backendSingularity && s.cred != nil {
+				// An ordinary user has no FUSE here: the first run unpacks
+				// the SIF into the cache. Killed in the middle, it leaves
+				// a half-done unpack, which gc must free.
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+					if m, _ := filepath.Glob(unpacking); len(m) > 0 {
+						order = 0 // at once
+						break
+					}
+				}
+			} else {
+				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+			}
+			if order == 1 && killEngineOf(c.Process.Pid) {
+				kills++
+				time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
+			}
 			for _, w := range watchers(s.bin) {
 				syscall.Kill(w, syscall.SIGKILL)
 			}
@@ -139,14 +199,41 @@ func TestE2EGCAfterCrash(t *testing.T) {
 			for _, w := range watchers(s.bin) {
 				syscall.Kill(w, syscall.SIGKILL)
 			}
+			if order == 2 && killEngineOf(c.Process.Pid) {
+				kills++
+			}
+			if m, _ := filepath.Glob(unpacking); len(m) > 0 {
+				halfUnpacked = true
+			}
+		}
+		s.extraArgs = nil
+		t.Logf("%d engine processes killed (%d of them the private podman service); a half-done unpack left: %v", kills, svcKills, halfUnpacked)
+		if kills < 2 {
+			t.Errorf("only %d kills of an engine process hit one: the runs did not test them", kills)
 		}
 		// The engine may still finish a create that a killed launch asked
-		// for: let it settle, as it has by the time anyone runs gc.
-		time.Sleep(3 * time.Second)
+		// for: let it settle, as it has by the time anyone runs gc (the
+		// sessions listed the same, with the same states, for 3 s).
+		settled, last := 0, ""
+		for deadline := time.Now().Add(30 * time.Second); settled < 3 && time.Now().Before(deadline); time.Sleep(time.Second) {
+			var now []string
+			for _, i := range sessionsOf(t, s, true) {
+				now = append(now, i.Name+"="+string(i.Status))
+			}
+			sort.Strings(now)
+			if cur := strings.Join(now, " "); cur == last {
+				settled++
+			} else {
+				settled, last = 0, cur
+			}
+		}
 		out, errOut, code := s.runPlain("gc", "--dry-run")
 		t.Logf("launch gc --dry-run:\n%s%s", out, errOut)
 		if code != 0 {
 			t.Fatalf("gc --dry-run: exit %d", code)
+		}
+		if halfUnpacked && !strings.Contains(out, "an unpack that did not finish") {
+			t.Errorf("launch was killed while it unpacked the SIF; gc --dry-run does not list the half-done unpack")
 		}
 		if out, errOut, code = s.runPlain("gc"); code != 0 {
 			t.Fatalf("gc: exit %d:\n%s%s", code, out, errOut)
@@ -156,6 +243,11 @@ func TestE2EGCAfterCrash(t *testing.T) {
 		}
 		if list := sessionsOf(t, s, true); len(list) != 0 {
 			t.Errorf("after gc, ps -a lists %+v", list)
+		}
+		for i := 0; i < 20; i++ {
+			if p := processesRunning("sleep", strconv.Itoa(7000+i)); len(p) > 0 {
+				t.Errorf("after gc, agent %d still runs: pids %v", i, p)
+			}
 		}
 		if left, _ := filepath.Glob(filepath.Join(tmp, "launch.*")); len(left) != 1 {
 			t.Errorf("scratch left in TMPDIR: %v (want only launch.notes)", left)

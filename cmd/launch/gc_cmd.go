@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,7 +29,7 @@ func gcCommand(s iostreams.Streams, h *Host) *cli.Command {
 	return &cli.Command{
 		Name:      "gc",
 		Usage:     "remove what launch left behind and no longer uses (--dry-run: only list it, sizes included)",
-		UsageText: "launch gc [--dry-run] [--json]",
+		UsageText: "launch gc [--dry-run] [--json] [--images]",
 		Description: `A normal run leaves nothing, but a killed machine or a kill -9 can. launch gc
 removes, for you only:
   - containers launch made that ended (a detached session's output goes
@@ -41,23 +42,32 @@ removes, for you only:
     $XDG_CACHE_HOME/launch/sandbox;
   - per-run scratch directories (launch.*) in $TMPDIR and $APPTAINER_TMPDIR
     that no running launch uses.
-Nothing else: containers launch did not make, other users' sessions and
-your own files in these directories stay.
+With --images, also the Docker and Podman images launch pulled (each pull
+is recorded in $XDG_STATE_HOME/launch/images.json) that no config names
+and no container uses (any container, ended ones and other users'
+included), and the SIF images in the pull cache that no config names and
+no process uses. The configs that count: the built-in catalogue, your
+config ($XDG_CONFIG_HOME/launch/config.toml) and the .launch.toml of the
+current directory: each [image_defaults] oci and sif with every agent's
+tag, and each image and sif_path key. Run it from a project's directory to
+keep that project's image. Removing a pulled image removes the reference
+launch pulled; an image that has another name (a tag of yours) stays
+under it.
+Nothing else: containers launch did not make, images it did not pull,
+other users' sessions and your own files in these directories stay.
 
 Examples:
    launch gc --dry-run
-   launch gc`,
+   launch gc
+   launch gc --images --dry-run`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Destination: &dryRun, Usage: "list what would be removed and its size; remove nothing"},
 			&cli.BoolFlag{Name: "json", Destination: &asJSON, Usage: "print the list as JSON"},
-			&cli.BoolFlag{Name: "images", Destination: &images, Usage: "also images launch pulled that no config refers to (not yet: refused)"},
+			&cli.BoolFlag{Name: "images", Destination: &images, Usage: "also the images launch pulled (Docker, Podman, SIF) that no config names and nothing uses"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if images {
-				return usagef("launch gc --images: not implemented yet (launch does not record the images it pulled); remove images with docker image rm, podman image rm or rm under $XDG_CACHE_HOME/launch/sif")
-			}
 			return withSessions(ctx, h, func(bs []sessionBackend) error {
-				return runGC(ctx, s, h, bs, dryRun, asJSON)
+				return runGC(ctx, s, h, bs, gcOptions{dryRun: dryRun, json: asJSON, images: images})
 			})
 		},
 	}
@@ -69,29 +79,40 @@ type gcItem struct {
 	remove func(context.Context) error
 }
 
+// gcOptions are launch gc's flags.
+type gcOptions struct{ dryRun, json, images bool }
+
 // runGC finds the leftovers, prints them and, unless dryRun, removes them.
-func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, dryRun, asJSON bool) error {
+// Containers go first, so that an image only they used is free by the time
+// --images looks; then images, then files.
+func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, o gcOptions) error {
+	dryRun := o.dryRun
+	// Ended detached sessions' protected paths first: a safety check, not
+	// a removal, so --dry-run makes it too.
+	gerr := checkEndedGuards(ctx, s.Err, h, bs)
 	items, err := leftoverContainers(ctx, bs, time.Now())
-	files, ferr := leftoverFiles(h)
-	items = append(items, files...)
-	err = errors.Join(err, ferr)
+	err = errors.Join(gerr, err)
 	var failed []error
-	if !dryRun {
-		kept := items[:0]
-		for _, it := range items {
-			if rerr := it.remove(context.WithoutCancel(ctx)); rerr != nil {
-				failed = append(failed, fmt.Errorf("%s %s: %w", it.Kind, it.Path, rerr))
-				continue
-			}
-			kept = append(kept, it)
-		}
-		items = kept
+	// The sessions go first, then the files: ending a dead supervised
+	// session ends the launch that used its scratch directory.
+	items, failed = removeAll(ctx, items, dryRun, failed)
+	if o.images {
+		// Before the files: a SIF whose link goes takes its sandbox along.
+		imgs, ierr := leftoverImages(ctx, h, bs, dryRun)
+		sifs, serr := leftoverSIFs(h, filepath.Join(cacheHome(h), "launch", "sif"))
+		err = errors.Join(err, ierr, serr)
+		imgs, failed = removeAll(ctx, append(imgs, sifs...), dryRun, failed)
+		items = append(items, imgs...)
 	}
+	files, ferr := leftoverFiles(h)
+	err = errors.Join(err, ferr)
+	files, failed = removeAll(ctx, files, dryRun, failed)
+	items = append(items, files...)
 	list := []sess.Leftover{}
 	for _, it := range items {
 		list = append(list, it.Leftover)
 	}
-	if asJSON {
+	if o.json {
 		if werr := writeJSON(s.Out, list); werr != nil {
 			return werr
 		}
@@ -99,6 +120,23 @@ func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBacken
 		printLeftovers(s.Out, list, dryRun)
 	}
 	return errors.Join(append(failed, err)...)
+}
+
+// removeAll removes items (unless dryRun) and returns those removed (all
+// of them for a dry run), adding each failure to failed.
+func removeAll(ctx context.Context, items []gcItem, dryRun bool, failed []error) ([]gcItem, []error) {
+	if dryRun {
+		return items, failed
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if rerr := it.remove(context.WithoutCancel(ctx)); rerr != nil {
+			failed = append(failed, fmt.Errorf("%s %s: %w", it.Kind, it.Path, rerr))
+			continue
+		}
+		kept = append(kept, it)
+	}
+	return kept, failed
 }
 
 // printLeftovers writes the table and the total.
@@ -171,10 +209,7 @@ func launchAlive(pid int) bool {
 // leftoverFiles are the cache and scratch leftovers of the singularity
 // backend.
 func leftoverFiles(h *Host) ([]gcItem, error) {
-	cache := h.Getenv("XDG_CACHE_HOME")
-	if !filepath.IsAbs(cache) {
-		cache = filepath.Join(h.Home, ".cache")
-	}
+	cache := cacheHome(h)
 	inUse := sess.ProcessesUsing("/proc")
 	sifs, err := sess.UnlinkedSIFs(filepath.Join(cache, "launch", "sif"))
 	boxes, berr := sess.StaleSandboxes(filepath.Join(cache, "launch", "sandbox"), inUse)
@@ -186,9 +221,27 @@ func leftoverFiles(h *Host) ([]gcItem, error) {
 	var out []gcItem
 	for _, l := range append(append(sifs, boxes...), scratch...) {
 		l := l
-		out = append(out, gcItem{Leftover: l, remove: func(context.Context) error { return removeTree(l.Path) }})
+		out = append(out, gcItem{Leftover: l, remove: func(context.Context) error {
+			if err := removeTree(l.Path); err != nil || l.Kind != "sandbox" {
+				return err
+			}
+			// Its record of the SIF, which StaleSandboxes reads: without
+			// it the next gc would list the sandbox again.
+			if err := os.Remove(l.Path + ".source"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		}})
 	}
 	return out, errors.Join(err, berr)
+}
+
+// cacheHome is $XDG_CACHE_HOME, or ~/.cache.
+func cacheHome(h *Host) string {
+	if cache := h.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(cache) {
+		return cache
+	}
+	return filepath.Join(h.Home, ".cache")
 }
 
 // removeTree removes p, making directories writable first where a runtime

@@ -212,7 +212,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		if p.Isolation != nil {
 			return usagef("--detach with --isolate: the copy comes back as a branch when the session ends, which launch does not wait for when detached; drop one of them")
 		}
-		return runDetached(ctx, s, p, l)
+		return runDetached(ctx, s, h, p, backend, l)
 	}
 	wsDir, iso := p.Workspace, p.Isolation
 	var rec sessionRecord
@@ -271,18 +271,31 @@ func runWatched(ctx context.Context, s iostreams.Streams, h *Host, o *options, p
 }
 
 // runDetached starts a detached session; the backend prints its name on
-// stdout, and stderr says how to reach it. The protected paths are
-// read-only inside where they exist, but launch is not there after the
-// session to check them: stderr says so.
-func runDetached(ctx context.Context, s iostreams.Streams, p plan.Plan, l launcher) error {
+// stdout, and stderr says how to reach it. On Docker and Podman the
+// protected paths are fingerprinted first and the fingerprint kept for the
+// session commands to check once the session has ended (detach_guard.go);
+// a supervised session's launch checks them itself.
+func runDetached(ctx context.Context, s iostreams.Streams, h *Host, p plan.Plan, backend backendName, l launcher) error {
+	_, supervised := l.(supervisedLauncher)
+	rec := guardRecord{Backend: backend, Workspace: p.Workspace, Started: time.Now()}
+	if !supervised && len(p.Protected) > 0 {
+		snap, err := guard.Take(p.Workspace, p.Protected)
+		if err != nil {
+			return fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
+		}
+		rec.Snapshot = snap
+	}
 	var name strings.Builder
 	if _, err := l.Run(ctx, iostreams.Streams{In: s.In, Out: io.MultiWriter(s.Out, &name), Err: s.Err}); err != nil {
 		return err
 	}
 	n := strings.TrimSpace(name.String())
 	fmt.Fprintf(s.Err, "launch: %s runs detached as %s: launch attach %s (detach again with %s), launch logs %s, launch stop %s\n", p.Agent, n, n, sess.DefaultDetachKeys, n, n)
-	if _, supervised := l.(supervisedLauncher); len(p.Protected) > 0 && !supervised {
-		fmt.Fprintf(s.Err, "launch: note: a detached session's protected paths (%s) are read-only where they exist, but launch does not check them after the session; look at them before you run anything in the workspace\n", strings.Join(p.Protected, " "))
+	if rec.Snapshot != nil {
+		rec.Name = n
+		if err := saveGuard(h, rec); err != nil {
+			fmt.Fprintf(s.Err, "launch: warning: %v: launch cannot check the session's protected paths (%s) after it; look at them before you run anything in the workspace\n", err, strings.Join(p.Protected, " "))
+		}
 	}
 	return nil
 }
@@ -311,12 +324,17 @@ func runWithPolicy(ctx context.Context, s iostreams.Streams, o *options, p plan.
 // checkProtected compares the protected paths with their state before the
 // session, moves aside any that changed, and says so.
 func checkProtected(w io.Writer, snap guard.Snapshot) error {
+	return checkProtectedOf(w, "the session", snap)
+}
+
+// checkProtectedOf is checkProtected for the session what names.
+func checkProtectedOf(w io.Writer, what string, snap guard.Snapshot) error {
 	changes, err := snap.Changed()
 	if len(changes) == 0 {
 		return err
 	}
 	changes, uerr := guard.Undo(changes, time.Now())
-	fmt.Fprintf(w, "launch: warning: the session changed protected workspace paths, which run code on the host later; they were moved aside so that nothing runs them:\n")
+	fmt.Fprintf(w, "launch: warning: %s changed protected workspace paths, which run code on the host later; they were moved aside so that nothing runs them:\n", what)
 	for _, c := range changes {
 		what := "created"
 		if c.Existed {

@@ -19,7 +19,9 @@ import (
 // The session commands: launch ps, attach, stop and logs act on the
 // sessions launch started, on every backend that answers here.
 
-// sessionBackend is one reachable backend's session calls.
+// sessionBackend is one reachable backend's session calls. The image
+// calls (launch gc --images) are nil for a backend without an image store
+// of its own.
 type sessionBackend struct {
 	name   backendName
 	list   func(ctx context.Context, all bool) ([]sess.Info, error)
@@ -28,7 +30,63 @@ type sessionBackend struct {
 	logs   func(ctx context.Context, s sess.Info, follow bool, out, errw io.Writer) error
 	attach func(ctx context.Context, s sess.Info, st iostreams.Streams, keys string) (bool, int, error)
 	close  func()
+
+	// endpoint names the engine as Info.Endpoint and sess.Pulled do.
+	endpoint string
+	// imageOf is the ID, size and names of the image ref names ("" when
+	// none).
+	imageOf func(ctx context.Context, ref string) (string, int64, []string, error)
+	// imagesInUse are the IDs of the images any container uses.
+	imagesInUse func(ctx context.Context) (map[string]bool, error)
+	// removeImage removes the reference ref (the image with its last one).
+	removeImage func(ctx context.Context, ref string) error
 }
+
+// engineCalls are an engine backend's session functions over its
+// connection type C (docker.SessionEngine, *podman.Conn); bind makes them
+// a sessionBackend for one connection.
+type engineCalls[C any] struct {
+	list         func(context.Context, C, int, bool) ([]sess.Info, error)
+	stop, remove func(context.Context, C, sess.Info) error
+	logs         func(context.Context, C, sess.Info, bool, io.Writer, io.Writer) error
+	attach       func(context.Context, C, sess.Info, iostreams.Streams, string) (bool, int, error)
+	imageOf      func(context.Context, C, string) (string, int64, []string, error)
+	imagesInUse  func(context.Context, C) (map[string]bool, error)
+	removeImage  func(context.Context, C, string) error
+}
+
+func (k engineCalls[C]) bind(name backendName, c C, uid int, endpoint string, close func()) sessionBackend {
+	return sessionBackend{
+		name:   name,
+		list:   func(ctx context.Context, all bool) ([]sess.Info, error) { return k.list(ctx, c, uid, all) },
+		stop:   func(ctx context.Context, s sess.Info) error { return k.stop(ctx, c, s) },
+		remove: func(ctx context.Context, s sess.Info) error { return k.remove(ctx, c, s) },
+		logs: func(ctx context.Context, s sess.Info, f bool, o, e io.Writer) error {
+			return k.logs(ctx, c, s, f, o, e)
+		},
+		attach: func(ctx context.Context, s sess.Info, st iostreams.Streams, keys string) (bool, int, error) {
+			return k.attach(ctx, c, s, st, keys)
+		},
+		close:    close,
+		endpoint: endpoint,
+		imageOf: func(ctx context.Context, ref string) (string, int64, []string, error) {
+			return k.imageOf(ctx, c, ref)
+		},
+		imagesInUse: func(ctx context.Context) (map[string]bool, error) { return k.imagesInUse(ctx, c) },
+		removeImage: func(ctx context.Context, ref string) error { return k.removeImage(ctx, c, ref) },
+	}
+}
+
+var (
+	dockerCalls = engineCalls[docker.SessionEngine]{
+		list: docker.Sessions, stop: docker.Stop, remove: docker.Remove, logs: docker.Logs, attach: docker.Attach,
+		imageOf: docker.ImageOf, imagesInUse: docker.ImagesInUse, removeImage: docker.RemoveImage,
+	}
+	podmanCalls = engineCalls[*podman.Conn]{
+		list: podman.Sessions, stop: podman.Stop, remove: podman.Remove, logs: podman.Logs, attach: podman.Attach,
+		imageOf: podman.ImageOf, imagesInUse: podman.ImagesInUse, removeImage: podman.RemoveImage,
+	}
+)
 
 // sessionBackends connects to each backend with sessions (Docker, Podman)
 // that answers here; one that does not is left out, and its error kept
@@ -38,38 +96,14 @@ func sessionBackends(ctx context.Context, h *Host) ([]sessionBackend, []error) {
 	var errs []error
 	if dh := dockerHost(h); docker.Configured(dh) {
 		if c, err := docker.Connect(ctx, dh); err == nil {
-			out = append(out, sessionBackend{
-				name:   backendDocker,
-				list:   func(ctx context.Context, all bool) ([]sess.Info, error) { return docker.Sessions(ctx, c, h.UID, all) },
-				stop:   func(ctx context.Context, s sess.Info) error { return docker.Stop(ctx, c, s) },
-				remove: func(ctx context.Context, s sess.Info) error { return docker.Remove(ctx, c, s) },
-				logs: func(ctx context.Context, s sess.Info, f bool, o, e io.Writer) error {
-					return docker.Logs(ctx, c, s, f, o, e)
-				},
-				attach: func(ctx context.Context, s sess.Info, st iostreams.Streams, k string) (bool, int, error) {
-					return docker.Attach(ctx, c, s, st, k)
-				},
-				close: func() { c.Close() },
-			})
+			out = append(out, dockerCalls.bind(backendDocker, c, h.UID, c.DaemonHost(), func() { c.Close() }))
 		} else {
 			errs = append(errs, err)
 		}
 	}
 	if _, err := h.LookPath("podman"); err == nil || h.Getenv("CONTAINER_HOST") != "" {
 		if c, err := podman.Connect(ctx, podmanHost(h)); err == nil {
-			out = append(out, sessionBackend{
-				name:   backendPodman,
-				list:   func(ctx context.Context, all bool) ([]sess.Info, error) { return podman.Sessions(ctx, c, h.UID, all) },
-				stop:   func(ctx context.Context, s sess.Info) error { return podman.Stop(ctx, c, s) },
-				remove: func(ctx context.Context, s sess.Info) error { return podman.Remove(ctx, c, s) },
-				logs: func(ctx context.Context, s sess.Info, f bool, o, e io.Writer) error {
-					return podman.Logs(ctx, c, s, f, o, e)
-				},
-				attach: func(ctx context.Context, s sess.Info, st iostreams.Streams, k string) (bool, int, error) {
-					return podman.Attach(ctx, c, s, st, k)
-				},
-				close: func() { c.Close() },
-			})
+			out = append(out, podmanCalls.bind(backendPodman, c, h.UID, c.Endpoint(), func() { c.Close() }))
 		} else {
 			errs = append(errs, err)
 		}
@@ -151,7 +185,9 @@ func psCommand(s iostreams.Streams, h *Host) *cli.Command {
 and Podman: name, agent, backend, status, when it started, network policy
 and workspace. Another user's sessions on a shared engine are not shown.
 -a includes sessions that ended and were not removed yet (a detached one
-stays until launch stop or launch gc removes it).
+stays until launch stop or launch gc removes it). A detached session found
+ended has its protected paths checked (reported on stderr), as launch
+stop, attach and gc do.
 
 Examples:
    launch ps
@@ -175,7 +211,7 @@ Examples:
 				} else {
 					printSessions(s.Out, h.Home, infos, time.Now())
 				}
-				return err
+				return errors.Join(err, checkEndedGuards(ctx, s.Err, h, bs))
 			})
 		},
 	}
@@ -213,7 +249,9 @@ func stopCommand(s iostreams.Streams, h *Host) *cli.Command {
 init), then SIGKILL if it is still there after the stop timeout (3 s). The
 container is then removed, with its output: read it first with launch logs.
 An ended session is only removed. --all ends and removes every session of
-yours that launch ps -a lists.
+yours that launch ps -a lists. The protected paths (.envrc, .git/hooks,
+...) of a detached session that ended are then checked as after an
+attached run: what changed is moved aside and reported.
 
 Examples:
    launch stop launch-codex-myproject
@@ -234,7 +272,7 @@ Examples:
 					}
 					fmt.Fprintln(s.Out, t.Name)
 				}
-				return err
+				return errors.Join(err, checkEndedGuards(context.WithoutCancel(ctx), s.Err, h, bs))
 			})
 		},
 	}
@@ -312,14 +350,15 @@ Examples:
 				return usagef("--detach-keys: %w", err)
 			}
 			return withSessions(ctx, h, func(bs []sessionBackend) error {
-				return attachTo(ctx, s, bs, cmd.Args().First(), keys)
+				return attachTo(ctx, s, h, bs, cmd.Args().First(), keys)
 			})
 		},
 	}
 }
 
-// attachTo attaches to the session name and says how it ended.
-func attachTo(ctx context.Context, s iostreams.Streams, bs []sessionBackend, name, keys string) error {
+// attachTo attaches to the session name and says how it ended; an ended
+// detached session's protected paths are checked then.
+func attachTo(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBackend, name, keys string) error {
 	f, err := findSession(ctx, bs, name)
 	if err != nil {
 		return err
@@ -334,6 +373,9 @@ func attachTo(ctx context.Context, s iostreams.Streams, bs []sessionBackend, nam
 	}
 	if f.Detached {
 		fmt.Fprintf(s.Err, "launch: %s has ended (exit %d); launch logs %s shows its output, launch stop %s removes it\n", f.Name, code, f.Name, f.Name)
+		if gerr := checkEndedGuards(context.WithoutCancel(ctx), s.Err, h, bs); gerr != nil {
+			return gerr
+		}
 	}
 	if code != 0 {
 		return exitError{code}

@@ -324,7 +324,10 @@ func supervisedBackend(h *Host) sessionBackend {
 	}
 	stop := func(ctx context.Context, i sess.Info) error {
 		st, ok := find(i.Name)
-		if ok && alive(st.Supervisor) {
+		// A supervisor killed with SIGKILL leaves the launch it ran, and
+		// the agent, running: a dead session is ended through its launch
+		// too (one that is still a launch: pids are reused).
+		if ok && (alive(st.Supervisor) || launchAlive(st.Child)) {
 			endSupervised(st)
 		}
 		if alive(st.Supervisor) {
@@ -382,8 +385,8 @@ func supervisedBackend(h *Host) sessionBackend {
 // which passes it on to the runtime. Apptainer does not always pass it on
 // to an agent that has a terminal (a shell blocked in read, seen with
 // 1.4.3), so after the stop timeout the launch gets SIGKILL: its watcher
-// then ends the runtime (SIGTERM, SIGKILL). The supervisor exits once its
-// terminal has no user left.
+// then ends the runtime (SIGTERM, SIGKILL), which endSupervised waits for.
+// The supervisor exits once its terminal has no user left.
 func endSupervised(st sess.State) {
 	syscall.Kill(st.Child, syscall.SIGTERM) //nolint:errcheck // it may have ended
 	wait := func(pid int, d time.Duration) {
@@ -394,6 +397,17 @@ func endSupervised(st sess.State) {
 	wait(st.Child, stopTimeout*time.Second)
 	if alive(st.Child) {
 		syscall.Kill(st.Child, syscall.SIGKILL) //nolint:errcheck
+	}
+	// The runtime is in the launch's process group (the launch leads a
+	// session of its own): wait for the watcher to have ended it, so that
+	// nothing names the session's scratch directory any more (launch gc
+	// looks next), and kill what is left after that.
+	group := func() bool { return st.Child > 0 && syscall.Kill(-st.Child, 0) == nil }
+	for deadline := time.Now().Add(3 * stopTimeout * time.Second); group() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if group() {
+		syscall.Kill(-st.Child, syscall.SIGKILL) //nolint:errcheck
 	}
 	wait(st.Supervisor, 3*stopTimeout*time.Second)
 	if alive(st.Supervisor) {
