@@ -141,6 +141,9 @@ func (f *fakeEngine) ContainerCreate(_ context.Context, o client.ContainerCreate
 		return client.ContainerCreateResult{}, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Conflict. The container name %q is already in use", "/"+o.Name))
 	}
 	f.created = append(f.created, o)
+	if o.Name == "launch-proxy-7" {
+		return client.ContainerCreateResult{ID: sidecarID}, nil // TestExecSidecar's proxy
+	}
 	return client.ContainerCreateResult{ID: "0123456789abcdef0123"}, nil
 }
 
@@ -206,6 +209,9 @@ func (f *fakeEngine) ContainerStart(_ context.Context, id string, _ client.Conta
 	f.record("ContainerStart " + id)
 	if f.start != nil {
 		return client.ContainerStartResult{}, f.start
+	}
+	if id == sidecarID {
+		return client.ContainerStartResult{}, nil
 	}
 	f.mu.Lock()
 	srv := f.server
@@ -582,4 +588,73 @@ func TestAllowsHostUDS(t *testing.T) {
 			t.Errorf("allowsHostUDS(%q) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
+}
+
+// The sidecar's calls (an allowlist enforced by a proxy container): the
+// network calls are recorded; the proxy's output says it listens at once.
+func (f *fakeEngine) NetworkCreate(_ context.Context, name string, o client.NetworkCreateOptions) (client.NetworkCreateResult, error) {
+	f.record(fmt.Sprintf("NetworkCreate %s internal=%v", name, o.Internal))
+	return client.NetworkCreateResult{ID: name}, nil
+}
+
+func (f *fakeEngine) NetworkConnect(_ context.Context, net string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error) {
+	f.record("NetworkConnect " + net + " " + o.Container)
+	return client.NetworkConnectResult{}, nil
+}
+
+func (f *fakeEngine) NetworkRemove(_ context.Context, net string, _ client.NetworkRemoveOptions) (client.NetworkRemoveResult, error) {
+	f.record("NetworkRemove " + net)
+	return client.NetworkRemoveResult{}, nil
+}
+
+func (f *fakeEngine) ContainerLogs(_ context.Context, id string, _ client.ContainerLogsOptions) (client.ContainerLogsResult, error) {
+	f.record("ContainerLogs " + id)
+	msg := sidecarReady + "0.0.0.0:3128\n"
+	frame := binary.BigEndian.AppendUint32([]byte{2, 0, 0, 0}, uint32(len(msg)))
+	return io.NopCloser(bytes.NewReader(append(frame, msg...))), nil
+}
+
+const sidecarID = "51dec0a1"
+
+// TestExecSidecar: under a proxy sidecar, Exec creates the internal
+// network, creates the proxy on the default network, connects and starts
+// it, waits for it to listen, runs the agent on the internal network, and
+// removes the proxy and then the network, also when a step fails.
+func TestExecSidecar(t *testing.T) {
+	sidecar := func(p *plan.Plan, _ *Config) {
+		p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test"}},
+			Sidecar: &plan.Sidecar{Network: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+	}
+	setup := []string{"ImageInspect img:1", "NetworkCreate launch-net-7 internal=true", "ContainerCreate launch-proxy-7",
+		"NetworkConnect launch-net-7 " + sidecarID, "ContainerStart " + sidecarID, "ContainerLogs " + sidecarID}
+	cleanup := []string{"ContainerRemove launch-proxy-7", "NetworkRemove launch-net-7"}
+	t.Run("run", func(t *testing.T) {
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo}
+		r := render(t, sidecar)
+		s, _, _ := streams("hi\n")
+		if code, err := r.Exec(context.Background(), f, s); err != nil || code != 3 {
+			t.Fatalf("exit %d, %v; want 3", code, err)
+		}
+		if got := string(f.created[1].HostConfig.NetworkMode); got != "launch-net-7" {
+			t.Errorf("agent's network %q, want the internal network", got)
+		}
+		want := append(append(slices.Clone(setup), "ContainerCreate launch-shell-w", "ContainerAttach 0123456789abcdef0123", "ContainerWait removed",
+			"ContainerStart 0123456789abcdef0123", "ContainerRemove 0123456789abcdef0123"), cleanup...)
+		if !slices.Equal(f.calls, want) {
+			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
+		}
+	})
+	t.Run("proxy-create-fails", func(t *testing.T) {
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo, taken: map[string]bool{}}
+		r := render(t, sidecar)
+		f.create = errors.New("no space left")
+		s, _, _ := streams("")
+		if _, err := r.Exec(context.Background(), f, s); err == nil {
+			t.Fatal("no error")
+		}
+		want := append([]string{"ImageInspect img:1", "NetworkCreate launch-net-7 internal=true", "ContainerCreate launch-proxy-7"}, cleanup...)
+		if !slices.Equal(f.calls, want) {
+			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
+		}
+	})
 }

@@ -11,6 +11,7 @@ package docker
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -104,6 +105,9 @@ type Rendered struct {
 	// (the allowlist's proxy): under runsc, Exec checks that gVisor allows
 	// it (--host-uds=open).
 	hostUDS bool
+	// Sidecar, when not nil, is the proxy container and internal network
+	// of an allowlist enforced by a sidecar (plan.Sidecar).
+	Sidecar *Sidecar
 }
 
 // Render decides everything the Docker backend will do with p. It does no
@@ -129,7 +133,15 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.StopTimeout < 0 {
 		return Rendered{}, plan.Errorf(plan.ErrInvalid, "stop timeout %d: want seconds >= 0", c.StopTimeout)
 	}
-	labels, err := naming.Labels(p, c.Labels)
+	extra := c.Labels
+	x := p.Network.Sidecar
+	if x != nil {
+		extra = map[string]string{naming.LabelSidecar: x.Name, naming.LabelSidecarNetwork: x.Network}
+		for k, v := range c.Labels {
+			extra[k] = v
+		}
+	}
+	labels, err := naming.Labels(p, extra)
 	if err != nil {
 		return Rendered{}, err
 	}
@@ -198,6 +210,14 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	case plan.NetworkNone:
 		host.NetworkMode = network.NetworkNone
 	case plan.NetworkOpen:
+	case plan.NetworkAllow:
+		// Only with a sidecar (Enforced turns a host proxy into none): the
+		// internal network is the agent's only one, and its DNS server its
+		// own loopback, so that the engine's resolver answers container
+		// names and forwards nothing (dockerd before 26.0 forwards other
+		// names from an internal network: CVE-2024-29018).
+		host.NetworkMode = container.NetworkMode(x.Network)
+		host.DNS = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	}
 	if p.Runtime == plan.RuntimeRunsc {
 		host.Runtime = string(plan.RuntimeRunsc)
@@ -248,6 +268,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	if pl := p.Image.Platform; !pl.IsZero() {
 		r.Request.Platform = &ocispec.Platform{OS: pl.OS, Architecture: pl.Arch, Variant: pl.Variant}
+	}
+	if x != nil {
+		r.Sidecar = renderSidecar(p, *x, c.Labels)
+		r.Sidecar.Request.Platform = r.Request.Platform
+		r.notes = append(r.notes, fmt.Sprintf("network: the agent's only network is the internal network %s; the proxy runs in the container %s (the image %s, launch proxy from %s), attached to it and to the default network; both are removed after the session", x.Network, x.Name, p.Image.OCI, x.Binary))
 	}
 
 	// Notes, in a fixed order.
@@ -392,6 +417,9 @@ func (r Rendered) Argv() []string { return Command("run", r.Request, r.Inherited
 func (r Rendered) Snippet() string { return r.snippet("run") }
 
 func (r Rendered) snippet(verb string) string {
+	if r.Sidecar != nil {
+		return r.sidecarSnippet(shell.Join(Command(verb, r.Request, r.Inherited)))
+	}
 	lines := append(shell.Prepare(r.Prepare), shell.Join(Command(verb, r.Request, r.Inherited)))
 	return strings.Join(lines, "\n") + "\n"
 }
@@ -450,6 +478,12 @@ func Command(verb string, req Request, inherited []string) []string {
 	case "", "default":
 	default:
 		argv = append(argv, "--network", string(host.NetworkMode))
+	}
+	for _, d := range host.DNS {
+		argv = append(argv, "--dns", d.String())
+	}
+	if host.ReadonlyRootfs {
+		argv = append(argv, "--read-only")
 	}
 	if host.Runtime != "" {
 		argv = append(argv, "--runtime", host.Runtime)

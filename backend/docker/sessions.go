@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -30,6 +31,7 @@ type sessionEngine interface {
 	ContainerStop(ctx context.Context, container string, options client.ContainerStopOptions) (client.ContainerStopResult, error)
 	ContainerRemove(ctx context.Context, container string, options client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
 	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+	NetworkRemove(ctx context.Context, networkID string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
 }
 
 var _ sessionEngine = (*client.Client)(nil)
@@ -84,10 +86,19 @@ func Stop(ctx context.Context, e sessionEngine, s sess.Info) error {
 	return Remove(ctx, e, s)
 }
 
-// Remove removes the session's container, forcefully. A conflict (the
+// Remove removes the session's container, forcefully, and then its proxy
+// sidecar and internal network if it has them. A conflict (the
 // engine is still starting it, or already removing it for a launch that was
 // killed half-way) is asked again for a few seconds, until it is gone.
 func Remove(ctx context.Context, e sessionEngine, s sess.Info) error {
+	err := removeContainer(ctx, e, s)
+	if s.Sidecar != "" || s.SidecarNetwork != "" {
+		err = errors.Join(err, removeSidecar(ctx, e, s.Sidecar, s.SidecarNetwork))
+	}
+	return err
+}
+
+func removeContainer(ctx context.Context, e sessionEngine, s sess.Info) error {
 	for try := 0; ; try++ {
 		_, err := e.ContainerRemove(ctx, s.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		switch {

@@ -158,6 +158,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		return Rendered{}, err
 	}
 	// An allowlist is a container without network, behind launch's proxy.
+	if p.Network.Sidecar != nil {
+		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network %q through a proxy sidecar: not built for the podman backend yet; use network_via = \"socket\" on Linux, or --backend docker", p.Network.String())
+	}
 	p, err := p.Enforced()
 	if err != nil {
 		return Rendered{}, err

@@ -32,16 +32,39 @@ const proxyPort = 3128
 
 // networkOf is the policy of the launch: @AGENT entries of an allowlist
 // are replaced by that agent's suggested list (network_allow in the
-// catalogue), and an allowlist gets the host proxy's parts on Linux.
-func networkOf(o *options, h *Host, agentName string) (plan.Network, error) {
+// catalogue), and an allowlist gets what enforces it: launch's proxy on a
+// host Unix socket (network_via socket, the default on Linux), or a proxy
+// sidecar container (network_via sidecar, the default on macOS, where the
+// engine's VM cannot reach a host socket). arch is the image's
+// architecture, when the plan names one.
+func networkOf(o *options, h *Host, agentName, arch string) (plan.Network, error) {
 	n, err := o.Network.expand(o.Agents)
 	if err != nil {
 		return n, o.from.errAt("network", 0, err)
 	}
-	if n.Mode != plan.NetworkAllow || h.GOOS != "linux" {
-		// On macOS the engine runs in a VM that a host Unix socket cannot
-		// reach: no Proxy, and the backend refuses the allowlist.
+	if n.Mode != plan.NetworkAllow {
 		return n, nil
+	}
+	log := filepath.Join(stateDir(h), "network", fmt.Sprintf("%s-%d.log", agentName, h.PID))
+	via := o.NetworkVia
+	if via == "" {
+		via = viaSocket
+		if h.GOOS != "linux" {
+			via = viaSidecar
+		}
+	}
+	if via == viaSidecar {
+		x, err := sidecarOf(o, h, arch)
+		if err != nil {
+			return n, err
+		}
+		x.Log = log
+		n.Sidecar = x
+		return n, nil
+	}
+	if h.GOOS != "linux" {
+		return n, o.from.errAt("network_via", 0, plan.Errorf(plan.ErrUnsupported,
+			"network_via socket: the engine runs in a VM on %s, which a host Unix socket cannot reach; use network_via = \"sidecar\" (the default here) with --backend docker", h.GOOS))
 	}
 	tmp := h.Getenv("XDG_RUNTIME_DIR")
 	if !filepath.IsAbs(tmp) {
@@ -53,10 +76,73 @@ func networkOf(o *options, h *Host, agentName string) (plan.Network, error) {
 		Dir:    filepath.Join(tmp, fmt.Sprintf("launch-net-%d", h.PID)),
 		Binary: h.Executable,
 		Port:   proxyPort,
-		Log:    filepath.Join(stateDir(h), "network", fmt.Sprintf("%s-%d.log", agentName, h.PID)),
+		Log:    log,
 	}
 	return n, nil
 }
+
+// sidecarOf is the proxy sidecar of an allowlist, but its log: named after
+// launch's pid, with a static Linux launch binary for the engine, and the
+// host's corporate proxy variable as its upstream. Only the docker backend
+// builds it so far.
+func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
+	if b := chooseBackend(o, h); b != backendDocker {
+		how := "use --backend docker, or network_via = \"socket\" (Linux)"
+		if h.GOOS != "linux" {
+			how = "use --backend docker (Docker Desktop), or --network none or open"
+		}
+		what := "network_via sidecar"
+		if h.GOOS != "linux" {
+			what = "a proxy sidecar, the only way on " + h.GOOS
+		}
+		return nil, usagef("--network allow=... through %s: built for the docker backend only, not %s yet; %s", what, b, how)
+	}
+	bin, err := linuxBinary(h, arch)
+	if err != nil {
+		return nil, err
+	}
+	x := &plan.Sidecar{
+		Network: fmt.Sprintf("launch-net-%d", h.PID),
+		Name:    fmt.Sprintf("launch-proxy-%d", h.PID),
+		Binary:  bin,
+		Port:    proxyPort,
+	}
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		if v := h.Getenv(k); v != "" {
+			x.Upstream = &plan.EnvVar{Name: k, Value: v, FromHost: true}
+			break
+		}
+	}
+	return x, nil
+}
+
+// linuxBinary is the static Linux launch binary that the sidecar runs: on
+// Linux for the host's own architecture, the running one; otherwise
+// launch-linux-ARCH next to it, or in $XDG_CACHE_HOME/launch/bin.
+func linuxBinary(h *Host, arch string) (string, error) {
+	if arch == "" {
+		arch = h.GOARCH
+	}
+	if h.GOOS == "linux" && arch == h.GOARCH {
+		return h.Executable, nil
+	}
+	name := "launch-linux-" + arch
+	cache := h.Getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(cache) {
+		cache = filepath.Join(h.Home, ".cache")
+	}
+	dirs := []string{filepath.Dir(h.Executable), filepath.Join(cache, "launch", "bin")}
+	for _, d := range dirs {
+		if fi, err := h.Stat(filepath.Join(d, name)); err == nil && fi.Mode().IsRegular() {
+			return filepath.Join(d, name), nil
+		}
+	}
+	return "", usagef("--network allow=...: the proxy sidecar runs a static Linux launch binary for %s, and there is no %s in %s or %s; build one with `GOOS=linux GOARCH=%s CGO_ENABLED=0 go build -tags '%s' -o %s ./cmd/launch` in launch's source, or use --network none or open",
+		arch, name, dirs[0], dirs[1], arch, buildTags, filepath.Join(dirs[1], name))
+}
+
+// buildTags are the build tags launch is built with.
+const buildTags = "remote exclude_graphdriver_btrfs containers_image_openpgp"
 
 // expand replaces the @AGENT entries of n with the agents' suggested lists.
 func (n networkSetting) expand(agents map[string]agent) (plan.Network, error) {
@@ -207,20 +293,23 @@ func newProxy(n plan.Network, logPath string, getenv func(string) string, verbos
 // proxyCommand is "launch proxy": the host proxy of an allowlist, as the
 // dry run's snippet starts it.
 func proxyCommand(s iostreams.Streams, h *Host) *cli.Command {
-	var socket, logPath, policy string
+	var socket, listen, logPath, policy string
 	var verbose bool
 	return &cli.Command{
 		Name:      "proxy",
-		Usage:     "run the allowlisting network proxy on a Unix socket (what --network allow=... starts for a session)",
-		UsageText: "launch proxy --socket PATH --network allow=HOST[:PORT],... [--log FILE]",
+		Usage:     "run the allowlisting network proxy on a Unix socket or a TCP address (what --network allow=... starts for a session)",
+		UsageText: "launch proxy (--socket PATH | --listen ADDR) --network allow=HOST[:PORT],... [--log FILE]",
 		Description: `Tunnels CONNECT and forwards plain http:// requests to the hosts of the
 allowlist only, matched on the requested name; anything else gets 403 with
 the host and the flag that would allow it. Each decision is a JSON line in
 --log. The host's HTTPS_PROXY, when set, is the upstream proxy. It runs until
 it is killed. A launch with --network allow=... runs it itself; the dry run's
-snippet starts it in the background. See docs/network.md.`,
+snippet starts it in the background. With --listen (the proxy sidecar,
+network_via sidecar) it listens on TCP and prints "launch proxy: listening
+on ADDR" on stderr once it accepts connections. See docs/network.md.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "socket", Required: true, Destination: &socket, Usage: "Unix socket to listen on"},
+			&cli.StringFlag{Name: "socket", Destination: &socket, Usage: "Unix socket to listen on"},
+			&cli.StringFlag{Name: "listen", Destination: &listen, Usage: "TCP address to listen on (HOST:PORT), instead of --socket"},
 			&cli.StringFlag{Name: "network", Required: true, Destination: &policy, Usage: "the policy: allow=HOST[:PORT],..."},
 			&cli.StringFlag{Name: "log", Destination: &logPath, Usage: "session log, one JSON line per decision (default: $XDG_STATE_HOME/launch/network/proxy.log)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &verbose, Usage: "print each decision on stderr"},
@@ -237,16 +326,26 @@ snippet starts it in the background. See docs/network.md.`,
 			if verbose {
 				vw = s.Err
 			}
+			if (socket == "") == (listen == "") {
+				return usagef("launch proxy: want one of --socket PATH and --listen ADDR")
+			}
 			p, f, err := newProxy(n, logPath, h.Getenv, vw)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			l, err := net.Listen("unix", socket)
-			if err != nil {
-				return fmt.Errorf("network proxy: %w", err)
+			var l net.Listener
+			if socket != "" {
+				if l, err = net.Listen("unix", socket); err != nil {
+					return fmt.Errorf("network proxy: %w", err)
+				}
+				defer os.Remove(socket)
+			} else {
+				if l, err = net.Listen("tcp", listen); err != nil {
+					return fmt.Errorf("network proxy: %w", err)
+				}
+				fmt.Fprintf(s.Err, "launch proxy: listening on %s\n", l.Addr())
 			}
-			defer os.Remove(socket)
 			go func() {
 				<-ctx.Done()
 				p.Close()
@@ -328,21 +427,24 @@ func runForward(args []string) int {
 	return 125
 }
 
-// runConnect is "launch _connect [--socket S] HOST PORT": one tunnel through
-// the proxy on stdin and stdout, the ProxyCommand of git's ssh.
+// runConnect is "launch _connect [--socket S | --proxy HOST:PORT] HOST PORT":
+// one tunnel through the proxy (its Unix socket, or the sidecar's TCP
+// address) on stdin and stdout, the ProxyCommand of git's ssh.
 func runConnect(args []string) int {
-	socket := plan.ProxyDir + "/" + plan.ProxySocketName
+	network, socket := "unix", plan.ProxyDir+"/"+plan.ProxySocketName
 	if len(args) >= 2 && args[0] == "--socket" {
 		socket, args = args[1], args[2:]
+	} else if len(args) >= 2 && args[0] == "--proxy" {
+		network, socket, args = "tcp", args[1], args[2:]
 	}
 	if len(args) != 2 {
-		return internalUsage("_connect", "want [--socket PATH] HOST PORT")
+		return internalUsage("_connect", "want [--socket PATH | --proxy HOST:PORT] HOST PORT")
 	}
 	port, err := strconv.Atoi(args[1])
 	if err != nil {
 		return internalUsage("_connect", "port "+strconv.Quote(args[1]))
 	}
-	if err := netpolicy.Connect(socket, args[0], port, os.Stdin, os.Stdout); err != nil {
+	if err := netpolicy.Connect(network, socket, args[0], port, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "launch: %s:%d: %v\n", args[0], port, err)
 		return 1
 	}
@@ -359,10 +461,15 @@ func internalUsage(name, msg string) int {
 func networkHealth(r *health.Report, h *Host) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
+	sidecar := "enforced with network_via sidecar (docker only): the agent on an internal network, launch proxy in a sidecar container on it and on the default network, by host name; the agent's DNS goes nowhere"
 	if h.GOOS != "linux" {
-		r.Add("network allow=", "not enforced on "+h.GOOS)
-		r.Warn("--network allow=...: not available on "+h.GOOS+": the engine runs in a VM that cannot reach a host Unix socket, the way to launch's proxy",
-			"use --network none, or open; see docs/network.md (macOS)")
+		bin, err := linuxBinary(h, "")
+		if err != nil {
+			r.Add("network allow=", "not enforced on "+h.GOOS+": no static Linux launch binary for the sidecar")
+			r.Warn("--network allow=...: "+err.Error(), "see docs/network.md (macOS)")
+			return
+		}
+		r.Add("network allow=", sidecar+" (the default on "+h.GOOS+", where the engine's VM cannot reach a host Unix socket; binary "+bin+"); podman machine: not built yet")
 		return
 	}
 	if static, err := staticBinary(h.Executable); err != nil || !static {
@@ -371,6 +478,7 @@ func networkHealth(r *health.Report, h *Host) {
 		return
 	}
 	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:3128 to it")
+	r.Add("network allow= (sidecar)", sidecar)
 }
 
 // staticBinary reports whether the ELF file at path has no interpreter.
@@ -397,6 +505,17 @@ func networkNotes(backend backendName, p plan.Plan) []string {
 	case plan.NetworkAllow:
 	default:
 		return nil
+	}
+	if x := n.Sidecar; x != nil {
+		notes := []string{
+			fmt.Sprintf("network %s: through a proxy sidecar: the agent's only network is the internal network %s (no route out); the container %s, on it and on the engine's default network, runs launch proxy on port %d and lets through only these hosts, by name, for CONNECT (https, ssh) and plain http; everything else gets 403", n, x.Network, x.Name, x.Port),
+			fmt.Sprintf("network: the agent's HTTP_PROXY and HTTPS_PROXY are %s; its DNS server is its own loopback (--dns 127.0.0.1), so the engine's resolver answers container names and forwards nothing; git over ssh uses %s _connect --proxy as ProxyCommand", x.URL(), plan.ProxyBinary),
+			"network: each decision (time, host, port, verdict, bytes) goes to " + x.Log + " (its directory is mounted in the sidecar)",
+		}
+		if x.Upstream != nil {
+			notes = append(notes, "network: the sidecar's proxy goes through "+x.Upstream.Name+" (from this shell), which must be reachable from the engine's default network")
+		}
+		return notes
 	}
 	x := n.Proxy
 	notes := []string{

@@ -36,7 +36,27 @@ const (
 	// LabelDetached is "true" on a session started with --detach: no
 	// launch process is attached to it.
 	LabelDetached = "dev.launch.detached"
+	// LabelSidecar, on an agent's container, names the proxy sidecar of
+	// its allowlist (plan.Sidecar); on the sidecar container and its
+	// internal network it holds their own name, marking them as launch's.
+	LabelSidecar = "dev.launch.sidecar"
+	// LabelSidecarNetwork, on an agent's container, names the internal
+	// network of its sidecar.
+	LabelSidecarNetwork = "dev.launch.sidecar-network"
 )
+
+// SidecarLabels are the labels of the sidecar and of its network: the
+// marker LabelSidecar with name, and the run's labels that say whose it is
+// and which launch made it (LabelUser, LabelPID, LabelStarted).
+func SidecarLabels(name string, run map[string]string) map[string]string {
+	m := map[string]string{LabelSidecar: name}
+	for _, k := range []string{LabelUser, LabelPID, LabelStarted} {
+		if v, ok := run[k]; ok {
+			m[k] = v
+		}
+	}
+	return m
+}
 
 // validName is the engines' rule for container names (Docker's and
 // Podman's are the same).
