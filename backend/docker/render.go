@@ -135,6 +135,11 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	extra := c.Labels
 	x := p.Network.Sidecar
+	if x != nil && p.Runtime == plan.RuntimeRunsc {
+		// Checked on dockerd 20.10 with runsc: the embedded resolver
+		// (127.0.0.11) does not answer inside gVisor's network stack.
+		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network %q through a proxy sidecar with runtime runsc: gVisor's network stack does not reach Docker's embedded DNS, so the agent cannot find the sidecar by name; use network_via = \"socket\" (Linux, runsc with --host-uds=open) or --runtime runc", p.Network.String())
+	}
 	if x != nil {
 		extra = map[string]string{naming.LabelSidecar: x.Name, naming.LabelSidecarNetwork: x.Network}
 		for k, v := range c.Labels {

@@ -1,0 +1,341 @@
+//go:build integration
+
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// nsLab is two HTTP servers in a network namespace the test creates: a
+// veth pair joins it to the host (10.231.N.0/30), so that the engines'
+// networks reach it by routing through the host, as they would reach the
+// internet, and test traffic never leaves this machine or goes to an
+// address the test did not make. It is removed at the end.
+type nsLab struct {
+	ip           string // the servers' address, in the namespace
+	portA, portD int    // the allowed and the denied server
+}
+
+func (l *nsLab) allowed() string { return fmt.Sprintf("%s:%d", l.ip, l.portA) }
+func (l *nsLab) denied() string  { return fmt.Sprintf("%s:%d", l.ip, l.portD) }
+
+func newNSLab(t *testing.T) *nsLab {
+	t.Helper()
+	if os.Getuid() != 0 {
+		need(t, fmt.Errorf("the network namespace lab needs root (ip netns)"))
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		need(t, fmt.Errorf("the network namespace lab needs ip (iproute2): %v", err))
+	}
+	n := os.Getpid()%250 + 1
+	ns, host, peer := fmt.Sprintf("launch-e2e-%d", n), fmt.Sprintf("lnch%dh", n), fmt.Sprintf("lnch%dn", n)
+	hostIP, ip := fmt.Sprintf("10.231.%d.1", n), fmt.Sprintf("10.231.%d.2", n)
+	ipc := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	exec.Command("ip", "netns", "del", ns).Run() // a killed run's
+	exec.Command("ip", "link", "del", host).Run()
+	ipc("netns", "add", ns)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", host).Run()
+		exec.Command("ip", "netns", "del", ns).Run()
+	})
+	ipc("link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns)
+	ipc("addr", "add", hostIP+"/30", "dev", host)
+	ipc("link", "set", host, "up")
+	ipc("-n", ns, "addr", "add", ip+"/30", "dev", peer)
+	ipc("-n", ns, "link", "set", peer, "up")
+	ipc("-n", ns, "link", "set", "lo", "up")
+	ipc("-n", ns, "route", "add", "default", "via", hostIP)
+	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(b)) != "1" {
+		need(t, fmt.Errorf("net.ipv4.ip_forward is off: the engines' networks cannot reach the lab"))
+	}
+
+	lab := &nsLab{ip: ip}
+	ls := listenIn(t, "/var/run/netns/"+ns, ip, 2)
+	for i, l := range ls {
+		name := []string{"allowed", "denied"}[i]
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello-from-%s\n", name)
+		})}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+	}
+	lab.portA, lab.portD = ls[0].Addr().(*net.TCPAddr).Port, ls[1].Addr().(*net.TCPAddr).Port
+	return lab
+}
+
+// listenIn opens n TCP listeners on ip inside the network namespace at
+// nsPath: a socket belongs to the namespace it was made in, so the thread
+// enters it, listens, and comes back.
+func listenIn(t *testing.T, nsPath, ip string, n int) []net.Listener {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	target, err := os.Open(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), syscall.CLONE_NEWNET); err != nil {
+		t.Fatal(err)
+	}
+	var ls []net.Listener
+	for range n {
+		l, lerr := net.Listen("tcp", ip+":0")
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		ls = append(ls, l)
+	}
+	if serr := unix.Setns(int(self.Fd()), syscall.CLONE_NEWNET); serr != nil {
+		// This thread is in the lab's namespace: never let it run Go code again.
+		panic(serr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+// nsProbe is the busybox script run inside: interfaces, the proxied GETs
+// and CONNECTs when a proxy is set (to wherever HTTP_PROXY points: the
+// forwarder or a sidecar), then direct attempts without the proxy: HTTP
+// to the allowed server by address, a DNS lookup of a name outside, and of
+// the proxy's own name.
+func (l *nsLab) probe() string {
+	via := func(req string) string {
+		return fmt.Sprintf(`$( (printf '%s'; sleep 2) | nc "$ph" "$pp" | tr '\r\n' '  ')`, req)
+	}
+	a, d := l.allowed(), l.denied()
+	return strings.Join([]string{
+		`echo "ifaces: $(awk -F: 'NR>2{gsub(/ /,"",$1); printf "%s ", $1}' /proc/net/dev)"`,
+		`echo "proxy: ${HTTP_PROXY:-none}"`,
+		`p=${HTTP_PROXY#http://}; ph=${p%:*}; pp=${p##*:}`,
+		`if [ -n "$HTTP_PROXY" ]; then`,
+		fmt.Sprintf(`echo "get-allowed: %s"`, via(fmt.Sprintf(`GET http://%s/ HTTP/1.0\r\nHost: %s\r\n\r\n`, a, a))),
+		fmt.Sprintf(`echo "get-denied: %s"`, via(fmt.Sprintf(`GET http://%s/ HTTP/1.0\r\nHost: %s\r\n\r\n`, d, d))),
+		fmt.Sprintf(`echo "connect-allowed: %s"`, via(fmt.Sprintf(`CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n`, a))),
+		fmt.Sprintf(`echo "connect-denied: %s"`, via(fmt.Sprintf(`CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\n`, d))),
+		`v=$(nslookup "$ph" 2>&1); rc=$?; echo "proxy-dns: $(echo $v) rc=$rc"`,
+		`fi`,
+		fmt.Sprintf(`v=$( (printf 'GET / HTTP/1.0\r\n\r\n'; sleep 2) | nc -w 3 %s %d 2>&1); rc=$?; echo "direct-http: $(echo $v) rc=$rc"`, l.ip, l.portA),
+		`v=$(nslookup example.com 2>&1); rc=$?; echo "direct-dns: $(echo $v) rc=$rc"`,
+	}, "\n")
+}
+
+// TestE2ENetworkOpenReachesOutside: under open the agent reaches a server
+// outside the engine's network (in the lab's namespace) by address; under
+// none and through an allowlist (host proxy) it does not, and through an
+// allowlist that names it, only by the proxy. Docker (runc and runsc),
+// rootless and rootful Podman, Apptainer.
+func TestE2ENetworkOpenReachesOutside(t *testing.T) {
+	lab := newNSLab(t)
+	for _, b := range networkBackends() {
+		t.Run(string(b.name), func(t *testing.T) {
+			s := newNetSession(t, b)
+			out, errOut, code := s.run("", "--yes", "--network", "open", "shell", lab.probe())
+			if code != 0 {
+				t.Fatalf("--network open: exit %d: %s", code, errOut)
+			}
+			r := probeResults(out)
+			if !strings.Contains(r["direct-http"], "hello-from-allowed") {
+				t.Errorf("--network open: the agent does not reach %s: %q", lab.allowed(), r["direct-http"])
+			}
+			for _, policy := range []string{"none", "allow=" + lab.allowed()} {
+				out, errOut, code = s.run("", "--yes", "--network", policy, "shell", lab.probe())
+				if code != 0 {
+					t.Fatalf("--network %s: exit %d: %s", policy, code, errOut)
+				}
+				r = probeResults(out)
+				if strings.Contains(r["direct-http"], "hello") || strings.HasSuffix(r["direct-http"], "rc=0") {
+					t.Errorf("--network %s: a direct connection reached the server: %q", policy, r["direct-http"])
+				}
+				if policy != "none" && (!strings.Contains(r["get-allowed"], "hello-from-allowed") || !strings.Contains(r["get-denied"], "403 Forbidden")) {
+					t.Errorf("--network %s: through the proxy: allowed %q, denied %q", policy, r["get-allowed"], r["get-denied"])
+				}
+			}
+		})
+	}
+}
+
+// sidecarRE finds the sidecar's names in the notes of --verbose or
+// --dry-run.
+var sidecarRE = regexp.MustCompile(`internal network (launch-net-\d+); the proxy runs in the container (launch-proxy-\d+)`)
+
+// TestE2ENetworkSidecar: an allowlist through a proxy sidecar on Docker
+// (network_via = "sidecar", the macOS design, run here on Linux): the
+// agent reaches the allowed server only through the sidecar (GET and
+// CONNECT), gets the 403 for the other, has no route out (direct HTTP
+// fails) and no DNS but the container names (a lookup of an outside name
+// fails, of the sidecar's succeeds); every decision is in the session log
+// on the host; the sidecar and its network are gone after a normal end,
+// after Ctrl-C, after the dry run's snippet, and after launch stop of a
+// detached session.
+func TestE2ENetworkSidecar(t *testing.T) {
+	lab := newNSLab(t)
+	for _, b := range networkBackends() {
+		if b.name != backendDocker && b.name != "docker-runsc" {
+			continue
+		}
+		t.Run(string(b.name), func(t *testing.T) {
+			s := newNetSession(t, b)
+			allow := "allow=" + lab.allowed()
+			out, errOut, code := s.run("", "--yes", "--verbose", "--network-via", "sidecar", "--network", allow, "shell", lab.probe())
+			if b.name == "docker-runsc" {
+				// gVisor's stack does not reach Docker's embedded DNS: the
+				// agent could not find the sidecar, so it is refused.
+				if code != 2 || !strings.Contains(errOut, "through a proxy sidecar with runtime runsc: gVisor's network stack does not reach Docker's embedded DNS") {
+					t.Errorf("runsc with a sidecar: exit %d: %s; want it refused", code, errOut)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+			}
+			r := probeResults(out)
+			if !strings.Contains(r["get-allowed"], "200 OK") || !strings.Contains(r["get-allowed"], "hello-from-allowed") {
+				t.Errorf("GET of the allowed server: %q", r["get-allowed"])
+			}
+			if !strings.Contains(r["get-denied"], "403 Forbidden") || !strings.Contains(r["get-denied"], "is not in the network allowlist") {
+				t.Errorf("GET of the other server: %q, want the proxy's 403", r["get-denied"])
+			}
+			if !strings.Contains(r["connect-allowed"], "200 Connection established") || !strings.Contains(r["connect-allowed"], "hello-from-allowed") {
+				t.Errorf("CONNECT to the allowed server: %q", r["connect-allowed"])
+			}
+			if !strings.Contains(r["connect-denied"], "403 Forbidden") {
+				t.Errorf("CONNECT to the other server: %q", r["connect-denied"])
+			}
+			if strings.Contains(r["direct-http"], "hello") || strings.HasSuffix(r["direct-http"], "rc=0") {
+				t.Errorf("a direct connection reached the server: %q", r["direct-http"])
+			}
+			if strings.HasSuffix(r["direct-dns"], "rc=0") {
+				t.Errorf("a lookup of an outside name answered: %q", r["direct-dns"])
+			}
+			if !strings.HasSuffix(r["proxy-dns"], "rc=0") {
+				t.Errorf("the sidecar's name does not resolve: %q", r["proxy-dns"])
+			}
+			m := sidecarRE.FindStringSubmatch(errOut)
+			if m == nil {
+				t.Fatalf("--verbose does not name the sidecar:\n%s", errOut)
+			}
+			checkSidecarGone(t, m[1], m[2])
+			checkNSSessionLog(t, s, lab)
+
+			// Ctrl-C: launch is interrupted while the agent runs.
+			c := s.cmd("--yes", "--verbose", "--network-via", "sidecar", "--network", allow, "shell", "echo started; sleep 60")
+			var stderr strings.Builder
+			c.Stderr = &stderr
+			pipe, _ := c.StdoutPipe()
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			if n, _ := pipe.Read(buf); !strings.Contains(string(buf[:n]), "started") {
+				t.Fatalf("the agent did not start: %q %s", buf[:n], stderr.String())
+			}
+			c.Process.Signal(os.Interrupt)
+			done := make(chan error, 1)
+			go func() { done <- c.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				c.Process.Kill()
+				t.Fatal("launch did not end after SIGINT")
+			}
+			if m := sidecarRE.FindStringSubmatch(stderr.String()); m != nil {
+				checkSidecarGone(t, m[1], m[2])
+			} else {
+				t.Errorf("--verbose does not name the sidecar:\n%s", stderr.String())
+			}
+
+			// The dry run's snippet, run as printed.
+			snippet, errOut, code := s.run("", "--dry-run", "--network-via", "sidecar", "--network", allow, "shell", lab.probe())
+			if code != 0 {
+				t.Fatalf("--dry-run: exit %d: %s", code, errOut)
+			}
+			shOut, err := s.command("sh", "-c", snippet).CombinedOutput()
+			if err != nil {
+				t.Fatalf("the printed snippet: %v\n%s\n--- snippet\n%s", err, shOut, snippet)
+			}
+			r = probeResults(string(shOut))
+			if !strings.Contains(r["get-allowed"], "hello-from-allowed") || !strings.Contains(r["get-denied"], "403 Forbidden") || strings.Contains(r["direct-http"], "hello") {
+				t.Errorf("the printed snippet does not enforce the allowlist:\n%s\n--- snippet\n%s", shOut, snippet)
+			}
+			if m := sidecarRE.FindStringSubmatch(errOut); m != nil {
+				checkSidecarGone(t, m[1], m[2])
+			}
+
+			// Detached: the sidecar stays with the session; launch stop
+			// removes all three.
+			out, errOut, code = s.run("", "--yes", "--verbose", "--detach", "--network-via", "sidecar", "--network", allow, "shell", "sleep 300")
+			if code != 0 {
+				t.Fatalf("--detach: exit %d: %s", code, errOut)
+			}
+			name := strings.TrimSpace(out)
+			m = sidecarRE.FindStringSubmatch(errOut)
+			if m == nil {
+				t.Fatalf("--verbose does not name the sidecar:\n%s", errOut)
+			}
+			t.Cleanup(func() {
+				exec.Command("docker", "rm", "-f", name, m[2]).Run()
+				exec.Command("docker", "network", "rm", m[1]).Run()
+			})
+			if got, _ := exec.Command("docker", "inspect", "-f", "{{.State.Running}} {{.HostConfig.NetworkMode}} {{.HostConfig.Dns}}", name).Output(); strings.TrimSpace(string(got)) != "true "+m[1]+" [127.0.0.1]" {
+				t.Errorf("detached agent: %q, want running on %s with DNS 127.0.0.1", got, m[1])
+			}
+			if got, _ := exec.Command("docker", "inspect", "-f", "{{.State.Running}}", m[2]).Output(); strings.TrimSpace(string(got)) != "true" {
+				t.Errorf("the detached session's sidecar %s: running %q", m[2], got)
+			}
+			if _, errOut, code = s.run("", "stop", name); code != 0 {
+				t.Fatalf("launch stop %s: exit %d: %s", name, code, errOut)
+			}
+			checkSidecarGone(t, m[1], m[2])
+		})
+	}
+}
+
+// checkSidecarGone fails unless the sidecar container and its network are
+// gone.
+func checkSidecarGone(t *testing.T, network, container string) {
+	t.Helper()
+	if out, err := exec.Command("docker", "container", "inspect", container).CombinedOutput(); err == nil {
+		t.Errorf("the sidecar %s is left: %s", container, out)
+	}
+	if out, err := exec.Command("docker", "network", "inspect", network).CombinedOutput(); err == nil {
+		t.Errorf("the network %s is left: %s", network, out)
+	}
+}
+
+// checkNSSessionLog reads the session log back from the host: the sidecar
+// wrote each decision there.
+func checkNSSessionLog(t *testing.T, s *session, lab *nsLab) {
+	t.Helper()
+	checkLogLines(t, s, []string{
+		fmt.Sprintf("GET %s:%d allow", lab.ip, lab.portA),
+		fmt.Sprintf("GET %s:%d deny", lab.ip, lab.portD),
+		fmt.Sprintf("CONNECT %s:%d allow", lab.ip, lab.portA),
+		fmt.Sprintf("CONNECT %s:%d deny", lab.ip, lab.portD),
+	})
+}
