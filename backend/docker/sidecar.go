@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
+	sess "github.com/launchcli/launch/session"
 )
 
 // Sidecar is an allowlist enforced by a proxy container (plan.Sidecar):
@@ -46,7 +48,7 @@ const sidecarReady = "launch proxy: listening on "
 // by then) with the launch binary as entrypoint, the caller's uid, no
 // capabilities, a read-only root, and the session log's directory mounted.
 func renderSidecar(p plan.Plan, x plan.Sidecar, run map[string]string) *Sidecar {
-	labels := naming.SidecarLabels(x.Name, run)
+	labels := naming.SidecarLabels(x.Name, x.Network, run)
 	var env, inherited []string
 	if u := x.Upstream; u != nil {
 		env = []string{u.Name + "=" + u.Value}
@@ -217,4 +219,61 @@ func removeSidecar(ctx context.Context, e interface {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Sidecars lists the proxy sidecars and sidecar networks of the user uid
+// that no session's container names: what a launch killed between
+// creating them and creating its agent's container leaves behind. Each is
+// a sess.Info whose Sidecar and SidecarNetwork name what to remove (one of
+// them may be empty), with the PID and start time of the launch that made
+// it.
+func Sidecars(ctx context.Context, e interface {
+	DaemonHost() string
+	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
+	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
+}, uid int) ([]sess.Info, error) {
+	user := naming.LabelUser + "=" + strconv.Itoa(uid)
+	cs, err := e.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", naming.LabelSidecar, user)})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", trimEngineText(err))
+	}
+	ns, err := e.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", naming.LabelSidecar, user)})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", trimEngineText(err))
+	}
+	used := map[string]bool{} // the sidecars and networks sessions name
+	for _, c := range cs.Items {
+		if _, agent := c.Labels[naming.LabelPlan]; agent {
+			used[c.Labels[naming.LabelSidecar]] = true
+			used[c.Labels[naming.LabelSidecarNetwork]] = true
+		}
+	}
+	var out []sess.Info
+	left := func(labels map[string]string, container, network string) {
+		i := sess.FromLabels(labels)
+		i.Backend, i.Endpoint, i.Name, i.Sidecar, i.SidecarNetwork = "docker", e.DaemonHost(), container, container, network
+		if i.Name == "" {
+			i.Name = network
+		}
+		out = append(out, i)
+	}
+	for _, c := range cs.Items {
+		name := c.Labels[naming.LabelSidecar]
+		if _, agent := c.Labels[naming.LabelPlan]; agent || used[name] {
+			continue
+		}
+		used[c.Labels[naming.LabelSidecarNetwork]] = true // removed with it
+		left(c.Labels, name, c.Labels[naming.LabelSidecarNetwork])
+	}
+	for _, n := range ns.Items {
+		if !used[n.Name] {
+			left(n.Labels, "", n.Name)
+		}
+	}
+	return out, nil
+}
+
+// RemoveSidecar removes a leftover that Sidecars listed.
+func RemoveSidecar(ctx context.Context, e sessionEngine, s sess.Info) error {
+	return removeSidecar(ctx, e, s.Sidecar, s.SidecarNetwork)
 }

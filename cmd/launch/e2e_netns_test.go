@@ -312,6 +312,29 @@ func TestE2ENetworkSidecar(t *testing.T) {
 				t.Fatalf("launch stop %s: exit %d: %s", name, code, errOut)
 			}
 			checkSidecarGone(t, m[1], m[2])
+
+			// launch gc: what a launch killed while it set up its sidecar
+			// left (a network and a created proxy, labelled as a real
+			// run labels them, by a launch that is gone).
+			tag := fmt.Sprintf("%d", 900000+os.Getpid()%99999)
+			net, side := "launch-net-"+tag, "launch-proxy-"+tag
+			labels := []string{"--label", "dev.launch.sidecar=" + side, "--label", "dev.launch.sidecar-network=" + net,
+				"--label", fmt.Sprintf("dev.launch.user=%d", testUID), "--label", "dev.launch.pid=" + tag, "--label", "dev.launch.started=2020-01-01T00:00:00Z"}
+			t.Cleanup(func() {
+				exec.Command("docker", "rm", "-f", side).Run()
+				exec.Command("docker", "network", "rm", net).Run()
+			})
+			if out, err := exec.Command("docker", append(append([]string{"network", "create", "--internal"}, labels...), net)...).CombinedOutput(); err != nil {
+				t.Fatalf("docker network create: %v: %s", err, out)
+			}
+			if out, err := exec.Command("docker", append(append([]string{"create", "--name", side}, labels...), "launch-test/busybox:latest", "true")...).CombinedOutput(); err != nil {
+				t.Fatalf("docker create: %v: %s", err, out)
+			}
+			out, errOut, code = s.run("", "gc")
+			if code != 0 || !strings.Contains(out, side+" and network "+net) {
+				t.Errorf("launch gc: exit %d, stdout %q, stderr %q; want the sidecar and its network removed", code, out, errOut)
+			}
+			checkSidecarGone(t, net, side)
 		})
 	}
 }

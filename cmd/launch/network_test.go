@@ -27,7 +27,7 @@ func TestNetworkPolicies(t *testing.T) {
 		{name: "macos-no-linux-binary", goos: "darwin", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "--network", "allow=github.com", "codex"}}, code: 2,
 			wants: []string{"the proxy sidecar runs a static Linux launch binary for amd64, and there is no launch-linux-amd64 in /usr/local/bin or /home/ana/.cache/launch/bin; build one with `GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build"}},
 		{name: "macos-sidecar", goos: "darwin", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "--network", "allow=github.com", "codex"}, files: map[string]string{"home/ana/.cache/launch/bin/launch-linux-amd64": "ELF"}},
-			wants: []string{"docker network create --internal --label dev.launch.sidecar=launch-proxy-4242 launch-net-4242",
+			wants: []string{"docker network create --internal --label dev.launch.sidecar=launch-proxy-4242 --label dev.launch.sidecar-network=launch-net-4242 launch-net-4242",
 				"--mount type=bind,source=/home/ana/.cache/launch/bin/launch-linux-amd64,target=/.launch/launch,readonly",
 				"--entrypoint /.launch/launch", "proxy --listen 0.0.0.0:3128 --log /.launch/log/codex-4242.log --network allow=github.com",
 				"docker network connect launch-net-4242 launch-proxy-4242", "--network launch-net-4242 --dns 127.0.0.1",

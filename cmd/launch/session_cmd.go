@@ -28,6 +28,11 @@ type sessionBackend struct {
 	logs   func(ctx context.Context, s sess.Info, follow bool, out, errw io.Writer) error
 	attach func(ctx context.Context, s sess.Info, st iostreams.Streams, keys string) (bool, int, error)
 	close  func()
+	// sidecars lists proxy sidecars and their networks that no session
+	// names (launch gc), and removeSidecar removes one; nil where the
+	// backend has none.
+	sidecars      func(ctx context.Context) ([]sess.Info, error)
+	removeSidecar func(ctx context.Context, s sess.Info) error
 }
 
 // sessionBackends connects to each backend with sessions (Docker, Podman)
@@ -49,7 +54,9 @@ func sessionBackends(ctx context.Context, h *Host) ([]sessionBackend, []error) {
 				attach: func(ctx context.Context, s sess.Info, st iostreams.Streams, k string) (bool, int, error) {
 					return docker.Attach(ctx, c, s, st, k)
 				},
-				close: func() { c.Close() },
+				close:         func() { c.Close() },
+				sidecars:      func(ctx context.Context) ([]sess.Info, error) { return docker.Sidecars(ctx, c, h.UID) },
+				removeSidecar: func(ctx context.Context, s sess.Info) error { return docker.RemoveSidecar(ctx, c, s) },
 			})
 		} else {
 			errs = append(errs, err)

@@ -46,10 +46,11 @@ const (
 )
 
 // SidecarLabels are the labels of the sidecar and of its network: the
-// marker LabelSidecar with name, and the run's labels that say whose it is
-// and which launch made it (LabelUser, LabelPID, LabelStarted).
-func SidecarLabels(name string, run map[string]string) map[string]string {
-	m := map[string]string{LabelSidecar: name}
+// marker LabelSidecar with the sidecar's name, LabelSidecarNetwork with the
+// network's, and the run's labels that say whose it is and which launch
+// made it (LabelUser, LabelPID, LabelStarted).
+func SidecarLabels(name, network string, run map[string]string) map[string]string {
+	m := map[string]string{LabelSidecar: name, LabelSidecarNetwork: network}
 	for _, k := range []string{LabelUser, LabelPID, LabelStarted} {
 		if v, ok := run[k]; ok {
 			m[k] = v
