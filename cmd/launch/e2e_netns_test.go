@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -361,4 +362,46 @@ func checkNSSessionLog(t *testing.T, s *session, lab *nsLab) {
 		fmt.Sprintf("CONNECT %s:%d allow", lab.ip, lab.portA),
 		fmt.Sprintf("CONNECT %s:%d deny", lab.ip, lab.portD),
 	})
+}
+
+// TestE2EForwarderRefusedSocket: under a runtime that refuses host Unix
+// sockets (gVisor without --host-uds=open, registered as runsc-nouds by
+// .ci/docker.sh) the forwarder stops before the agent, naming the flag,
+// with exit 125. launch checks docker's runsc before a run; podman cannot
+// show a runtime's arguments, and this is what a user sees there.
+func TestE2EForwarderRefusedSocket(t *testing.T) {
+	var b e2eBackend
+	for _, nb := range networkBackends() {
+		if nb.name == "docker-runsc" {
+			b = nb
+		}
+	}
+	if b.name == "" {
+		t.Skip("docker with runsc is not under test")
+	}
+	s := newNetSession(t, b)
+	if out, _ := exec.Command("docker", "info", "--format", "{{json .Runtimes}}").Output(); !strings.Contains(string(out), `"runsc-nouds"`) {
+		need(t, fmt.Errorf("dockerd has no runtime runsc-nouds (run .ci/docker.sh): %s", out))
+	}
+	snippet, errOut, code := s.run("", "--dry-run", "--network", "allow=example.test", "shell", "echo agent-ran")
+	if code != 0 {
+		t.Fatalf("--dry-run: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(snippet, "--runtime runsc ") {
+		t.Fatalf("the snippet does not use runsc:\n%s", snippet)
+	}
+	snippet = strings.Replace(snippet, "--runtime runsc ", "--runtime runsc-nouds ", 1)
+	out, err := s.command("sh", "-c", snippet).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 125 {
+		t.Errorf("exit %v, want 125\n%s", err, out)
+	}
+	for _, want := range []string{"launch: network forwarder: the proxy's socket /.launch/net/proxy.sock", "the agent did not start", "--host-uds=open"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "agent-ran") {
+		t.Errorf("the agent ran:\n%s", out)
+	}
 }

@@ -363,6 +363,10 @@ var internalCommands = map[string]func(args []string) int{
 	"_connect": runConnect,
 }
 
+// forwardNoSocket is the exit code of the forwarder when the proxy's socket
+// refuses it before the agent starts (docs/network.md).
+const forwardNoSocket = 125
+
 // runForward is "launch _forward --socket S --listen ADDR -- ARGV...": the
 // entry wrapper of an allowlisted container. It relays ADDR to the proxy's
 // socket and runs ARGV, forwarding SIGTERM and SIGHUP, and exits with its
@@ -382,6 +386,13 @@ func runForward(args []string) int {
 	}
 	if len(args) < 2 || args[0] != "--" || socket == "" || listen == "" {
 		return internalUsage("_forward", "want --socket PATH --listen ADDR -- COMMAND...")
+	}
+	// The proxy's socket is there before the container starts: a refused
+	// connection now is the sandbox refusing host sockets (gVisor without
+	// --host-uds=open, which podman cannot show before the run).
+	if err := netpolicy.Probe(socket); err != nil {
+		fmt.Fprintf(os.Stderr, "launch: network forwarder: %v; the agent did not start. Under gVisor (runsc) a container reaches a host Unix socket only when runsc runs with --host-uds=open: add it to the runtime's arguments (docker: \"runtimeArgs\" in /etc/docker/daemon.json; podman: a wrapper script as the runsc entry of [engine.runtimes] in containers.conf), or use --runtime runc or --network none (docs/network.md, runsc)\n", err)
+		return forwardNoSocket
 	}
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
