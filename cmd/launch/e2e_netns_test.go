@@ -405,3 +405,35 @@ func TestE2EForwarderRefusedSocket(t *testing.T) {
 		t.Errorf("the agent ran:\n%s", out)
 	}
 }
+
+// TestE2EDetachedAllowlistApptainer: a detached Apptainer session runs
+// under launch's supervisor, which runs the same launch attached: its host
+// proxy lives as long as the session, so --detach takes an allowlist.
+func TestE2EDetachedAllowlistApptainer(t *testing.T) {
+	lab := newNetLab(t)
+	s := newNetSession(t, backendNamed(backendSingularity))
+	out, errOut, code := s.run("", "--yes", "--detach", "--network", "allow="+lab.allowed, "shell", lab.probe())
+	if code != 0 {
+		t.Fatalf("launch --detach --network allow=: exit %d: %s", code, errOut)
+	}
+	name := strings.TrimSpace(out)
+	t.Cleanup(func() { s.runPlain("stop", name) })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		list := sessionsOf(t, s, true)
+		if len(list) == 1 && list[0].Status.Ended() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logs, _, _ := s.runPlain("logs", name)
+	r := probeResults(strings.ReplaceAll(logs, "\r\n", "\n"))
+	if r["ifaces"] != "lo " || !strings.Contains(r["get-allowed"], "hello-from-allowed") || !strings.Contains(r["get-denied"], "403 Forbidden") {
+		t.Errorf("the detached session does not see the allowlist enforced:\n%s", logs)
+	}
+	for _, k := range []string{"direct-http", "direct-tcp"} {
+		if strings.Contains(r[k], "hello") || strings.HasSuffix(r[k], "rc=0") {
+			t.Errorf("%s succeeded: %q", k, r[k])
+		}
+	}
+}
