@@ -92,7 +92,7 @@ var settingFlags = []settingFlag{
 	{key: "isolate_max", usage: "refuse --isolate for a workspace larger than this, such as 500M or 20G, or 0 for no limit (default 2G)"},
 	{key: "ro", usage: "re-mount a path inside the workspace read-only (repeatable)"},
 	{key: "mask", usage: "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"},
-	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (*.NAME for the names under NAME, @AGENT for an agent's suggested list; only those hosts, by name, through launch's proxy; Linux) (default open)"},
+	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (*.NAME for the names under NAME, @AGENT for an agent's suggested list; only those hosts, by name, through launch's proxy, see --network-via) (default open)"},
 	{key: "network_via", usage: "how --network allow=... is enforced: socket (launch's proxy on the host, through a Unix socket shared with the container; Linux) or sidecar (the proxy in a container of its own, the agent on an internal network; docker) (default: socket on Linux, sidecar on macOS)"},
 	{key: "runtime", usage: "OCI runtime: runc or runsc (gVisor); docker and podman only"},
 	{key: "gpus", usage: "GPUs: none, all, auto (all when CUDA_VISIBLE_DEVICES or a Slurm GPU allocation is set), or ids such as 0,1"},

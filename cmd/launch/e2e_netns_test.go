@@ -288,6 +288,12 @@ func TestE2ENetworkSidecar(t *testing.T) {
 				checkSidecarGone(t, m[1], m[2])
 			}
 
+			// Detached through the host proxy: refused, naming the sidecar.
+			_, errOut, code = s.run("", "--yes", "--detach", "--network", allow, "shell", "true")
+			if code != 2 || !strings.Contains(errOut, "use --network-via sidecar") {
+				t.Errorf("--detach with the host proxy: exit %d: %s; want it refused, naming the sidecar", code, errOut)
+			}
+
 			// Detached: the sidecar stays with the session; launch stop
 			// removes all three.
 			out, errOut, code = s.run("", "--yes", "--verbose", "--detach", "--network-via", "sidecar", "--network", allow, "shell", "sleep 300")
