@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -29,8 +30,8 @@ import (
 var (
 	valueFlags = []string{"--name", "--pull", "--platform", "--user", "--workdir", "--network", "--runtime",
 		"--stop-timeout", "--cap-drop", "--cap-add", "--security-opt", "--memory", "--memory-swap", "--cpus", "--pids-limit",
-		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
-	boolFlags = []string{"--rm", "--init", "-d", "-i", "-t"}
+		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--dns", "--entrypoint"}
+	boolFlags = []string{"--rm", "--init", "-d", "-i", "-t", "--read-only"}
 )
 
 // parseRun reads a `docker run` command line that Command printed back
@@ -81,6 +82,8 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 				cfg.OpenStdin, cfg.AttachStdin, cfg.StdinOnce = true, true, true
 			case "-t":
 				cfg.Tty = true
+			case "--read-only":
+				host.ReadonlyRootfs = true
 			}
 			continue
 		}
@@ -118,6 +121,12 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 			cfg.WorkingDir = v
 		case "--network":
 			host.NetworkMode = container.NetworkMode(v)
+		case "--dns":
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return Request{}, nil, fmt.Errorf("--dns %q", v)
+			}
+			host.DNS = append(host.DNS, a)
 		case "--runtime":
 			host.Runtime = v
 		case "--stop-timeout":
@@ -464,8 +473,10 @@ func TestCommandRoundTripDetects(t *testing.T) {
 	}
 	for _, want := range append(append([]string{}, valueFlags[:len(valueFlags)-1]...), boolFlags...) {
 		// Every flag but --entrypoint (Render keeps the image's) is used;
-		// -d (never with --rm) is the detached control's below.
-		if !slices.Contains(argv, want) && want != "-d" {
+		// -d (never with --rm) is the detached control's below; --dns
+		// (an agent behind a proxy sidecar) is TestCommandRoundTripSidecar's,
+		// and --read-only only the sidecar's own.
+		if !slices.Contains(argv, want) && want != "-d" && want != "--dns" && want != "--read-only" {
 			t.Errorf("the rich plan's command lacks %s: %q", want, argv)
 		}
 	}
@@ -512,5 +523,36 @@ func TestCommandRoundTripDetached(t *testing.T) {
 	dropped := slices.DeleteFunc(slices.Clone(argv), func(w string) bool { return w == "-d" })
 	if got, _, err := parseRun(dropped, lookupIn(p)); err == nil && len(sameRequest(got, r.Request)) == 0 {
 		t.Errorf("dropping -d goes unnoticed")
+	}
+}
+
+// TestCommandRoundTripSidecar: under a proxy sidecar the agent's printed
+// command (its internal network, --dns 127.0.0.1, the sidecar's labels)
+// sends the rendered request, and dropping --dns is noticed.
+func TestCommandRoundTripSidecar(t *testing.T) {
+	p, c := richPlan()
+	p.Runtime = plan.RuntimeRunc
+	p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test", Port: 443}},
+		Sidecar: &plan.Sidecar{Network: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+	r, err := Render(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := r.Argv()
+	got, _, err := parseRun(argv, lookupIn(p))
+	if err != nil || len(sameRequest(got, r.Request)) > 0 {
+		t.Fatalf("does not round-trip: %v %q\nargv %q", err, sameRequest(got, r.Request), argv)
+	}
+	if got.HostConfig.NetworkMode != "launch-net-7" || len(got.HostConfig.DNS) != 1 || got.HostConfig.DNS[0].String() != "127.0.0.1" {
+		t.Errorf("network %q, dns %v; want the internal network and 127.0.0.1", got.HostConfig.NetworkMode, got.HostConfig.DNS)
+	}
+	i := slices.Index(argv, "--dns")
+	dropped := slices.Delete(slices.Clone(argv), i, i+2)
+	if got, _, err := parseRun(dropped, lookupIn(p)); err == nil && len(sameRequest(got, r.Request)) == 0 {
+		t.Errorf("dropping --dns goes unnoticed")
+	}
+	sc := r.Sidecar
+	if sc == nil || sc.Request.Config.Labels["dev.launch.sidecar"] != "launch-proxy-7" || !sc.Request.HostConfig.ReadonlyRootfs || r.Request.Config.Labels["dev.launch.sidecar-network"] != "launch-net-7" {
+		t.Errorf("sidecar %+v, agent labels %v", sc, r.Request.Config.Labels)
 	}
 }
