@@ -53,18 +53,17 @@ func Probe(socket string) error {
 	return c.Close()
 }
 
-// Connect opens one tunnel to host:port through the proxy at addr (on
-// network "unix", its socket; on "tcp", HOST:PORT of a proxy sidecar) and
+// Connect opens one tunnel to host:port through the proxy's Unix socket and
 // relays it to in and out: an SSH ProxyCommand (ssh -o ProxyCommand='launch
 // _connect %h %p'). A refusal is an error quoting the proxy's answer.
-func Connect(network, addr, host string, port int, in io.Reader, out io.Writer) error {
-	c, err := net.Dial(network, addr)
+func Connect(socket, host string, port int, in io.Reader, out io.Writer) error {
+	c, err := net.Dial("unix", socket)
 	if err != nil {
-		return fmt.Errorf("network proxy %q: %w", addr, err)
+		return fmt.Errorf("network proxy %q: %w", socket, err)
 	}
 	defer c.Close()
-	dest := net.JoinHostPort(host, strconv.Itoa(port))
-	if _, err := fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", dest, dest); err != nil {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if _, err := fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", addr, addr); err != nil {
 		return err
 	}
 	br := bufio.NewReader(c)

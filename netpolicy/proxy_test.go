@@ -479,11 +479,11 @@ func TestForwardAndConnect(t *testing.T) {
 	}
 	c.Transport.(*http.Transport).CloseIdleConnections()
 	var out bytes.Buffer
-	err = Connect("unix", l.socket, "good.test", 80, strings.NewReader("GET / HTTP/1.0\r\n\r\n"), &out)
+	err = Connect(l.socket, "good.test", 80, strings.NewReader("GET / HTTP/1.0\r\n\r\n"), &out)
 	if err != nil || !strings.Contains(out.String(), "hello from good.test") {
 		t.Errorf("Connect: %v %q", err, out.String())
 	}
-	err = Connect("unix", l.socket, "evil.test", 22, strings.NewReader(""), &out)
+	err = Connect(l.socket, "evil.test", 22, strings.NewReader(""), &out)
 	if err == nil || !strings.Contains(err.Error(), "evil.test:22 is not in the network allowlist") {
 		t.Errorf("Connect to a refused host: %v", err)
 	}

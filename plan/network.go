@@ -33,31 +33,32 @@ type Network struct {
 	// container (Linux); nil otherwise, and a backend then refuses the
 	// allowlist.
 	Proxy *Proxy `json:"proxy,omitempty"`
-	// Sidecar is the other way to enforce an allowlist, for engines that
-	// cannot share a host Unix socket with the container (Docker Desktop,
-	// podman machine on macOS) or when chosen (network_via = "sidecar"):
-	// the proxy runs in a container of its own. At most one of Proxy and
+	// Sidecar is the other way to enforce an allowlist, for engines whose
+	// containers cannot reach a host Unix socket (Docker Desktop, podman
+	// machine on macOS) or when chosen (network_via = "sidecar"): the
+	// proxy runs in a container of its own. At most one of Proxy and
 	// Sidecar is set.
 	Sidecar *Sidecar `json:"sidecar,omitempty"`
 }
 
-// Sidecar is an allowlist enforced by a proxy container. The run creates
-// an internal network (no route out) named Network and attaches the agent
-// to it only; the sidecar container Name is attached to it and to the
-// engine's default network, and runs "launch proxy --listen" on Port with
-// the static Linux launch binary mounted read-only at ProxyBinary. The
-// agent's HTTP_PROXY and HTTPS_PROXY name the sidecar; its DNS server is its
-// own loopback, so the engine's resolver answers container names only.
-// The network and the sidecar are removed with the session.
+// Sidecar is an allowlist enforced by a proxy container. The run creates a
+// private tmpfs volume Volume on the engine and the sidecar container Name
+// on the engine's default network, which runs "launch proxy" on a Unix
+// socket in that volume (the static Linux launch binary mounted read-only
+// at ProxyBinary). The agent gets the volume at ProxyDir and no network at
+// all: the forwarder inside relays to that socket as it does to a host
+// proxy's. A Unix socket on a volume is shared by two containers on one
+// engine, where a host's socket cannot reach a VM's containers. Volume and
+// sidecar are removed with the session.
 type Sidecar struct {
-	// Network is the name of the internal network.
-	Network string `json:"network"`
-	// Name is the sidecar container's name, which the agent resolves.
+	// Volume is the name of the volume that holds the proxy's socket.
+	Volume string `json:"volume"`
+	// Name is the sidecar container's name.
 	Name string `json:"name"`
 	// Binary is the host path of a static Linux launch binary for the
 	// engine's architecture.
 	Binary string `json:"binary"`
-	// Port is the proxy's port on the internal network.
+	// Port is the forwarder's port on the agent's loopback.
 	Port int `json:"port"`
 	// Log is the host path of the session log; its directory is mounted in
 	// the sidecar at SidecarLogDir.
@@ -70,15 +71,12 @@ type Sidecar struct {
 // SidecarLogDir is where the sidecar sees the session log's directory.
 const SidecarLogDir = "/.launch/log"
 
-// Argv is the sidecar's command: the proxy on TCP, its log in the mounted
-// directory.
+// Argv is the sidecar's command: the proxy on its socket in the volume,
+// its log in the mounted directory.
 func (x Sidecar) Argv(n Network) []string {
-	return []string{ProxyBinary, "proxy", "--listen", "0.0.0.0:" + strconv.Itoa(x.Port),
+	return []string{ProxyBinary, "proxy", "--socket", ProxyDir + "/" + ProxySocketName,
 		"--log", SidecarLogDir + "/" + path.Base(x.Log), "--network", n.String()}
 }
-
-// URL is the agent's HTTP_PROXY under a sidecar.
-func (x Sidecar) URL() string { return "http://" + x.Name + ":" + strconv.Itoa(x.Port) }
 
 // Proxy is the host side of an allowlist and what the container needs to
 // reach it. The container gets no network at all; launch runs an
@@ -113,64 +111,55 @@ const (
 func (x Proxy) Socket() string { return x.Dir + "/" + ProxySocketName }
 
 // Enforced returns p as a backend renders it: under NetworkAllow, a Plan
-// with no network, the proxy's socket directory and the launch binary
-// mounted, the proxy variables set, and the agent's argv behind the
-// forwarder. Other policies return p unchanged. An allowlist without a
-// Proxy is an error wrapping ErrUnsupported.
+// with no network, the launch binary mounted, the proxy variables set, and
+// the agent's argv behind the forwarder; with a host Proxy its socket
+// directory is mounted at ProxyDir, and with a Sidecar the backend mounts
+// the sidecar's volume there itself (p.Network.Sidecar says which).
+// Other policies return p unchanged. An allowlist without a Proxy or a
+// Sidecar is an error wrapping ErrUnsupported.
 func (p Plan) Enforced() (Plan, error) {
 	if p.Network.Mode != NetworkAllow {
 		return p, nil
 	}
-	if p.Network.Sidecar != nil {
-		return p.viaSidecar(*p.Network.Sidecar)
-	}
-	x := p.Network.Proxy
-	if x == nil {
+	x, sc := p.Network.Proxy, p.Network.Sidecar
+	var port int
+	var binary string
+	q := p
+	q.Mounts = append([]Mount(nil), p.Mounts...)
+	switch {
+	case x != nil && sc != nil:
+		return p, Errorf(ErrInvalid, "network: a proxy and a sidecar both set; want one")
+	case sc != nil:
+		if sc.Port < 1 || sc.Port > 65535 || sc.Volume == "" || sc.Name == "" || sc.Binary == "" || sc.Log == "" {
+			return p, Errorf(ErrInvalid, "network sidecar: want a port 1-65535, a volume and container name, the launch binary and a log, got %+v", *sc)
+		}
+		port, binary = sc.Port, sc.Binary
+	case x != nil:
+		if x.Port < 1 || x.Port > 65535 || x.Dir == "" || x.Binary == "" {
+			return p, Errorf(ErrInvalid, "network proxy: want a port 1-65535, a socket directory and the launch binary, got %+v", *x)
+		}
+		port, binary = x.Port, x.Binary
+		q.Mounts = append(q.Mounts, Mount{Kind: MountBind, Source: x.Dir, Target: ProxyDir, Origin: OriginNetwork})
+	default:
 		return p, Errorf(ErrUnsupported, "network %q: the allowlist needs launch's host proxy, which shares a Unix socket with the container (Linux only); use --network none or open", p.Network.String())
 	}
-	if x.Port < 1 || x.Port > 65535 || x.Dir == "" || x.Binary == "" {
-		return p, Errorf(ErrInvalid, "network proxy: want a port 1-65535, a socket directory and the launch binary, got %+v", *x)
-	}
 	socket := ProxyDir + "/" + ProxySocketName
-	url := "http://127.0.0.1:" + strconv.Itoa(x.Port)
-	q := p
 	q.Network = Network{Mode: NetworkNone}
-	q.Mounts = append(append([]Mount(nil), p.Mounts...),
-		Mount{Kind: MountBind, Source: x.Dir, Target: ProxyDir, Origin: OriginNetwork},
-		Mount{Kind: MountBind, Source: x.Binary, Target: ProxyBinary, ReadOnly: true, File: true, Origin: OriginNetwork})
-	q.Env = proxyEnv(p.Env, url, "--socket "+socket)
-	q.Argv = append([]string{ProxyBinary, "_forward", "--socket", socket, "--listen", "127.0.0.1:" + strconv.Itoa(x.Port), "--"}, p.Argv...)
-	return q, nil
-}
-
-// viaSidecar is Enforced under a Sidecar: the Network (mode allow, with
-// the Sidecar) stays for the backend, which attaches the agent to the
-// internal network only; the launch binary is mounted for ssh's
-// ProxyCommand (launch _connect --proxy), and the proxy variables name the
-// sidecar. The agent's argv is unchanged: there is no forwarder.
-func (p Plan) viaSidecar(x Sidecar) (Plan, error) {
-	if p.Network.Proxy != nil {
-		return p, Errorf(ErrInvalid, "network: a proxy and a sidecar both set; want one")
-	}
-	if x.Port < 1 || x.Port > 65535 || x.Network == "" || x.Name == "" || x.Binary == "" || x.Log == "" {
-		return p, Errorf(ErrInvalid, "network sidecar: want a port 1-65535, a network and container name, the launch binary and a log, got %+v", x)
-	}
-	q := p
-	q.Mounts = append(append([]Mount(nil), p.Mounts...),
-		Mount{Kind: MountBind, Source: x.Binary, Target: ProxyBinary, ReadOnly: true, File: true, Origin: OriginNetwork})
-	q.Env = proxyEnv(p.Env, x.URL(), "--proxy "+x.Name+":"+strconv.Itoa(x.Port))
+	q.Mounts = append(q.Mounts, Mount{Kind: MountBind, Source: binary, Target: ProxyBinary, ReadOnly: true, File: true, Origin: OriginNetwork})
+	q.Env = proxyEnv(p.Env, "http://127.0.0.1:"+strconv.Itoa(port), socket)
+	q.Argv = append([]string{ProxyBinary, "_forward", "--socket", socket, "--listen", "127.0.0.1:" + strconv.Itoa(port), "--"}, p.Argv...)
 	return q, nil
 }
 
 // proxyEnv is env with the proxy variables set to url, and git's ssh going
-// through the same proxy (launch _connect with via, its way there).
-func proxyEnv(in []EnvVar, url, via string) []EnvVar {
+// through the same proxy (launch _connect on socket).
+func proxyEnv(in []EnvVar, url, socket string) []EnvVar {
 	set := map[string]string{
 		"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
 		"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
 		// git over SSH goes through the same proxy (CONNECT to port 22 of
 		// an allowed name); other SSH destinations are refused.
-		"GIT_SSH_COMMAND": "ssh -o ProxyCommand='" + ProxyBinary + " _connect " + via + " %h %p'",
+		"GIT_SSH_COMMAND": "ssh -o ProxyCommand='" + ProxyBinary + " _connect --socket " + socket + " %h %p'",
 	}
 	var env []EnvVar
 	for _, e := range in {

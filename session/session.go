@@ -65,11 +65,11 @@ type Info struct {
 	PID int `json:"pid,omitempty"`
 	// UID is the user id of who started it.
 	UID int `json:"uid"`
-	// Sidecar and SidecarNetwork name the proxy container and internal
-	// network of an allowlist enforced by a sidecar; removed with the
+	// Sidecar and SidecarVolume name the proxy container and the volume of
+	// its socket, for an allowlist enforced by a sidecar; removed with the
 	// session. Empty otherwise.
-	Sidecar        string `json:"sidecar,omitempty"`
-	SidecarNetwork string `json:"sidecar_network,omitempty"`
+	Sidecar       string `json:"sidecar,omitempty"`
+	SidecarVolume string `json:"sidecar_volume,omitempty"`
 }
 
 // Sort orders sessions by start time, then name.
@@ -147,8 +147,8 @@ func FromLabels(labels map[string]string) Info {
 		Detached:  labels[naming.LabelDetached] == "true",
 		UID:       -1,
 
-		Sidecar:        labels[naming.LabelSidecar],
-		SidecarNetwork: labels[naming.LabelSidecarNetwork],
+		Sidecar:       labels[naming.LabelSidecar],
+		SidecarVolume: labels[naming.LabelSidecarVolume],
 	}
 	if t, err := time.Parse(time.RFC3339, labels[naming.LabelStarted]); err == nil {
 		i.Started = t

@@ -84,7 +84,7 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (code
 			// A detached session keeps its sidecar: launch stop and
 			// launch gc remove it with the session.
 			if !r.Request.Detach || err != nil {
-				err = errors.Join(err, removeSidecar(ctx, e, sc.Request.Name, sc.Network))
+				err = errors.Join(err, removeSidecar(ctx, e, sc.Request.Name, sc.Volume))
 			}
 		}()
 	}

@@ -591,20 +591,15 @@ func TestAllowsHostUDS(t *testing.T) {
 }
 
 // The sidecar's calls (an allowlist enforced by a proxy container): the
-// network calls are recorded; the proxy's output says it listens at once.
-func (f *fakeEngine) NetworkCreate(_ context.Context, name string, o client.NetworkCreateOptions) (client.NetworkCreateResult, error) {
-	f.record(fmt.Sprintf("NetworkCreate %s internal=%v", name, o.Internal))
-	return client.NetworkCreateResult{ID: name}, nil
+// volume calls are recorded; the proxy's output says it listens at once.
+func (f *fakeEngine) VolumeCreate(_ context.Context, o client.VolumeCreateOptions) (client.VolumeCreateResult, error) {
+	f.record(fmt.Sprintf("VolumeCreate %s %s", o.Name, o.DriverOpts["type"]))
+	return client.VolumeCreateResult{}, nil
 }
 
-func (f *fakeEngine) NetworkConnect(_ context.Context, net string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error) {
-	f.record("NetworkConnect " + net + " " + o.Container)
-	return client.NetworkConnectResult{}, nil
-}
-
-func (f *fakeEngine) NetworkRemove(_ context.Context, net string, _ client.NetworkRemoveOptions) (client.NetworkRemoveResult, error) {
-	f.record("NetworkRemove " + net)
-	return client.NetworkRemoveResult{}, nil
+func (f *fakeEngine) VolumeRemove(_ context.Context, vol string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
+	f.record("VolumeRemove " + vol)
+	return client.VolumeRemoveResult{}, nil
 }
 
 func (f *fakeEngine) ContainerLogs(_ context.Context, id string, _ client.ContainerLogsOptions) (client.ContainerLogsResult, error) {
@@ -616,18 +611,18 @@ func (f *fakeEngine) ContainerLogs(_ context.Context, id string, _ client.Contai
 
 const sidecarID = "51dec0a1"
 
-// TestExecSidecar: under a proxy sidecar, Exec creates the internal
-// network, creates the proxy on the default network, connects and starts
-// it, waits for it to listen, runs the agent on the internal network, and
-// removes the proxy and then the network, also when a step fails.
+// TestExecSidecar: under a proxy sidecar, Exec creates the socket's
+// volume, creates and starts the proxy, waits for it to listen, runs the
+// agent without network and with the volume, and removes the proxy and
+// then the volume, also when a step fails.
 func TestExecSidecar(t *testing.T) {
 	sidecar := func(p *plan.Plan, _ *Config) {
 		p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test"}},
-			Sidecar: &plan.Sidecar{Network: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+			Sidecar: &plan.Sidecar{Volume: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
 	}
-	setup := []string{"ImageInspect img:1", "NetworkCreate launch-net-7 internal=true", "ContainerCreate launch-proxy-7",
-		"NetworkConnect launch-net-7 " + sidecarID, "ContainerStart " + sidecarID, "ContainerLogs " + sidecarID}
-	cleanup := []string{"ContainerRemove launch-proxy-7", "NetworkRemove launch-net-7"}
+	setup := []string{"ImageInspect img:1", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7",
+		"ContainerStart " + sidecarID, "ContainerLogs " + sidecarID}
+	cleanup := []string{"ContainerRemove launch-proxy-7", "VolumeRemove launch-net-7"}
 	t.Run("run", func(t *testing.T) {
 		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo}
 		r := render(t, sidecar)
@@ -635,8 +630,12 @@ func TestExecSidecar(t *testing.T) {
 		if code, err := r.Exec(context.Background(), f, s); err != nil || code != 3 {
 			t.Fatalf("exit %d, %v; want 3", code, err)
 		}
-		if got := string(f.created[1].HostConfig.NetworkMode); got != "launch-net-7" {
-			t.Errorf("agent's network %q, want the internal network", got)
+		agent := f.created[1].HostConfig
+		if got := string(agent.NetworkMode); got != "none" {
+			t.Errorf("agent's network %q, want none", got)
+		}
+		if m := agent.Mounts[len(agent.Mounts)-1]; m.Type != "volume" || m.Source != "launch-net-7" || m.Target != plan.ProxyDir {
+			t.Errorf("agent's last mount %+v, want the sidecar's volume at %s", m, plan.ProxyDir)
 		}
 		want := append(append(slices.Clone(setup), "ContainerCreate launch-shell-w", "ContainerAttach 0123456789abcdef0123", "ContainerWait removed",
 			"ContainerStart 0123456789abcdef0123", "ContainerRemove 0123456789abcdef0123"), cleanup...)
@@ -652,7 +651,7 @@ func TestExecSidecar(t *testing.T) {
 		if _, err := r.Exec(context.Background(), f, s); err == nil {
 			t.Fatal("no error")
 		}
-		want := append([]string{"ImageInspect img:1", "NetworkCreate launch-net-7 internal=true", "ContainerCreate launch-proxy-7"}, cleanup...)
+		want := append([]string{"ImageInspect img:1", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7"}, cleanup...)
 		if !slices.Equal(f.calls, want) {
 			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
 		}

@@ -11,7 +11,6 @@ package docker
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -121,8 +120,10 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Image.OCI == "" {
 		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "image: the plan names only a SIF image; the docker backend needs an OCI reference (--image) or use --backend singularity")
 	}
-	// An allowlist is a container without network, behind launch's proxy.
-	hostUDS := p.Network.Proxy != nil
+	// An allowlist is a container without network, behind launch's proxy
+	// (on the host, or in a sidecar container: x).
+	hostUDS := p.Network.Proxy != nil || p.Network.Sidecar != nil
+	x, policy := p.Network.Sidecar, p.Network
 	p, err := p.Enforced()
 	if err != nil {
 		return Rendered{}, err
@@ -134,14 +135,8 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		return Rendered{}, plan.Errorf(plan.ErrInvalid, "stop timeout %d: want seconds >= 0", c.StopTimeout)
 	}
 	extra := c.Labels
-	x := p.Network.Sidecar
-	if x != nil && p.Runtime == plan.RuntimeRunsc {
-		// Checked on dockerd 20.10 with runsc: the embedded resolver
-		// (127.0.0.11) does not answer inside gVisor's network stack.
-		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network %q through a proxy sidecar with runtime runsc: gVisor's network stack does not reach Docker's embedded DNS, so the agent cannot find the sidecar by name; use network_via = \"socket\" (Linux, runsc with --host-uds=open) or --runtime runc", p.Network.String())
-	}
 	if x != nil {
-		extra = map[string]string{naming.LabelSidecar: x.Name, naming.LabelSidecarNetwork: x.Network}
+		extra = map[string]string{naming.LabelSidecar: x.Name, naming.LabelSidecarVolume: x.Volume}
 		for k, v := range c.Labels {
 			extra[k] = v
 		}
@@ -215,14 +210,6 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	case plan.NetworkNone:
 		host.NetworkMode = network.NetworkNone
 	case plan.NetworkOpen:
-	case plan.NetworkAllow:
-		// Only with a sidecar (Enforced turns a host proxy into none): the
-		// internal network is the agent's only one, and its DNS server its
-		// own loopback, so that the engine's resolver answers container
-		// names and forwards nothing (dockerd before 26.0 forwards other
-		// names from an internal network: CVE-2024-29018).
-		host.NetworkMode = container.NetworkMode(x.Network)
-		host.DNS = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	}
 	if p.Runtime == plan.RuntimeRunsc {
 		host.Runtime = string(plan.RuntimeRunsc)
@@ -275,9 +262,10 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		r.Request.Platform = &ocispec.Platform{OS: pl.OS, Architecture: pl.Arch, Variant: pl.Variant}
 	}
 	if x != nil {
-		r.Sidecar = renderSidecar(p, *x, c.Labels)
+		// The proxy's socket is on the sidecar's volume.
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Source: x.Volume, Target: plan.ProxyDir})
+		r.Sidecar = renderSidecar(p, policy, *x, cfg.User, c.Labels)
 		r.Sidecar.Request.Platform = r.Request.Platform
-		r.notes = append(r.notes, fmt.Sprintf("network: the agent's only network is the internal network %s; the proxy runs in the container %s (the image %s, launch proxy from %s), attached to it and to the default network; both are removed after the session", x.Network, x.Name, p.Image.OCI, x.Binary))
 	}
 
 	// Notes, in a fixed order.
@@ -483,9 +471,6 @@ func Command(verb string, req Request, inherited []string) []string {
 	case "", "default":
 	default:
 		argv = append(argv, "--network", string(host.NetworkMode))
-	}
-	for _, d := range host.DNS {
-		argv = append(argv, "--dns", d.String())
 	}
 	if host.ReadonlyRootfs {
 		argv = append(argv, "--read-only")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -30,7 +29,7 @@ import (
 var (
 	valueFlags = []string{"--name", "--pull", "--platform", "--user", "--workdir", "--network", "--runtime",
 		"--stop-timeout", "--cap-drop", "--cap-add", "--security-opt", "--memory", "--memory-swap", "--cpus", "--pids-limit",
-		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--dns", "--entrypoint"}
+		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
 	boolFlags = []string{"--rm", "--init", "-d", "-i", "-t", "--read-only"}
 )
 
@@ -121,12 +120,6 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 			cfg.WorkingDir = v
 		case "--network":
 			host.NetworkMode = container.NetworkMode(v)
-		case "--dns":
-			a, err := netip.ParseAddr(v)
-			if err != nil {
-				return Request{}, nil, fmt.Errorf("--dns %q", v)
-			}
-			host.DNS = append(host.DNS, a)
 		case "--runtime":
 			host.Runtime = v
 		case "--stop-timeout":
@@ -473,10 +466,9 @@ func TestCommandRoundTripDetects(t *testing.T) {
 	}
 	for _, want := range append(append([]string{}, valueFlags[:len(valueFlags)-1]...), boolFlags...) {
 		// Every flag but --entrypoint (Render keeps the image's) is used;
-		// -d (never with --rm) is the detached control's below; --dns
-		// (an agent behind a proxy sidecar) is TestCommandRoundTripSidecar's,
-		// and --read-only only the sidecar's own.
-		if !slices.Contains(argv, want) && want != "-d" && want != "--dns" && want != "--read-only" {
+		// -d (never with --rm) is the detached control's below; --read-only
+		// is the proxy sidecar's own (TestCommandRoundTripSidecar).
+		if !slices.Contains(argv, want) && want != "-d" && want != "--read-only" {
 			t.Errorf("the rich plan's command lacks %s: %q", want, argv)
 		}
 	}
@@ -527,13 +519,12 @@ func TestCommandRoundTripDetached(t *testing.T) {
 }
 
 // TestCommandRoundTripSidecar: under a proxy sidecar the agent's printed
-// command (its internal network, --dns 127.0.0.1, the sidecar's labels)
-// sends the rendered request, and dropping --dns is noticed.
+// command (no network, the volume of the proxy's socket, the sidecar's
+// labels) sends the rendered request, and so does the sidecar's own.
 func TestCommandRoundTripSidecar(t *testing.T) {
 	p, c := richPlan()
-	p.Runtime = plan.RuntimeRunc
 	p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test", Port: 443}},
-		Sidecar: &plan.Sidecar{Network: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+		Sidecar: &plan.Sidecar{Volume: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
 	r, err := Render(p, c)
 	if err != nil {
 		t.Fatal(err)
@@ -543,16 +534,22 @@ func TestCommandRoundTripSidecar(t *testing.T) {
 	if err != nil || len(sameRequest(got, r.Request)) > 0 {
 		t.Fatalf("does not round-trip: %v %q\nargv %q", err, sameRequest(got, r.Request), argv)
 	}
-	if got.HostConfig.NetworkMode != "launch-net-7" || len(got.HostConfig.DNS) != 1 || got.HostConfig.DNS[0].String() != "127.0.0.1" {
-		t.Errorf("network %q, dns %v; want the internal network and 127.0.0.1", got.HostConfig.NetworkMode, got.HostConfig.DNS)
-	}
-	i := slices.Index(argv, "--dns")
-	dropped := slices.Delete(slices.Clone(argv), i, i+2)
-	if got, _, err := parseRun(dropped, lookupIn(p)); err == nil && len(sameRequest(got, r.Request)) == 0 {
-		t.Errorf("dropping --dns goes unnoticed")
+	if !slices.Contains(argv, "type=volume,source=launch-net-7,target=/.launch/net") || got.HostConfig.NetworkMode != "none" {
+		t.Errorf("the agent's command lacks the volume or has a network: %q", argv)
 	}
 	sc := r.Sidecar
-	if sc == nil || sc.Request.Config.Labels["dev.launch.sidecar"] != "launch-proxy-7" || !sc.Request.HostConfig.ReadonlyRootfs || r.Request.Config.Labels["dev.launch.sidecar-network"] != "launch-net-7" {
-		t.Errorf("sidecar %+v, agent labels %v", sc, r.Request.Config.Labels)
+	if sc == nil || sc.Request.Config.Labels["dev.launch.sidecar"] != "launch-proxy-7" || r.Request.Config.Labels["dev.launch.sidecar-volume"] != "launch-net-7" {
+		t.Fatalf("sidecar %+v, agent labels %v", sc, r.Request.Config.Labels)
+	}
+	sargv := Command("run", sc.Request, sc.Inherited)
+	sgot, _, err := parseRun(sargv, lookupIn(p))
+	if err != nil || len(sameRequest(sgot, sc.Request)) > 0 {
+		t.Errorf("the sidecar's command does not round-trip: %v %q\nargv %q", err, sameRequest(sgot, sc.Request), sargv)
+	}
+	if !slices.Contains(sargv, "allow=good.test:443") {
+		t.Errorf("the sidecar's command lacks the policy: %q", sargv)
+	}
+	if !sgot.HostConfig.ReadonlyRootfs || sgot.Config.User != r.Request.Config.User {
+		t.Errorf("sidecar: read-only %v, user %q; want a read-only root and the agent's user %q", sgot.HostConfig.ReadonlyRootfs, sgot.Config.User, r.Request.Config.User)
 	}
 }

@@ -31,8 +31,8 @@ type sessionEngine interface {
 	ContainerStop(ctx context.Context, container string, options client.ContainerStopOptions) (client.ContainerStopResult, error)
 	ContainerRemove(ctx context.Context, container string, options client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
 	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
-	NetworkRemove(ctx context.Context, networkID string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
-	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
+	VolumeRemove(ctx context.Context, volumeID string, options client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
+	VolumeList(ctx context.Context, options client.VolumeListOptions) (client.VolumeListResult, error)
 }
 
 var _ sessionEngine = (*client.Client)(nil)
@@ -88,13 +88,13 @@ func Stop(ctx context.Context, e sessionEngine, s sess.Info) error {
 }
 
 // Remove removes the session's container, forcefully, and then its proxy
-// sidecar and internal network if it has them. A conflict (the
+// sidecar and the sidecar's volume if it has them. A conflict (the
 // engine is still starting it, or already removing it for a launch that was
 // killed half-way) is asked again for a few seconds, until it is gone.
 func Remove(ctx context.Context, e sessionEngine, s sess.Info) error {
 	err := removeContainer(ctx, e, s)
-	if s.Sidecar != "" || s.SidecarNetwork != "" {
-		err = errors.Join(err, removeSidecar(ctx, e, s.Sidecar, s.SidecarNetwork))
+	if s.Sidecar != "" || s.SidecarVolume != "" {
+		err = errors.Join(err, removeSidecar(ctx, e, s.Sidecar, s.SidecarVolume))
 	}
 	return err
 }

@@ -24,31 +24,40 @@ import (
 	sess "github.com/launchcli/launch/session"
 )
 
-// Sidecar is an allowlist enforced by a proxy container (plan.Sidecar):
-// the internal network Exec creates first, and the proxy container it
-// creates on the engine's default network, connects to the internal one and
-// starts before the agent's; both are removed after the agent's container
-// (a detached session's by launch stop or launch gc).
+// Sidecar is an allowlist enforced by a proxy container (plan.Sidecar): the
+// volume Exec creates first (a private tmpfs), and the proxy container it
+// starts before the agent's, on the engine's default network, listening on
+// a Unix socket in that volume. Both are removed after the agent's
+// container (a detached session's by launch stop or launch gc).
 type Sidecar struct {
-	// Network is the internal network's name; NetworkLabels its labels.
-	Network       string            `json:"Network"`
-	NetworkLabels map[string]string `json:"NetworkLabels"`
-	// Request creates the proxy container (docker create).
+	// Volume is the volume's name; VolumeOptions its local driver's
+	// options, VolumeLabels its labels.
+	Volume        string            `json:"Volume"`
+	VolumeOptions map[string]string `json:"VolumeOptions"`
+	VolumeLabels  map[string]string `json:"VolumeLabels"`
+	// Request creates the proxy container, started detached (docker run -d).
 	Request Request `json:"Request"`
 	// Inherited lists the names in Request.Config.Env whose values come
 	// from the host (the corporate proxy variable).
 	Inherited []string `json:"Inherited,omitempty"`
 }
 
-// sidecarReady is what launch proxy --listen prints on stderr once it
-// accepts connections.
+// sidecarReady is what launch proxy prints on stderr once it accepts
+// connections.
 const sidecarReady = "launch proxy: listening on "
 
-// renderSidecar is the proxy container of x: the agent's image (present
-// by then) with the launch binary as entrypoint, the caller's uid, no
-// capabilities, a read-only root, and the session log's directory mounted.
-func renderSidecar(p plan.Plan, x plan.Sidecar, run map[string]string) *Sidecar {
-	labels := naming.SidecarLabels(x.Name, x.Network, run)
+// volumeOptions make the socket's volume a tmpfs that any uid may write
+// (sticky, as /tmp): the proxy runs as the agent's user, which the engine
+// may map (keep-id, Docker Desktop), and the socket it makes is that
+// user's. Only the agent and the sidecar mount it.
+var volumeOptions = map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "mode=1777"}
+
+// renderSidecar is the proxy container of x for the policy n: the agent's
+// image (present by then) with the launch binary as entrypoint, the agent's
+// user, no capabilities, a read-only root, the socket's volume and the
+// session log's directory mounted.
+func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, user string, run map[string]string) *Sidecar {
+	labels := naming.SidecarLabels(x.Name, x.Volume, run)
 	var env, inherited []string
 	if u := x.Upstream; u != nil {
 		env = []string{u.Name + "=" + u.Value}
@@ -56,9 +65,9 @@ func renderSidecar(p plan.Plan, x plan.Sidecar, run map[string]string) *Sidecar 
 			inherited = []string{u.Name}
 		}
 	}
-	argv := x.Argv(p.Network)
+	argv := x.Argv(n)
 	cfg := &container.Config{
-		User:       fmt.Sprintf("%d:%d", p.Caller.UID, p.Caller.GID),
+		User:       user,
 		Env:        env,
 		Entrypoint: argv[:1],
 		Cmd:        argv[1:],
@@ -73,6 +82,7 @@ func renderSidecar(p plan.Plan, x plan.Sidecar, run map[string]string) *Sidecar 
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: true,
 		Mounts: []mount.Mount{
+			{Type: mount.TypeVolume, Source: x.Volume, Target: plan.ProxyDir},
 			{Type: mount.TypeBind, Source: x.Binary, Target: plan.ProxyBinary, ReadOnly: true},
 			{Type: mount.TypeBind, Source: filepath.Dir(x.Log), Target: plan.SidecarLogDir},
 		},
@@ -81,36 +91,38 @@ func renderSidecar(p plan.Plan, x plan.Sidecar, run map[string]string) *Sidecar 
 		Name: x.Name,
 		// The agent's image, which Exec has made present already.
 		Pull:             plan.PullNever,
+		Detach:           true,
 		Config:           cfg,
 		HostConfig:       host,
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}},
 	}
-	return &Sidecar{Network: x.Network, NetworkLabels: labels, Request: req, Inherited: inherited}
+	return &Sidecar{Volume: x.Volume, VolumeOptions: volumeOptions, VolumeLabels: labels, Request: req, Inherited: inherited}
 }
 
-// sidecarSnippet wraps the agent's command line in what creates the
-// network and the sidecar before it and removes them after it (on every
-// exit of the subshell; a detached run keeps them once its container runs).
+// sidecarSnippet wraps the agent's command line in what creates the volume
+// and the sidecar before it and removes them after it (on every exit of the
+// subshell; a detached run keeps them once its container runs).
 func (r Rendered) sidecarSnippet(run string) string {
 	sc := r.Sidecar
-	net, name := sc.Network, sc.Request.Name
-	create := []string{"docker", "network", "create", "--internal"}
-	for _, k := range sortedKeys(sc.NetworkLabels) {
-		create = append(create, "--label", k+"="+sc.NetworkLabels[k])
+	vol, name := sc.Volume, sc.Request.Name
+	create := []string{"docker", "volume", "create"}
+	for _, k := range sortedKeys(sc.VolumeOptions) {
+		create = append(create, "--opt", k+"="+sc.VolumeOptions[k])
 	}
-	create = append(create, net)
-	cleanup := "docker rm -f " + shell.Quote(name) + " >/dev/null 2>&1; docker network rm " + shell.Quote(net) + " >/dev/null 2>&1"
+	for _, k := range sortedKeys(sc.VolumeLabels) {
+		create = append(create, "--label", k+"="+sc.VolumeLabels[k])
+	}
+	create = append(create, vol)
+	cleanup := "docker rm -f " + shell.Quote(name) + " >/dev/null 2>&1; docker volume rm -f " + shell.Quote(vol) + " >/dev/null 2>&1"
 	ready := "i=0; until docker logs " + shell.Quote(name) + " 2>&1 | grep -q " + shell.Quote(sidecarReady) +
-		"; do i=$((i+1)); if [ $i -ge 100 ]; then docker logs " + shell.Quote(name) + "; exit 125; fi; sleep 0.1; done"
+		"; do i=$((i+1)); if [ $i -ge 150 ]; then docker logs " + shell.Quote(name) + "; exit 125; fi; sleep 0.1; done"
 	lines := []string{"("}
 	lines = append(lines, shell.Prepare(r.Prepare)...)
 	lines = append(lines,
 		shell.Join(create)+" >/dev/null || exit 125",
 		"trap "+shell.Quote(cleanup)+" EXIT",
 		"trap : HUP INT TERM",
-		shell.Join(Command("create", sc.Request, sc.Inherited))+" >/dev/null || exit 125",
-		shell.Join([]string{"docker", "network", "connect", net, name})+" || exit 125",
-		shell.Join([]string{"docker", "start", name})+" >/dev/null || exit 125",
+		shell.Join(Command("run", sc.Request, sc.Inherited))+" >/dev/null || exit 125",
 		ready,
 	)
 	if r.Request.Detach {
@@ -123,37 +135,34 @@ func (r Rendered) sidecarSnippet(run string) string {
 
 // sidecarEngine is what the sidecar needs of the engine besides engine.
 type sidecarEngine interface {
-	NetworkCreate(ctx context.Context, name string, options client.NetworkCreateOptions) (client.NetworkCreateResult, error)
-	NetworkConnect(ctx context.Context, networkID string, options client.NetworkConnectOptions) (client.NetworkConnectResult, error)
-	NetworkRemove(ctx context.Context, networkID string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
+	VolumeCreate(ctx context.Context, options client.VolumeCreateOptions) (client.VolumeCreateResult, error)
+	VolumeRemove(ctx context.Context, volumeID string, options client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 }
 
-// startSidecar creates the internal network and the proxy container,
-// connects it, starts it and waits until the proxy listens. On failure it
-// removes what it created. The calls are not cut short by ctx (a created
-// thing must be known to be removed); a cancelled ctx stops the wait.
+// startSidecar creates the volume and the proxy container, starts it and
+// waits until the proxy listens. On failure it removes what it created.
+// The calls are not cut short by ctx (a created thing must be known to be
+// removed); a cancelled ctx stops the wait.
 func startSidecar(ctx context.Context, e engine, sc Sidecar) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	if _, err := e.NetworkCreate(cctx, sc.Network, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: sc.NetworkLabels}); err != nil {
-		if cerrdefs.IsConflict(err) {
-			return fmt.Errorf("create network %s: %w; a launch with this pid left it: remove it with launch gc or `docker network rm %s`", sc.Network, trimEngineText(err), sc.Network)
-		}
-		return engineError(e, "create network "+sc.Network, err)
+	if _, err := e.VolumeCreate(cctx, client.VolumeCreateOptions{Name: sc.Volume, Driver: "local", DriverOpts: sc.VolumeOptions, Labels: sc.VolumeLabels}); err != nil {
+		return engineError(e, "create volume "+sc.Volume, err)
 	}
 	fail := func(err error) error {
-		return errors.Join(err, removeSidecar(ctx, e, sc.Request.Name, sc.Network))
+		return errors.Join(err, removeSidecar(ctx, e, sc.Request.Name, sc.Volume))
 	}
 	res, err := e.ContainerCreate(cctx, client.ContainerCreateOptions{
 		Name: sc.Request.Name, Platform: sc.Request.Platform, Config: sc.Request.Config,
 		HostConfig: sc.Request.HostConfig, NetworkingConfig: sc.Request.NetworkingConfig,
 	})
 	if err != nil {
+		if cerrdefs.IsConflict(err) {
+			err = fmt.Errorf("%w; a launch with this pid left it: remove it with launch gc or `docker rm -f %s`", trimEngineText(err), sc.Request.Name)
+			return fail(fmt.Errorf("create the network proxy container %s: %w", sc.Request.Name, err))
+		}
 		return fail(engineError(e, "create the network proxy container "+sc.Request.Name, err))
-	}
-	if _, err := e.NetworkConnect(cctx, sc.Network, client.NetworkConnectOptions{Container: res.ID}); err != nil {
-		return fail(engineError(e, "connect "+sc.Request.Name+" to network "+sc.Network, err))
 	}
 	if _, err := e.ContainerStart(cctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		return fail(engineError(e, "start the network proxy container "+sc.Request.Name, err))
@@ -188,13 +197,16 @@ func waitReady(ctx context.Context, e engine, id string) error {
 	return fmt.Errorf("the proxy did not start within 15 s; its output: %q (is the launch binary a static Linux build for the engine's architecture?)", strings.TrimSpace(string(last)))
 }
 
-// removeSidecar force-removes the proxy container and then its network;
-// either may be gone already.
-func removeSidecar(ctx context.Context, e interface {
+// sidecarRemover is what removing a sidecar needs of the engine.
+type sidecarRemover interface {
 	DaemonHost() string
 	ContainerRemove(ctx context.Context, container string, options client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
-	NetworkRemove(ctx context.Context, networkID string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
-}, name, net string) error {
+	VolumeRemove(ctx context.Context, volumeID string, options client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
+}
+
+// removeSidecar force-removes the proxy container and then its volume;
+// either may be gone already.
+func removeSidecar(ctx context.Context, e sidecarRemover, name, vol string) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	var errs []error
@@ -203,10 +215,11 @@ func removeSidecar(ctx context.Context, e interface {
 			errs = append(errs, fmt.Errorf("remove the network proxy container %s: %w; remove it with `docker rm -f %s`", name, trimEngineText(err), name))
 		}
 	}
-	if net != "" {
-		// The agent's container may still be leaving the network (AutoRemove).
+	if vol != "" {
+		// The agent's container may still be going (AutoRemove): the
+		// volume is in use until it is gone.
 		for try := 0; ; try++ {
-			_, err := e.NetworkRemove(rctx, net, client.NetworkRemoveOptions{})
+			_, err := e.VolumeRemove(rctx, vol, client.VolumeRemoveOptions{Force: true})
 			if err == nil || cerrdefs.IsNotFound(err) {
 				break
 			}
@@ -214,46 +227,46 @@ func removeSidecar(ctx context.Context, e interface {
 				time.Sleep(250 * time.Millisecond)
 				continue
 			}
-			errs = append(errs, fmt.Errorf("remove network %s: %w; remove it with `docker network rm %s`", net, trimEngineText(err), net))
+			errs = append(errs, fmt.Errorf("remove volume %s: %w; remove it with `docker volume rm %s`", vol, trimEngineText(err), vol))
 			break
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Sidecars lists the proxy sidecars and sidecar networks of the user uid
-// that no session's container names: what a launch killed between
-// creating them and creating its agent's container leaves behind. Each is
-// a sess.Info whose Sidecar and SidecarNetwork name what to remove (one of
+// Sidecars lists the proxy sidecars and sidecar volumes of the user uid
+// that no session's container names: what a launch killed between creating
+// them and creating its agent's container leaves behind. Each is a
+// sess.Info whose Sidecar and SidecarVolume name what to remove (one of
 // them may be empty), with the PID and start time of the launch that made
 // it.
 func Sidecars(ctx context.Context, e interface {
 	DaemonHost() string
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
-	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
+	VolumeList(ctx context.Context, options client.VolumeListOptions) (client.VolumeListResult, error)
 }, uid int) ([]sess.Info, error) {
 	user := naming.LabelUser + "=" + strconv.Itoa(uid)
 	cs, err := e.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", naming.LabelSidecar, user)})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", trimEngineText(err))
 	}
-	ns, err := e.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", naming.LabelSidecar, user)})
+	vs, err := e.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", naming.LabelSidecar, user)})
 	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", trimEngineText(err))
+		return nil, fmt.Errorf("list volumes: %w", trimEngineText(err))
 	}
-	used := map[string]bool{} // the sidecars and networks sessions name
+	used := map[string]bool{} // the sidecars and volumes sessions name
 	for _, c := range cs.Items {
 		if _, agent := c.Labels[naming.LabelPlan]; agent {
 			used[c.Labels[naming.LabelSidecar]] = true
-			used[c.Labels[naming.LabelSidecarNetwork]] = true
+			used[c.Labels[naming.LabelSidecarVolume]] = true
 		}
 	}
 	var out []sess.Info
-	left := func(labels map[string]string, container, network string) {
+	left := func(labels map[string]string, container, vol string) {
 		i := sess.FromLabels(labels)
-		i.Backend, i.Endpoint, i.Name, i.Sidecar, i.SidecarNetwork = "docker", e.DaemonHost(), container, container, network
+		i.Backend, i.Endpoint, i.Name, i.Sidecar, i.SidecarVolume = "docker", e.DaemonHost(), container, container, vol
 		if i.Name == "" {
-			i.Name = network
+			i.Name = vol
 		}
 		out = append(out, i)
 	}
@@ -262,12 +275,12 @@ func Sidecars(ctx context.Context, e interface {
 		if _, agent := c.Labels[naming.LabelPlan]; agent || used[name] {
 			continue
 		}
-		used[c.Labels[naming.LabelSidecarNetwork]] = true // removed with it
-		left(c.Labels, name, c.Labels[naming.LabelSidecarNetwork])
+		used[c.Labels[naming.LabelSidecarVolume]] = true // removed with it
+		left(c.Labels, name, c.Labels[naming.LabelSidecarVolume])
 	}
-	for _, n := range ns.Items {
-		if !used[n.Name] {
-			left(n.Labels, "", n.Name)
+	for _, v := range vs.Items {
+		if !used[v.Name] {
+			left(v.Labels, "", v.Name)
 		}
 	}
 	return out, nil
@@ -275,5 +288,5 @@ func Sidecars(ctx context.Context, e interface {
 
 // RemoveSidecar removes a leftover that Sidecars listed.
 func RemoveSidecar(ctx context.Context, e sessionEngine, s sess.Info) error {
-	return removeSidecar(ctx, e, s.Sidecar, s.SidecarNetwork)
+	return removeSidecar(ctx, e, s.Sidecar, s.SidecarVolume)
 }

@@ -35,8 +35,8 @@ removes, for you only:
     with it: read it first with launch logs), created ones never started
     (after a minute), and attached sessions whose launch is gone (an orphan:
     stopped with SIGTERM first), with their network proxy sidecars;
-  - network proxy sidecars and their internal networks that no session
-    uses and whose launch is gone;
+  - network proxy sidecars and their volumes that no session uses and
+    whose launch is gone;
   - SIF files in the pull cache ($XDG_CACHE_HOME/launch/sif) that no cache
     link points to;
   - half-done unpacks, and unpacked images whose SIF is gone, in
@@ -158,7 +158,7 @@ func leftoverContainers(ctx context.Context, bs []sessionBackend, now time.Time)
 	return out, err
 }
 
-// leftoverSidecars are proxy sidecars and their networks that no session
+// leftoverSidecars are proxy sidecars and their volumes that no session
 // names and whose launch is gone (or, on a remote engine, that are older
 // than createdGrace): a launch killed while it set them up.
 func leftoverSidecars(ctx context.Context, bs []sessionBackend, now time.Time) ([]gcItem, error) {
@@ -176,9 +176,9 @@ func leftoverSidecars(ctx context.Context, bs []sessionBackend, now time.Time) (
 			}
 			what, kind := x.Sidecar, "sidecar"
 			if what == "" {
-				what, kind = x.SidecarNetwork, "network"
-			} else if x.SidecarNetwork != "" {
-				what += " and network " + x.SidecarNetwork
+				what, kind = x.SidecarVolume, "volume"
+			} else if x.SidecarVolume != "" {
+				what += " and volume " + x.SidecarVolume
 			}
 			x, remove := x, b.removeSidecar
 			out = append(out, gcItem{

@@ -102,10 +102,10 @@ func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
 		return nil, err
 	}
 	x := &plan.Sidecar{
-		Network: fmt.Sprintf("launch-net-%d", h.PID),
-		Name:    fmt.Sprintf("launch-proxy-%d", h.PID),
-		Binary:  bin,
-		Port:    proxyPort,
+		Volume: fmt.Sprintf("launch-net-%d", h.PID),
+		Name:   fmt.Sprintf("launch-proxy-%d", h.PID),
+		Binary: bin,
+		Port:   proxyPort,
 	}
 	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
 		if v := h.Getenv(k); v != "" {
@@ -293,23 +293,22 @@ func newProxy(n plan.Network, logPath string, getenv func(string) string, verbos
 // proxyCommand is "launch proxy": the host proxy of an allowlist, as the
 // dry run's snippet starts it.
 func proxyCommand(s iostreams.Streams, h *Host) *cli.Command {
-	var socket, listen, logPath, policy string
+	var socket, logPath, policy string
 	var verbose bool
 	return &cli.Command{
 		Name:      "proxy",
-		Usage:     "run the allowlisting network proxy on a Unix socket or a TCP address (what --network allow=... starts for a session)",
-		UsageText: "launch proxy (--socket PATH | --listen ADDR) --network allow=HOST[:PORT],... [--log FILE]",
+		Usage:     "run the allowlisting network proxy on a Unix socket (what --network allow=... starts for a session)",
+		UsageText: "launch proxy --socket PATH --network allow=HOST[:PORT],... [--log FILE]",
 		Description: `Tunnels CONNECT and forwards plain http:// requests to the hosts of the
 allowlist only, matched on the requested name; anything else gets 403 with
 the host and the flag that would allow it. Each decision is a JSON line in
 --log. The host's HTTPS_PROXY, when set, is the upstream proxy. It runs until
-it is killed. A launch with --network allow=... runs it itself; the dry run's
-snippet starts it in the background. With --listen (the proxy sidecar,
-network_via sidecar) it listens on TCP and prints "launch proxy: listening
-on ADDR" on stderr once it accepts connections. See docs/network.md.`,
+it is killed; once it listens it prints "launch proxy: listening on PATH" on
+stderr. A launch with --network allow=... runs it itself (or in a sidecar
+container, network_via sidecar); the dry run's snippet starts it in the
+background. See docs/network.md.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "socket", Destination: &socket, Usage: "Unix socket to listen on"},
-			&cli.StringFlag{Name: "listen", Destination: &listen, Usage: "TCP address to listen on (HOST:PORT), instead of --socket"},
+			&cli.StringFlag{Name: "socket", Required: true, Destination: &socket, Usage: "Unix socket to listen on"},
 			&cli.StringFlag{Name: "network", Required: true, Destination: &policy, Usage: "the policy: allow=HOST[:PORT],..."},
 			&cli.StringFlag{Name: "log", Destination: &logPath, Usage: "session log, one JSON line per decision (default: $XDG_STATE_HOME/launch/network/proxy.log)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &verbose, Usage: "print each decision on stderr"},
@@ -326,26 +325,17 @@ on ADDR" on stderr once it accepts connections. See docs/network.md.`,
 			if verbose {
 				vw = s.Err
 			}
-			if (socket == "") == (listen == "") {
-				return usagef("launch proxy: want one of --socket PATH and --listen ADDR")
-			}
 			p, f, err := newProxy(n, logPath, h.Getenv, vw)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			var l net.Listener
-			if socket != "" {
-				if l, err = net.Listen("unix", socket); err != nil {
-					return fmt.Errorf("network proxy: %w", err)
-				}
-				defer os.Remove(socket)
-			} else {
-				if l, err = net.Listen("tcp", listen); err != nil {
-					return fmt.Errorf("network proxy: %w", err)
-				}
-				fmt.Fprintf(s.Err, "launch proxy: listening on %s\n", l.Addr())
+			l, err := net.Listen("unix", socket)
+			if err != nil {
+				return fmt.Errorf("network proxy: %w", err)
 			}
+			defer os.Remove(socket)
+			fmt.Fprintf(s.Err, "launch proxy: listening on %s\n", socket)
 			go func() {
 				<-ctx.Done()
 				p.Close()
@@ -438,24 +428,21 @@ func runForward(args []string) int {
 	return 125
 }
 
-// runConnect is "launch _connect [--socket S | --proxy HOST:PORT] HOST PORT":
-// one tunnel through the proxy (its Unix socket, or the sidecar's TCP
-// address) on stdin and stdout, the ProxyCommand of git's ssh.
+// runConnect is "launch _connect [--socket S] HOST PORT": one tunnel through
+// the proxy on stdin and stdout, the ProxyCommand of git's ssh.
 func runConnect(args []string) int {
-	network, socket := "unix", plan.ProxyDir+"/"+plan.ProxySocketName
+	socket := plan.ProxyDir + "/" + plan.ProxySocketName
 	if len(args) >= 2 && args[0] == "--socket" {
 		socket, args = args[1], args[2:]
-	} else if len(args) >= 2 && args[0] == "--proxy" {
-		network, socket, args = "tcp", args[1], args[2:]
 	}
 	if len(args) != 2 {
-		return internalUsage("_connect", "want [--socket PATH | --proxy HOST:PORT] HOST PORT")
+		return internalUsage("_connect", "want [--socket PATH] HOST PORT")
 	}
 	port, err := strconv.Atoi(args[1])
 	if err != nil {
 		return internalUsage("_connect", "port "+strconv.Quote(args[1]))
 	}
-	if err := netpolicy.Connect(network, socket, args[0], port, os.Stdin, os.Stdout); err != nil {
+	if err := netpolicy.Connect(socket, args[0], port, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "launch: %s:%d: %v\n", args[0], port, err)
 		return 1
 	}
@@ -472,7 +459,7 @@ func internalUsage(name, msg string) int {
 func networkHealth(r *health.Report, h *Host) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
-	sidecar := "enforced with network_via sidecar (docker only): the agent on an internal network, launch proxy in a sidecar container on it and on the default network, by host name; the agent's DNS goes nowhere"
+	sidecar := "enforced with network_via sidecar (docker only): no network in the container; launch proxy in a sidecar container on the default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
 	if h.GOOS != "linux" {
 		bin, err := linuxBinary(h, "")
 		if err != nil {
@@ -519,12 +506,15 @@ func networkNotes(backend backendName, p plan.Plan) []string {
 	}
 	if x := n.Sidecar; x != nil {
 		notes := []string{
-			fmt.Sprintf("network %s: through a proxy sidecar: the agent's only network is the internal network %s (no route out); the container %s, on it and on the engine's default network, runs launch proxy on port %d and lets through only these hosts, by name, for CONNECT (https, ssh) and plain http; everything else gets 403", n, x.Network, x.Name, x.Port),
-			fmt.Sprintf("network: the agent's HTTP_PROXY and HTTPS_PROXY are %s; its DNS server is its own loopback (--dns 127.0.0.1), so the engine's resolver answers container names and forwards nothing; git over ssh uses %s _connect --proxy as ProxyCommand", x.URL(), plan.ProxyBinary),
+			fmt.Sprintf("network %s: through a proxy sidecar: the container has no network (only lo); the container %s, on the engine's default network, runs launch proxy on a Unix socket in the volume %s (a private tmpfs, mounted in both at %s) and lets through only these hosts, by name, for CONNECT (https, ssh) and plain http; everything else gets 403", n, x.Name, x.Volume, plan.ProxyDir),
+			fmt.Sprintf("network: inside, %s _forward listens on 127.0.0.1:%d (HTTP_PROXY, HTTPS_PROXY) and relays to the socket; git over ssh uses it as ProxyCommand; a program that ignores the proxy variables reaches nothing", plan.ProxyBinary, x.Port),
 			"network: each decision (time, host, port, verdict, bytes) goes to " + x.Log + " (its directory is mounted in the sidecar)",
 		}
 		if x.Upstream != nil {
 			notes = append(notes, "network: the sidecar's proxy goes through "+x.Upstream.Name+" (from this shell), which must be reachable from the engine's default network")
+		}
+		if p.Runtime == plan.RuntimeRunsc {
+			notes = append(notes, "network: under runsc the forwarder reaches the socket on the volume only when runsc runs with --host-uds=open")
 		}
 		return notes
 	}

@@ -28,7 +28,7 @@ type sessionBackend struct {
 	logs   func(ctx context.Context, s sess.Info, follow bool, out, errw io.Writer) error
 	attach func(ctx context.Context, s sess.Info, st iostreams.Streams, keys string) (bool, int, error)
 	close  func()
-	// sidecars lists proxy sidecars and their networks that no session
+	// sidecars lists proxy sidecars and their volumes that no session
 	// names (launch gc), and removeSidecar removes one; nil where the
 	// backend has none.
 	sidecars      func(ctx context.Context) ([]sess.Info, error)

@@ -38,19 +38,18 @@ const (
 	LabelDetached = "dev.launch.detached"
 	// LabelSidecar, on an agent's container, names the proxy sidecar of
 	// its allowlist (plan.Sidecar); on the sidecar container and its
-	// internal network it holds their own name, marking them as launch's.
+	// volume it holds the sidecar's name, marking them as launch's.
 	LabelSidecar = "dev.launch.sidecar"
-	// LabelSidecarNetwork, on an agent's container, names the internal
-	// network of its sidecar.
-	LabelSidecarNetwork = "dev.launch.sidecar-network"
+	// LabelSidecarVolume names the volume of the sidecar's socket.
+	LabelSidecarVolume = "dev.launch.sidecar-volume"
 )
 
-// SidecarLabels are the labels of the sidecar and of its network: the
-// marker LabelSidecar with the sidecar's name, LabelSidecarNetwork with the
-// network's, and the run's labels that say whose it is and which launch
+// SidecarLabels are the labels of the sidecar and of its volume: the
+// marker LabelSidecar with the sidecar's name, LabelSidecarVolume with the
+// volume's, and the run's labels that say whose it is and which launch
 // made it (LabelUser, LabelPID, LabelStarted).
-func SidecarLabels(name, network string, run map[string]string) map[string]string {
-	m := map[string]string{LabelSidecar: name, LabelSidecarNetwork: network}
+func SidecarLabels(name, volume string, run map[string]string) map[string]string {
+	m := map[string]string{LabelSidecar: name, LabelSidecarVolume: volume}
 	for _, k := range []string{LabelUser, LabelPID, LabelStarted} {
 		if v, ok := run[k]; ok {
 			m[k] = v
