@@ -128,6 +128,9 @@ type Rendered struct {
 	// Detach is Config.Detach: Exec starts the container and returns
 	// (podman run -d).
 	Detach bool
+	// Sidecar, when not nil, is the proxy container and volume of an
+	// allowlist enforced by a sidecar (plan.Sidecar).
+	Sidecar *Sidecar
 
 	notes []string
 	// p is the Plan rendered: Exec puts its PATH prepends in front of the
@@ -139,6 +142,9 @@ type Rendered struct {
 // missing Prepare paths (private to the user), then runs Argv, and it runs as
 // printed. Inherited values appear by name only. No trailing newline.
 func (r Rendered) Snippet() string {
+	if r.Sidecar != nil {
+		return r.sidecarSnippet()
+	}
 	return strings.Join(append(shell.Prepare(r.Prepare), shell.Join(r.Argv)), "\n")
 }
 
@@ -157,10 +163,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if err := p.Validate(); err != nil {
 		return Rendered{}, err
 	}
-	// An allowlist is a container without network, behind launch's proxy.
-	if p.Network.Sidecar != nil {
-		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network %q through a proxy sidecar: not built for the podman backend yet; use network_via = \"socket\" on Linux, or --backend docker", p.Network.String())
-	}
+	// An allowlist is a container without network, behind launch's proxy
+	// (on the host, or in a sidecar container: sc).
+	sc, policy := p.Network.Sidecar, p.Network
 	p, err := p.Enforced()
 	if err != nil {
 		return Rendered{}, err
@@ -240,7 +245,14 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		note("gpus: passed as CDI devices (nvidia.com/gpu=...); the podman host needs a CDI spec (`nvidia-ctk cdi generate`)")
 	}
 
-	if s.Labels, err = naming.Labels(p, c.Labels); err != nil {
+	extra := c.Labels
+	if sc != nil {
+		extra = map[string]string{naming.LabelSidecar: sc.Name, naming.LabelSidecarVolume: sc.Volume}
+		for k, v := range c.Labels {
+			extra[k] = v
+		}
+	}
+	if s.Labels, err = naming.Labels(p, extra); err != nil {
 		return Rendered{}, err
 	}
 
@@ -278,6 +290,14 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.Machine != nil {
 		c.Machine.platformNote(s.ImageArch, note)
 	}
+	var side *Sidecar
+	if sc != nil {
+		// The proxy's socket is on the sidecar's volume.
+		s.Volumes = append(s.Volumes, &specgen.NamedVolume{Name: sc.Volume, Dest: plan.ProxyDir})
+		if side, err = renderSidecar(p, policy, *sc, s, c, note); err != nil {
+			return Rendered{}, err
+		}
+	}
 
 	r := Rendered{
 		Spec:      s,
@@ -285,6 +305,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		Inherited: inherited,
 		Detach:    c.Detach,
 		Prepare:   append([]plan.HostPath(nil), p.Prepare...),
+		Sidecar:   side,
 		notes:     notes,
 		p:         p,
 	}

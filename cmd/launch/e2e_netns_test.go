@@ -196,11 +196,21 @@ var sidecarRE = regexp.MustCompile(`the container (launch-proxy-\d+), on the eng
 func TestE2ENetworkSidecar(t *testing.T) {
 	lab := newNSLab(t)
 	for _, b := range networkBackends() {
-		if b.name != backendDocker && b.name != "docker-runsc" {
+		if b.name == backendSingularity {
 			continue
 		}
 		t.Run(string(b.name), func(t *testing.T) {
 			s := newNetSession(t, b)
+			eng := engineCLI(b)
+			checkSidecarGone := func(t *testing.T, container, volume string) {
+				t.Helper()
+				if out, err := exec.Command(eng[0], append(eng[1:], "container", "inspect", container)...).CombinedOutput(); err == nil {
+					t.Errorf("the sidecar %s is left: %s", container, out)
+				}
+				if out, err := exec.Command(eng[0], append(eng[1:], "volume", "inspect", volume)...).CombinedOutput(); err == nil {
+					t.Errorf("the volume %s is left: %s", volume, out)
+				}
+			}
 			allow := "allow=" + lab.allowed()
 			out, errOut, code := s.run("", "--yes", "--verbose", "--network-via", "sidecar", "--network", allow, "shell", lab.probe())
 			if code != 0 {
@@ -267,7 +277,9 @@ func TestE2ENetworkSidecar(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("--dry-run: exit %d: %s", code, errOut)
 			}
-			shOut, err := s.command("sh", "-c", snippet).CombinedOutput()
+			sh := s.command("sh", "-c", snippet)
+			sh.Env = append(sh.Env, engineEnv(b)...)
+			shOut, err := sh.CombinedOutput()
 			if err != nil {
 				t.Fatalf("the printed snippet: %v\n%s\n--- snippet\n%s", err, shOut, snippet)
 			}
@@ -297,19 +309,22 @@ func TestE2ENetworkSidecar(t *testing.T) {
 				t.Fatalf("--verbose does not name the sidecar:\n%s", errOut)
 			}
 			t.Cleanup(func() {
-				exec.Command("docker", "rm", "-f", name, m[1]).Run()
-				exec.Command("docker", "volume", "rm", "-f", m[2]).Run()
+				exec.Command(eng[0], append(eng[1:], "rm", "-f", name, m[1])...).Run()
+				exec.Command(eng[0], append(eng[1:], "volume", "rm", "-f", m[2])...).Run()
 			})
-			if got, _ := exec.Command("docker", "inspect", "-f", "{{.State.Running}} {{.HostConfig.NetworkMode}} {{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}}{{end}}{{end}}", name).Output(); strings.TrimSpace(string(got)) != "true none "+m[2] {
+			if got, _ := exec.Command(eng[0], append(eng[1:], "inspect", "-f", "{{.State.Running}} {{.HostConfig.NetworkMode}} {{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}}{{end}}{{end}}", name)...).Output(); strings.TrimSpace(string(got)) != "true none "+m[2] {
 				t.Errorf("detached agent: %q, want running, no network, the volume %s", got, m[2])
 			}
-			if got, _ := exec.Command("docker", "inspect", "-f", "{{.State.Running}}", m[1]).Output(); strings.TrimSpace(string(got)) != "true" {
+			if got, _ := exec.Command(eng[0], append(eng[1:], "inspect", "-f", "{{.State.Running}}", m[1])...).Output(); strings.TrimSpace(string(got)) != "true" {
 				t.Errorf("the detached session's sidecar %s: running %q", m[1], got)
 			}
 			if _, errOut, code = s.run("", "stop", name); code != 0 {
 				t.Fatalf("launch stop %s: exit %d: %s", name, code, errOut)
 			}
 			checkSidecarGone(t, m[1], m[2])
+			if b.name != backendDocker && b.name != "docker-runsc" {
+				return // launch gc of leftover sidecars: docker only
+			}
 
 			// launch gc: what a launch killed while it set up its sidecar
 			// left (a volume and a created proxy, labelled as a real run
@@ -337,16 +352,26 @@ func TestE2ENetworkSidecar(t *testing.T) {
 	}
 }
 
-// checkSidecarGone fails unless the sidecar container and its volume are
-// gone.
-func checkSidecarGone(t *testing.T, container, volume string) {
-	t.Helper()
-	if out, err := exec.Command("docker", "container", "inspect", container).CombinedOutput(); err == nil {
-		t.Errorf("the sidecar %s is left: %s", container, out)
+// engineCLI is the command line of the engine a backend under test uses.
+func engineCLI(b e2eBackend) []string {
+	switch b.name {
+	case backendPodman:
+		return []string{"podman", "--url", fmt.Sprintf("unix:///run/user/%d/podman/podman.sock", testUID)}
+	case "podman-rootful":
+		return []string{"podman", "--url", "unix:///run/podman/podman.sock"}
 	}
-	if out, err := exec.Command("docker", "volume", "inspect", volume).CombinedOutput(); err == nil {
-		t.Errorf("the volume %s is left: %s", volume, out)
+	return []string{"docker"}
+}
+
+// engineEnv is what a printed snippet needs to reach the backend's engine.
+func engineEnv(b e2eBackend) []string {
+	switch b.name {
+	case backendPodman:
+		return []string{fmt.Sprintf("CONTAINER_HOST=unix:///run/user/%d/podman/podman.sock", testUID)}
+	case "podman-rootful":
+		return []string{"CONTAINER_HOST=unix:///run/podman/podman.sock"}
 	}
+	return nil
 }
 
 // checkNSSessionLog reads the session log back from the host: the sidecar

@@ -83,19 +83,10 @@ func networkOf(o *options, h *Host, agentName, arch string) (plan.Network, error
 
 // sidecarOf is the proxy sidecar of an allowlist, but its log: named after
 // launch's pid, with a static Linux launch binary for the engine, and the
-// host's corporate proxy variable as its upstream. Only the docker backend
-// builds it so far.
+// host's corporate proxy variable as its upstream. Docker and Podman run it.
 func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
-	if b := chooseBackend(o, h); b != backendDocker {
-		how := "use --backend docker, or network_via = \"socket\" (Linux)"
-		if h.GOOS != "linux" {
-			how = "use --backend docker (Docker Desktop), or --network none or open"
-		}
-		what := "network_via sidecar"
-		if h.GOOS != "linux" {
-			what = "a proxy sidecar, the only way on " + h.GOOS
-		}
-		return nil, usagef("--network allow=... through %s: built for the docker backend only, not %s yet; %s", what, b, how)
+	if b := chooseBackend(o, h); b != backendDocker && b != backendPodman {
+		return nil, usagef("--network allow=... through network_via sidecar: a proxy container needs docker or podman, not %s; use network_via = \"socket\" (the default on Linux)", b)
 	}
 	bin, err := linuxBinary(h, arch)
 	if err != nil {
@@ -459,7 +450,7 @@ func internalUsage(name, msg string) int {
 func networkHealth(r *health.Report, h *Host) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
-	sidecar := "enforced with network_via sidecar (docker only): no network in the container; launch proxy in a sidecar container on the default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
+	sidecar := "enforced with network_via sidecar (docker, podman): no network in the container; launch proxy in a sidecar container on the default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
 	if h.GOOS != "linux" {
 		bin, err := linuxBinary(h, "")
 		if err != nil {
@@ -467,7 +458,7 @@ func networkHealth(r *health.Report, h *Host) {
 			r.Warn("--network allow=...: "+err.Error(), "see docs/network.md (macOS)")
 			return
 		}
-		r.Add("network allow=", sidecar+" (the default on "+h.GOOS+", where the engine's VM cannot reach a host Unix socket; binary "+bin+"); podman machine: not built yet")
+		r.Add("network allow=", sidecar+" (the default on "+h.GOOS+", where the engine's VM cannot reach a host Unix socket; binary "+bin+")")
 		return
 	}
 	if static, err := staticBinary(h.Executable); err != nil || !static {
