@@ -272,14 +272,16 @@ func Sidecars(ctx context.Context, e interface {
 	}
 	for _, c := range cs.Items {
 		name := c.Labels[naming.LabelSidecar]
-		if _, agent := c.Labels[naming.LabelPlan]; agent || used[name] {
+		if _, agent := c.Labels[naming.LabelPlan]; agent || used[name] || c.Labels[naming.LabelUser] != strconv.Itoa(uid) {
 			continue
 		}
 		used[c.Labels[naming.LabelSidecarVolume]] = true // removed with it
 		left(c.Labels, name, c.Labels[naming.LabelSidecarVolume])
 	}
 	for _, v := range vs.Items {
-		if !used[v.Name] {
+		// The user is checked here as well as in the filter, as for Podman,
+		// which ORs label filters on volumes.
+		if !used[v.Name] && v.Labels[naming.LabelUser] == strconv.Itoa(uid) {
 			left(v.Labels, "", v.Name)
 		}
 	}

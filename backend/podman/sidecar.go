@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/launchcli/launch/internal/runner"
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
+	sess "github.com/launchcli/launch/session"
 )
 
 // Sidecar is an allowlist enforced by a proxy container (plan.Sidecar): the
@@ -231,4 +233,60 @@ func (c *Conn) Logs(ctx context.Context, id string) ([]byte, error) {
 	var out bytes.Buffer
 	err = demux(io.LimitReader(resp.Body, 1<<16), &out, &out)
 	return out.Bytes(), err
+}
+
+// Sidecars lists the proxy sidecars and sidecar volumes of the user uid
+// that no session's container names: what a launch killed between creating
+// them and creating its agent's container leaves behind. Each is a
+// sess.Info whose Sidecar and SidecarVolume name what to remove (one may be
+// empty), with the PID and start time of the launch that made it.
+func Sidecars(ctx context.Context, c *Conn, uid int) ([]sess.Info, error) {
+	filters, _ := json.Marshal(map[string][]string{"label": {naming.LabelSidecar, naming.LabelUser + "=" + strconv.Itoa(uid)}})
+	var cs []listed
+	if err := c.do(ctx, http.MethodGet, "/containers/json", url.Values{"all": {"true"}, "filters": {string(filters)}}, nil, &cs); err != nil {
+		return nil, engineError(c, "list containers", err)
+	}
+	var vs []struct {
+		Name   string
+		Labels map[string]string
+	}
+	if err := c.do(ctx, http.MethodGet, "/volumes/json", url.Values{"filters": {string(filters)}}, nil, &vs); err != nil {
+		return nil, engineError(c, "list volumes", err)
+	}
+	used := map[string]bool{} // the sidecars and volumes sessions name
+	for _, l := range cs {
+		if _, agent := l.Labels[naming.LabelPlan]; agent {
+			used[l.Labels[naming.LabelSidecar]] = true
+			used[l.Labels[naming.LabelSidecarVolume]] = true
+		}
+	}
+	var out []sess.Info
+	left := func(labels map[string]string, container, vol string) {
+		i := sess.FromLabels(labels)
+		i.Backend, i.Endpoint, i.Name, i.Sidecar, i.SidecarVolume = "podman", c.Endpoint(), container, container, vol
+		if i.Name == "" {
+			i.Name = vol
+		}
+		out = append(out, i)
+	}
+	for _, l := range cs {
+		name := l.Labels[naming.LabelSidecar]
+		if _, agent := l.Labels[naming.LabelPlan]; agent || used[name] || l.Labels[naming.LabelUser] != strconv.Itoa(uid) {
+			continue
+		}
+		used[l.Labels[naming.LabelSidecarVolume]] = true // removed with it
+		left(l.Labels, name, l.Labels[naming.LabelSidecarVolume])
+	}
+	for _, v := range vs {
+		// Podman ORs label filters on volumes: the user is checked here.
+		if !used[v.Name] && v.Labels[naming.LabelUser] == strconv.Itoa(uid) {
+			left(v.Labels, "", v.Name)
+		}
+	}
+	return out, nil
+}
+
+// RemoveSidecar removes a leftover that Sidecars listed.
+func RemoveSidecar(ctx context.Context, c *Conn, s sess.Info) error {
+	return removeSidecar(ctx, c, s.Sidecar, s.SidecarVolume)
 }

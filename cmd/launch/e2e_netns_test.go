@@ -322,26 +322,31 @@ func TestE2ENetworkSidecar(t *testing.T) {
 				t.Fatalf("launch stop %s: exit %d: %s", name, code, errOut)
 			}
 			checkSidecarGone(t, m[1], m[2])
-			if b.name != backendDocker && b.name != "docker-runsc" {
-				return // launch gc of leftover sidecars: docker only
-			}
 
 			// launch gc: what a launch killed while it set up its sidecar
 			// left (a volume and a created proxy, labelled as a real run
 			// labels them, by a launch that is gone).
 			tag := fmt.Sprintf("%d", 900000+os.Getpid()%99999)
 			vol, side := "launch-net-"+tag, "launch-proxy-"+tag
-			labels := []string{"--label", "dev.launch.sidecar=" + side, "--label", "dev.launch.sidecar-volume=" + vol,
-				"--label", fmt.Sprintf("dev.launch.user=%d", testUID), "--label", "dev.launch.pid=" + tag, "--label", "dev.launch.started=2020-01-01T00:00:00Z"}
-			t.Cleanup(func() {
-				exec.Command("docker", "rm", "-f", side).Run()
-				exec.Command("docker", "volume", "rm", "-f", vol).Run()
-			})
-			if out, err := exec.Command("docker", append(append([]string{"volume", "create"}, labels...), vol)...).CombinedOutput(); err != nil {
-				t.Fatalf("docker volume create: %v: %s", err, out)
+			uid := testUID // who launch runs as: root on rootful Podman
+			if s.cred == nil {
+				uid = 0
 			}
-			if out, err := exec.Command("docker", append(append([]string{"create", "--name", side, "--mount", "type=volume,source=" + vol + ",target=/x"}, labels...), "launch-test/busybox:latest", "true")...).CombinedOutput(); err != nil {
-				t.Fatalf("docker create: %v: %s", err, out)
+			labels := []string{"--label", "dev.launch.sidecar=" + side, "--label", "dev.launch.sidecar-volume=" + vol,
+				"--label", fmt.Sprintf("dev.launch.user=%d", uid), "--label", "dev.launch.pid=" + tag, "--label", "dev.launch.started=2020-01-01T00:00:00Z"}
+			t.Cleanup(func() {
+				exec.Command(eng[0], append(eng[1:], "rm", "-f", side)...).Run()
+				exec.Command(eng[0], append(eng[1:], "volume", "rm", "-f", vol)...).Run()
+			})
+			if out, err := exec.Command(eng[0], append(append(append(eng[1:], "volume", "create"), labels...), vol)...).CombinedOutput(); err != nil {
+				t.Fatalf("volume create: %v: %s", err, out)
+			}
+			image := "launch-test/busybox:latest"
+			if eng[0] == "podman" {
+				image = "localhost/" + image
+			}
+			if out, err := exec.Command(eng[0], append(append(append(eng[1:], "create", "--name", side, "--mount", "type=volume,source="+vol+",destination=/x"), labels...), image, "true")...).CombinedOutput(); err != nil {
+				t.Fatalf("create: %v: %s", err, out)
 			}
 			out, errOut, code = s.run("", "gc")
 			if code != 0 || !strings.Contains(out, side+" and volume "+vol) {

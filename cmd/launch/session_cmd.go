@@ -75,7 +75,9 @@ func sessionBackends(ctx context.Context, h *Host) ([]sessionBackend, []error) {
 				attach: func(ctx context.Context, s sess.Info, st iostreams.Streams, k string) (bool, int, error) {
 					return podman.Attach(ctx, c, s, st, k)
 				},
-				close: func() { c.Close() },
+				close:         func() { c.Close() },
+				sidecars:      func(ctx context.Context) ([]sess.Info, error) { return podman.Sidecars(ctx, c, h.UID) },
+				removeSidecar: func(ctx context.Context, s sess.Info) error { return podman.RemoveSidecar(ctx, c, s) },
 			})
 		} else {
 			errs = append(errs, err)
