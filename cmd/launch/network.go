@@ -450,15 +450,19 @@ func internalUsage(name, msg string) int {
 func networkHealth(r *health.Report, h *Host) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
-	sidecar := "enforced with network_via sidecar (docker, podman): no network in the container; launch proxy in a sidecar container on the default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
+	engine := backendName(r.Backend) != backendSingularity
+	sidecar := "enforced with network_via sidecar: no network in the container; launch proxy in a sidecar container on the engine's default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
 	if h.GOOS != "linux" {
 		bin, err := linuxBinary(h, "")
-		if err != nil {
+		switch {
+		case !engine:
+			r.Add("network allow=", "not enforced on "+h.GOOS)
+		case err != nil:
 			r.Add("network allow=", "not enforced on "+h.GOOS+": no static Linux launch binary for the sidecar")
 			r.Warn("--network allow=...: "+err.Error(), "see docs/network.md (macOS)")
-			return
+		default:
+			r.Add("network allow=", sidecar+" (the only way on "+h.GOOS+", where the engine's VM cannot reach a host Unix socket; binary "+bin+")")
 		}
-		r.Add("network allow=", sidecar+" (the default on "+h.GOOS+", where the engine's VM cannot reach a host Unix socket; binary "+bin+")")
 		return
 	}
 	if static, err := staticBinary(h.Executable); err != nil || !static {
@@ -467,7 +471,9 @@ func networkHealth(r *health.Report, h *Host) {
 		return
 	}
 	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:3128 to it")
-	r.Add("network allow= (sidecar)", sidecar)
+	if engine {
+		r.Add("network allow= (sidecar)", sidecar)
+	}
 }
 
 // staticBinary reports whether the ELF file at path has no interpreter.

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"github.com/launchcli/launch/internal/health"
 )
 
 // TestNetworkPolicies: what a user sees for each way of naming a policy:
@@ -73,5 +77,42 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNetworkHealth: launch doctor says how an allowlist is enforced per
+// backend and host: the host socket and the sidecar on Linux (the sidecar
+// for engines only), the sidecar on macOS when a Linux binary is there, a
+// warning saying how to get one when it is not, and nothing for Apptainer
+// on macOS.
+func TestNetworkHealth(t *testing.T) {
+	facts := func(goos, backend string, files map[string]string) (map[string]string, []health.Problem) {
+		fsys := fakeFS()
+		for p, c := range files {
+			fsys[p] = &fstest.MapFile{Data: []byte(c)}
+		}
+		h := fakeHost(fsys, nil, false)
+		h.GOOS = goos
+		h.Executable = os.Args[0] // a Go test binary: static under CGO_ENABLED=0
+		r := health.Report{Backend: backend}
+		networkHealth(&r, h)
+		m := map[string]string{}
+		for _, f := range r.Facts {
+			m[f.Name] = f.Value
+		}
+		return m, r.Problems
+	}
+	bin := map[string]string{"home/ana/.cache/launch/bin/launch-linux-amd64": "ELF"}
+	if m, _ := facts("darwin", "docker", bin); !strings.Contains(m["network allow="], "network_via sidecar") || !strings.Contains(m["network allow="], "/home/ana/.cache/launch/bin/launch-linux-amd64") {
+		t.Errorf("darwin docker: %q", m["network allow="])
+	}
+	if m, probs := facts("darwin", "podman", nil); !strings.Contains(m["network allow="], "no static Linux launch binary") || len(probs) != 1 || !strings.Contains(probs[0].What, "go build") {
+		t.Errorf("darwin podman without a binary: %q %+v", m["network allow="], probs)
+	}
+	if m, probs := facts("darwin", "singularity", bin); m["network allow="] != "not enforced on darwin" || len(probs) != 0 {
+		t.Errorf("darwin singularity: %q %+v", m["network allow="], probs)
+	}
+	if m, _ := facts("linux", "singularity", nil); m["network allow= (sidecar)"] != "" {
+		t.Errorf("linux singularity lists a sidecar: %q", m["network allow= (sidecar)"])
 	}
 }
