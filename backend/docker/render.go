@@ -104,8 +104,8 @@ type Rendered struct {
 	// (the allowlist's proxy): under runsc, Exec checks that gVisor allows
 	// it (--host-uds=open).
 	hostUDS bool
-	// Sidecar, when not nil, is the proxy container and internal network
-	// of an allowlist enforced by a sidecar (plan.Sidecar).
+	// Sidecar, when not nil, is the proxy container and the volume of its
+	// socket, for an allowlist enforced by a sidecar (plan.Sidecar).
 	Sidecar *Sidecar
 }
 

@@ -201,7 +201,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		// Under Apptainer the supervisor runs this launch attached, whose
 		// host proxy then lives as long as the session.
 		if p.Network.Proxy != nil && backend != backendSingularity {
-			return usagef("--detach with --network allow=... through launch's host proxy (network_via socket): the proxy runs inside launch, which a detached session outlives; use --network-via sidecar (docker: the proxy runs in a container of its own, removed with the session), run attached (in tmux or screen), or use --network none or open")
+			return usagef("--detach with --network allow=... through launch's host proxy (network_via socket): the proxy runs inside launch, which a detached session outlives; use --network-via sidecar (docker, podman: the proxy runs in a container of its own, removed with the session), run attached (in tmux or screen), or use --network none or open")
 		}
 		if p.Isolation != nil {
 			return usagef("--detach with --isolate: the copy comes back as a branch when the session ends, which launch does not wait for when detached; drop one of them")
