@@ -597,6 +597,14 @@ func (f *fakeEngine) VolumeCreate(_ context.Context, o client.VolumeCreateOption
 	return client.VolumeCreateResult{}, nil
 }
 
+func (f *fakeEngine) VolumeInspect(_ context.Context, vol string, _ client.VolumeInspectOptions) (client.VolumeInspectResult, error) {
+	f.record("VolumeInspect " + vol)
+	if f.taken[vol] {
+		return client.VolumeInspectResult{}, nil
+	}
+	return client.VolumeInspectResult{}, cerrdefs.ErrNotFound
+}
+
 func (f *fakeEngine) VolumeRemove(_ context.Context, vol string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
 	f.record("VolumeRemove " + vol)
 	return client.VolumeRemoveResult{}, nil
@@ -620,7 +628,7 @@ func TestExecSidecar(t *testing.T) {
 		p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test"}},
 			Sidecar: &plan.Sidecar{Volume: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
 	}
-	setup := []string{"ImageInspect img:1", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7",
+	setup := []string{"ImageInspect img:1", "VolumeInspect launch-net-7", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7",
 		"ContainerStart " + sidecarID, "ContainerLogs " + sidecarID}
 	cleanup := []string{"ContainerRemove launch-proxy-7", "VolumeRemove launch-net-7"}
 	t.Run("run", func(t *testing.T) {
@@ -643,6 +651,19 @@ func TestExecSidecar(t *testing.T) {
 			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
 		}
 	})
+	t.Run("volume-exists", func(t *testing.T) {
+		// An earlier launch with this pid left its volume (a detached
+		// session may use it): nothing is created, nothing removed.
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, taken: map[string]bool{"launch-net-7": true}}
+		s, _, _ := streams("")
+		_, err := render(t, sidecar).Exec(context.Background(), f, s)
+		if err == nil || !strings.Contains(err.Error(), "create volume launch-net-7: it exists") {
+			t.Errorf("error %v, want the volume named", err)
+		}
+		if want := []string{"ImageInspect img:1", "VolumeInspect launch-net-7"}; !slices.Equal(f.calls, want) {
+			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
+		}
+	})
 	t.Run("proxy-create-fails", func(t *testing.T) {
 		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo, taken: map[string]bool{}}
 		r := render(t, sidecar)
@@ -651,7 +672,8 @@ func TestExecSidecar(t *testing.T) {
 		if _, err := r.Exec(context.Background(), f, s); err == nil {
 			t.Fatal("no error")
 		}
-		want := append([]string{"ImageInspect img:1", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7"}, cleanup...)
+		// The proxy was not created: only the volume is removed.
+		want := []string{"ImageInspect img:1", "VolumeInspect launch-net-7", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7", "VolumeRemove launch-net-7"}
 		if !slices.Equal(f.calls, want) {
 			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
 		}

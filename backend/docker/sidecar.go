@@ -135,23 +135,29 @@ func (r Rendered) sidecarSnippet(run string) string {
 
 // sidecarEngine is what the sidecar needs of the engine besides engine.
 type sidecarEngine interface {
+	VolumeInspect(ctx context.Context, volumeID string, options client.VolumeInspectOptions) (client.VolumeInspectResult, error)
 	VolumeCreate(ctx context.Context, options client.VolumeCreateOptions) (client.VolumeCreateResult, error)
 	VolumeRemove(ctx context.Context, volumeID string, options client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 }
 
 // startSidecar creates the volume and the proxy container, starts it and
-// waits until the proxy listens. On failure it removes what it created.
-// The calls are not cut short by ctx (a created thing must be known to be
-// removed); a cancelled ctx stops the wait.
+// waits until the proxy listens. On failure it removes what it created,
+// and only that: a volume or container of that name that was there before
+// (a detached session of an earlier launch with the same pid) is left
+// alone. The calls are not cut short by ctx (a created thing must be known
+// to be removed); a cancelled ctx stops the wait.
 func startSidecar(ctx context.Context, e engine, sc Sidecar) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	// docker volume create succeeds on an existing volume: ask first.
+	if _, err := e.VolumeInspect(cctx, sc.Volume, client.VolumeInspectOptions{}); err == nil {
+		return fmt.Errorf("create volume %s: it exists; a session of an earlier launch with this pid may use it: see launch ps, or remove it with launch gc or `docker volume rm %s`", sc.Volume, sc.Volume)
+	} else if !cerrdefs.IsNotFound(err) {
+		return engineError(e, "inspect volume "+sc.Volume, err)
+	}
 	if _, err := e.VolumeCreate(cctx, client.VolumeCreateOptions{Name: sc.Volume, Driver: "local", DriverOpts: sc.VolumeOptions, Labels: sc.VolumeLabels}); err != nil {
 		return engineError(e, "create volume "+sc.Volume, err)
-	}
-	fail := func(err error) error {
-		return errors.Join(err, removeSidecar(ctx, e, sc.Request.Name, sc.Volume))
 	}
 	res, err := e.ContainerCreate(cctx, client.ContainerCreateOptions{
 		Name: sc.Request.Name, Platform: sc.Request.Platform, Config: sc.Request.Config,
@@ -159,10 +165,14 @@ func startSidecar(ctx context.Context, e engine, sc Sidecar) error {
 	})
 	if err != nil {
 		if cerrdefs.IsConflict(err) {
-			err = fmt.Errorf("%w; a launch with this pid left it: remove it with launch gc or `docker rm -f %s`", trimEngineText(err), sc.Request.Name)
-			return fail(fmt.Errorf("create the network proxy container %s: %w", sc.Request.Name, err))
+			err = fmt.Errorf("create the network proxy container %s: %w; a session of an earlier launch with this pid may use it: see launch ps, or remove it with launch gc or `docker rm -f %s`", sc.Request.Name, trimEngineText(err), sc.Request.Name)
+		} else {
+			err = engineError(e, "create the network proxy container "+sc.Request.Name, err)
 		}
-		return fail(engineError(e, "create the network proxy container "+sc.Request.Name, err))
+		return errors.Join(err, removeSidecar(ctx, e, "", sc.Volume))
+	}
+	fail := func(err error) error {
+		return errors.Join(err, removeSidecar(ctx, e, res.ID, sc.Volume))
 	}
 	if _, err := e.ContainerStart(cctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		return fail(engineError(e, "start the network proxy container "+sc.Request.Name, err))

@@ -135,18 +135,19 @@ func (r Rendered) sidecarSnippet() string {
 // The calls are not cut short by ctx; a cancelled ctx stops the wait.
 func startSidecar(ctx context.Context, e engine, sc Sidecar) error {
 	bg := context.WithoutCancel(ctx)
+	// libpod refuses a volume that exists (an earlier launch with this
+	// pid): nothing is created or removed then.
 	if err := e.VolumeCreate(bg, sc.Volume, sc.VolumeOptions, sc.VolumeLabels); err != nil {
-		return engineError(e, "create volume "+sc.Volume, err)
+		return fmt.Errorf("%w; if it exists, see launch ps, or remove it with launch gc or `podman volume rm %s`", engineError(e, "create volume "+sc.Volume, err), sc.Volume)
 	}
-	fail := func(err error) error { return errors.Join(err, removeSidecar(bg, e, sc.Spec.Name, sc.Volume)) }
 	id, err := e.Create(bg, sc.Spec)
 	if err != nil {
-		what := "create the network proxy container " + sc.Spec.Name
-		if errorCode(err) == http.StatusConflict {
-			return fail(fmt.Errorf("%w; a launch with this pid left it: remove it with `podman rm -f %s`", engineError(e, what, err), sc.Spec.Name))
-		}
-		return fail(engineError(e, what, err))
+		// Only the volume is ours: a container of that name that was
+		// there (an earlier launch with this pid) is left alone.
+		err = fmt.Errorf("%w; if a container of that name exists, see launch ps, or remove it with launch gc or `podman rm -f %s`", engineError(e, "create the network proxy container "+sc.Spec.Name, err), sc.Spec.Name)
+		return errors.Join(err, removeSidecar(bg, e, "", sc.Volume))
 	}
+	fail := func(err error) error { return errors.Join(err, removeSidecar(bg, e, id, sc.Volume)) }
 	if err := e.Start(bg, id); err != nil {
 		return fail(engineError(e, "start the network proxy container "+sc.Spec.Name, err))
 	}
@@ -205,10 +206,11 @@ func (c *Conn) VolumeCreate(ctx context.Context, name string, options, labels ma
 	return c.do(ctx, http.MethodPost, "/volumes/create", nil, bytes.NewReader(body), nil)
 }
 
-// VolumeRemove force-removes the named volume (and any container that
-// still uses it); a volume that is gone is not an error.
+// VolumeRemove removes the named volume, not forcefully: libpod's force
+// would remove the containers that use it too. A volume that is gone is not
+// an error.
 func (c *Conn) VolumeRemove(ctx context.Context, name string) error {
-	err := c.do(ctx, http.MethodDelete, "/volumes/%s", url.Values{"force": {"true"}}, nil, nil, name)
+	err := c.do(ctx, http.MethodDelete, "/volumes/%s", nil, nil, nil, name)
 	if errorCode(err) == http.StatusNotFound {
 		return nil
 	}
