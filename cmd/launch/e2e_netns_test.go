@@ -272,6 +272,33 @@ func TestE2ENetworkSidecar(t *testing.T) {
 				t.Errorf("--verbose does not name the sidecar:\n%s", stderr.String())
 			}
 
+			// SIGKILL: launch cannot clean up; its watcher stops the
+			// agent's container, and the sidecar and volume with it.
+			c = s.cmd("--yes", "--verbose", "--network-via", "sidecar", "--network", allow, "shell", "echo started; sleep 60")
+			stderr.Reset()
+			c.Stderr = &stderr
+			pipe, _ = c.StdoutPipe()
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := pipe.Read(buf); !strings.Contains(string(buf[:n]), "started") {
+				t.Fatalf("the agent did not start: %q %s", buf[:n], stderr.String())
+			}
+			c.Process.Kill()
+			c.Wait()
+			if m := sidecarRE.FindStringSubmatch(stderr.String()); m != nil {
+				deadline := time.Now().Add(30 * time.Second)
+				for time.Now().Before(deadline) {
+					if exec.Command(eng[0], append(eng[1:], "volume", "inspect", m[2])...).Run() != nil {
+						break
+					}
+					time.Sleep(250 * time.Millisecond)
+				}
+				checkSidecarGone(t, m[1], m[2])
+			} else {
+				t.Errorf("--verbose does not name the sidecar:\n%s", stderr.String())
+			}
+
 			// The dry run's snippet, run as printed.
 			snippet, errOut, code := s.run("", "--dry-run", "--network-via", "sidecar", "--network", allow, "shell", lab.probe())
 			if code != 0 {
