@@ -83,11 +83,9 @@ func networkOf(o *options, h *Host, agentName, arch string) (plan.Network, error
 
 // sidecarOf is the proxy sidecar of an allowlist, but its log: named after
 // launch's pid, with a static Linux launch binary for the engine, and the
-// host's corporate proxy variable as its upstream. Docker and Podman run it.
+// host's corporate proxy variable as its upstream. Docker and Podman run it;
+// Apptainer's renderer refuses it.
 func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
-	if b := chooseBackend(o, h); b != backendDocker && b != backendPodman {
-		return nil, usagef("--network allow=... through network_via sidecar: a proxy container needs docker or podman, not %s; use network_via = \"socket\" (the default on Linux)", b)
-	}
 	bin, err := linuxBinary(h, arch)
 	if err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ func TestNetworkPolicies(t *testing.T) {
 				"--entrypoint /.launch/launch", "proxy --socket /.launch/net/proxy.sock --log /.launch/log/codex-4242.log --network allow=github.com",
 				"trap 'podman rm -f launch-proxy-4242 >/dev/null 2>&1; podman volume rm -f launch-net-4242 >/dev/null 2>&1' EXIT"}},
 		{name: "linux-sidecar-singularity-refused", c: goldenCase{args: []string{"--dry-run", "--backend", "singularity", "--network-via", "sidecar", "--network", "allow=github.com", "codex"}}, code: 2,
-			wants: []string{"a proxy container needs docker or podman, not singularity"}},
+			wants: []string{`network "allow=github.com" through a proxy sidecar: a sidecar is a container of an engine, which Apptainer has not; use network_via = "socket"`}},
 		{name: "linux-sidecar-from-project-file", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "--network", "allow=github.com", "codex"}, files: map[string]string{"home/ana/proj/.launch.toml": "network_via = \"sidecar\"\n"}},
 			wants: []string{"--mount type=volume,source=launch-net-4242,target=/.launch/net", "mkdir -p -m 0700 /home/ana/.local/state/launch/network", "trap 'docker rm -f launch-proxy-4242 >/dev/null 2>&1; docker volume rm -f launch-net-4242 >/dev/null 2>&1' EXIT"}},
 		{name: "linux-sidecar-detach", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "--detach", "--network-via", "sidecar", "--network", "allow=github.com", "codex"}},
