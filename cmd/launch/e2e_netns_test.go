@@ -120,11 +120,10 @@ func listenIn(t *testing.T, nsPath, ip string, n int) []net.Listener {
 	return ls
 }
 
-// nsProbe is the busybox script run inside: interfaces, the proxied GETs
-// and CONNECTs when a proxy is set (to wherever HTTP_PROXY points: the
-// forwarder or a sidecar), then direct attempts without the proxy: HTTP
-// to the allowed server by address, a DNS lookup of a name outside, and of
-// the proxy's own name.
+// probe is the busybox script run inside: interfaces, the proxied GETs
+// and CONNECTs when a proxy is set (to wherever HTTP_PROXY points), then
+// direct attempts without the proxy: HTTP to the allowed server by
+// address, and a DNS lookup of a name outside.
 func (l *nsLab) probe() string {
 	via := func(req string) string {
 		return fmt.Sprintf(`$( (printf '%s'; sleep 2) | nc "$ph" "$pp" | tr '\r\n' '  ')`, req)
