@@ -264,7 +264,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if x != nil {
 		// The proxy's socket is on the sidecar's volume.
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Source: x.Volume, Target: plan.ProxyDir})
-		r.Sidecar = renderSidecar(p, policy, *x, cfg.User, c.Labels)
+		r.Sidecar = renderSidecar(p, policy, *x, cfg.User, pull, c.Labels)
 		r.Sidecar.Request.Platform = r.Request.Platform
 	}
 

@@ -56,7 +56,7 @@ var volumeOptions = map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "
 // image (present by then) with the launch binary as entrypoint, the agent's
 // user, no capabilities, a read-only root, the socket's volume and the
 // session log's directory mounted.
-func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, user string, run map[string]string) *Sidecar {
+func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, user string, pull plan.PullPolicy, run map[string]string) *Sidecar {
 	labels := naming.SidecarLabels(x.Name, x.Volume, run)
 	var env, inherited []string
 	if u := x.Upstream; u != nil {
@@ -89,8 +89,9 @@ func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, user string, run
 	}
 	req := Request{
 		Name: x.Name,
-		// The agent's image, which Exec has made present already.
-		Pull:             plan.PullNever,
+		// The agent's image and pull policy: the printed snippet runs the
+		// sidecar first (a real run's Exec has pulled the image by then).
+		Pull:             pull,
 		Detach:           true,
 		Config:           cfg,
 		HostConfig:       host,
@@ -113,16 +114,24 @@ func (r Rendered) sidecarSnippet(run string) string {
 		create = append(create, "--label", k+"="+sc.VolumeLabels[k])
 	}
 	create = append(create, vol)
-	cleanup := "docker rm -f " + shell.Quote(name) + " >/dev/null 2>&1; docker volume rm -f " + shell.Quote(vol) + " >/dev/null 2>&1"
+	// Only what this snippet made is removed: a volume or container of
+	// that name from before (an earlier launch with the same pid, whose
+	// session may be detached) stops it instead.
+	removeVolume := "docker volume rm " + shell.Quote(vol) + " >/dev/null 2>&1"
+	removeBoth := "docker rm -f " + shell.Quote(name) + " >/dev/null 2>&1; " + removeVolume
+	exists := "docker volume inspect " + shell.Quote(vol) + " >/dev/null 2>&1 && { echo " +
+		shell.Quote("launch: volume "+vol+" exists: see launch ps, or remove it with launch gc") + " >&2; exit 125; }"
 	ready := "i=0; until docker logs " + shell.Quote(name) + " 2>&1 | grep -q " + shell.Quote(sidecarReady) +
 		"; do i=$((i+1)); if [ $i -ge 150 ]; then docker logs " + shell.Quote(name) + "; exit 125; fi; sleep 0.1; done"
 	lines := []string{"("}
 	lines = append(lines, shell.Prepare(r.Prepare)...)
 	lines = append(lines,
+		exists,
 		shell.Join(create)+" >/dev/null || exit 125",
-		"trap "+shell.Quote(cleanup)+" EXIT",
+		"trap "+shell.Quote(removeVolume)+" EXIT",
 		"trap : HUP INT TERM",
 		shell.Join(Command("run", sc.Request, sc.Inherited))+" >/dev/null || exit 125",
+		"trap "+shell.Quote(removeBoth)+" EXIT",
 		ready,
 	)
 	if r.Request.Detach {

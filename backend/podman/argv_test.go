@@ -619,7 +619,10 @@ func TestSidecarArgvIsTheSpec(t *testing.T) {
 			if sc == nil {
 				t.Fatal("no sidecar")
 			}
-			checkRoundTrip(t, Rendered{Spec: sc.Spec, Argv: sc.Argv, Pull: plan.PullNever})
+			checkRoundTrip(t, Rendered{Spec: sc.Spec, Argv: sc.Argv, Pull: sc.Pull})
+			if sc.Pull != r.Pull {
+				t.Errorf("sidecar pull %q, want the agent's %q", sc.Pull, r.Pull)
+			}
 			if sc.Spec.User != r.Spec.User || sc.Spec.UserNS != r.Spec.UserNS {
 				t.Errorf("sidecar user %q %v, want the agent's %q %v", sc.Spec.User, sc.Spec.UserNS, r.Spec.User, r.Spec.UserNS)
 			}

@@ -294,7 +294,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if sc != nil {
 		// The proxy's socket is on the sidecar's volume.
 		s.Volumes = append(s.Volumes, &specgen.NamedVolume{Name: sc.Volume, Dest: plan.ProxyDir})
-		if side, err = renderSidecar(p, policy, *sc, s, c, note); err != nil {
+		if side, err = renderSidecar(p, policy, *sc, s, pull, c, note); err != nil {
 			return Rendered{}, err
 		}
 	}

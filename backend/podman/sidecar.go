@@ -37,6 +37,8 @@ type Sidecar struct {
 	VolumeLabels  map[string]string
 	// Spec creates the proxy container, started detached (podman run -d).
 	Spec *specgen.SpecGenerator
+	// Pull is the printed command's pull policy, the agent's.
+	Pull plan.PullPolicy
 	// Argv is the `podman run -d` command of Spec.
 	Argv []string
 }
@@ -55,7 +57,7 @@ var volumeOptions = map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "
 // image with the launch binary as entrypoint, the agent's user namespace
 // and user, no capabilities, a read-only root, the socket's volume and the
 // session log's directory mounted.
-func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, agent *specgen.SpecGenerator, c Config, note func(string, ...any)) (*Sidecar, error) {
+func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, agent *specgen.SpecGenerator, pull plan.PullPolicy, c Config, note func(string, ...any)) (*Sidecar, error) {
 	argv := x.Argv(n)
 	s := specgen.NewSpecGenerator(p.Image.OCI, false)
 	s.RawImageName = p.Image.OCI
@@ -88,12 +90,14 @@ func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, agent *specgen.S
 		{Type: "bind", Source: logDir, Destination: plan.SidecarLogDir},
 	}
 	s.Volumes = []*specgen.NamedVolume{{Name: x.Volume, Dest: plan.ProxyDir}}
-	cmd, err := command(request{Spec: s, Pull: plan.PullNever, Inherited: inherited, Detach: true})
+	// The agent's pull policy: the printed snippet runs the sidecar first
+	// (a real run's Exec has pulled the image by then).
+	cmd, err := command(request{Spec: s, Pull: pull, Inherited: inherited, Detach: true})
 	if err != nil {
 		return nil, err
 	}
 	s.ContainerCreateCommand = append([]string(nil), cmd...)
-	return &Sidecar{Volume: x.Volume, VolumeOptions: volumeOptions, VolumeLabels: s.Labels, Spec: s, Argv: cmd}, nil
+	return &Sidecar{Volume: x.Volume, VolumeOptions: volumeOptions, VolumeLabels: s.Labels, Spec: s, Pull: pull, Argv: cmd}, nil
 }
 
 // sidecarSnippet wraps the agent's command line in what creates the volume
@@ -110,16 +114,24 @@ func (r Rendered) sidecarSnippet() string {
 		create = append(create, "--label", k+"="+sc.VolumeLabels[k])
 	}
 	create = append(create, vol)
-	cleanup := "podman rm -f " + shell.Quote(name) + " >/dev/null 2>&1; podman volume rm -f " + shell.Quote(vol) + " >/dev/null 2>&1"
+	// Only what this snippet made is removed: a volume or container of
+	// that name from before (an earlier launch with the same pid, whose
+	// session may be detached) stops it instead.
+	removeVolume := "podman volume rm " + shell.Quote(vol) + " >/dev/null 2>&1"
+	removeBoth := "podman rm -f " + shell.Quote(name) + " >/dev/null 2>&1; " + removeVolume
+	exists := "podman volume inspect " + shell.Quote(vol) + " >/dev/null 2>&1 && { echo " +
+		shell.Quote("launch: volume "+vol+" exists: see launch ps, or remove it with launch gc") + " >&2; exit 125; }"
 	ready := "i=0; until podman logs " + shell.Quote(name) + " 2>&1 | grep -q " + shell.Quote(sidecarReady) +
 		"; do i=$((i+1)); if [ $i -ge 150 ]; then podman logs " + shell.Quote(name) + "; exit 125; fi; sleep 0.1; done"
 	lines := []string{"("}
 	lines = append(lines, shell.Prepare(r.Prepare)...)
 	lines = append(lines,
+		exists,
 		shell.Join(create)+" >/dev/null || exit 125",
-		"trap "+shell.Quote(cleanup)+" EXIT",
+		"trap "+shell.Quote(removeVolume)+" EXIT",
 		"trap : HUP INT TERM",
 		shell.Join(sc.Argv)+" >/dev/null || exit 125",
+		"trap "+shell.Quote(removeBoth)+" EXIT",
 		ready,
 	)
 	run := shell.Join(r.Argv)
