@@ -315,6 +315,29 @@ func TestE2ENetworkSidecar(t *testing.T) {
 			}
 			if m := sidecarRE.FindStringSubmatch(errOut); m != nil {
 				checkSidecarGone(t, m[1], m[2])
+			} else {
+				t.Errorf("the dry run does not name the sidecar:\n%s", errOut)
+			}
+
+			// A volume of that name from before (an earlier launch with
+			// the same pid): the snippet stops and leaves it alone.
+			if m := sidecarRE.FindStringSubmatch(errOut); m != nil {
+				if out, err := exec.Command(eng[0], append(eng[1:], "volume", "create", m[2])...).CombinedOutput(); err != nil {
+					t.Fatalf("volume create: %v: %s", err, out)
+				}
+				sh := s.command("sh", "-c", snippet)
+				sh.Env = append(sh.Env, engineEnv(b)...)
+				out, err := sh.CombinedOutput()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 125 || !strings.Contains(string(out), "launch: volume "+m[2]+" exists") || strings.Contains(string(out), "hello") {
+					t.Errorf("the snippet with %s there: %v\n%s", m[2], err, out)
+				}
+				if exec.Command(eng[0], append(eng[1:], "volume", "inspect", m[2])...).Run() != nil {
+					t.Errorf("the snippet removed the volume %s it did not make", m[2])
+				}
+				exec.Command(eng[0], append(eng[1:], "volume", "rm", m[2])...).Run()
+			} else {
+				t.Errorf("the dry run does not name the sidecar:\n%s", errOut)
 			}
 
 			// Detached through the host proxy: refused, naming the sidecar.
