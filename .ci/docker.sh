@@ -201,10 +201,13 @@ cfg = json.load(open(sys.argv[1]))
 # --host-uds=open: a network allowlist's forwarder connects to launch's
 # proxy on a host Unix socket, which gVisor refuses by default (none).
 cfg.setdefault("runtimes", {})["runsc"] = {"path": sys.argv[2], "runtimeArgs": ["--host-uds=open"]}
+# runsc-nouds: gVisor as its default refuses host sockets, for the test of
+# the forwarder's message when a runtime lacks the flag (podman's case).
+cfg["runtimes"]["runsc-nouds"] = {"path": sys.argv[2]}
 print(json.dumps(cfg, indent=2, sort_keys=True))
 EOF
 	else
-		printf '{\n  "runtimes": {\n    "runsc": {\n      "path": "%s",\n      "runtimeArgs": [\n        "--host-uds=open"\n      ]\n    }\n  }\n}\n' "$runsc" >"$want"
+		printf '{\n  "runtimes": {\n    "runsc": {\n      "path": "%s",\n      "runtimeArgs": [\n        "--host-uds=open"\n      ]\n    },\n    "runsc-nouds": {\n      "path": "%s"\n    }\n  }\n}\n' "$runsc" "$runsc" >"$want"
 	fi
 	mkdir -p /etc/docker
 	if ! cmp -s "$want" "$daemon_json"; then
@@ -220,6 +223,7 @@ EOF
 	fi
 	docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' || { log "dockerd does not list runsc after a restart"; exit 1; }
 	docker info --format '{{json .Runtimes}}' | grep -q -- '--host-uds=open' || { log "dockerd lists runsc without --host-uds=open"; exit 1; }
+	docker info --format '{{json .Runtimes}}' | grep -q '"runsc-nouds"' || { log "dockerd does not list runsc-nouds"; exit 1; }
 fi
 
 log "ready: $(docker version --format 'dockerd {{.Server.Version}} (API {{.Server.APIVersion}})')"

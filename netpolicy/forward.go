@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Forward is the container side of an allowlist: it accepts connections on
@@ -40,6 +41,16 @@ func Forward(l net.Listener, socket string) error {
 			up.Close()
 		}()
 	}
+}
+
+// Probe connects to the proxy's Unix socket once and closes the
+// connection: it reports whether this process may reach the socket at all.
+func Probe(socket string) error {
+	c, err := net.DialTimeout("unix", socket, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("the proxy's socket %s: %w", socket, err)
+	}
+	return c.Close()
 }
 
 // Connect opens one tunnel to host:port through the proxy's Unix socket and

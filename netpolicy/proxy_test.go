@@ -493,6 +493,19 @@ func TestForwardAndConnect(t *testing.T) {
 	}
 }
 
+// TestProbe: the forwarder's check before the agent starts reaches a
+// listening socket, and names a missing one.
+func TestProbe(t *testing.T) {
+	l := newLab(t, "allow=good.test")
+	if err := Probe(l.socket); err != nil {
+		t.Errorf("Probe of the proxy's socket: %v", err)
+	}
+	gone := filepath.Join(t.TempDir(), "proxy.sock")
+	if err := Probe(gone); err == nil || !strings.Contains(err.Error(), "the proxy's socket "+gone) {
+		t.Errorf("Probe of a missing socket: %v", err)
+	}
+}
+
 func TestMatcher(t *testing.T) {
 	n, _ := plan.ParseNetwork("allow=github.com:22,*.github.com,api.openai.com:443,10.1.2.3,[::1]:8080")
 	m := NewMatcher(n.Allow)

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,49 @@ type Network struct {
 	// container (Linux); nil otherwise, and a backend then refuses the
 	// allowlist.
 	Proxy *Proxy `json:"proxy,omitempty"`
+	// Sidecar is the other way to enforce an allowlist, for engines whose
+	// containers cannot reach a host Unix socket (Docker Desktop, podman
+	// machine on macOS) or when chosen (network_via = "sidecar"): the
+	// proxy runs in a container of its own. At most one of Proxy and
+	// Sidecar is set.
+	Sidecar *Sidecar `json:"sidecar,omitempty"`
+}
+
+// Sidecar is an allowlist enforced by a proxy container. The run creates a
+// private tmpfs volume Volume on the engine and the sidecar container Name
+// on the engine's default network, which runs "launch proxy" on a Unix
+// socket in that volume (the static Linux launch binary mounted read-only
+// at ProxyBinary). The agent gets the volume at ProxyDir and no network at
+// all: the forwarder inside relays to that socket as it does to a host
+// proxy's. A Unix socket on a volume is shared by two containers on one
+// engine, where a host's socket cannot reach a VM's containers. Volume and
+// sidecar are removed with the session.
+type Sidecar struct {
+	// Volume is the name of the volume that holds the proxy's socket.
+	Volume string `json:"volume"`
+	// Name is the sidecar container's name.
+	Name string `json:"name"`
+	// Binary is the host path of a static Linux launch binary for the
+	// engine's architecture.
+	Binary string `json:"binary"`
+	// Port is the forwarder's port on the agent's loopback.
+	Port int `json:"port"`
+	// Log is the host path of the session log; its directory is mounted in
+	// the sidecar at SidecarLogDir.
+	Log string `json:"log"`
+	// Upstream, when set, is the host's corporate proxy variable (name and
+	// value) that the sidecar's proxy chains to.
+	Upstream *EnvVar `json:"upstream,omitempty"`
+}
+
+// SidecarLogDir is where the sidecar sees the session log's directory.
+const SidecarLogDir = "/.launch/log"
+
+// Argv is the sidecar's command: the proxy on its socket in the volume,
+// its log in the mounted directory.
+func (x Sidecar) Argv(n Network) []string {
+	return []string{ProxyBinary, "proxy", "--socket", ProxyDir + "/" + ProxySocketName,
+		"--log", SidecarLogDir + "/" + path.Base(x.Log), "--network", n.String()}
 }
 
 // Proxy is the host side of an allowlist and what the container needs to
@@ -67,28 +111,49 @@ const (
 func (x Proxy) Socket() string { return x.Dir + "/" + ProxySocketName }
 
 // Enforced returns p as a backend renders it: under NetworkAllow, a Plan
-// with no network, the proxy's socket directory and the launch binary
-// mounted, the proxy variables set, and the agent's argv behind the
-// forwarder. Other policies return p unchanged. An allowlist without a
-// Proxy is an error wrapping ErrUnsupported.
+// with no network, the launch binary mounted, the proxy variables set, and
+// the agent's argv behind the forwarder; with a host Proxy its socket
+// directory is mounted at ProxyDir, and with a Sidecar the backend mounts
+// the sidecar's volume there itself (p.Network.Sidecar says which).
+// Other policies return p unchanged. An allowlist without a Proxy or a
+// Sidecar is an error wrapping ErrUnsupported.
 func (p Plan) Enforced() (Plan, error) {
 	if p.Network.Mode != NetworkAllow {
 		return p, nil
 	}
-	x := p.Network.Proxy
-	if x == nil {
+	x, sc := p.Network.Proxy, p.Network.Sidecar
+	var port int
+	var binary string
+	q := p
+	q.Mounts = append([]Mount(nil), p.Mounts...)
+	switch {
+	case x != nil && sc != nil:
+		return p, Errorf(ErrInvalid, "network: a proxy and a sidecar both set; want one")
+	case sc != nil:
+		if sc.Port < 1 || sc.Port > 65535 || sc.Volume == "" || sc.Name == "" || sc.Binary == "" || sc.Log == "" {
+			return p, Errorf(ErrInvalid, "network sidecar: want a port 1-65535, a volume and container name, the launch binary and a log, got %+v", *sc)
+		}
+		port, binary = sc.Port, sc.Binary
+	case x != nil:
+		if x.Port < 1 || x.Port > 65535 || x.Dir == "" || x.Binary == "" {
+			return p, Errorf(ErrInvalid, "network proxy: want a port 1-65535, a socket directory and the launch binary, got %+v", *x)
+		}
+		port, binary = x.Port, x.Binary
+		q.Mounts = append(q.Mounts, Mount{Kind: MountBind, Source: x.Dir, Target: ProxyDir, Origin: OriginNetwork})
+	default:
 		return p, Errorf(ErrUnsupported, "network %q: the allowlist needs launch's host proxy, which shares a Unix socket with the container (Linux only); use --network none or open", p.Network.String())
 	}
-	if x.Port < 1 || x.Port > 65535 || x.Dir == "" || x.Binary == "" {
-		return p, Errorf(ErrInvalid, "network proxy: want a port 1-65535, a socket directory and the launch binary, got %+v", *x)
-	}
 	socket := ProxyDir + "/" + ProxySocketName
-	url := "http://127.0.0.1:" + strconv.Itoa(x.Port)
-	q := p
 	q.Network = Network{Mode: NetworkNone}
-	q.Mounts = append(append([]Mount(nil), p.Mounts...),
-		Mount{Kind: MountBind, Source: x.Dir, Target: ProxyDir, Origin: OriginNetwork},
-		Mount{Kind: MountBind, Source: x.Binary, Target: ProxyBinary, ReadOnly: true, File: true, Origin: OriginNetwork})
+	q.Mounts = append(q.Mounts, Mount{Kind: MountBind, Source: binary, Target: ProxyBinary, ReadOnly: true, File: true, Origin: OriginNetwork})
+	q.Env = proxyEnv(p.Env, "http://127.0.0.1:"+strconv.Itoa(port), socket)
+	q.Argv = append([]string{ProxyBinary, "_forward", "--socket", socket, "--listen", "127.0.0.1:" + strconv.Itoa(port), "--"}, p.Argv...)
+	return q, nil
+}
+
+// proxyEnv is env with the proxy variables set to url, and git's ssh going
+// through the same proxy (launch _connect on socket).
+func proxyEnv(in []EnvVar, url, socket string) []EnvVar {
 	set := map[string]string{
 		"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
 		"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
@@ -97,7 +162,7 @@ func (p Plan) Enforced() (Plan, error) {
 		"GIT_SSH_COMMAND": "ssh -o ProxyCommand='" + ProxyBinary + " _connect --socket " + socket + " %h %p'",
 	}
 	var env []EnvVar
-	for _, e := range p.Env {
+	for _, e := range in {
 		if _, ok := set[e.Name]; !ok {
 			env = append(env, e)
 		}
@@ -106,9 +171,7 @@ func (p Plan) Enforced() (Plan, error) {
 		env = append(env, EnvVar{Name: k, Value: v})
 	}
 	sort.Slice(env, func(i, j int) bool { return env[i].Name < env[j].Name })
-	q.Env = env
-	q.Argv = append([]string{ProxyBinary, "_forward", "--socket", socket, "--listen", "127.0.0.1:" + strconv.Itoa(x.Port), "--"}, p.Argv...)
-	return q, nil
+	return env
 }
 
 // HostPort is one allowlisted destination. Host is a DNS name or an IP

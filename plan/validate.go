@@ -97,10 +97,13 @@ func (p *Plan) Validate() error {
 		if len(p.Network.Allow) > 0 {
 			bad("network %q: an allowlist needs mode allow", p.Network.Mode)
 		}
-		if p.Network.Proxy != nil {
+		if p.Network.Proxy != nil || p.Network.Sidecar != nil {
 			bad("network %q: a proxy needs mode allow", p.Network.Mode)
 		}
 	case NetworkAllow:
+		if p.Network.Proxy != nil && p.Network.Sidecar != nil {
+			bad("network allow: a proxy and a sidecar both set; want one")
+		}
 		if len(p.Network.Allow) == 0 {
 			bad("network allow: empty allowlist")
 		}

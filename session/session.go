@@ -65,6 +65,11 @@ type Info struct {
 	PID int `json:"pid,omitempty"`
 	// UID is the user id of who started it.
 	UID int `json:"uid"`
+	// Sidecar and SidecarVolume name the proxy container and the volume of
+	// its socket, for an allowlist enforced by a sidecar; removed with the
+	// session. Empty otherwise.
+	Sidecar       string `json:"sidecar,omitempty"`
+	SidecarVolume string `json:"sidecar_volume,omitempty"`
 }
 
 // Sort orders sessions by start time, then name.
@@ -141,6 +146,9 @@ func FromLabels(labels map[string]string) Info {
 		Network:   labels[naming.LabelNetwork],
 		Detached:  labels[naming.LabelDetached] == "true",
 		UID:       -1,
+
+		Sidecar:       labels[naming.LabelSidecar],
+		SidecarVolume: labels[naming.LabelSidecarVolume],
 	}
 	if t, err := time.Parse(time.RFC3339, labels[naming.LabelStarted]); err == nil {
 		i.Started = t

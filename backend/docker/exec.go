@@ -34,6 +34,7 @@ type engine interface {
 	ContainerResize(ctx context.Context, container string, options client.ContainerResizeOptions) (client.ContainerResizeResult, error)
 	ContainerStop(ctx context.Context, container string, options client.ContainerStopOptions) (client.ContainerStopResult, error)
 	ContainerRemove(ctx context.Context, container string, options client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
+	sidecarEngine
 }
 
 var _ engine = (*client.Client)(nil)
@@ -53,7 +54,7 @@ const cleanupTimeout = runner.CleanupTimeout
 // resize on. When ctx is cancelled it stops the container and returns an
 // error wrapping ctx's cause, with the container's exit code. The container
 // is removed on every path.
-func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int, error) {
+func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (code int, err error) {
 	if s.Out == nil {
 		s.Out = io.Discard
 	}
@@ -74,6 +75,18 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 	}
 	if ctx.Err() != nil {
 		return -1, interrupted(ctx, "before the container was created")
+	}
+	if sc := r.Sidecar; sc != nil {
+		if err := startSidecar(ctx, e, *sc); err != nil {
+			return -1, err
+		}
+		defer func() {
+			// A detached session keeps its sidecar: launch stop and
+			// launch gc remove it with the session.
+			if !r.Request.Detach || err != nil {
+				err = errors.Join(err, removeSidecar(ctx, e, sc.Request.Name, sc.Volume))
+			}
+		}()
 	}
 
 	req := r.Request

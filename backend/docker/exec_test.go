@@ -141,6 +141,9 @@ func (f *fakeEngine) ContainerCreate(_ context.Context, o client.ContainerCreate
 		return client.ContainerCreateResult{}, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Conflict. The container name %q is already in use", "/"+o.Name))
 	}
 	f.created = append(f.created, o)
+	if o.Name == "launch-proxy-7" {
+		return client.ContainerCreateResult{ID: sidecarID}, nil // TestExecSidecar's proxy
+	}
 	return client.ContainerCreateResult{ID: "0123456789abcdef0123"}, nil
 }
 
@@ -206,6 +209,9 @@ func (f *fakeEngine) ContainerStart(_ context.Context, id string, _ client.Conta
 	f.record("ContainerStart " + id)
 	if f.start != nil {
 		return client.ContainerStartResult{}, f.start
+	}
+	if id == sidecarID {
+		return client.ContainerStartResult{}, nil
 	}
 	f.mu.Lock()
 	srv := f.server
@@ -582,4 +588,94 @@ func TestAllowsHostUDS(t *testing.T) {
 			t.Errorf("allowsHostUDS(%q) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
+}
+
+// The sidecar's calls (an allowlist enforced by a proxy container): the
+// volume calls are recorded; the proxy's output says it listens at once.
+func (f *fakeEngine) VolumeCreate(_ context.Context, o client.VolumeCreateOptions) (client.VolumeCreateResult, error) {
+	f.record(fmt.Sprintf("VolumeCreate %s %s", o.Name, o.DriverOpts["type"]))
+	return client.VolumeCreateResult{}, nil
+}
+
+func (f *fakeEngine) VolumeInspect(_ context.Context, vol string, _ client.VolumeInspectOptions) (client.VolumeInspectResult, error) {
+	f.record("VolumeInspect " + vol)
+	if f.taken[vol] {
+		return client.VolumeInspectResult{}, nil
+	}
+	return client.VolumeInspectResult{}, cerrdefs.ErrNotFound
+}
+
+func (f *fakeEngine) VolumeRemove(_ context.Context, vol string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
+	f.record("VolumeRemove " + vol)
+	return client.VolumeRemoveResult{}, nil
+}
+
+func (f *fakeEngine) ContainerLogs(_ context.Context, id string, _ client.ContainerLogsOptions) (client.ContainerLogsResult, error) {
+	f.record("ContainerLogs " + id)
+	msg := sidecarReady + "0.0.0.0:3128\n"
+	frame := binary.BigEndian.AppendUint32([]byte{2, 0, 0, 0}, uint32(len(msg)))
+	return io.NopCloser(bytes.NewReader(append(frame, msg...))), nil
+}
+
+const sidecarID = "51dec0a1"
+
+// TestExecSidecar: under a proxy sidecar, Exec creates the socket's
+// volume, creates and starts the proxy, waits for it to listen, runs the
+// agent without network and with the volume, and removes the proxy and
+// then the volume, also when a step fails.
+func TestExecSidecar(t *testing.T) {
+	sidecar := func(p *plan.Plan, _ *Config) {
+		p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test"}},
+			Sidecar: &plan.Sidecar{Volume: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+	}
+	setup := []string{"ImageInspect img:1", "VolumeInspect launch-net-7", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7",
+		"ContainerStart " + sidecarID, "ContainerLogs " + sidecarID}
+	cleanup := []string{"ContainerRemove launch-proxy-7", "VolumeRemove launch-net-7"}
+	t.Run("run", func(t *testing.T) {
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo}
+		r := render(t, sidecar)
+		s, _, _ := streams("hi\n")
+		if code, err := r.Exec(context.Background(), f, s); err != nil || code != 3 {
+			t.Fatalf("exit %d, %v; want 3", code, err)
+		}
+		agent := f.created[1].HostConfig
+		if got := string(agent.NetworkMode); got != "none" {
+			t.Errorf("agent's network %q, want none", got)
+		}
+		if m := agent.Mounts[len(agent.Mounts)-1]; m.Type != "volume" || m.Source != "launch-net-7" || m.Target != plan.ProxyDir {
+			t.Errorf("agent's last mount %+v, want the sidecar's volume at %s", m, plan.ProxyDir)
+		}
+		want := append(append(slices.Clone(setup), "ContainerCreate launch-shell-w", "ContainerAttach 0123456789abcdef0123", "ContainerWait removed",
+			"ContainerStart 0123456789abcdef0123", "ContainerRemove 0123456789abcdef0123"), cleanup...)
+		if !slices.Equal(f.calls, want) {
+			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
+		}
+	})
+	t.Run("volume-exists", func(t *testing.T) {
+		// An earlier launch with this pid left its volume (a detached
+		// session may use it): nothing is created, nothing removed.
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, taken: map[string]bool{"launch-net-7": true}}
+		s, _, _ := streams("")
+		_, err := render(t, sidecar).Exec(context.Background(), f, s)
+		if err == nil || !strings.Contains(err.Error(), "create volume launch-net-7: it exists") {
+			t.Errorf("error %v, want the volume named", err)
+		}
+		if want := []string{"ImageInspect img:1", "VolumeInspect launch-net-7"}; !slices.Equal(f.calls, want) {
+			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
+		}
+	})
+	t.Run("proxy-create-fails", func(t *testing.T) {
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo, taken: map[string]bool{}}
+		r := render(t, sidecar)
+		f.create = errors.New("no space left")
+		s, _, _ := streams("")
+		if _, err := r.Exec(context.Background(), f, s); err == nil {
+			t.Fatal("no error")
+		}
+		// The proxy was not created: only the volume is removed.
+		want := []string{"ImageInspect img:1", "VolumeInspect launch-net-7", "VolumeCreate launch-net-7 tmpfs", "ContainerCreate launch-proxy-7", "VolumeRemove launch-net-7"}
+		if !slices.Equal(f.calls, want) {
+			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
+		}
+	})
 }

@@ -111,6 +111,9 @@ type Rendered struct {
 	// (the allowlist's proxy): under runsc, Exec checks that gVisor allows
 	// it (--host-uds=open).
 	hostUDS bool
+	// Sidecar, when not nil, is the proxy container and the volume of its
+	// socket, for an allowlist enforced by a sidecar (plan.Sidecar).
+	Sidecar *Sidecar
 }
 
 // Render decides everything the Docker backend will do with p. It does no
@@ -124,8 +127,10 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if p.Image.OCI == "" {
 		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "image: the plan names only a SIF image; the docker backend needs an OCI reference (--image) or use --backend singularity")
 	}
-	// An allowlist is a container without network, behind launch's proxy.
-	hostUDS := p.Network.Proxy != nil
+	// An allowlist is a container without network, behind launch's proxy
+	// (on the host, or in a sidecar container: x).
+	hostUDS := p.Network.Proxy != nil || p.Network.Sidecar != nil
+	x, policy := p.Network.Sidecar, p.Network
 	p, err := p.Enforced()
 	if err != nil {
 		return Rendered{}, err
@@ -136,7 +141,14 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.StopTimeout < 0 {
 		return Rendered{}, plan.Errorf(plan.ErrInvalid, "stop timeout %d: want seconds >= 0", c.StopTimeout)
 	}
-	labels, err := naming.Labels(p, c.Labels)
+	extra := c.Labels
+	if x != nil {
+		extra = map[string]string{naming.LabelSidecar: x.Name, naming.LabelSidecarVolume: x.Volume}
+		for k, v := range c.Labels {
+			extra[k] = v
+		}
+	}
+	labels, err := naming.Labels(p, extra)
 	if err != nil {
 		return Rendered{}, err
 	}
@@ -255,6 +267,12 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	if pl := p.Image.Platform; !pl.IsZero() {
 		r.Request.Platform = &ocispec.Platform{OS: pl.OS, Architecture: pl.Arch, Variant: pl.Variant}
+	}
+	if x != nil {
+		// The proxy's socket is on the sidecar's volume.
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Source: x.Volume, Target: plan.ProxyDir})
+		r.Sidecar = renderSidecar(p, policy, *x, cfg.User, pull, c.Labels)
+		r.Sidecar.Request.Platform = r.Request.Platform
 	}
 
 	// Notes, in a fixed order.
@@ -402,16 +420,24 @@ func (r Rendered) Snippet() string { return r.snippet("run") }
 
 func (r Rendered) snippet(verb string) string {
 	if r.Request.Detach {
-		lines := append(shell.Prepare(r.Prepare), shell.Join(Command(verb, r.Request, r.Inherited)))
+		run := shell.Join(Command(verb, r.Request, r.Inherited))
+		if r.Sidecar != nil {
+			return r.sidecarSnippet(nil, run)
+		}
+		lines := append(shell.Prepare(r.Prepare), run)
 		return strings.Join(lines, "\n") + "\n"
 	}
 	req := r.Request
 	cfg := *req.Config
 	cfg.Tty = true
 	req.Config = &cfg
+	run := shell.JoinTTY(Command(verb, req, r.Inherited), "-t")
+	if r.Sidecar != nil {
+		return r.sidecarSnippet(shell.Terminal("-t"), run)
+	}
 	lines := append([]string{"("}, shell.Terminal("-t")...)
 	lines = append(lines, shell.Prepare(r.Prepare)...)
-	lines = append(lines, shell.JoinTTY(Command(verb, req, r.Inherited), "-t"), ")")
+	lines = append(lines, run, ")")
 	return strings.Join(lines, "\n") + "\n"
 }
 
@@ -475,6 +501,9 @@ func Command(verb string, req Request, inherited []string) []string {
 	case "", "default":
 	default:
 		argv = append(argv, "--network", string(host.NetworkMode))
+	}
+	if host.ReadonlyRootfs {
+		argv = append(argv, "--read-only")
 	}
 	if host.Runtime != "" {
 		argv = append(argv, "--runtime", host.Runtime)

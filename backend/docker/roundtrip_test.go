@@ -30,7 +30,7 @@ var (
 	valueFlags = []string{"--name", "--pull", "--platform", "--user", "--workdir", "--network", "--runtime",
 		"--stop-timeout", "--cap-drop", "--cap-add", "--security-opt", "--memory", "--memory-swap", "--cpus", "--pids-limit",
 		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
-	boolFlags = []string{"--rm", "--init", "-d", "-i", "-t"}
+	boolFlags = []string{"--rm", "--init", "-d", "-i", "-t", "--read-only"}
 )
 
 // parseRun reads a `docker run` command line that Command printed back
@@ -81,6 +81,8 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 				cfg.OpenStdin, cfg.AttachStdin, cfg.StdinOnce = true, true, true
 			case "-t":
 				cfg.Tty = true
+			case "--read-only":
+				host.ReadonlyRootfs = true
 			}
 			continue
 		}
@@ -464,8 +466,9 @@ func TestCommandRoundTripDetects(t *testing.T) {
 	}
 	for _, want := range append(append([]string{}, valueFlags[:len(valueFlags)-1]...), boolFlags...) {
 		// Every flag but --entrypoint (Render keeps the image's) is used;
-		// -d (never with --rm) is the detached control's below.
-		if !slices.Contains(argv, want) && want != "-d" {
+		// -d (never with --rm) is the detached control's below; --read-only
+		// is the proxy sidecar's own (TestCommandRoundTripSidecar).
+		if !slices.Contains(argv, want) && want != "-d" && want != "--read-only" {
 			t.Errorf("the rich plan's command lacks %s: %q", want, argv)
 		}
 	}
@@ -512,5 +515,41 @@ func TestCommandRoundTripDetached(t *testing.T) {
 	dropped := slices.DeleteFunc(slices.Clone(argv), func(w string) bool { return w == "-d" })
 	if got, _, err := parseRun(dropped, lookupIn(p)); err == nil && len(sameRequest(got, r.Request)) == 0 {
 		t.Errorf("dropping -d goes unnoticed")
+	}
+}
+
+// TestCommandRoundTripSidecar: under a proxy sidecar the agent's printed
+// command (no network, the volume of the proxy's socket, the sidecar's
+// labels) sends the rendered request, and so does the sidecar's own.
+func TestCommandRoundTripSidecar(t *testing.T) {
+	p, c := richPlan()
+	p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test", Port: 443}},
+		Sidecar: &plan.Sidecar{Volume: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+	r, err := Render(p, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := r.Argv()
+	got, _, err := parseRun(argv, lookupIn(p))
+	if err != nil || len(sameRequest(got, r.Request)) > 0 {
+		t.Fatalf("does not round-trip: %v %q\nargv %q", err, sameRequest(got, r.Request), argv)
+	}
+	if !slices.Contains(argv, "type=volume,source=launch-net-7,target=/.launch/net") || got.HostConfig.NetworkMode != "none" {
+		t.Errorf("the agent's command lacks the volume or has a network: %q", argv)
+	}
+	sc := r.Sidecar
+	if sc == nil || sc.Request.Config.Labels["dev.launch.sidecar"] != "launch-proxy-7" || r.Request.Config.Labels["dev.launch.sidecar-volume"] != "launch-net-7" {
+		t.Fatalf("sidecar %+v, agent labels %v", sc, r.Request.Config.Labels)
+	}
+	sargv := Command("run", sc.Request, sc.Inherited)
+	sgot, _, err := parseRun(sargv, lookupIn(p))
+	if err != nil || len(sameRequest(sgot, sc.Request)) > 0 {
+		t.Errorf("the sidecar's command does not round-trip: %v %q\nargv %q", err, sameRequest(sgot, sc.Request), sargv)
+	}
+	if !slices.Contains(sargv, "allow=good.test:443") {
+		t.Errorf("the sidecar's command lacks the policy: %q", sargv)
+	}
+	if !sgot.HostConfig.ReadonlyRootfs || sgot.Config.User != r.Request.Config.User {
+		t.Errorf("sidecar: read-only %v, user %q; want a read-only root and the agent's user %q", sgot.HostConfig.ReadonlyRootfs, sgot.Config.User, r.Request.Config.User)
 	}
 }

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -32,6 +33,8 @@ type SessionEngine interface {
 	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	ImageRemove(ctx context.Context, image string, options client.ImageRemoveOptions) (client.ImageRemoveResult, error)
+	VolumeRemove(ctx context.Context, volumeID string, options client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
+	VolumeList(ctx context.Context, options client.VolumeListOptions) (client.VolumeListResult, error)
 }
 
 var _ SessionEngine = (*client.Client)(nil)
@@ -86,10 +89,19 @@ func Stop(ctx context.Context, e SessionEngine, s sess.Info) error {
 	return Remove(ctx, e, s)
 }
 
-// Remove removes the session's container, forcefully. A conflict (the
+// Remove removes the session's container, forcefully, and then its proxy
+// sidecar and the sidecar's volume if it has them. A conflict (the
 // engine is still starting it, or already removing it for a launch that was
 // killed half-way) is asked again for a few seconds, until it is gone.
 func Remove(ctx context.Context, e SessionEngine, s sess.Info) error {
+	err := removeContainer(ctx, e, s)
+	if s.Sidecar != "" || s.SidecarVolume != "" {
+		err = errors.Join(err, removeSidecar(ctx, e, s.Sidecar, s.SidecarVolume))
+	}
+	return err
+}
+
+func removeContainer(ctx context.Context, e SessionEngine, s sess.Info) error {
 	for try := 0; ; try++ {
 		_, err := e.ContainerRemove(ctx, s.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		switch {

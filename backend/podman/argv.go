@@ -49,6 +49,12 @@ func command(q request) ([]string, error) {
 	if isTrue(s.Init) {
 		argv = append(argv, "--init")
 	}
+	if isTrue(s.ReadOnlyFilesystem) {
+		if s.ReadWriteTmpfs == nil || !*s.ReadWriteTmpfs {
+			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: a read-only root without podman's writable tmpfs: not rendered by this backend")
+		}
+		argv = append(argv, "--read-only")
+	}
 	if q.Detach {
 		argv = append(argv, "-d")
 	}
@@ -150,11 +156,24 @@ func command(q request) ([]string, error) {
 		}
 		argv = append(argv, "--mount", arg)
 	}
+	for _, v := range s.Volumes {
+		if v.Name == "" || len(v.Options) > 0 || v.SubPath != "" || strings.ContainsAny(v.Name+v.Dest, ",\"\n") {
+			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: volume %q at %q: only a plain named volume is rendered", v.Name, v.Dest)
+		}
+		argv = append(argv, "--mount", "type=volume,source="+v.Name+",destination="+v.Dest)
+	}
 	if s.WorkDir != "" {
 		argv = append(argv, "--workdir", s.WorkDir)
 	}
 	if s.StopTimeout != nil {
 		argv = append(argv, "--stop-timeout", strconv.FormatUint(uint64(*s.StopTimeout), 10))
+	}
+	switch len(s.Entrypoint) {
+	case 0:
+	case 1:
+		argv = append(argv, "--entrypoint", s.Entrypoint[0])
+	default:
+		return nil, plan.Errorf(plan.ErrUnsupported, "podman run: an entrypoint of several words: not rendered by this backend")
 	}
 	if s.Image == "" || strings.HasPrefix(s.Image, "-") {
 		return nil, plan.Errorf(plan.ErrUnsupported, "podman run: image %q: want an image reference", s.Image)

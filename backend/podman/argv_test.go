@@ -354,6 +354,10 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 		case "--http-proxy=false":
 			s.HTTPProxy = ptr(false)
 			continue
+		case "--read-only":
+			// --read-only-tmpfs defaults to true.
+			s.ReadOnlyFilesystem, s.ReadWriteTmpfs = ptr(true), ptr(true)
+			continue
 		}
 		v, err := next()
 		if err != nil {
@@ -396,11 +400,30 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 			}
 			s.Env[k] = val
 		case "--mount":
+			if strings.HasPrefix(v, "type=volume,") {
+				// A named volume (specgenutil's getNamedVolume).
+				var nv specgen.NamedVolume
+				for _, tok := range strings.Split(strings.TrimPrefix(v, "type=volume,"), ",") {
+					k, val, _ := strings.Cut(tok, "=")
+					switch k {
+					case "source":
+						nv.Name = val
+					case "destination":
+						nv.Dest = val
+					default:
+						return nil, "", fmt.Errorf("--mount %q: key %q unexpected", v, k)
+					}
+				}
+				s.Volumes = append(s.Volumes, &nv)
+				continue
+			}
 			m, err := parseMount(v)
 			if err != nil {
 				return nil, "", err
 			}
 			s.Mounts = append(s.Mounts, m)
+		case "--entrypoint":
+			s.Entrypoint = []string{v}
 		case "--workdir":
 			s.WorkDir = v
 		case "--cap-drop":
@@ -574,5 +597,43 @@ func TestRoundTripCatchesChanges(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSidecarArgvIsTheSpec: under a proxy sidecar, for every identity
+// config, the agent's and the sidecar's printed commands parse back into
+// their specs; the sidecar runs with the agent's user namespace and user,
+// and both mount the volume of the proxy's socket.
+func TestSidecarArgvIsTheSpec(t *testing.T) {
+	p := small()
+	p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test", Port: 443}},
+		Sidecar: &plan.Sidecar{Volume: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+	for _, c := range identityConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := Render(c.plan(p), c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRoundTrip(t, r)
+			sc := r.Sidecar
+			if sc == nil {
+				t.Fatal("no sidecar")
+			}
+			checkRoundTrip(t, Rendered{Spec: sc.Spec, Argv: sc.Argv, Pull: sc.Pull})
+			if sc.Pull != r.Pull {
+				t.Errorf("sidecar pull %q, want the agent's %q", sc.Pull, r.Pull)
+			}
+			if sc.Spec.User != r.Spec.User || sc.Spec.UserNS != r.Spec.UserNS {
+				t.Errorf("sidecar user %q %v, want the agent's %q %v", sc.Spec.User, sc.Spec.UserNS, r.Spec.User, r.Spec.UserNS)
+			}
+			for _, s := range []*specgen.SpecGenerator{r.Spec, sc.Spec} {
+				if len(s.Volumes) != 1 || s.Volumes[0].Name != "launch-net-7" || s.Volumes[0].Dest != plan.ProxyDir {
+					t.Errorf("%s: volumes %+v, want launch-net-7 at %s", s.Name, s.Volumes, plan.ProxyDir)
+				}
+			}
+			if !slices.Contains(sc.Argv, "allow=good.test:443") || r.Spec.NetNS.NSMode != specgen.NoNetwork {
+				t.Errorf("sidecar %q / agent network %q", sc.Argv, r.Spec.NetNS.NSMode)
+			}
+		})
 	}
 }

@@ -53,6 +53,11 @@ type engine interface {
 	// Remove force-removes the container and its anonymous volumes; a
 	// container that is already gone is not an error.
 	Remove(ctx context.Context, id string) error
+	// VolumeCreate and VolumeRemove make and remove a proxy sidecar's
+	// volume; Logs reads its output (sidecar.go).
+	VolumeCreate(ctx context.Context, name string, options, labels map[string]string) error
+	VolumeRemove(ctx context.Context, name string) error
+	Logs(ctx context.Context, id string) ([]byte, error)
 }
 
 var _ engine = (*Conn)(nil)

@@ -37,7 +37,7 @@ const maxNames = 100
 // --rm): a service that removes it itself may do so before the wait
 // arrives, and the exit code is then lost. Exec removes it once the code is
 // read.
-func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int, error) {
+func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (code int, err error) {
 	if s.Out == nil {
 		s.Out = io.Discard
 	}
@@ -64,6 +64,18 @@ func (r Rendered) Exec(ctx context.Context, e engine, s iostreams.Streams) (int,
 	}
 	if ctx.Err() != nil {
 		return -1, runner.Interrupted(ctx, "before the container was created")
+	}
+	if sc := r.Sidecar; sc != nil {
+		if err := startSidecar(ctx, e, *sc); err != nil {
+			return -1, err
+		}
+		defer func() {
+			// A detached session keeps its sidecar: launch stop removes
+			// it with the session.
+			if !r.Detach || err != nil {
+				err = errors.Join(err, removeSidecar(ctx, e, sc.Spec.Name, sc.Volume))
+			}
+		}()
 	}
 	id, name, err := createContainer(ctx, e, &spec)
 	if err != nil {

@@ -109,6 +109,9 @@ func (f *fakeEngine) Create(_ context.Context, s *specgen.SpecGenerator) (string
 		return "", &errorhandling.ErrorModel{Message: fmt.Sprintf("creating container storage: the container name %q is already in use by abc. You have to remove that container to be able to reuse that name: that name is already in use", s.Name), ResponseCode: 500}
 	}
 	f.created = append(f.created, *s)
+	if s.Name == "launch-proxy-7" {
+		return sidecarID, nil // TestExecSidecar's proxy
+	}
 	return "0123456789abcdef0123", nil
 }
 
@@ -147,6 +150,9 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	f.record("Start " + id)
 	if f.start != nil {
 		return f.start
+	}
+	if id == sidecarID {
+		return nil
 	}
 	ctx, kill := context.WithCancel(context.Background())
 	f.mu.Lock()
@@ -445,4 +451,70 @@ func TestExecPath(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The sidecar's calls (an allowlist enforced by a proxy container): the
+// volume calls are recorded; the proxy says it listens at once.
+func (f *fakeEngine) VolumeCreate(_ context.Context, name string, options, _ map[string]string) error {
+	f.record("VolumeCreate " + name + " " + options["type"])
+	return nil
+}
+
+func (f *fakeEngine) VolumeRemove(_ context.Context, name string) error {
+	f.record("VolumeRemove " + name)
+	return nil
+}
+
+func (f *fakeEngine) Logs(_ context.Context, id string) ([]byte, error) {
+	f.record("Logs " + id)
+	return []byte(sidecarReady + "/.launch/net/proxy.sock\n"), nil
+}
+
+const sidecarID = "51dec0a1"
+
+// TestExecSidecar: under a proxy sidecar, Exec creates the socket's
+// volume, creates and starts the proxy, waits for it to listen, runs the
+// agent without network and with the volume, and removes the proxy and
+// then the volume, also when a step fails.
+func TestExecSidecar(t *testing.T) {
+	sidecar := func(p *plan.Plan, _ *Config) {
+		p.Network = plan.Network{Mode: plan.NetworkAllow, Allow: []plan.HostPort{{Host: "good.test"}},
+			Sidecar: &plan.Sidecar{Volume: "launch-net-7", Name: "launch-proxy-7", Binary: "/usr/local/bin/launch", Port: 3128, Log: "/home/u/.local/state/launch/network/shell-7.log"}}
+	}
+	cleanup := []string{"Remove launch-proxy-7", "VolumeRemove launch-net-7"}
+	t.Run("run", func(t *testing.T) {
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, proc: echo}
+		r := renderSmall(t, sidecar)
+		s, _, _ := streams("hi\n")
+		if code, err := r.Exec(context.Background(), f, s); err != nil || code != 3 {
+			t.Fatalf("exit %d, %v; want 3", code, err)
+		}
+		agent := f.created[1]
+		if agent.NetNS.NSMode != specgen.NoNetwork || len(agent.Volumes) != 1 || agent.Volumes[0].Name != "launch-net-7" || agent.Volumes[0].Dest != plan.ProxyDir {
+			t.Errorf("agent: network %q, volumes %+v; want none and the sidecar's volume at %s", agent.NetNS.NSMode, agent.Volumes, plan.ProxyDir)
+		}
+		if side := f.created[0]; side.User != agent.User || side.UserNS != agent.UserNS || !isTrue(side.ReadOnlyFilesystem) {
+			t.Errorf("sidecar: user %q %v, read-only %v; want the agent's (%q %v), read-only", side.User, side.UserNS, side.ReadOnlyFilesystem, agent.User, agent.UserNS)
+		}
+		want := []string{"ImageExists img:1", "VolumeCreate launch-net-7 tmpfs", "Create launch-proxy-7", "Start " + sidecarID, "Logs " + sidecarID}
+		if got := f.calls[:len(want)]; !slices.Equal(got, want) {
+			t.Errorf("calls\n %q\nwant first\n %q", f.calls, want)
+		}
+		if got := f.calls[len(f.calls)-2:]; !slices.Equal(got, cleanup) {
+			t.Errorf("calls\n %q\nwant last\n %q", f.calls, cleanup)
+		}
+	})
+	t.Run("proxy-create-fails", func(t *testing.T) {
+		f := &fakeEngine{t: t, images: map[string]bool{"img:1": true}, create: errors.New("no space left")}
+		r := renderSmall(t, sidecar)
+		s, _, _ := streams("")
+		if _, err := r.Exec(context.Background(), f, s); err == nil {
+			t.Fatal("no error")
+		}
+		// The proxy was not created: only the volume is removed.
+		want := []string{"ImageExists img:1", "VolumeCreate launch-net-7 tmpfs", "Create launch-proxy-7", "VolumeRemove launch-net-7"}
+		if !slices.Equal(f.calls, want) {
+			t.Errorf("calls\n %q\nwant\n %q", f.calls, want)
+		}
+	})
 }

@@ -134,6 +134,9 @@ type Rendered struct {
 	// before: the reference and the ID of the image pulled. cmd records it
 	// for launch gc --images.
 	OnPull func(ref, id string)
+	// Sidecar, when not nil, is the proxy container and volume of an
+	// allowlist enforced by a sidecar (plan.Sidecar).
+	Sidecar *Sidecar
 
 	// notes are true of every run of r; cmdNotes only of the printed
 	// command (Snippet), which a real run does not use.
@@ -157,7 +160,11 @@ func (r Rendered) Snippet() string { return r.snippet("run") }
 // run.
 func (r Rendered) snippet(verb string) string {
 	if r.Detach {
-		return strings.Join(append(shell.Prepare(r.Prepare), shell.Join(withVerb(r.Argv, verb))), "\n")
+		run := shell.Join(withVerb(r.Argv, verb))
+		if r.Sidecar != nil {
+			return r.sidecarSnippet(nil, run)
+		}
+		return strings.Join(append(shell.Prepare(r.Prepare), run), "\n")
 	}
 	q := r.request()
 	spec := *q.Spec
@@ -168,9 +175,13 @@ func (r Rendered) snippet(verb string) string {
 		// Render made r.Argv from the same request, -t aside.
 		panic("podman: the command of a rendered spec: " + err.Error())
 	}
+	run := shell.JoinTTY(withVerb(argv, verb), "-t")
+	if r.Sidecar != nil {
+		return r.sidecarSnippet(shell.Terminal("-t"), run)
+	}
 	lines := append([]string{"("}, shell.Terminal("-t")...)
 	lines = append(lines, shell.Prepare(r.Prepare)...)
-	return strings.Join(append(lines, shell.JoinTTY(withVerb(argv, verb), "-t"), ")"), "\n")
+	return strings.Join(append(lines, run, ")"), "\n")
 }
 
 // withVerb is a podman run argv with verb in place of run.
@@ -202,7 +213,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if err := p.Validate(); err != nil {
 		return Rendered{}, err
 	}
-	// An allowlist is a container without network, behind launch's proxy.
+	// An allowlist is a container without network, behind launch's proxy
+	// (on the host, or in a sidecar container: sc).
+	sc, policy := p.Network.Sidecar, p.Network
 	p, err := p.Enforced()
 	if err != nil {
 		return Rendered{}, err
@@ -287,7 +300,14 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.Name != "" {
 		cmdNote("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3))
 	}
-	if s.Labels, err = naming.Labels(p, c.Labels); err != nil {
+	extra := c.Labels
+	if sc != nil {
+		extra = map[string]string{naming.LabelSidecar: sc.Name, naming.LabelSidecarVolume: sc.Volume}
+		for k, v := range c.Labels {
+			extra[k] = v
+		}
+	}
+	if s.Labels, err = naming.Labels(p, extra); err != nil {
 		return Rendered{}, err
 	}
 
@@ -325,6 +345,14 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.Machine != nil {
 		c.Machine.platformNote(s.ImageArch, note)
 	}
+	var side *Sidecar
+	if sc != nil {
+		// The proxy's socket is on the sidecar's volume.
+		s.Volumes = append(s.Volumes, &specgen.NamedVolume{Name: sc.Volume, Dest: plan.ProxyDir})
+		if side, err = renderSidecar(p, policy, *sc, s, pull, c, note); err != nil {
+			return Rendered{}, err
+		}
+	}
 
 	r := Rendered{
 		Spec:      s,
@@ -332,6 +360,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		Inherited: inherited,
 		Detach:    c.Detach,
 		Prepare:   append([]plan.HostPath(nil), p.Prepare...),
+		Sidecar:   side,
 		notes:     notes,
 		cmdNotes:  cmdNotes,
 		p:         p,

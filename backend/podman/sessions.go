@@ -75,10 +75,14 @@ func Stop(ctx context.Context, c *Conn, s sess.Info) error {
 	return Remove(ctx, c, s)
 }
 
-// Remove removes the session's container, forcefully.
+// Remove removes the session's container, forcefully, and then its proxy
+// sidecar and the sidecar's volume if it has them.
 func Remove(ctx context.Context, c *Conn, s sess.Info) error {
 	if err := c.Remove(ctx, s.ID); err != nil {
 		return fmt.Errorf("%w; remove it with `podman rm -f %s`", engineError(c, "remove container "+s.Name, err), s.Name)
+	}
+	if s.Sidecar != "" || s.SidecarVolume != "" {
+		return removeSidecar(ctx, c, s.Sidecar, s.SidecarVolume)
 	}
 	return nil
 }

@@ -117,6 +117,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	}
 	// An allowlist is a container without network (--net --network none,
 	// unprivileged), behind launch's proxy.
+	if p.Network.Sidecar != nil {
+		return Rendered{}, plan.Errorf(plan.ErrUnsupported, "network %q through a proxy sidecar: a sidecar is a container of an engine, which Apptainer has not; use network_via = \"socket\" (the default on Linux)", p.Network.String())
+	}
 	p, err := p.Enforced()
 	if err != nil {
 		return Rendered{}, err

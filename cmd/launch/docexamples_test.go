@@ -56,6 +56,10 @@ var docFixtures = map[string]docFixture{
 		docProject: "mounts = [\"~/.ssh\"]\nro = [\"docs\"]\nenv = [\"AWS_SECRET_ACCESS_KEY\"]\n"}}, code: 2},
 	// docs/network.md: an allowlist on a Mac.
 	"macos": {host: func(h *Host) { h.GOOS = "darwin" }, code: 2},
+	// docs/network.md: the proxy sidecar on a Mac, with the Linux
+	// launch binary it runs in the cache.
+	"macos-sidecar": {host: func(h *Host) { h.GOOS = "darwin" },
+		c: goldenCase{files: map[string]string{"home/ana/.cache/launch/bin/launch-linux-amd64": "\x7fELF"}}},
 	// docs/hpc.md: Apptainer on a host where it cannot apply limits.
 	"no-cgroup-limits": {host: func(h *Host) {
 		h.CgroupLimits = func(string) string {
@@ -85,6 +89,7 @@ var exemptBlocks = []struct{ file, first, why string }{
 	{"docs/agents.md", "launch: the session's copy is kept at", "printed when a real --isolate session is interrupted (TestE2EIsolateInterrupted)"},
 	{"docs/credentials.md", "launch: warning: /home/ana/.codex/auth.json", "printed before a real launch only, against the clock"},
 	{"docs/network.md", "launch: example.com:443 is not in the network allowlist", "the body of the proxy's 403, at run time (netpolicy tests)"},
+	{"docs/network.md", "launch: network forwarder: the proxy's socket", "printed by the forwarder at run time under runsc without --host-uds=open (TestE2EForwarderRefusedSocket)"},
 	{"docs/podman.md", "launch: warning: mount \"/Volumes/data/proj\"", "needs a Mac with a podman machine"},
 	{"docs/podman.md", "launch: warning: platform linux/amd64 on a arm64 podman machine", "needs a Mac with an arm64 podman machine"},
 	{"docs/podman.md", "launch: podman: cannot reach the service at ssh://", "needs a Mac whose podman machine is stopped"},

@@ -35,7 +35,9 @@ removes, for you only:
   - containers launch made that ended (a detached session's output goes
     with it: read it first with launch logs), created ones never started
     (after a minute), and attached sessions whose launch is gone (an orphan:
-    stopped with SIGTERM first);
+    stopped with SIGTERM first), with their network proxy sidecars;
+  - network proxy sidecars and their volumes that no session uses and
+    whose launch is gone;
   - SIF files in the pull cache ($XDG_CACHE_HOME/launch/sif) that no cache
     link points to;
   - half-done unpacks, and unpacked images whose SIF is gone, in
@@ -92,6 +94,8 @@ func runGC(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBacken
 	gerr := checkEndedGuards(ctx, s.Err, h, bs)
 	items, err := leftoverContainers(ctx, bs, time.Now())
 	err = errors.Join(gerr, err)
+	sidecars, serr := leftoverSidecars(ctx, bs, time.Now())
+	items, err = append(items, sidecars...), errors.Join(err, serr)
 	var failed []error
 	// The sessions go first, then the files: ending a dead supervised
 	// session ends the launch that used its scratch directory.
@@ -190,6 +194,38 @@ func leftoverContainers(ctx context.Context, bs []sessionBackend, now time.Time)
 		})
 	}
 	return out, err
+}
+
+// leftoverSidecars are proxy sidecars and their volumes that no session
+// names and whose launch is gone (or, on a remote engine, that are older
+// than createdGrace): a launch killed while it set them up.
+func leftoverSidecars(ctx context.Context, bs []sessionBackend, now time.Time) ([]gcItem, error) {
+	var out []gcItem
+	var errs []error
+	for _, b := range bs {
+		if b.sidecars == nil {
+			continue
+		}
+		list, err := b.sidecars(ctx)
+		errs = append(errs, err)
+		for _, x := range list {
+			if now.Sub(x.Started) < createdGrace || (localEngine(x.Endpoint) && x.PID > 0 && launchAlive(x.PID)) {
+				continue
+			}
+			what, kind := x.Sidecar, "sidecar"
+			if what == "" {
+				what, kind = x.SidecarVolume, "volume"
+			} else if x.SidecarVolume != "" {
+				what += " and volume " + x.SidecarVolume
+			}
+			x, remove := x, b.removeSidecar
+			out = append(out, gcItem{
+				Leftover: sess.Leftover{Kind: kind, Path: what + " (" + x.Backend + ")", Why: fmt.Sprintf("a network proxy sidecar no session uses (its launch, pid %d, is gone)", x.PID), Size: -1},
+				remove:   func(ctx context.Context) error { return remove(ctx, x) },
+			})
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // localEngine reports whether the engine runs on this host (a unix

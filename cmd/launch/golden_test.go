@@ -166,6 +166,7 @@ var goldenCases = []goldenCase{
 	{name: "ro-and-mask", args: []string{"--ro", "docs", "--mask", "secrets", "--mask", ".env", "claude"}},
 	{name: "network-none", args: []string{"--network", "none", "codex"}},
 	{name: "network-allow", args: []string{"--network", "allow=api.openai.com:443,github.com", "codex"}},
+	{name: "network-sidecar", args: []string{"--network-via", "sidecar", "--network", "allow=api.openai.com:443,github.com:22", "codex"}},
 	{name: "runtime-runsc", args: []string{"--runtime", "runsc", "--network", "none", "shell"}},
 	{name: "gpus-all", args: []string{"--gpus", "all", "shell", "nvidia-smi"}, env: []string{"CUDA_VISIBLE_DEVICES=0,1"}},
 	{name: "gpus-devices", args: []string{"--gpus", "0,2", "codex"}},

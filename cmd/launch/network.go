@@ -32,16 +32,39 @@ const proxyPort = 3128
 
 // networkOf is the policy of the launch: @AGENT entries of an allowlist
 // are replaced by that agent's suggested list (network_allow in the
-// catalogue), and an allowlist gets the host proxy's parts on Linux.
-func networkOf(o *options, h *Host, agentName string) (plan.Network, error) {
+// catalogue), and an allowlist gets what enforces it: launch's proxy on a
+// host Unix socket (network_via socket, the default on Linux), or a proxy
+// sidecar container (network_via sidecar, the default on macOS, where the
+// engine's VM cannot reach a host socket). arch is the image's
+// architecture, when the plan names one.
+func networkOf(o *options, h *Host, agentName, arch string) (plan.Network, error) {
 	n, err := o.Network.expand(o.Agents)
 	if err != nil {
 		return n, o.from.errAt("network", 0, err)
 	}
-	if n.Mode != plan.NetworkAllow || h.GOOS != "linux" {
-		// On macOS the engine runs in a VM that a host Unix socket cannot
-		// reach: no Proxy, and the backend refuses the allowlist.
+	if n.Mode != plan.NetworkAllow {
 		return n, nil
+	}
+	log := filepath.Join(stateDir(h), "network", fmt.Sprintf("%s-%d.log", agentName, h.PID))
+	via := o.NetworkVia
+	if via == "" {
+		via = viaSocket
+		if h.GOOS != "linux" {
+			via = viaSidecar
+		}
+	}
+	if via == viaSidecar {
+		x, err := sidecarOf(o, h, arch)
+		if err != nil {
+			return n, err
+		}
+		x.Log = log
+		n.Sidecar = x
+		return n, nil
+	}
+	if h.GOOS != "linux" {
+		return n, o.from.errAt("network_via", 0, plan.Errorf(plan.ErrUnsupported,
+			"network_via socket: the engine runs in a VM on %s, which a host Unix socket cannot reach; use network_via = \"sidecar\" (the default here) with --backend docker", h.GOOS))
 	}
 	tmp := h.Getenv("XDG_RUNTIME_DIR")
 	if !filepath.IsAbs(tmp) {
@@ -53,10 +76,62 @@ func networkOf(o *options, h *Host, agentName string) (plan.Network, error) {
 		Dir:    filepath.Join(tmp, fmt.Sprintf("launch-net-%d", h.PID)),
 		Binary: h.Executable,
 		Port:   proxyPort,
-		Log:    filepath.Join(stateDir(h), "network", fmt.Sprintf("%s-%d.log", agentName, h.PID)),
+		Log:    log,
 	}
 	return n, nil
 }
+
+// sidecarOf is the proxy sidecar of an allowlist, but its log: named after
+// launch's pid, with a static Linux launch binary for the engine, and the
+// host's corporate proxy variable as its upstream. Docker and Podman run it;
+// Apptainer's renderer refuses it.
+func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
+	bin, err := linuxBinary(h, arch)
+	if err != nil {
+		return nil, err
+	}
+	x := &plan.Sidecar{
+		Volume: fmt.Sprintf("launch-net-%d", h.PID),
+		Name:   fmt.Sprintf("launch-proxy-%d", h.PID),
+		Binary: bin,
+		Port:   proxyPort,
+	}
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		if v := h.Getenv(k); v != "" {
+			x.Upstream = &plan.EnvVar{Name: k, Value: v, FromHost: true}
+			break
+		}
+	}
+	return x, nil
+}
+
+// linuxBinary is the static Linux launch binary that the sidecar runs: on
+// Linux for the host's own architecture, the running one; otherwise
+// launch-linux-ARCH next to it, or in $XDG_CACHE_HOME/launch/bin.
+func linuxBinary(h *Host, arch string) (string, error) {
+	if arch == "" {
+		arch = h.GOARCH
+	}
+	if h.GOOS == "linux" && arch == h.GOARCH {
+		return h.Executable, nil
+	}
+	name := "launch-linux-" + arch
+	cache := h.Getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(cache) {
+		cache = filepath.Join(h.Home, ".cache")
+	}
+	dirs := []string{filepath.Dir(h.Executable), filepath.Join(cache, "launch", "bin")}
+	for _, d := range dirs {
+		if fi, err := h.Stat(filepath.Join(d, name)); err == nil && fi.Mode().IsRegular() {
+			return filepath.Join(d, name), nil
+		}
+	}
+	return "", usagef("--network allow=...: the proxy sidecar runs a static Linux launch binary for %s, and there is no %s in %s or %s; build one with `GOOS=linux GOARCH=%s CGO_ENABLED=0 go build -tags '%s' -o %s ./cmd/launch` in launch's source, or use --network none or open",
+		arch, name, dirs[0], dirs[1], arch, buildTags, filepath.Join(dirs[1], name))
+}
+
+// buildTags are the build tags launch is built with.
+const buildTags = "remote exclude_graphdriver_btrfs containers_image_openpgp"
 
 // expand replaces the @AGENT entries of n with the agents' suggested lists.
 func (n networkSetting) expand(agents map[string]agent) (plan.Network, error) {
@@ -217,8 +292,10 @@ func proxyCommand(s iostreams.Streams, h *Host) *cli.Command {
 allowlist only, matched on the requested name; anything else gets 403 with
 the host and the flag that would allow it. Each decision is a JSON line in
 --log. The host's HTTPS_PROXY, when set, is the upstream proxy. It runs until
-it is killed. A launch with --network allow=... runs it itself; the dry run's
-snippet starts it in the background. See docs/network.md.`,
+it is killed; once it listens it prints "launch proxy: listening on PATH" on
+stderr. A launch with --network allow=... runs it itself (or in a sidecar
+container, network_via sidecar); the dry run's snippet starts it in the
+background. See docs/network.md.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "socket", Required: true, Destination: &socket, Usage: "Unix socket to listen on"},
 			&cli.StringFlag{Name: "network", Required: true, Destination: &policy, Usage: "the policy: allow=HOST[:PORT],..."},
@@ -247,6 +324,7 @@ snippet starts it in the background. See docs/network.md.`,
 				return fmt.Errorf("network proxy: %w", err)
 			}
 			defer os.Remove(socket)
+			fmt.Fprintf(s.Err, "launch proxy: listening on %s\n", socket)
 			go func() {
 				<-ctx.Done()
 				p.Close()
@@ -263,6 +341,10 @@ var internalCommands = map[string]func(args []string) int{
 	"_forward": runForward,
 	"_connect": runConnect,
 }
+
+// forwardNoSocket is the exit code of the forwarder when the proxy's socket
+// refuses it before the agent starts (docs/network.md).
+const forwardNoSocket = 125
 
 // runForward is "launch _forward --socket S --listen ADDR -- ARGV...": the
 // entry wrapper of an allowlisted container. It relays ADDR to the proxy's
@@ -283,6 +365,13 @@ func runForward(args []string) int {
 	}
 	if len(args) < 2 || args[0] != "--" || socket == "" || listen == "" {
 		return internalUsage("_forward", "want --socket PATH --listen ADDR -- COMMAND...")
+	}
+	// The proxy's socket is there before the container starts: a refused
+	// connection now is the sandbox refusing host sockets (gVisor without
+	// --host-uds=open, which podman cannot show before the run).
+	if err := netpolicy.Probe(socket); err != nil {
+		fmt.Fprintf(os.Stderr, "launch: network forwarder: %v; the agent did not start. Under gVisor (runsc) a container reaches a host Unix socket only when runsc runs with --host-uds=open: add it to the runtime's arguments (docker: \"runtimeArgs\" in /etc/docker/daemon.json; podman: a wrapper script as the runsc entry of [engine.runtimes] in containers.conf), or use --runtime runc or --network none (docs/network.md, runsc)\n", err)
+		return forwardNoSocket
 	}
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -359,10 +448,19 @@ func internalUsage(name, msg string) int {
 func networkHealth(r *health.Report, h *Host) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
+	engine := backendName(r.Backend) != backendSingularity
+	sidecar := "enforced with network_via sidecar: no network in the container; launch proxy in a sidecar container on the engine's default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
 	if h.GOOS != "linux" {
-		r.Add("network allow=", "not enforced on "+h.GOOS)
-		r.Warn("--network allow=...: not available on "+h.GOOS+": the engine runs in a VM that cannot reach a host Unix socket, the way to launch's proxy",
-			"use --network none, or open; see docs/network.md (macOS)")
+		bin, err := linuxBinary(h, "")
+		switch {
+		case !engine:
+			r.Add("network allow=", "not enforced on "+h.GOOS)
+		case err != nil:
+			r.Add("network allow=", "not enforced on "+h.GOOS+": no static Linux launch binary for the sidecar")
+			r.Warn("--network allow=...: "+err.Error(), "see docs/network.md (macOS)")
+		default:
+			r.Add("network allow=", sidecar+" (the only way on "+h.GOOS+", where the engine's VM cannot reach a host Unix socket; binary "+bin+")")
+		}
 		return
 	}
 	if static, err := staticBinary(h.Executable); err != nil || !static {
@@ -371,6 +469,9 @@ func networkHealth(r *health.Report, h *Host) {
 		return
 	}
 	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:3128 to it")
+	if engine {
+		r.Add("network allow= (sidecar)", sidecar)
+	}
 }
 
 // staticBinary reports whether the ELF file at path has no interpreter.
@@ -397,6 +498,20 @@ func networkNotes(backend backendName, p plan.Plan) []string {
 	case plan.NetworkAllow:
 	default:
 		return nil
+	}
+	if x := n.Sidecar; x != nil {
+		notes := []string{
+			fmt.Sprintf("network %s: through a proxy sidecar: the container has no network (only lo); the container %s, on the engine's default network, runs launch proxy on a Unix socket in the volume %s (a private tmpfs, mounted in both at %s) and lets through only these hosts, by name, for CONNECT (https, ssh) and plain http; everything else gets 403", n, x.Name, x.Volume, plan.ProxyDir),
+			fmt.Sprintf("network: inside, %s _forward listens on 127.0.0.1:%d (HTTP_PROXY, HTTPS_PROXY) and relays to the socket; git over ssh uses it as ProxyCommand; a program that ignores the proxy variables reaches nothing", plan.ProxyBinary, x.Port),
+			"network: each decision (time, host, port, verdict, bytes) goes to " + x.Log + " (its directory is mounted in the sidecar)",
+		}
+		if x.Upstream != nil {
+			notes = append(notes, "network: the sidecar's proxy goes through "+x.Upstream.Name+" (from this shell), which must be reachable from the engine's default network")
+		}
+		if p.Runtime == plan.RuntimeRunsc {
+			notes = append(notes, "network: under runsc the forwarder reaches the socket on the volume only when runsc runs with --host-uds=open")
+		}
+		return notes
 	}
 	x := n.Proxy
 	notes := []string{

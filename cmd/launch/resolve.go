@@ -90,7 +90,7 @@ func resolve(o *options, h *Host) (resolved, error) {
 		return r, err
 	}
 	p.Runtime = plan.Runtime(o.Runtime)
-	if p.Network, err = networkOf(o, h, a.Name); err != nil {
+	if p.Network, err = networkOf(o, h, a.Name, p.Image.Platform.Arch); err != nil {
 		return r, err
 	}
 	p.GPUs = gpusOf(o, h, &r.notes)
@@ -100,6 +100,10 @@ func resolve(o *options, h *Host) (resolved, error) {
 		return r, err
 	}
 	p.Mounts, p.Prepare, p.Protected = m.mounts, m.prepare, m.protected
+	if x := p.Network.Sidecar; x != nil {
+		// The sidecar writes the session log into this directory.
+		p.Prepare = append(p.Prepare, plan.HostPath{Path: filepath.Dir(x.Log), Dir: true})
+	}
 	p.Prompt, p.Skills = m.ctx.prompt, m.ctx.skills
 	if len(m.ctx.args) > 0 {
 		a.Command = append(append([]string(nil), a.Command...), m.ctx.args...)

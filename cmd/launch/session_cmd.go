@@ -40,6 +40,11 @@ type sessionBackend struct {
 	imagesInUse func(ctx context.Context) (map[string]bool, error)
 	// removeImage removes the reference ref (the image with its last one).
 	removeImage func(ctx context.Context, ref string) error
+	// sidecars lists proxy sidecars and their volumes that no session
+	// names (launch gc), and removeSidecar removes one; nil where the
+	// backend has none.
+	sidecars      func(ctx context.Context) ([]sess.Info, error)
+	removeSidecar func(ctx context.Context, s sess.Info) error
 }
 
 // engineCalls are an engine backend's session functions over its
@@ -53,6 +58,8 @@ type engineCalls[C any] struct {
 	imageOf      func(context.Context, C, string) (string, int64, []string, error)
 	imagesInUse  func(context.Context, C) (map[string]bool, error)
 	removeImage  func(context.Context, C, string) error
+	sidecars     func(context.Context, C, int) ([]sess.Info, error)
+	removeSide   func(context.Context, C, sess.Info) error
 }
 
 func (k engineCalls[C]) bind(name backendName, c C, uid int, endpoint string, close func()) sessionBackend {
@@ -72,8 +79,10 @@ func (k engineCalls[C]) bind(name backendName, c C, uid int, endpoint string, cl
 		imageOf: func(ctx context.Context, ref string) (string, int64, []string, error) {
 			return k.imageOf(ctx, c, ref)
 		},
-		imagesInUse: func(ctx context.Context) (map[string]bool, error) { return k.imagesInUse(ctx, c) },
-		removeImage: func(ctx context.Context, ref string) error { return k.removeImage(ctx, c, ref) },
+		imagesInUse:   func(ctx context.Context) (map[string]bool, error) { return k.imagesInUse(ctx, c) },
+		removeImage:   func(ctx context.Context, ref string) error { return k.removeImage(ctx, c, ref) },
+		sidecars:      func(ctx context.Context) ([]sess.Info, error) { return k.sidecars(ctx, c, uid) },
+		removeSidecar: func(ctx context.Context, s sess.Info) error { return k.removeSide(ctx, c, s) },
 	}
 }
 
@@ -81,10 +90,12 @@ var (
 	dockerCalls = engineCalls[docker.SessionEngine]{
 		list: docker.Sessions, stop: docker.Stop, remove: docker.Remove, logs: docker.Logs, attach: docker.Attach,
 		imageOf: docker.ImageOf, imagesInUse: docker.ImagesInUse, removeImage: docker.RemoveImage,
+		sidecars: docker.Sidecars, removeSide: docker.RemoveSidecar,
 	}
 	podmanCalls = engineCalls[*podman.Conn]{
 		list: podman.Sessions, stop: podman.Stop, remove: podman.Remove, logs: podman.Logs, attach: podman.Attach,
 		imageOf: podman.ImageOf, imagesInUse: podman.ImagesInUse, removeImage: podman.RemoveImage,
+		sidecars: podman.Sidecars, removeSide: podman.RemoveSidecar,
 	}
 )
 

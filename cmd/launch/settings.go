@@ -43,6 +43,7 @@ type Settings struct {
 	Protect        []string       `toml:"protect"`
 	Unprotect      []string       `toml:"unprotect"`
 	Network        networkSetting `toml:"network"`
+	NetworkVia     networkVia     `toml:"network_via"`
 	Runtime        runtimeSetting `toml:"runtime"`
 	GPUs           gpuSetting     `toml:"gpus"`
 	Pull           pullSetting    `toml:"pull"`
@@ -344,6 +345,27 @@ func (n networkSetting) value() plan.Network {
 		return v
 	}
 	return n.Network
+}
+
+// networkVia says how an allowlist is enforced: "socket" (launch's proxy on
+// the host, a Unix socket shared with the container; Linux), "sidecar" (the
+// proxy in a container of its own, on an internal network with the agent;
+// Docker), or "" for the host's default (socket on Linux, sidecar on
+// macOS).
+type networkVia string
+
+const (
+	viaSocket  networkVia = "socket"
+	viaSidecar networkVia = "sidecar"
+)
+
+func (v *networkVia) UnmarshalText(t []byte) error {
+	switch s := networkVia(t); s {
+	case viaSocket, viaSidecar:
+		*v = s
+		return nil
+	}
+	return plan.Errorf(plan.ErrInvalid, "network_via %q: want socket or sidecar", string(t))
 }
 
 // runtimeSetting is runc or runsc; "" is the engine's default.

@@ -36,7 +36,27 @@ const (
 	// LabelDetached is "true" on a session started with --detach: no
 	// launch process is attached to it.
 	LabelDetached = "dev.launch.detached"
+	// LabelSidecar, on an agent's container, names the proxy sidecar of
+	// its allowlist (plan.Sidecar); on the sidecar container and its
+	// volume it holds the sidecar's name, marking them as launch's.
+	LabelSidecar = "dev.launch.sidecar"
+	// LabelSidecarVolume names the volume of the sidecar's socket.
+	LabelSidecarVolume = "dev.launch.sidecar-volume"
 )
+
+// SidecarLabels are the labels of the sidecar and of its volume: the
+// marker LabelSidecar with the sidecar's name, LabelSidecarVolume with the
+// volume's, and the run's labels that say whose it is and which launch
+// made it (LabelUser, LabelPID, LabelStarted).
+func SidecarLabels(name, volume string, run map[string]string) map[string]string {
+	m := map[string]string{LabelSidecar: name, LabelSidecarVolume: volume}
+	for _, k := range []string{LabelUser, LabelPID, LabelStarted} {
+		if v, ok := run[k]; ok {
+			m[k] = v
+		}
+	}
+	return m
+}
 
 // validName is the engines' rule for container names (Docker's and
 // Podman's are the same).
