@@ -105,40 +105,11 @@ func renderSidecar(p plan.Plan, n plan.Network, x plan.Sidecar, agent *specgen.S
 // subshell; a detached run keeps them once its container runs).
 func (r Rendered) sidecarSnippet(term []string, run string) string {
 	sc := r.Sidecar
-	vol, name := sc.Volume, sc.Spec.Name
-	create := []string{"podman", "volume", "create"}
-	for _, k := range sortedKeys(sc.VolumeOptions) {
-		create = append(create, "--opt", k+"="+sc.VolumeOptions[k])
-	}
-	for _, k := range sortedKeys(sc.VolumeLabels) {
-		create = append(create, "--label", k+"="+sc.VolumeLabels[k])
-	}
-	create = append(create, vol)
-	// Only what this snippet made is removed: a volume or container of
-	// that name from before (an earlier launch with the same pid, whose
-	// session may be detached) stops it instead.
-	removeVolume := "podman volume rm " + shell.Quote(vol) + " >/dev/null 2>&1"
-	removeBoth := "podman rm -f " + shell.Quote(name) + " >/dev/null 2>&1; " + removeVolume
-	exists := "podman volume inspect " + shell.Quote(vol) + " >/dev/null 2>&1 && { echo " +
-		shell.Quote("launch: volume "+vol+" exists: see launch ps, or remove it with launch gc") + " >&2; exit 125; }"
-	ready := "i=0; until podman logs " + shell.Quote(name) + " 2>&1 | grep -q " + shell.Quote(sidecarReady) +
-		"; do i=$((i+1)); if [ $i -ge 150 ]; then podman logs " + shell.Quote(name) + "; exit 125; fi; sleep 0.1; done"
-	lines := append([]string{"("}, term...)
-	lines = append(lines, shell.Prepare(r.Prepare)...)
-	lines = append(lines,
-		exists,
-		shell.Join(create)+" >/dev/null || exit 125",
-		"trap "+shell.Quote(removeVolume)+" EXIT",
-		"trap : HUP INT TERM",
-		shell.Join(sc.Argv)+" >/dev/null || exit 125",
-		"trap "+shell.Quote(removeBoth)+" EXIT",
-		ready,
-	)
-	if r.Detach {
-		// The session outlives this shell: keep its sidecar.
-		run += " && trap - EXIT"
-	}
-	return strings.Join(append(lines, run, ")"), "\n")
+	lines := shell.Sidecar{
+		CLI: "podman", Volume: sc.Volume, VolumeOptions: sc.VolumeOptions, VolumeLabels: sc.VolumeLabels,
+		Name: sc.Spec.Name, Run: sc.Argv, Ready: sidecarReady,
+	}.Wrap(term, shell.Prepare(r.Prepare), run, r.Detach)
+	return strings.Join(lines, "\n")
 }
 
 // startSidecar creates the volume and the proxy container, starts it and
