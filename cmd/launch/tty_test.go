@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/launchcli/launch/internal/naming"
 	"github.com/launchcli/launch/internal/shell"
 )
 
@@ -158,13 +159,25 @@ func TestE2EConfirmDeclined(t *testing.T) {
 func TestE2EDryRunInATerminal(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *session) {
 		dry := shell.Join(append(append([]string{s.bin}, s.backend.debian...), "--dry-run", "shell"))
+		// The docker CLI of Debian's dockerd 20.10 (API 1.41) cannot give
+		// the size with the create request: it resizes right after start,
+		// best effort (docker/cli#3554), while the shell may already read
+		// the line typed ahead. As in TestE2ETerminal, the probe waits a
+		// moment before it reads the size.
+		settle := ""
+		if s.backend.name == backendDocker {
+			settle = "sleep 1; "
+		}
 		for _, tt := range []struct{ name, line string }{
 			{"piped-to-sh", dry + " 2>/dev/null | sh"},
 			{"eval", `eval "$(` + dry + ` 2>/dev/null)"`},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				p := newPaneLine(t, s, 120, 40, s.snippetEnv()+tt.line)
-				p.send("stty size; [ -t 0 ] && [ -t 1 ] && echo both-terminals", "Enter")
+				// A failed check leaves the shell running in its container,
+				// whose name the next case's command would then find taken.
+				t.Cleanup(func() { s.removeWorkspaceContainers() })
+				p.send(settle+"stty size; [ -t 0 ] && [ -t 1 ] && echo both-terminals", "Enter")
 				p.waitFor("40 120")
 				p.waitFor("both-terminals")
 				p.send("exit 5", "Enter")
@@ -224,4 +237,18 @@ func (s *session) snippetEnv() string {
 		return ""
 	}
 	return fmt.Sprintf("CONTAINER_HOST=unix:///run/user/%d/podman/podman.sock; export CONTAINER_HOST; ", testUID)
+}
+
+// removeWorkspaceContainers removes the containers of s's workspace on a
+// Docker or Podman backend (what a pane killed mid-session leaves running:
+// with a terminal the engine's CLI does not pass its hangup on).
+func (s *session) removeWorkspaceContainers() {
+	if s.backend.name == backendSingularity {
+		return
+	}
+	eng := engineCLI(s.backend)
+	out, _ := exec.Command(eng[0], append(eng[1:], "ps", "-aq", "--filter", "label="+naming.LabelWorkspace+"="+s.ws)...).Output()
+	for _, id := range strings.Fields(string(out)) {
+		exec.Command(eng[0], append(eng[1:], "rm", "-f", id)...).Run()
+	}
 }
