@@ -59,11 +59,17 @@ func splitOption(line string) (string, string) {
 // matches reports whether host matches the section's patterns as ssh
 // matches them: some pattern matches and no negated one does.
 func (b block) matches(host string) bool {
+	return matchPatterns(b.patterns, host)
+}
+
+// matchPatterns reports whether name matches a list of ssh patterns: some
+// pattern matches and no negated ("!") one does.
+func matchPatterns(patterns []string, name string) bool {
 	ok := false
-	for _, p := range b.patterns {
+	for _, p := range patterns {
 		neg := strings.HasPrefix(p, "!")
 		p = strings.TrimPrefix(p, "!")
-		if m, _ := path.Match(p, host); m || strings.EqualFold(p, host) {
+		if m, _ := path.Match(p, name); m || strings.EqualFold(p, name) {
 			if neg {
 				return false
 			}
@@ -242,16 +248,5 @@ func knownMatch(field, name string) bool {
 		m.Write([]byte(name))
 		return hmac.Equal(m.Sum(nil), want)
 	}
-	ok := false
-	for _, p := range strings.Split(field, ",") {
-		neg := strings.HasPrefix(p, "!")
-		p = strings.TrimPrefix(p, "!")
-		if m, _ := path.Match(p, name); m || strings.EqualFold(p, name) {
-			if neg {
-				return false
-			}
-			ok = true
-		}
-	}
-	return ok
+	return matchPatterns(strings.Split(field, ","), name)
 }

@@ -61,7 +61,7 @@ func TestBadInput(t *testing.T) {
 		{"prompt-missing", goldenCase{args: []string{"--prompt", "nope.md", "claude"}}, []string{`prompt file "/home/ana/proj/nope.md"`, "does not exist"}},
 		{"prompt-empty", goldenCase{args: []string{"--prompt", "docs/readme.md", "claude"}}, []string{`prompt file "/home/ana/proj/docs/readme.md": empty`}},
 		{"prompt-args-no-file", goldenCase{args: []string{"claude"}, files: map[string]string{"home/ana/.config/launch/config.toml": "[agents.claude]\nprompt_args = [\"--x\"]\n"}}, []string{"[agents.claude]", "prompt_args", "{file} exactly once"}},
-		{"skill-unknown", goldenCase{args: []string{"--skill", "nope", "claude"}, files: map[string]string{"home/ana/.claude/skills/a/SKILL.md": "", "home/ana/proj/.claude/skills/b/SKILL.md": ""}}, []string{`skill "nope": not found for agent "claude"`, "skills there: a, b"}},
+		{"skill-unknown", goldenCase{args: []string{"--skill", "nope", "claude"}, files: map[string]string{"home/ana/.claude/skills/a/SKILL.md": "", "home/ana/proj/.claude/skills/b/SKILL.md": "", "home/ana/.claude/skills/c/README": ""}}, []string{`skill "nope": not found for agent "claude"`, "skills there: a, b\n"}},
 		{"skill-no-manifest", goldenCase{args: []string{"--skill", "a", "claude"}, files: map[string]string{"home/ana/.claude/skills/a/README": ""}}, []string{`skill "a"`, "has no SKILL.md"}},
 		{"skill-path", goldenCase{args: []string{"--skill", "../x", "claude"}}, []string{`skill "../x"`, "no '/'"}},
 		{"skill-no-dirs", goldenCase{args: []string{"--skill", "a", "shell"}}, []string{`agent "shell": launch does not know where it looks for skills`}},

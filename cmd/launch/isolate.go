@@ -247,7 +247,7 @@ func commitAll(ctx context.Context, dir, msg string) (string, error) {
 func isolateFinish(ctx context.Context, w io.Writer, iso *plan.Isolation, rec sessionRecord) error {
 	if !iso.Git {
 		if err := moveDir(iso.Copy, iso.Result); err != nil {
-			return fmt.Errorf("--isolate: the copy stays at %s: %w", iso.Copy, err)
+			return keptError(iso, fmt.Errorf("--isolate: moving the copy to %s: %w", iso.Result, err))
 		}
 		os.Remove(recordPath(iso))
 		fmt.Fprintf(w, "launch: the workspace is not a git repository, so the agent's copy comes back as a new directory: %s\nlaunch: compare it: diff -ru %s %s\n", iso.Result, shell.Quote(iso.Source), shell.Quote(iso.Result))

@@ -151,7 +151,6 @@ func reviewProject(l *layer, lower []layer, h *Host) error {
 	for _, x := range lower {
 		r.lower.mergeFrom(&x.cfg, x.defined, origins{})
 	}
-	r.agents = catalogue(lower)
 	widening := r.findings()
 	if len(widening) == 0 {
 		return nil

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -225,7 +224,7 @@ func skillsOf(o *options, a agent, h *Host, ws workspace, user plan.User, add fu
 			for _, pl := range places {
 				where = append(where, pl.host)
 			}
-			return nil, usagef("skill %q: not found for agent %q in %s; skills there: %s", name, a.Name, strings.Join(where, " or "), strings.Join(skillNames(h, places[0].host, places[len(places)-1].host, manifest), ", "))
+			return nil, usagef("skill %q: not found for agent %q in %s; skills there: %s", name, a.Name, strings.Join(where, " or "), strings.Join(skillNames(h, manifest, where...), ", "))
 		}
 		if err := add(plan.Mount{Kind: plan.MountBind, Source: found.Source, Target: found.Target, ReadOnly: true, Origin: plan.OriginSkill}, nil); err != nil {
 			return nil, err
@@ -237,7 +236,7 @@ func skillsOf(o *options, a agent, h *Host, ws workspace, user plan.User, add fu
 
 // skillNames lists the skills in the given directories (those holding the
 // manifest), sorted; "(none)" when there are none.
-func skillNames(h *Host, dirs ...string) []string {
+func skillNames(h *Host, manifest string, dirs ...string) []string {
 	set := map[string]bool{}
 	for _, d := range dirs {
 		if h.ReadDir == nil {
@@ -249,7 +248,10 @@ func skillNames(h *Host, dirs ...string) []string {
 		}
 		for _, e := range entries {
 			fi, err := h.Stat(filepath.Join(d, e.Name())) // a link to a directory counts
-			if err == nil && fi.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			if err != nil || !fi.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			if _, err := h.Stat(filepath.Join(d, e.Name(), manifest)); err == nil {
 				set[e.Name()] = true
 			}
 		}
@@ -257,10 +259,5 @@ func skillNames(h *Host, dirs ...string) []string {
 	if len(set) == 0 {
 		return []string{"(none)"}
 	}
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return sortedKeys(set)
 }

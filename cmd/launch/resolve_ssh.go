@@ -3,12 +3,10 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/launchcli/launch/plan"
@@ -43,10 +41,10 @@ func sshOf(o *options, a agent, h *Host, user plan.User, add func(plan.Mount, fm
 	seen := map[string]bool{}
 	home := path.Join(user.Home, ".ssh")
 	for _, alias := range names {
-		if alias == "" || strings.ContainsAny(alias, " \t*?!,") || strings.HasPrefix(alias, "-") || seen[alias] {
-			if seen[alias] {
-				continue
-			}
+		if seen[alias] {
+			continue
+		}
+		if alias == "" || strings.ContainsAny(alias, " \t*?!,") || strings.HasPrefix(alias, "-") {
 			return usagef("ssh host %q: want a host name or an alias of your ~/.ssh/config, without blanks or patterns", alias)
 		}
 		seen[alias] = true
@@ -85,7 +83,7 @@ func sshOf(o *options, a agent, h *Host, user plan.User, add func(plan.Mount, fm
 // readOptional reads a file, "" when it cannot.
 func readOptional(h *Host, p string) string {
 	b, err := h.ReadFile(p)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil {
 		return ""
 	}
 	return string(b)
@@ -126,12 +124,7 @@ func configuredAliases(text string) []string {
 	if len(set) == 0 {
 		return []string{"(none)"}
 	}
-	out := make([]string, 0, len(set))
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
+	return sortedKeys(set)
 }
 
 // warnNotAllowed warns when a network allowlist leaves an SSH host out:

@@ -225,9 +225,8 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		}
 		wsDir = iso.Copy
 	}
-	snap, terr := guard.Take(wsDir, p.Protected)
-	if err = terr; err != nil {
-		err = fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
+	snap, err := takeProtected(wsDir, p.Protected)
+	if err != nil {
 		if iso != nil {
 			err = keptError(iso, err)
 		}
@@ -281,9 +280,9 @@ func runDetached(ctx context.Context, s iostreams.Streams, h *Host, p plan.Plan,
 	_, supervised := l.(supervisedLauncher)
 	rec := guardRecord{Backend: backend, Workspace: p.Workspace, Started: time.Now()}
 	if !supervised && len(p.Protected) > 0 {
-		snap, err := guard.Take(p.Workspace, p.Protected)
+		snap, err := takeProtected(p.Workspace, p.Protected)
 		if err != nil {
-			return fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
+			return err
 		}
 		rec.Snapshot = snap
 	}
@@ -323,6 +322,15 @@ func runWithPolicy(ctx context.Context, s iostreams.Streams, o *options, p plan.
 	return code, err
 }
 
+// takeProtected fingerprints the protected paths before a session.
+func takeProtected(workspace string, protected []string) (guard.Snapshot, error) {
+	snap, err := guard.Take(workspace, protected)
+	if err != nil {
+		return snap, fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
+	}
+	return snap, nil
+}
+
 // checkProtected compares the protected paths with their state before the
 // session, moves aside any that changed, and says so.
 func checkProtected(w io.Writer, snap guard.Snapshot) error {
@@ -338,13 +346,13 @@ func checkProtectedOf(w io.Writer, what string, snap guard.Snapshot) error {
 	changes, uerr := guard.Undo(changes, time.Now())
 	fmt.Fprintf(w, "launch: warning: %s changed protected workspace paths, which run code on the host later; they were moved aside so that nothing runs them:\n", what)
 	for _, c := range changes {
-		what := "created"
+		how := "created"
 		if c.Existed {
-			what = "changed"
+			how = "changed"
 		}
 		switch {
 		case c.MovedTo != "":
-			fmt.Fprintf(w, "launch:   %s (%s) -> %s\n", c.Rel, what, c.MovedTo)
+			fmt.Fprintf(w, "launch:   %s (%s) -> %s\n", c.Rel, how, c.MovedTo)
 		case c.Existed:
 			fmt.Fprintf(w, "launch:   %s (removed or moved away by the session)\n", c.Rel)
 		}
@@ -428,9 +436,6 @@ func summary(p plan.Plan, backend backendName) string {
 			g = strings.Join(p.GPUs.Devices, ",")
 		}
 		fmt.Fprintf(&b, "  gpus:     %s\n", g)
-	}
-	if p.Prompt != nil {
-		fmt.Fprintf(&b, "  prompt:   %d bytes from %s: %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
 	}
 	contextSummary(&b, p)
 	fmt.Fprintf(&b, "  mounts:\n")
@@ -548,6 +553,9 @@ func killedNote(l plan.Limits) string {
 // contextSummary is what the agent is given besides its mounts, as the
 // plan preview shows it: the isolation, the prompt, the skills, SSH.
 func contextSummary(b *strings.Builder, p plan.Plan) {
+	if p.Prompt != nil {
+		fmt.Fprintf(b, "  prompt:   %d bytes from %s: %q\n", p.Prompt.Size, p.Prompt.From, p.Prompt.FirstLine)
+	}
 	if iso := p.Isolation; iso != nil {
 		back := "as the git branch " + iso.Branch
 		if !iso.Git {
