@@ -98,9 +98,8 @@ func UpdatePulled(file string, f func([]Pulled) []Pulled) error {
 	if err != nil {
 		return err
 	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	if err := writeFile(file, append(b, '\n')); err != nil {
 		return fmt.Errorf("pulled images record: %w", err)
 	}
-	return os.Rename(tmp, file)
+	return nil
 }

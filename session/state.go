@@ -41,11 +41,10 @@ func WriteState(dir string, s State) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+s.Name+".json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeFile(filepath.Join(dir, s.Name+".json"), b); err != nil {
 		return fmt.Errorf("session state: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(dir, s.Name+".json"))
+	return nil
 }
 
 // ReadStates reads every state file in dir; a missing dir is none.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/launchcli/launch/creds"
 	"github.com/launchcli/launch/guard"
 )
 
@@ -47,19 +48,11 @@ func guardFile(h *Host, backend backendName, name string) string {
 
 // saveGuard writes rec, atomically.
 func saveGuard(h *Host, rec guardRecord) error {
-	if err := os.MkdirAll(guardDir(h), 0o700); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	file := guardFile(h, rec.Backend, rec.Name)
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
+	return creds.WriteFileAtomic(guardFile(h, rec.Backend, rec.Name), b, 0o600)
 }
 
 // readGuards reads every record; an unreadable one is skipped.

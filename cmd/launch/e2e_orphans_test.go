@@ -20,18 +20,7 @@ import (
 // processesRunning lists the pids whose command line is exactly argv.
 func processesRunning(argv ...string) []int {
 	want := []byte(strings.Join(argv, "\x00") + "\x00")
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.Equal(b, want) {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return processesWhose(func(cmdline []byte) bool { return bytes.Equal(cmdline, want) })
 }
 
 // watchers lists the pids of the watchers (launch _watch) of the binary
@@ -43,6 +32,12 @@ func processesOf(bin string) []int { return processesWith([]byte(bin + "\x00")) 
 
 // processesWith lists the pids whose command line starts with prefix.
 func processesWith(prefix []byte) []int {
+	return processesWhose(func(cmdline []byte) bool { return bytes.HasPrefix(cmdline, prefix) })
+}
+
+// processesWhose lists the pids whose command line (NUL-separated, as
+// /proc/PID/cmdline has it) match accepts.
+func processesWhose(match func(cmdline []byte) bool) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -50,7 +45,7 @@ func processesWith(prefix []byte) []int {
 		if err != nil {
 			continue
 		}
-		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && bytes.HasPrefix(b, prefix) {
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && match(b) {
 			out = append(out, pid)
 		}
 	}

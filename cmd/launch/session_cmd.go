@@ -100,8 +100,8 @@ var (
 )
 
 // sessionBackends connects to each backend with sessions (Docker, Podman)
-// that answers here; one that does not is left out, and its error kept
-// for --verbose.
+// that answers here; one that does not is left out, and its error
+// returned for withSessions to name.
 func sessionBackends(ctx context.Context, h *Host) ([]sessionBackend, []error) {
 	var out []sessionBackend
 	var errs []error
@@ -149,16 +149,25 @@ func allSessions(ctx context.Context, bs []sessionBackend, all bool) ([]found, e
 	return out, errors.Join(errs...)
 }
 
-// withSessions connects, runs f and disconnects.
+// withSessions connects, runs f and disconnects. A backend that did not
+// answer is left out, and named when f finds no session of the name: the
+// session may be there.
 func withSessions(ctx context.Context, h *Host, f func(bs []sessionBackend) error) error {
-	bs, _ := sessionBackends(ctx, h)
+	bs, unreached := sessionBackends(ctx, h)
 	defer func() {
 		for _, b := range bs {
 			b.close()
 		}
 	}()
-	return f(bs)
+	err := f(bs)
+	if errors.Is(err, errNoSession) && len(unreached) > 0 {
+		err = fmt.Errorf("%w; not looked at, since it did not answer: %w", err, errors.Join(unreached...))
+	}
+	return err
 }
+
+// errNoSession marks findSession's "no such session"; it prints nothing.
+var errNoSession = errors.New("")
 
 // findSession finds the session NAME (or an ID prefix) among the caller's,
 // ended ones included; none or several is an error that says what to do.
@@ -182,7 +191,7 @@ func findSession(ctx context.Context, bs []sessionBackend, name string) (found, 
 	if err != nil {
 		return found{}, fmt.Errorf("session %q: not found, and a backend did not answer: %w", name, err)
 	}
-	return found{}, usagef("session %q: no such session of yours (launch ps -a lists them)", name)
+	return found{}, usagef("session %q: no such session of yours (launch ps -a lists them)%w", name, errNoSession)
 }
 
 // psCommand is "launch ps".

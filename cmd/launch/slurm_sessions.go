@@ -24,6 +24,11 @@ func slurmBackend(h *Host) (sessionBackend, bool) {
 		return sessionBackend{}, false
 	}
 	logDir := filepath.Join(stateDir(h), "slurm")
+	// jobLogs are the logs of job id (launch-AGENT-JOBID.log).
+	jobLogs := func(id string) []string {
+		logs, _ := filepath.Glob(filepath.Join(logDir, "*-"+id+".log"))
+		return logs
+	}
 	list := func(ctx context.Context, all bool) ([]sess.Info, error) {
 		out, err := exec.CommandContext(ctx, "squeue", "-h", "-u", strconv.Itoa(h.UID), "-o", "%i|%j|%T|%S|%Z").Output()
 		if err != nil {
@@ -53,8 +58,7 @@ func slurmBackend(h *Host) (sessionBackend, bool) {
 	cancel := func(ctx context.Context, i sess.Info) error {
 		if i.Status.Ended() {
 			// Over: its log is all that is left.
-			logs, _ := filepath.Glob(filepath.Join(logDir, "*-"+i.ID+".log"))
-			for _, l := range logs {
+			for _, l := range jobLogs(i.ID) {
 				if err := os.Remove(l); err != nil {
 					return err
 				}
@@ -71,9 +75,9 @@ func slurmBackend(h *Host) (sessionBackend, bool) {
 		list: list,
 		stop: cancel, remove: cancel,
 		logs: func(ctx context.Context, i sess.Info, follow bool, out, _ io.Writer) error {
-			logs, _ := filepath.Glob(filepath.Join(stateDir(h), "slurm", "*-"+i.ID+".log"))
+			logs := jobLogs(i.ID)
 			if len(logs) == 0 {
-				return fmt.Errorf("Slurm job %s: no log under %s yet (it may still be queued)", i.ID, filepath.Join(stateDir(h), "slurm"))
+				return fmt.Errorf("Slurm job %s: no log under %s yet (it may still be queued)", i.ID, logDir)
 			}
 			queued := func() bool {
 				b, err := exec.CommandContext(ctx, "squeue", "-h", "-j", i.ID).Output()

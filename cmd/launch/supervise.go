@@ -133,24 +133,32 @@ func supervise(h *Host, name string, args []string) error {
 		return err
 	}
 	defer logf.Close()
+	// The supervisor's own stderr goes nowhere: what stops it goes to the
+	// log, which launch --detach names when no session comes up. (A child
+	// already started gets SIGHUP when the supervisor's end of its
+	// terminal closes.)
+	fail := func(err error) error {
+		fmt.Fprintf(logf, "launch: the session's supervisor: %v\n", err)
+		return err
+	}
 	master, slave, err := openPTY()
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	child := exec.Command(h.Executable, append([]string{"--yes"}, args...)...)
 	child.Stdin, child.Stdout, child.Stderr = slave, slave, slave
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := child.Start(); err != nil {
-		return err
+		return fail(err)
 	}
 	slave.Close()
 	if err := os.MkdirAll(filepath.Dir(st.Socket), 0o700); err != nil {
-		return err
+		return fail(err)
 	}
 	os.Remove(st.Socket)
 	ln, err := net.Listen("unix", st.Socket)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	st.Supervisor, st.Child, st.Status = os.Getpid(), child.Process.Pid, sess.Running
 	sess.WriteState(dir, st) //nolint:errcheck // ps then shows it created

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	sess "github.com/launchcli/launch/session"
+)
+
+// TestSuperviseFailureInLog: a supervisor that cannot make the session's
+// socket says why in the session's log, the file launch --detach names
+// when no session comes up (its own stderr goes nowhere).
+func TestSuperviseFailureInLog(t *testing.T) {
+	tmp := t.TempDir()
+	h := fakeHost(fakeFS(), []string{"XDG_STATE_HOME=" + tmp}, false)
+	h.Executable = "/bin/true"
+	blocker := filepath.Join(tmp, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := sess.StateDir(stateDir(h))
+	st := sess.State{Info: sess.Info{Name: "launch-x", ID: "launch-x", Status: sess.Created},
+		Socket: filepath.Join(blocker, "launch", "launch-x.sock"), Log: filepath.Join(dir, "launch-x.log")}
+	if err := sess.WriteState(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	err := supervise(h, "launch-x", nil)
+	if err == nil {
+		t.Fatal("supervise with its socket under a file: no error")
+	}
+	b, _ := os.ReadFile(st.Log)
+	if !strings.Contains(string(b), "the session's supervisor") || !strings.Contains(string(b), err.Error()) {
+		t.Errorf("log %q lacks the supervisor's error %q", b, err)
+	}
+}
