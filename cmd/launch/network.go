@@ -96,13 +96,22 @@ func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
 		Binary: bin,
 		Port:   proxyPort,
 	}
-	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
-		if v := h.Getenv(k); v != "" {
-			x.Upstream = &plan.EnvVar{Name: k, Value: v, FromHost: true}
-			break
-		}
+	if k, v := upstreamProxy(h.Getenv); k != "" {
+		x.Upstream = &plan.EnvVar{Name: k, Value: v, FromHost: true}
 	}
 	return x, nil
+}
+
+// upstreamProxy is the host's corporate proxy variable, the first set of
+// HTTPS_PROXY, https_proxy, HTTP_PROXY and http_proxy, and its value; ""
+// when none is.
+func upstreamProxy(getenv func(string) string) (name, value string) {
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		if v := getenv(k); v != "" {
+			return k, v
+		}
+	}
+	return "", ""
 }
 
 // linuxBinary is the static Linux launch binary that the sidecar runs: on
@@ -265,16 +274,13 @@ func newProxy(n plan.Network, logPath string, getenv func(string) string, verbos
 		return nil, nil, fmt.Errorf("network log: %w", err)
 	}
 	p := &netpolicy.Proxy{Allow: netpolicy.NewMatcher(n.Allow), Policy: n.String(), Log: f, Verbose: verbose}
-	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
-		if v := getenv(k); v != "" {
-			u, err := url.Parse(v)
-			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "") {
-				f.Close()
-				return nil, nil, plan.Errorf(plan.ErrInvalid, "%s: want http://HOST:PORT, the corporate proxy launch's proxy goes through", k)
-			}
-			p.Upstream = u
-			break
+	if k, v := upstreamProxy(getenv); k != "" {
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "") {
+			f.Close()
+			return nil, nil, plan.Errorf(plan.ErrInvalid, "%s: want http://HOST:PORT, the corporate proxy launch's proxy goes through", k)
 		}
+		p.Upstream = u
 	}
 	return p, f, nil
 }
