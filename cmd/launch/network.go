@@ -455,7 +455,7 @@ func networkHealth(r *health.Report, h *Host) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
 	engine := backendName(r.Backend) != backendSingularity
-	sidecar := "enforced with network_via sidecar: no network in the container; launch proxy in a sidecar container on the engine's default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
+	sidecar := "enforced with network_via sidecar: no network in the container; launch proxy in a sidecar container on the engine's default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:" + strconv.Itoa(proxyPort) + " to it"
 	if h.GOOS != "linux" {
 		bin, err := linuxBinary(h, "")
 		switch {
@@ -474,7 +474,7 @@ func networkHealth(r *health.Report, h *Host) {
 		r.Warn("--network allow=...: launch's binary is dynamically linked", "build it with CGO_ENABLED=0 (make build does)")
 		return
 	}
-	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:3128 to it")
+	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:"+strconv.Itoa(proxyPort)+" to it")
 	if engine {
 		r.Add("network allow= (sidecar)", sidecar)
 	}
