@@ -76,11 +76,9 @@ func Connect(socket, host string, port int, in io.Reader, out io.Writer) error {
 		resp.Body.Close()
 		return fmt.Errorf("%s: %s", resp.Status, body)
 	}
-	done := make(chan struct{})
 	go func() {
 		io.Copy(c, in)
 		closeWrite(c)
-		close(done)
 	}()
 	_, err = io.Copy(out, br)
 	return err

@@ -93,9 +93,8 @@ func (p *Proxy) init() {
 			ReadHeaderTimeout: headerTimeout,
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          nil,
+			ErrorLog:          discardLogger(),
 		}
-		p.srv.ErrorLog = discardLogger()
 	})
 }
 

@@ -239,38 +239,15 @@ func Sidecars(ctx context.Context, e SessionEngine, uid int) ([]sess.Info, error
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", trimEngineText(err))
 	}
-	used := map[string]bool{} // the sidecars and volumes sessions name
+	var labels []map[string]string
 	for _, c := range cs.Items {
-		if _, agent := c.Labels[naming.LabelPlan]; agent {
-			used[c.Labels[naming.LabelSidecar]] = true
-			used[c.Labels[naming.LabelSidecarVolume]] = true
-		}
+		labels = append(labels, c.Labels)
 	}
-	var out []sess.Info
-	left := func(labels map[string]string, container, vol string) {
-		i := sess.FromLabels(labels)
-		i.Backend, i.Endpoint, i.Name, i.Sidecar, i.SidecarVolume = "docker", e.DaemonHost(), container, container, vol
-		if i.Name == "" {
-			i.Name = vol
-		}
-		out = append(out, i)
-	}
-	for _, c := range cs.Items {
-		name := c.Labels[naming.LabelSidecar]
-		if _, agent := c.Labels[naming.LabelPlan]; agent || used[name] || c.Labels[naming.LabelUser] != strconv.Itoa(uid) {
-			continue
-		}
-		used[c.Labels[naming.LabelSidecarVolume]] = true // removed with it
-		left(c.Labels, name, c.Labels[naming.LabelSidecarVolume])
-	}
+	var vols []sess.Volume
 	for _, v := range vs.Items {
-		// The user is checked here as well as in the filter, as for Podman,
-		// which ORs label filters on volumes.
-		if !used[v.Name] && v.Labels[naming.LabelUser] == strconv.Itoa(uid) {
-			left(v.Labels, "", v.Name)
-		}
+		vols = append(vols, sess.Volume{Name: v.Name, Labels: v.Labels})
 	}
-	return out, nil
+	return sess.LeftSidecars("docker", e.DaemonHost(), uid, labels, vols), nil
 }
 
 // RemoveSidecar removes a leftover that Sidecars listed.

@@ -230,44 +230,15 @@ func Sidecars(ctx context.Context, c *Conn, uid int) ([]sess.Info, error) {
 	if err := c.do(ctx, http.MethodGet, "/containers/json", url.Values{"all": {"true"}, "filters": {string(filters)}}, nil, &cs); err != nil {
 		return nil, engineError(c, "list containers", err)
 	}
-	var vs []struct {
-		Name   string
-		Labels map[string]string
-	}
+	var vs []sess.Volume
 	if err := c.do(ctx, http.MethodGet, "/volumes/json", url.Values{"filters": {string(filters)}}, nil, &vs); err != nil {
 		return nil, engineError(c, "list volumes", err)
 	}
-	used := map[string]bool{} // the sidecars and volumes sessions name
+	var labels []map[string]string
 	for _, l := range cs {
-		if _, agent := l.Labels[naming.LabelPlan]; agent {
-			used[l.Labels[naming.LabelSidecar]] = true
-			used[l.Labels[naming.LabelSidecarVolume]] = true
-		}
+		labels = append(labels, l.Labels)
 	}
-	var out []sess.Info
-	left := func(labels map[string]string, container, vol string) {
-		i := sess.FromLabels(labels)
-		i.Backend, i.Endpoint, i.Name, i.Sidecar, i.SidecarVolume = "podman", c.Endpoint(), container, container, vol
-		if i.Name == "" {
-			i.Name = vol
-		}
-		out = append(out, i)
-	}
-	for _, l := range cs {
-		name := l.Labels[naming.LabelSidecar]
-		if _, agent := l.Labels[naming.LabelPlan]; agent || used[name] || l.Labels[naming.LabelUser] != strconv.Itoa(uid) {
-			continue
-		}
-		used[l.Labels[naming.LabelSidecarVolume]] = true // removed with it
-		left(l.Labels, name, l.Labels[naming.LabelSidecarVolume])
-	}
-	for _, v := range vs {
-		// Podman ORs label filters on volumes: the user is checked here.
-		if !used[v.Name] && v.Labels[naming.LabelUser] == strconv.Itoa(uid) {
-			left(v.Labels, "", v.Name)
-		}
-	}
-	return out, nil
+	return sess.LeftSidecars("podman", c.Endpoint(), uid, labels, vs), nil
 }
 
 // RemoveSidecar removes a leftover that Sidecars listed.

@@ -111,6 +111,26 @@ func probeResults(out string) map[string]string {
 	return m
 }
 
+// checkThroughProxy checks the probe results r of an agent behind an
+// allowlist naming the lab's allowed server: only lo, and GET and CONNECT
+// reach the allowed server through the proxy while a GET of the other gets
+// the proxy's 403.
+func checkThroughProxy(t *testing.T, r map[string]string) {
+	t.Helper()
+	if r["ifaces"] != "lo " {
+		t.Errorf("interfaces %q, want only lo", r["ifaces"])
+	}
+	if !strings.Contains(r["get-allowed"], "200 OK") || !strings.Contains(r["get-allowed"], "hello-from-allowed") {
+		t.Errorf("GET of the allowed server: %q", r["get-allowed"])
+	}
+	if !strings.Contains(r["get-denied"], "403 Forbidden") || !strings.Contains(r["get-denied"], "is not in the network allowlist") {
+		t.Errorf("GET of the other server: %q, want the proxy's 403", r["get-denied"])
+	}
+	if !strings.Contains(r["connect-allowed"], "200 Connection established") || !strings.Contains(r["connect-allowed"], "hello-from-allowed") {
+		t.Errorf("CONNECT to the allowed server: %q", r["connect-allowed"])
+	}
+}
+
 // TestE2ENetworkPolicy: with allow= naming one of two host servers, the
 // agent reaches it through the proxy (GET and CONNECT) and gets the
 // proxy's 403 for the other; the container has only lo, and direct HTTP,
@@ -127,18 +147,7 @@ func TestE2ENetworkPolicy(t *testing.T) {
 				t.Fatalf("--network %s: exit %d\n%s\n%s", allow, code, out, errOut)
 			}
 			r := probeResults(out)
-			if r["ifaces"] != "lo " {
-				t.Errorf("interfaces %q, want only lo", r["ifaces"])
-			}
-			if !strings.Contains(r["get-allowed"], "200 OK") || !strings.Contains(r["get-allowed"], "hello-from-allowed") {
-				t.Errorf("GET of the allowed host: %q", r["get-allowed"])
-			}
-			if !strings.Contains(r["get-denied"], "403 Forbidden") || !strings.Contains(r["get-denied"], "is not in the network allowlist") {
-				t.Errorf("GET of the other host: %q, want the proxy's 403", r["get-denied"])
-			}
-			if !strings.Contains(r["connect-allowed"], "200 Connection established") || !strings.Contains(r["connect-allowed"], "hello-from-allowed") {
-				t.Errorf("CONNECT to the allowed host: %q", r["connect-allowed"])
-			}
+			checkThroughProxy(t, r)
 			wantBody := fmt.Sprintf("launch: %s:%d is not in the network allowlist (--network %s)", lab.denied, lab.portD, allow)
 			if !strings.Contains(r["connect-denied"], "403 Forbidden") || !strings.Contains(r["connect-denied"], wantBody) {
 				t.Errorf("CONNECT to the other host: %q, want 403 with %q", r["connect-denied"], wantBody)

@@ -96,13 +96,22 @@ func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
 		Binary: bin,
 		Port:   proxyPort,
 	}
-	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
-		if v := h.Getenv(k); v != "" {
-			x.Upstream = &plan.EnvVar{Name: k, Value: v, FromHost: true}
-			break
-		}
+	if k, v := upstreamProxy(h.Getenv); k != "" {
+		x.Upstream = &plan.EnvVar{Name: k, Value: v, FromHost: true}
 	}
 	return x, nil
+}
+
+// upstreamProxy is the host's corporate proxy variable, the first set of
+// HTTPS_PROXY, https_proxy, HTTP_PROXY and http_proxy, and its value; ""
+// when none is.
+func upstreamProxy(getenv func(string) string) (name, value string) {
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+		if v := getenv(k); v != "" {
+			return k, v
+		}
+	}
+	return "", ""
 }
 
 // linuxBinary is the static Linux launch binary that the sidecar runs: on
@@ -265,16 +274,13 @@ func newProxy(n plan.Network, logPath string, getenv func(string) string, verbos
 		return nil, nil, fmt.Errorf("network log: %w", err)
 	}
 	p := &netpolicy.Proxy{Allow: netpolicy.NewMatcher(n.Allow), Policy: n.String(), Log: f, Verbose: verbose}
-	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
-		if v := getenv(k); v != "" {
-			u, err := url.Parse(v)
-			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "") {
-				f.Close()
-				return nil, nil, plan.Errorf(plan.ErrInvalid, "%s: want http://HOST:PORT, the corporate proxy launch's proxy goes through", k)
-			}
-			p.Upstream = u
-			break
+	if k, v := upstreamProxy(getenv); k != "" {
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "") {
+			f.Close()
+			return nil, nil, plan.Errorf(plan.ErrInvalid, "%s: want http://HOST:PORT, the corporate proxy launch's proxy goes through", k)
 		}
+		p.Upstream = u
 	}
 	return p, f, nil
 }
@@ -449,7 +455,7 @@ func networkHealth(r *health.Report, h *Host) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
 	engine := backendName(r.Backend) != backendSingularity
-	sidecar := "enforced with network_via sidecar: no network in the container; launch proxy in a sidecar container on the engine's default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:3128 to it"
+	sidecar := "enforced with network_via sidecar: no network in the container; launch proxy in a sidecar container on the engine's default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:" + strconv.Itoa(proxyPort) + " to it"
 	if h.GOOS != "linux" {
 		bin, err := linuxBinary(h, "")
 		switch {
@@ -468,7 +474,7 @@ func networkHealth(r *health.Report, h *Host) {
 		r.Warn("--network allow=...: launch's binary is dynamically linked", "build it with CGO_ENABLED=0 (make build does)")
 		return
 	}
-	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:3128 to it")
+	r.Add("network allow=", "enforced: no network in the container; launch's proxy on a host Unix socket, by host name (CONNECT, plain http, ssh via ProxyCommand); "+plan.ProxyBinary+" _forward relays 127.0.0.1:"+strconv.Itoa(proxyPort)+" to it")
 	if engine {
 		r.Add("network allow= (sidecar)", sidecar)
 	}
