@@ -217,13 +217,20 @@ EOF
 		if pid=$(pidof dockerd); then kill -HUP $pid; sleep 1; fi
 	fi
 	rm -f "$want"
-	if ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
+	# A dockerd that missed the reload (it lists the runtimes of an earlier
+	# run's daemon.json, or none) is restarted.
+	runtimes_ok() {
+		local rt
+		rt=$(docker info --format '{{json .Runtimes}}')
+		grep -q '"runsc"' <<<"$rt" && grep -q -- '--host-uds=open' <<<"$rt" && grep -q '"runsc-nouds"' <<<"$rt"
+	}
+	if ! runtimes_ok; then
 		stop_dockerd
 		start_dockerd
 	fi
 	docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' || { log "dockerd does not list runsc after a restart"; exit 1; }
-	docker info --format '{{json .Runtimes}}' | grep -q -- '--host-uds=open' || { log "dockerd lists runsc without --host-uds=open"; exit 1; }
-	docker info --format '{{json .Runtimes}}' | grep -q '"runsc-nouds"' || { log "dockerd does not list runsc-nouds"; exit 1; }
+	docker info --format '{{json .Runtimes}}' | grep -q -- '--host-uds=open' || { log "dockerd lists runsc without --host-uds=open after a restart"; exit 1; }
+	docker info --format '{{json .Runtimes}}' | grep -q '"runsc-nouds"' || { log "dockerd does not list runsc-nouds after a restart"; exit 1; }
 fi
 
 log "ready: $(docker version --format 'dockerd {{.Server.Version}} (API {{.Server.APIVersion}})')"

@@ -141,14 +141,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.StopTimeout < 0 {
 		return Rendered{}, plan.Errorf(plan.ErrInvalid, "stop timeout %d: want seconds >= 0", c.StopTimeout)
 	}
-	extra := c.Labels
-	if x != nil {
-		extra = map[string]string{naming.LabelSidecar: x.Name, naming.LabelSidecarVolume: x.Volume}
-		for k, v := range c.Labels {
-			extra[k] = v
-		}
-	}
-	labels, err := naming.Labels(p, extra)
+	labels, err := naming.Labels(p, naming.AgentLabels(x, c.Labels))
 	if err != nil {
 		return Rendered{}, err
 	}

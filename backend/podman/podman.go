@@ -300,14 +300,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	if c.Name != "" {
 		cmdNote("the command fails if a container named %s exists; a real run picks %s, %s, ... instead", c.Name, naming.Numbered(c.Name, 2), naming.Numbered(c.Name, 3))
 	}
-	extra := c.Labels
-	if sc != nil {
-		extra = map[string]string{naming.LabelSidecar: sc.Name, naming.LabelSidecarVolume: sc.Volume}
-		for k, v := range c.Labels {
-			extra[k] = v
-		}
-	}
-	if s.Labels, err = naming.Labels(p, extra); err != nil {
+	if s.Labels, err = naming.Labels(p, naming.AgentLabels(sc, c.Labels)); err != nil {
 		return Rendered{}, err
 	}
 

@@ -363,7 +363,7 @@ func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 	if ref == "" {
 		return plan.Errorf(plan.ErrInvalid, "image: the plan has no SIF image (only %q for docker and podman); pass --sif-path or --image oras://REF", p.Image.OCI)
 	}
-	scheme, rest, remote := strings.Cut(ref, "://")
+	scheme, _, remote := strings.Cut(ref, "://")
 	if !remote {
 		r.image = ref
 		if p.Pull == plan.PullAlways {
@@ -377,11 +377,11 @@ func (r *Rendered) renderImage(p plan.Plan, c Config) error {
 	if c.CacheDir == "" || !strings.HasPrefix(c.CacheDir, "/") {
 		return plan.Errorf(plan.ErrInvalid, "image %q: no absolute cache directory to pull into (Config.CacheDir %q)", ref, c.CacheDir)
 	}
-	dir := path.Clean(c.CacheDir)
+	link, _ := CacheLink(c.CacheDir, ref) // oras:// or docker://, checked above
 	pl := &pull{
 		ref:   ref,
-		link:  path.Join(dir, cacheKey(scheme, rest)+".sif"), // CacheLink
-		store: path.Join(dir, "sha256"),
+		link:  link,
+		store: path.Join(path.Clean(c.CacheDir), "sha256"),
 	}
 	switch p.Pull {
 	case plan.PullAlways:

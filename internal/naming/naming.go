@@ -58,6 +58,21 @@ func SidecarLabels(name, volume string, run map[string]string) map[string]string
 	return m
 }
 
+// AgentLabels are the run labels extra of an agent's container and, when
+// its allowlist goes through the proxy sidecar x (not nil), the labels that
+// name that sidecar and its volume (LabelSidecar, LabelSidecarVolume); a key
+// of extra wins.
+func AgentLabels(x *plan.Sidecar, extra map[string]string) map[string]string {
+	if x == nil {
+		return extra
+	}
+	m := map[string]string{LabelSidecar: x.Name, LabelSidecarVolume: x.Volume}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
 // validName is the engines' rule for container names (Docker's and
 // Podman's are the same).
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)

@@ -11,6 +11,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -310,27 +311,24 @@ func (d *detachReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// scan moves the bytes b to pending, holding back a start of the sequence.
+// scan moves the bytes b to pending, holding back a start of the sequence:
+// the longest end of what was held with the byte read that starts it (with
+// keys ctrl-p,ctrl-p,ctrl-q, typing ^P^P^P^Q passes one ^P and detaches).
 func (d *detachReader) scan(b []byte) {
 	for _, c := range b {
 		if d.done {
 			return
 		}
-		if c == d.keys[d.matched] {
-			d.matched++
-			if d.matched == len(d.keys) {
-				d.done = true
-				close(d.detached)
-			}
-			continue
+		held := append(d.keys[:d.matched:d.matched], c)
+		for len(held) > 0 && !bytes.HasPrefix(d.keys, held) {
+			// Not the sequence after all: what was held back goes on.
+			d.pending = append(d.pending, held[0])
+			held = held[1:]
 		}
-		// Not the sequence after all: what was held back goes on.
-		d.pending = append(d.pending, d.keys[:d.matched]...)
-		d.matched = 0
-		if c == d.keys[0] {
-			d.matched = 1
-			continue
+		d.matched = len(held)
+		if d.matched == len(d.keys) {
+			d.done = true
+			close(d.detached)
 		}
-		d.pending = append(d.pending, c)
 	}
 }

@@ -159,11 +159,18 @@ func TestDetachReader(t *testing.T) {
 		{"partial", "a\x10b", "a\x10b", false},
 		{"repeat-start", "\x10\x10\x11", "\x10", true},
 		{"held-at-end", "a\x10", "a", false},
+		// keys ctrl-p,ctrl-p,ctrl-q: an extra ^P before them is passed on.
+		{"overlap", "\x10\x10\x10\x11z", "\x10", true},
+		{"overlap-broken", "\x10\x11\x10\x10x", "\x10\x11\x10\x10x", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ch := make(chan struct{})
+			keys := []byte{0x10, 0x11}
+			if strings.HasPrefix(c.name, "overlap") {
+				keys = []byte{0x10, 0x10, 0x11}
+			}
 			// One byte at a time, as a terminal sends keys.
-			d := &detachReader{r: iotest.OneByteReader(strings.NewReader(c.in)), keys: []byte{0x10, 0x11}, detached: ch}
+			d := &detachReader{r: iotest.OneByteReader(strings.NewReader(c.in)), keys: keys, detached: ch}
 			got, err := io.ReadAll(d)
 			if err != nil || string(got) != c.want {
 				t.Errorf("read %q, %v; want %q", got, err, c.want)
