@@ -99,3 +99,57 @@ func Resolve(paths []Path, home, ctrHome string, bedrock bool, stat func(string)
 	}
 	return r, nil
 }
+
+// ResolveSettings maps an agent's settings paths (the catalogue's
+// settings: files and directories under its credential paths that the
+// agent's native runs on the host read as commands to run, such as
+// hooks, notify or extensions) to read-only mounts over the credential
+// mounts in have, so that the agent cannot plant a command that runs on
+// the host. A path that exists is mounted where its links lead; a missing
+// one with Create is created first (by a real run, listed in Prepare) and
+// mounted, so that the agent cannot create it either; a missing one
+// without Create, or one under no credential mount, is skipped.
+func ResolveSettings(paths []Path, have []plan.Mount, home, ctrHome string, stat func(string) (fs.FileInfo, error), real func(string) (string, error)) (Result, error) {
+	var r Result
+	for _, p := range paths {
+		if err := p.Validate(); err != nil {
+			return Result{}, fmt.Errorf("settings: %w", err)
+		}
+		rel := path.Clean(p.Rel)
+		target := path.Join(ctrHome, rel)
+		if !underCredential(target, have) {
+			continue
+		}
+		host := filepath.Join(home, filepath.FromSlash(rel))
+		m := plan.Mount{Kind: plan.MountBind, Source: host, Target: target, ReadOnly: true, Origin: plan.OriginAgentSettings}
+		fi, err := stat(host)
+		switch {
+		case err == nil:
+			m.File = !fi.IsDir()
+			if rp, err := real(host); err == nil {
+				m.Source = rp
+			}
+		case errors.Is(err, fs.ErrNotExist) && p.Create:
+			m.File = !p.Dir
+			r.Prepare = append(r.Prepare, plan.HostPath{Path: host, Dir: p.Dir, Content: p.Init})
+		case errors.Is(err, fs.ErrNotExist):
+			r.Skipped = append(r.Skipped, host)
+			continue
+		default:
+			return Result{}, fmt.Errorf("settings path %q: %w", host, err)
+		}
+		r.Mounts = append(r.Mounts, m)
+	}
+	return r, nil
+}
+
+// underCredential reports whether target lies strictly inside a writable
+// credential directory mount of have.
+func underCredential(target string, have []plan.Mount) bool {
+	for _, m := range have {
+		if m.Origin == plan.OriginCredential && !m.File && !m.ReadOnly && strings.HasPrefix(target, strings.TrimSuffix(m.Target, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}

@@ -245,16 +245,20 @@ type Mount struct {
 const (
 	OriginWorkspace  = "workspace"
 	OriginCredential = "credential"
-	OriginUser       = "mount" // --mount, LLM_DEVCONTAINER_MOUNTS, config
-	OriginReadOnly   = "ro"    // --ro
-	OriginMask       = "mask"  // --mask
-	OriginCerts      = "certs"
-	OriginConda      = "conda"
-	OriginProtect    = "protect" // a protected workspace path, read-only
-	OriginGit        = "git"     // a worktree's git directory, outside the workspace
-	OriginPrompt     = "prompt"  // the session's system prompt, read-only
-	OriginSkill      = "skill"   // a skill, read-only
-	OriginSSH        = "ssh"     // the agent's ssh config, known_hosts, keys or agent socket
+	// OriginAgentSettings is an agent's own settings that its native runs
+	// on the host read as commands (hooks, notify, extensions): read-only
+	// over the credential directory (the catalogue's settings).
+	OriginAgentSettings = "agent-settings"
+	OriginUser          = "mount" // --mount, LLM_DEVCONTAINER_MOUNTS, config
+	OriginReadOnly      = "ro"    // --ro
+	OriginMask          = "mask"  // --mask
+	OriginCerts         = "certs"
+	OriginConda         = "conda"
+	OriginProtect       = "protect" // a protected workspace path, read-only
+	OriginGit           = "git"     // a worktree's git directory, outside the workspace
+	OriginPrompt        = "prompt"  // the session's system prompt, read-only
+	OriginSkill         = "skill"   // a skill, read-only
+	OriginSSH           = "ssh"     // the agent's ssh config, known_hosts, keys or agent socket
 )
 
 // EnvVar is one variable of the command's environment.

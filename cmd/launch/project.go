@@ -87,6 +87,7 @@ var agentKeys = map[string]keyRule{
 	"tag":            {class: trust.Widening, what: "runs another image tag"},
 	"network_allow":  {class: trust.Widening, what: "changes the agent's suggested network allowlist (--network allow=@AGENT)"},
 	"credentials":    {class: trust.Widening, what: "mounts credential paths from your home, read-write"},
+	"settings":       {class: trust.UserOnly, what: "chooses which of the agent's own settings are read-only inside"},
 	"env_prefixes":   {class: trust.UserOnly, what: "passes host variables by prefix"},
 	"privileges":     {class: trust.Widening, what: "changes the agent's privileges"},
 	"cap_add":        {class: trust.Widening, what: "gives the agent capabilities back"},
