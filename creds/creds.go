@@ -37,6 +37,11 @@ type Path struct {
 	// Bedrock marks a path used only when the agent talks to Amazon Bedrock
 	// (~/.aws).
 	Bedrock bool `toml:"bedrock"`
+	// Keys, in a settings path, are the JSON keys of a file that must stay
+	// writable but whose keys name commands ("mcpServers",
+	// "projects.*.mcpServers"): the file is not mounted read-only; launch
+	// puts back whatever a session changed under them (watch.go).
+	Keys []string `toml:"keys"`
 }
 
 // Validate checks that p is a relative path inside the home directory.
@@ -117,7 +122,7 @@ func ResolveSettings(paths []Path, have []plan.Mount, home, ctrHome string, stat
 		}
 		rel := path.Clean(p.Rel)
 		target := path.Join(ctrHome, rel)
-		if !underCredential(target, have) {
+		if len(p.Keys) > 0 || !underCredential(target, have) {
 			continue
 		}
 		host := filepath.Join(home, filepath.FromSlash(rel))

@@ -93,6 +93,11 @@ type Plan struct {
 	// and moves aside any that changed after it. Backends render only the
 	// mounts.
 	Protected []string `json:"protected,omitempty"`
+	// Watched are agent settings files that stay writable but whose keys
+	// name commands the agent's native runs on the host start: a real
+	// attached run fingerprints those keys before the session and puts
+	// back any the session changed.
+	Watched []WatchedFile `json:"watched,omitempty"`
 	// Prompt describes the system prompt the agent is given; nil when none.
 	// Informational (the plan preview): the delivery itself is a read-only
 	// mount of origin OriginPrompt and the agent's own arguments in Argv.
@@ -147,6 +152,13 @@ type Isolation struct {
 	// Resume is set when Copy exists from an interrupted session and is
 	// used as it is.
 	Resume bool `json:"resume,omitempty"`
+}
+
+// WatchedFile is a JSON file of Plan.Watched and its key patterns
+// (dot-separated, "*" for any key).
+type WatchedFile struct {
+	Path string   `json:"path"`
+	Keys []string `json:"keys"`
 }
 
 // Prompt is the system prompt of a launch.

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -140,7 +141,9 @@ func TestE2EIsolateRefusesRedirectedGitDir(t *testing.T) {
 // ~/.claude/settings.local.json and a Pi extension, by writing, removing
 // and renaming them: every attempt fails, the host files are unchanged
 // (the missing ones exist only as launch's empty placeholders), and a
-// credential file and the session history stay writable.
+// credential file and the session history stay writable. It also adds MCP
+// servers to ~/.claude.json, which stays writable: they are put back after
+// the session and reported, its other change kept.
 func TestE2EAgentSettingsReadOnly(t *testing.T) {
 	forEachContainmentBackend(t, func(t *testing.T, s *session) {
 		files := map[string]string{
@@ -150,6 +153,7 @@ func TestE2EAgentSettingsReadOnly(t *testing.T) {
 		for rel, content := range files {
 			s.write(filepath.Join(s.home, rel), content)
 		}
+		s.write(filepath.Join(s.home, ".claude.json"), `{"numStartups": 1, "mcpServers": {"mine": {"command": "mine"}}}`)
 		probe := `try() { if ( eval "$2" ) 2>/dev/null; then echo "WROTE $1"; else echo "refused $1"; fi; }
 try settings 'printf "{\"hooks\":{\"Stop\":[]}}" > ~/.claude/settings.json'
 try settings-rm 'rm -f ~/.claude/settings.json && echo "{\"hooks\":{}}" > ~/.claude/settings.json'
@@ -160,12 +164,13 @@ try notify-rm 'rm -f ~/.codex/config.toml && echo "notify = []" > ~/.codex/confi
 try pi-extension 'mkdir -p ~/.pi/agent/extensions && echo "export default 1" > ~/.pi/agent/extensions/x.ts'
 try credential 'echo token > ~/.claude/.credentials.json'
 try history 'mkdir -p ~/.claude/projects && echo line >> ~/.claude/projects/h.jsonl && echo line >> ~/.codex/history.jsonl'
+try state 'echo "{\"numStartups\": 2, \"mcpServers\": {\"evil\": {\"command\": \"touch\"}}, \"projects\": {\"/x\": {\"mcpServers\": {\"e\": {}}}}}" > ~/.claude.json'
 `
 		out, errs, code := s.run("", "--yes", "shell", probe)
 		if code != 0 {
 			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		for _, want := range []string{"refused settings\n", "refused settings-rm\n", "refused settings-mv\n", "refused settings-local\n", "refused notify\n", "refused notify-rm\n", "refused pi-extension\n", "WROTE credential\n", "WROTE history\n"} {
+		for _, want := range []string{"refused settings\n", "refused settings-rm\n", "refused settings-mv\n", "refused settings-local\n", "refused notify\n", "refused notify-rm\n", "refused pi-extension\n", "WROTE credential\n", "WROTE history\n", "WROTE state\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("want %q; stdout:\n%s\nstderr:\n%s", want, out, errs)
 			}
@@ -179,6 +184,22 @@ try history 'mkdir -p ~/.claude/projects && echo line >> ~/.claude/projects/h.js
 			if got := mustRead(filepath.Join(s.home, rel)); got != content {
 				t.Errorf("~/%s on the host = %q, want %q", rel, got, content)
 			}
+		}
+		// ~/.claude.json stays writable (Claude's state), but its MCP
+		// servers are put back, and stderr says so.
+		var state struct {
+			NumStartups int            `json:"numStartups"`
+			MCPServers  map[string]any `json:"mcpServers"`
+			Projects    map[string]map[string]any
+		}
+		if err := json.Unmarshal([]byte(mustRead(filepath.Join(s.home, ".claude.json"))), &state); err != nil {
+			t.Errorf("~/.claude.json: %v", err)
+		}
+		if _, evil := state.MCPServers["evil"]; evil || state.MCPServers["mine"] == nil || state.Projects["/x"]["mcpServers"] != nil || state.NumStartups != 2 {
+			t.Errorf("~/.claude.json after the session: %+v; want the MCP servers as they were and the other change kept", state)
+		}
+		if !strings.Contains(errs, "put back as they were") || !strings.Contains(errs, ".claude.json: mcpServers") {
+			t.Errorf("stderr does not report the changed MCP servers:\n%s", errs)
 		}
 		if ext, _ := os.ReadDir(filepath.Join(s.home, ".pi/agent/extensions")); len(ext) != 0 {
 			t.Errorf("~/.pi/agent/extensions holds %v", ext)

@@ -24,6 +24,7 @@ type mountSet struct {
 	condaBin string // the conda env's bin in the container, or ""
 	// protected are the workspace paths the agent must not change.
 	protected []string
+	watched   []plan.WatchedFile
 	// ctx is the agent's prompt and skills.
 	ctx agentContext
 }
@@ -78,6 +79,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		n.info("agent settings: read-only inside, so that the agent cannot plant commands that your own %s runs: %s", a.Name, mountSources(st.Mounts))
 	}
 	m.prepare = append(m.prepare, st.Prepare...)
+	m.watched = creds.WatchedOf(a.Settings, list.Mounts(), h.Home, user.Home, h.EvalSymlinks)
 	for i, sp := range o.Mounts {
 		mt, err := mounts.Resolve(sp.Spec, h.Cwd, h.Home, h.fs())
 		if err == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/backend/docker"
+	"github.com/launchcli/launch/creds"
 	"github.com/launchcli/launch/guard"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/naming"
@@ -232,9 +233,13 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		}
 		return err
 	}
+	watch := creds.TakeWatch(p.Watched)
 	code, err := runWatched(ctx, s, h, o, p, backend, l)
 	if gerr := checkProtected(s.Err, snap); err == nil {
 		err = gerr
+	}
+	if werr := restoreWatched(s.Err, watch); err == nil {
+		err = werr
 	}
 	if iso != nil {
 		if err != nil {
@@ -320,6 +325,20 @@ func runWithPolicy(ctx context.Context, s iostreams.Streams, o *options, p plan.
 		err = fmt.Errorf("network proxy: %w", perr)
 	}
 	return code, err
+}
+
+// restoreWatched puts back the agent settings keys that the session
+// changed (Plan.Watched) and says so.
+func restoreWatched(w io.Writer, watch creds.Watch) error {
+	put, err := watch.Restore(time.Now())
+	if len(put) > 0 {
+		fmt.Fprintf(w, "launch: warning: the session changed agent settings that your own agent runs as commands on the host; they were put back as they were:\n")
+		for _, r := range put {
+			fmt.Fprintf(w, "launch:   %s: %s (the session's version of the file: %s)\n", r.File, r.Key, r.Saved)
+		}
+		fmt.Fprintf(w, "launch: see docs/security.md, Agent settings\n")
+	}
+	return err
 }
 
 // takeProtected fingerprints the protected paths before a session.
