@@ -283,7 +283,7 @@ func TestPreviewMarksOutside(t *testing.T) {
 	p, _ := resolveCase(t, goldenCase{args: []string{"--mount", "~/data:/data:ro", "--mount", "/scratch/shared:/s", "codex"}})
 	got := summary(p, backendDocker)
 	for _, want := range []string{
-		"outside the workspace, the agent sees: /home/ana/.codex (WRITABLE), /home/ana/data (read-only), /scratch/shared (WRITABLE)",
+		"outside the workspace, the agent sees: /home/ana/.codex (WRITABLE), /home/ana/.codex/config.toml (read-only), /home/ana/.codex/rules (read-only), /home/ana/data (read-only), /scratch/shared (WRITABLE)",
 		"protected: .claude/agents",
 		".git/hooks",
 	} {
