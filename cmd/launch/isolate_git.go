@@ -379,7 +379,7 @@ func finishLines(iso *plan.Isolation) []string {
 	}
 	return []string{
 		"# launch refuses a copy whose .git is a link or a file, or has a commondir or a config.worktree the session made; it reads HEAD from the copy's files (no git runs with the copy's git directory)",
-		`head=$(launch reads ` + shell.Quote(filepath.Join(iso.Copy, ".git", "HEAD")) + `)`,
+		`head=$(cd ` + shell.Quote(filepath.Join(iso.Copy, ".git")) + ` && r=$(cat HEAD) && case $r in "ref: "*) r=${r#ref: }; cat "$r" 2>/dev/null || sed -n "s| $r\$||p" packed-refs ;; *) echo "$r" ;; esac)`,
 		shell.Join(append(env(), initSteps(iso, "sha1")...)),
 		"printf %s " + shell.Quote(launchGitConfig("sha1")) + " > " + shell.Quote(filepath.Join(g, "config")),
 		"echo " + shell.Quote(filepath.Join(iso.Copy, ".git", "objects")) + " > " + shell.Quote(filepath.Join(g, "objects", "info", "alternates")),
