@@ -136,7 +136,7 @@ func ResolveSettings(paths []Path, have []plan.Mount, home, ctrHome string, stat
 			}
 		case errors.Is(err, fs.ErrNotExist) && p.Create:
 			m.File = !p.Dir
-			r.Prepare = append(r.Prepare, plan.HostPath{Path: host, Dir: p.Dir, Content: p.Init})
+			r.Prepare = append(r.Prepare, plan.HostPath{Path: host, Dir: p.Dir, Content: p.Init, Placeholder: true})
 		case errors.Is(err, fs.ErrNotExist):
 			r.Skipped = append(r.Skipped, host)
 			continue

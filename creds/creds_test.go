@@ -127,7 +127,7 @@ func TestResolveSettings(t *testing.T) {
 	if !reflect.DeepEqual(r.Mounts, want) {
 		t.Errorf("mounts:\n%+v\nwant\n%+v", r.Mounts, want)
 	}
-	if wantP := []plan.HostPath{{Path: filepath.Join(home, ".claude", "settings.local.json"), Content: "{}"}}; !reflect.DeepEqual(r.Prepare, wantP) {
+	if wantP := []plan.HostPath{{Path: filepath.Join(home, ".claude", "settings.local.json"), Content: "{}", Placeholder: true}}; !reflect.DeepEqual(r.Prepare, wantP) {
 		t.Errorf("prepare %+v, want %+v", r.Prepare, wantP)
 	}
 	if _, err := ResolveSettings([]Path{{Rel: "../x"}}, have, home, "/home/u", os.Stat, filepath.EvalSymlinks); err == nil {

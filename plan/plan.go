@@ -336,6 +336,10 @@ type HostPath struct {
 	Dir bool `json:"dir,omitempty"`
 	// Content is the content of a new file (ignored for a directory).
 	Content string `json:"content,omitempty"`
+	// Placeholder marks a path made only so that a read-only mount covers
+	// it (an agent setting that did not exist): a real attached run
+	// removes it after the session if it is still as made.
+	Placeholder bool `json:"placeholder,omitempty"`
 }
 
 // Lookup returns the variable called name and whether it is set.

@@ -140,7 +140,8 @@ func TestE2EIsolateRefusesRedirectedGitDir(t *testing.T) {
 // ~/.claude/settings.json, notify to ~/.codex/config.toml, create
 // ~/.claude/settings.local.json and a Pi extension, by writing, removing
 // and renaming them: every attempt fails, the host files are unchanged
-// (the missing ones exist only as launch's empty placeholders), and a
+// (the missing ones existed only as launch's empty placeholders, removed
+// after the session), and a
 // credential file and the session history stay writable. It also adds MCP
 // servers to ~/.claude.json, which stays writable: they are put back after
 // the session and reported, its other change kept.
@@ -180,9 +181,13 @@ try state 'echo "{\"numStartups\": 2, \"mcpServers\": {\"evil\": {\"command\": \
 				t.Errorf("~/%s on the host = %q, want %q", rel, got, content)
 			}
 		}
-		for rel, content := range map[string]string{".claude/settings.local.json": "{}", ".claude/.credentials.json": "token\n"} {
-			if got := mustRead(filepath.Join(s.home, rel)); got != content {
-				t.Errorf("~/%s on the host = %q, want %q", rel, got, content)
+		if got := mustRead(filepath.Join(s.home, ".claude/.credentials.json")); got != "token\n" {
+			t.Errorf("~/.claude/.credentials.json on the host = %q, want the agent's write", got)
+		}
+		// The placeholders launch made for the read-only mounts are gone.
+		for _, rel := range []string{".claude/settings.local.json", ".codex/rules", ".pi/agent/extensions"} {
+			if _, err := os.Lstat(filepath.Join(s.home, rel)); err == nil {
+				t.Errorf("~/%s is left on the host", rel)
 			}
 		}
 		// ~/.claude.json stays writable (Claude's state), but its MCP
