@@ -109,11 +109,14 @@ func goBuild(b *testing.B, goCmd, dir string, args ...string) {
 	b.Helper()
 	build := exec.Command(goCmd, append([]string{"build"}, args...)...)
 	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	build.Env = goEnv()
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
+
+// goEnv is the Makefile's environment for the go command.
+func goEnv() []string { return append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=") }
 
 // librariesOnly writes hello-world with a blank import of every package that
 // launch links, this module's own left out (and the internal ones, which
@@ -122,6 +125,7 @@ func librariesOnly(b *testing.B, goCmd, dir string) string {
 	b.Helper()
 	list := exec.Command(goCmd, "list", "-tags", benchTags, "-deps", "-f",
 		`{{if not (and .Module (eq .Module.Path "github.com/launchcli/launch"))}}{{.ImportPath}}{{end}}`, ".")
+	list.Env = goEnv()
 	out, err := list.Output()
 	if err != nil {
 		b.Fatalf("go list: %v", err)
