@@ -53,7 +53,7 @@ type Task struct {
 // DefaultConcurrency is the concurrency when the file sets none.
 const DefaultConcurrency = 4
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // forbidden are launch flags a task cannot take: the batch decides them.
 var forbidden = map[string]string{
@@ -93,7 +93,7 @@ func Load(path string) (*File, error) {
 		}
 		where := fmt.Sprintf("batch file %s: task %d (%s)", path, i+1, t.Name)
 		switch {
-		case !nameRE.MatchString(t.Name):
+		case !nameRE().MatchString(t.Name):
 			return nil, fmt.Errorf("%s: name: want letters, digits, '.', '_' and '-'", where)
 		case seen[t.Name]:
 			return nil, fmt.Errorf("%s: name used twice", where)

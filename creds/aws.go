@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -69,7 +70,7 @@ func (c ProcessCredentials) Expires() (time.Time, error) {
 }
 
 // sectionHeader matches an INI section header, with an optional comment.
-var sectionHeader = regexp.MustCompile(`^\s*\[([^\]]*)\]\s*([#;].*)?$`)
+var sectionHeader = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*\[([^\]]*)\]\s*([#;].*)?$`) })
 
 // UpsertProfile returns the AWS config text with profile's key set to
 // value. Everything else is kept as it was, byte for byte: other sections,
@@ -85,7 +86,7 @@ func UpsertProfile(config []byte, profile, key, value string) []byte {
 	want := key + " = " + value + "\n"
 	header := -1
 	for i, l := range lines {
-		if m := sectionHeader.FindStringSubmatch(strings.TrimRight(l, "\r\n")); m != nil && sectionName(m[1]) == "profile "+profile {
+		if m := sectionHeader().FindStringSubmatch(strings.TrimRight(l, "\r\n")); m != nil && sectionName(m[1]) == "profile "+profile {
 			header = i
 			break
 		}
@@ -106,7 +107,7 @@ func UpsertProfile(config []byte, profile, key, value string) []byte {
 	}
 	end := len(lines)
 	for i := header + 1; i < len(lines); i++ {
-		if sectionHeader.MatchString(strings.TrimRight(lines[i], "\r\n")) {
+		if sectionHeader().MatchString(strings.TrimRight(lines[i], "\r\n")) {
 			end = i
 			break
 		}

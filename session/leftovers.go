@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // What `launch gc` finds on the file system: what launch made and no
@@ -32,7 +33,7 @@ type Leftover struct {
 }
 
 // digestSIF is the name of a pulled SIF in the cache's sha256 directory.
-var digestSIF = regexp.MustCompile(`^[0-9a-f]{64}\.sif$`)
+var digestSIF = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}\.sif$`) })
 
 // UnlinkedSIFs lists the SIF files of the pull cache dir (dir/sha256/HEX.sif,
 // as the singularity backend stores them) that no symbolic link under dir
@@ -59,7 +60,7 @@ func UnlinkedSIFs(dir string) ([]Leftover, error) {
 	})
 	var out []Leftover
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !digestSIF.MatchString(e.Name()) {
+		if !e.Type().IsRegular() || !digestSIF().MatchString(e.Name()) {
 			continue
 		}
 		p := filepath.Join(store, e.Name())
@@ -89,7 +90,7 @@ func StaleSandboxes(dir string, inUse func(string) bool) ([]Leftover, error) {
 		switch {
 		case e.IsDir() && strings.HasPrefix(e.Name(), ".unpack.") && !inUse(p):
 			out = append(out, Leftover{Kind: "unpack", Path: p, Why: "an unpack that did not finish", Size: DirSize(p)})
-		case strings.HasSuffix(e.Name(), ".source") && digestSIF.MatchString(strings.TrimSuffix(e.Name(), ".source")+".sif"):
+		case strings.HasSuffix(e.Name(), ".source") && digestSIF().MatchString(strings.TrimSuffix(e.Name(), ".source")+".sif"):
 			b, err := os.ReadFile(p)
 			if err != nil {
 				continue

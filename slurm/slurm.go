@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -41,9 +42,9 @@ type Options struct {
 
 var (
 	// Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
-	timeRE = regexp.MustCompile(`^(\d+(:\d+){0,2}|\d+-\d+(:\d+){0,2})$`)
-	memRE  = regexp.MustCompile(`^\d+[KMGTkmgt]?$`)
-	wordRE = regexp.MustCompile(`^[A-Za-z0-9_.:+=/-]+$`)
+	timeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+(:\d+){0,2}|\d+-\d+(:\d+){0,2})$`) })
+	memRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+[KMGTkmgt]?$`) })
+	wordRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.:+=/-]+$`) })
 )
 
 // Validate checks each option's form; the error names the key and what is
@@ -52,14 +53,14 @@ func (o Options) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for _, w := range []struct{ key, v string }{{"partition", o.Partition}, {"account", o.Account}, {"gres", o.Gres}} {
-		if w.v != "" && !wordRE.MatchString(w.v) {
+		if w.v != "" && !wordRE().MatchString(w.v) {
 			bad("slurm %s %q: one word of letters, digits and _.:+=/-", w.key, w.v)
 		}
 	}
-	if o.Time != "" && !timeRE.MatchString(o.Time) {
+	if o.Time != "" && !timeRE().MatchString(o.Time) {
 		bad("slurm time %q: want minutes, H:M:S or D-H:M:S (as sbatch --time)", o.Time)
 	}
-	if o.Mem != "" && !memRE.MatchString(o.Mem) {
+	if o.Mem != "" && !memRE().MatchString(o.Mem) {
 		bad("slurm mem %q: want a size such as 16G (as sbatch --mem)", o.Mem)
 	}
 	if o.CPUs < 0 || o.GPUs < 0 {

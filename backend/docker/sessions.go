@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -41,7 +42,7 @@ var _ SessionEngine = (*client.Client)(nil)
 
 // exitedRE reads the exit code from a listed container's status text
 // ("Exited (137) 2 minutes ago").
-var exitedRE = regexp.MustCompile(`^Exited \((-?\d+)\)`)
+var exitedRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Exited \((-?\d+)\)`) })
 
 // Sessions lists the sessions of the user uid on the engine e: the
 // containers that carry launch's labels and uid's. Without all, only those
@@ -63,7 +64,7 @@ func Sessions(ctx context.Context, e SessionEngine, uid int, all bool) ([]sess.I
 			i.Name = strings.TrimPrefix(c.Names[0], "/")
 		}
 		i.Status = sess.Status(c.State)
-		if m := exitedRE.FindStringSubmatch(c.Status); m != nil {
+		if m := exitedRE().FindStringSubmatch(c.Status); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			i.ExitCode = &n
 		}

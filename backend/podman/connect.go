@@ -334,7 +334,11 @@ func Connect(ctx context.Context, h Host) (*Conn, error) {
 	}
 	var tried []string
 	for _, ep := range eps {
-		if p, ok := strings.CutPrefix(ep.URI, "unix://"); ok && !ep.Named && !h.exists(p) {
+		if p, ok := strings.CutPrefix(ep.URI, "unix://"); ok && !h.exists(p) {
+			if ep.Named {
+				// Said at once: the bindings retry a failed dial for 600 ms.
+				return nil, connectError(ep, errors.New("no socket"))
+			}
 			tried = append(tried, ep.String()+": no socket")
 			continue
 		}

@@ -156,5 +156,9 @@ func TestConnectErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "unix:///nonexistent/api.sock (CONTAINER_HOST)") {
 			t.Errorf("error %v does not name the connection tried", err)
 		}
+		// Said before dialling: the bindings retry a dial for 600 ms.
+		if err == nil || !strings.Contains(err.Error(), "(CONTAINER_HOST): no socket;") {
+			t.Errorf("error %v does not say that the socket is missing", err)
+		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/launchcli/launch/plan"
 )
@@ -413,7 +414,7 @@ func CacheLink(cacheDir, ref string) (link string, ok bool) {
 	return path.Join(path.Clean(cacheDir), cacheKey(scheme, rest)+".sif"), true
 }
 
-var component = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+var component = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`) })
 
 // cacheKey names the cache link of a reference after the reference itself
 // (oras/ghcr.io/org/repo/tag), so that a user can find it; a reference whose
@@ -431,7 +432,7 @@ func cacheKey(scheme, rest string) string {
 	parts := append([]string{scheme}, strings.Split(name, "/")...)
 	parts = append(parts, tag)
 	for _, p := range parts {
-		if !component.MatchString(p) {
+		if !component().MatchString(p) {
 			sum := sha256.Sum256([]byte(scheme + "://" + rest))
 			return path.Join(scheme, "by-ref", hex.EncodeToString(sum[:12]))
 		}

@@ -172,7 +172,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 	var out []cli.Flag
 	for _, sf := range settingFlags {
 		name := sf.flagName()
-		switch settingsType.Field(fieldByKey[sf.key]).Type.Kind() {
+		switch settingsType.Field(fieldByKey()[sf.key]).Type.Kind() {
 		case reflect.Slice:
 			f.lists[sf.key] = new([]string)
 			out = append(out, &cli.StringSliceFlag{Name: name, Aliases: sf.aliases, Usage: sf.usage, Destination: f.lists[sf.key]})

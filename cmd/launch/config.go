@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -169,7 +170,9 @@ func decodeConfig(name, text string) (layer, error) {
 }
 
 // typeError is how the TOML decoder reports a value of the wrong type.
-var typeError = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): incompatible types: TOML value has type ([^;]+); destination has type (.+)$`)
+var typeError = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): incompatible types: TOML value has type ([^;]+); destination has type (.+)$`)
+})
 
 // configError rewords a decoding error in the user's words: file, line,
 // key, and what was wanted.
@@ -181,7 +184,7 @@ func configError(name string, err error) error {
 		}
 		return usagef("%s: line %d: %s", name, pe.Position.Line, pe.Message)
 	}
-	if m := typeError.FindStringSubmatch(err.Error()); m != nil {
+	if m := typeError().FindStringSubmatch(err.Error()); m != nil {
 		return usagef("%s: line %s: %s: want %s, not %s", name, m[1], m[2], kindWord(m[4]), kindWord(m[3]))
 	}
 	return usagef("%s: %s", name, strings.TrimPrefix(err.Error(), "toml: "))
@@ -204,9 +207,9 @@ func kindWord(t string) string {
 	return "a string"
 }
 
-var agentNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+var agentNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`) })
 
-func validAgentName(n string) bool { return agentNameRE.MatchString(n) }
+func validAgentName(n string) bool { return agentNameRE().MatchString(n) }
 
 // keyLine finds the line where the last part of key is defined, as a key or
 // a table header; 0 when it cannot be found.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/launchcli/launch/internal/shell"
@@ -21,7 +22,7 @@ import (
 // defaultIsolateMax is --isolate's size limit when none is set.
 const defaultIsolateMax = 2 << 30
 
-var sessionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[0-9]{8}-[0-9]{6}-[0-9]+$`)
+var sessionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[0-9]{8}-[0-9]{6}-[0-9]+$`) })
 
 // isolationOf decides an isolated session (--isolate): its name, its copy
 // and where the result goes, and rebinds every mount of a workspace path to
@@ -43,7 +44,7 @@ func isolationOf(o *options, a agent, h *Host, ws workspace, ms []plan.Mount, n 
 	}
 	dir := filepath.Join(stateDir(h), "isolated")
 	if o.Resume != "" {
-		if !sessionRE.MatchString(o.Resume) {
+		if !sessionRE().MatchString(o.Resume) {
 			return nil, usagef("--resume %q: want a session name such as claude-20261201-154233-4242, as launch printed it", o.Resume)
 		}
 		iso.Session, iso.Resume = o.Resume, true

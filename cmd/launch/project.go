@@ -216,7 +216,7 @@ func (r *review) strip(k toml.Key) {
 			r.l.ignored = map[string]bool{}
 		}
 		r.l.ignored[k[0]] = true
-		f := reflect.ValueOf(&r.l.cfg).Elem().Field(fieldByKey[k[0]])
+		f := reflect.ValueOf(&r.l.cfg).Elem().Field(fieldByKey()[k[0]])
 		f.Set(reflect.Zero(f.Type()))
 	case k[0] == "image_defaults":
 		r.l.cfg.ImageDefaults = imageDefaults{}

@@ -48,7 +48,7 @@ func TestEveryKeyHasAClass(t *testing.T) {
 		}
 	}
 	for k := range topKeys {
-		if _, ok := fieldByKey[k]; !ok {
+		if _, ok := fieldByKey()[k]; !ok {
 			t.Errorf("topKeys has %q, which is no key of Settings", k)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/launchcli/launch/mounts"
 	"github.com/launchcli/launch/plan"
@@ -118,20 +119,20 @@ func (s origins) errAt(key string, i int, err error) error {
 }
 
 // fieldByKey maps toml keys to Settings field indexes.
-var fieldByKey = func() map[string]int {
+var fieldByKey = sync.OnceValue(func() map[string]int {
 	m := map[string]int{}
 	t := reflect.TypeFor[Settings]()
 	for i := range t.NumField() {
 		m[strings.Split(t.Field(i).Tag.Get("toml"), ",")[0]] = i
 	}
 	return m
-}()
+})
 
 // mergeFrom applies the keys of layer that defined reports, recording their
 // origins.
 func (s *Settings) mergeFrom(layer *Settings, defined func(key string) (origin, bool), from origins) {
 	dst, src := reflect.ValueOf(s).Elem(), reflect.ValueOf(layer).Elem()
-	for key, i := range fieldByKey {
+	for key, i := range fieldByKey() {
 		if fileOnly[key] {
 			continue
 		}
@@ -155,7 +156,7 @@ func (s *Settings) mergeFrom(layer *Settings, defined func(key string) (origin, 
 // setText sets key from text as a config file would: a typed field parses
 // it, a list appends it, a bool takes true/false/1/0.
 func (s *Settings) setText(key, text string) error {
-	f := reflect.ValueOf(s).Elem().Field(fieldByKey[key])
+	f := reflect.ValueOf(s).Elem().Field(fieldByKey()[key])
 	if f.Kind() == reflect.Slice {
 		item := reflect.New(f.Type().Elem())
 		if err := fromText(item, text); err != nil {
@@ -260,10 +261,10 @@ func (r imageRef) hasTag() bool {
 // imageTag is a tag alone.
 type imageTag string
 
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+var tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
 
 func (g *imageTag) UnmarshalText(t []byte) error {
-	if !tagRE.Match(t) {
+	if !tagRE().Match(t) {
 		return fmt.Errorf("%q: a tag is letters, digits, '_', '.' and '-' (no '/', ':', '@' or blanks)", t)
 	}
 	*g = imageTag(t)
@@ -393,7 +394,7 @@ type gpuSetting struct {
 	plan.GPUs
 }
 
-var gpuUUID = regexp.MustCompile(`^(GPU|MIG)-[0-9A-Fa-f-]+(/[0-9]+/[0-9]+)?$`)
+var gpuUUID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(GPU|MIG)-[0-9A-Fa-f-]+(/[0-9]+/[0-9]+)?$`) })
 
 func (g *gpuSetting) UnmarshalText(t []byte) error {
 	s := string(t)
@@ -415,7 +416,7 @@ func (g *gpuSetting) UnmarshalText(t []byte) error {
 		n, err := strconv.Atoi(d)
 		switch {
 		case err == nil && n >= 0 && strconv.Itoa(n) == d:
-		case gpuUUID.MatchString(d):
+		case gpuUUID().MatchString(d):
 		default:
 			return fmt.Errorf("%q: device %q: want none, all, auto, or device ids such as 0,1 (non-negative integers or GPU UUIDs)", s, d)
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/launchcli/launch/plan"
@@ -75,12 +76,12 @@ func AgentLabels(x *plan.Sidecar, extra map[string]string) map[string]string {
 
 // validName is the engines' rule for container names (Docker's and
 // Podman's are the same).
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // CheckName reports whether name is a container name the engines take;
 // empty is allowed (the engine then picks one).
 func CheckName(name string) error {
-	if name != "" && !validName.MatchString(name) {
+	if name != "" && !validName().MatchString(name) {
 		return plan.Errorf(plan.ErrInvalid, "container name %q: want letters, digits, '_', '.' and '-', starting with a letter or digit", name)
 	}
 	return nil
