@@ -209,6 +209,12 @@ func TestProxyRefusesAttacks(t *testing.T) {
 			if code != http.StatusForbidden || !strings.HasPrefix(body, "launch: ") {
 				t.Errorf("%q: %d %q, want 403 with launch's reason", tt.req, code, body)
 			}
+			if tt.name == "name-to-loopback" {
+				want := fmt.Sprintf("launch: rebind.domain:%d resolves to 127.0.0.1 (loopback); a name in the network allowlist (--network allow=test) does not open those; to allow the address, add it to the list: --network allow=test,127.0.0.1:%d\n", v4.port, v4.port)
+				if body != want {
+					t.Errorf("body %q, want %q", body, want)
+				}
+			}
 			if d := a.dials(); len(d) != 0 {
 				t.Errorf("%q: the proxy dialled %v", tt.req, d)
 			}

@@ -155,7 +155,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Host, d.Port = raw, port
 	h, err := ParseHost(raw)
 	if err != nil {
-		p.deny(w, d, err.Error(), fmt.Sprintf("launch: %v; the network allowlist matches host names and IP addresses in their plain form only\n", err))
+		p.deny(w, d, err.Error(), fmt.Sprintf("launch: %v; the network allowlist matches host names and IP addresses in their plain form only", err))
 		return
 	}
 	d.Host = h.String()
@@ -200,9 +200,9 @@ func (p *Proxy) unreachable(w http.ResponseWriter, d Decision, err error) {
 	d.Verdict, d.Reason, d.Status = "error", err.Error(), http.StatusBadGateway
 	p.record(d)
 	hp := net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
-	body := fmt.Sprintf("launch: %s is allowed but could not be reached: %v\n", hp, err)
+	body := fmt.Sprintf("launch: %s is allowed but could not be reached: %v", hp, err)
 	if p.Upstream != nil {
-		body = fmt.Sprintf("launch: %s is allowed but could not be reached through the host's upstream proxy; the reason is in the session log on the host\n", hp)
+		body = fmt.Sprintf("launch: %s is allowed but could not be reached through the host's upstream proxy; the reason is in the session log on the host", hp)
 	}
 	http.Error(w, body, http.StatusBadGateway)
 }
@@ -210,7 +210,7 @@ func (p *Proxy) unreachable(w http.ResponseWriter, d Decision, err error) {
 // refusal is the 403 body: the host, the policy, the flag that allows it.
 func (p *Proxy) refusal(host string, port int) string {
 	hp := net.JoinHostPort(host, strconv.Itoa(port))
-	return fmt.Sprintf("launch: %s is not in the network allowlist (--network %s); to allow it, add it to the list: --network %s,%s\n", hp, p.policy(), p.policy(), hp)
+	return fmt.Sprintf("launch: %s is not in the network allowlist (--network %s); to allow it, add it to the list: --network %s,%s", hp, p.policy(), p.policy(), hp)
 }
 
 func (p *Proxy) policy() string {
@@ -224,7 +224,7 @@ func (p *Proxy) policy() string {
 // the allowlist does not name.
 func (p *Proxy) refusedBody(ra *refusedAddrs) string {
 	first := ra.addrs[0].String()
-	return fmt.Sprintf("launch: %v; a name in the network allowlist (--network %s) does not open those; to allow the address, add it to the list: --network %s,%s\n", ra, p.policy(), p.policy(), first)
+	return fmt.Sprintf("launch: %v; a name in the network allowlist (--network %s) does not open those; to allow the address, add it to the list: --network %s,%s", ra, p.policy(), p.policy(), first)
 }
 
 // dest is an allowed destination: its host, port, and (without an
