@@ -1,14 +1,16 @@
 // Package netpolicy enforces a network allowlist (plan.NetworkAllow) with an
 // HTTP proxy: the host side (Proxy: CONNECT and plain HTTP, matched on the
-// requested host name, every decision logged) and the container side
-// (Forward: a loopback listener relayed to the proxy's Unix socket, and
-// Connect: one tunnel on stdin/stdout, an SSH ProxyCommand).
+// requested host in canonical form, dialled at the addresses it checked,
+// every decision logged) and the container side (Forward: a loopback
+// listener relayed to the proxy's Unix socket, and Connect: one tunnel on
+// stdin/stdout, an SSH ProxyCommand).
 //
-// It imports plan and the standard library only: no backend, no cmd.
+// It imports plan, golang.org/x/net/idna and the standard library only: no
+// backend, no cmd.
 package netpolicy
 
 import (
-	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/launchcli/launch/plan"
@@ -17,49 +19,79 @@ import (
 // Matcher decides whether a destination is on the allowlist. The zero value
 // allows nothing.
 type Matcher struct {
-	allow []plan.HostPort
+	names []nameEntry
+	ips   []ipEntry
+}
+
+type nameEntry struct {
+	name     string // without the "*." of a pattern
+	wildcard bool
+	port     int
+}
+
+type ipEntry struct {
+	ip   netip.Addr // unmapped
+	port int
 }
 
 // NewMatcher returns the Matcher of an allowlist as plan.ParseNetwork gives
 // it: a host "*.example.com" matches every name under example.com (not
-// example.com itself); a port of 0 matches every port.
+// example.com itself); a port of 0 matches every port. An entry that is an
+// IP address matches that address only; a name or pattern matches names
+// only. Entries that plan.ParseNetwork would refuse match nothing.
 func NewMatcher(allow []plan.HostPort) Matcher {
-	return Matcher{allow: append([]plan.HostPort(nil), allow...)}
-}
-
-// Allows reports whether host:port is on the allowlist. host is compared by
-// name, case-insensitively and without a trailing dot; an IP address matches
-// only the same address written in the list.
-func (m Matcher) Allows(host string, port int) bool {
-	host = canonicalHost(host)
-	if host == "" || port < 1 || port > 65535 {
-		return false
-	}
-	for _, a := range m.allow {
-		if a.Port != 0 && a.Port != port {
-			continue
-		}
-		if suffix, ok := strings.CutPrefix(a.Host, "*."); ok {
-			if strings.HasSuffix(host, "."+suffix) && net.ParseIP(host) == nil {
-				return true
+	var m Matcher
+	for _, a := range allow {
+		if ip, err := netip.ParseAddr(a.Host); err == nil {
+			if ip.Zone() == "" {
+				m.ips = append(m.ips, ipEntry{ip: ip.Unmap(), port: a.Port})
 			}
 			continue
 		}
-		if a.Host == host {
-			return true
+		e := nameEntry{name: strings.ToLower(a.Host), port: a.Port}
+		if suffix, ok := strings.CutPrefix(e.name, "*."); ok {
+			e.name, e.wildcard = suffix, true
 		}
-		if ip := net.ParseIP(host); ip != nil && ip.Equal(net.ParseIP(a.Host)) {
+		if h, err := ParseHost(e.name); err == nil && h.Name == e.name {
+			m.names = append(m.names, e)
+		}
+	}
+	return m
+}
+
+// Allows reports whether h:port is on the allowlist: a name against the
+// names and patterns, an IP address against the IP entries only (a pattern
+// never matches an address, whatever text follows it).
+func (m Matcher) Allows(h Host, port int) bool {
+	if port < 1 || port > 65535 {
+		return false
+	}
+	if h.IP.IsValid() {
+		return h.Name == "" && m.AllowsAddr(h.IP, port)
+	}
+	if h.Name == "" {
+		return false
+	}
+	for _, e := range m.names {
+		if e.port != 0 && e.port != port {
+			continue
+		}
+		if e.wildcard && strings.HasSuffix(h.Name, "."+e.name) || !e.wildcard && h.Name == e.name {
 			return true
 		}
 	}
 	return false
 }
 
-// canonicalHost lowercases host, drops IPv6 brackets and one trailing dot.
-func canonicalHost(host string) string {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
+// AllowsAddr reports whether an IP entry of the allowlist names ip at
+// port: what lets a name that resolves to a loopback, link-local or private
+// address reach it.
+func (m Matcher) AllowsAddr(ip netip.Addr, port int) bool {
+	ip = ip.Unmap()
+	for _, e := range m.ips {
+		if (e.port == 0 || e.port == port) && e.ip == ip {
+			return true
+		}
 	}
-	return host
+	return false
 }

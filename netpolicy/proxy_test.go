@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,14 +25,40 @@ import (
 	"github.com/launchcli/launch/plan"
 )
 
-// lab is a proxy on a Unix socket whose resolver maps test names to test
-// servers on the loopback.
+// lab is a proxy on a Unix socket whose resolver gives each test name an
+// address of its own in 203.0.113.0/24 (TEST-NET-3: on the internet as far
+// as the proxy can tell), and whose dialer takes those addresses to test
+// servers on the loopback. It dials the loopback itself only when asked
+// for a loopback address (an IP entry that names it), and nothing else.
 type lab struct {
 	t      *testing.T
 	proxy  *Proxy
 	socket string
 	log    *syncBuffer
 	names  map[string]string // host:port → loopback address
+
+	mu      sync.Mutex
+	ips     map[string]netip.Addr // name → its test address
+	dialled []string              // every address the proxy dialled
+}
+
+// ip is name's test address.
+func (l *lab) ip(name string) netip.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ip, ok := l.ips[name]; ok {
+		return ip
+	}
+	ip := netip.AddrFrom4([4]byte{203, 0, 113, byte(len(l.ips) + 1)})
+	l.ips[name] = ip
+	return ip
+}
+
+// dials is what the proxy dialled so far.
+func (l *lab) dials() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.dialled...)
 }
 
 type syncBuffer struct {
@@ -56,7 +84,7 @@ func newLab(t *testing.T, policy string) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{t: t, log: &syncBuffer{}, names: map[string]string{}}
+	l := &lab{t: t, log: &syncBuffer{}, names: map[string]string{}, ips: map[string]netip.Addr{}}
 	dir, err := os.MkdirTemp("", "np-")
 	if err != nil {
 		t.Fatal(err)
@@ -68,9 +96,28 @@ func newLab(t *testing.T, policy string) *lab {
 		t.Fatal(err)
 	}
 	l.proxy = &Proxy{Allow: NewMatcher(n.Allow), Policy: n.String(), Log: l.log,
+		Resolve: func(_ context.Context, name string) ([]netip.Addr, error) {
+			return []netip.Addr{l.ip(name)}, nil
+		},
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if a, ok := l.names[addr]; ok {
-				addr = a
+			l.mu.Lock()
+			l.dialled = append(l.dialled, addr)
+			l.mu.Unlock()
+			ap, err := netip.ParseAddrPort(addr)
+			if err != nil {
+				return nil, fmt.Errorf("the proxy dialled %q, not an address", addr)
+			}
+			l.mu.Lock()
+			for name, ip := range l.ips {
+				if ip == ap.Addr() {
+					if a, ok := l.names[fmt.Sprintf("%s:%d", name, ap.Port())]; ok {
+						addr = a
+					}
+				}
+			}
+			l.mu.Unlock()
+			if ap, _ := netip.ParseAddrPort(addr); !ap.Addr().IsLoopback() {
+				return nil, fmt.Errorf("the test has no network: %s", addr)
 			}
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
@@ -507,7 +554,7 @@ func TestProbe(t *testing.T) {
 }
 
 func TestMatcher(t *testing.T) {
-	n, _ := plan.ParseNetwork("allow=github.com:22,*.github.com,api.openai.com:443,10.1.2.3,[::1]:8080")
+	n, _ := plan.ParseNetwork("allow=github.com:22,*.github.com,api.openai.com:443,10.1.2.3,[::1]:8080,*.domain")
 	m := NewMatcher(n.Allow)
 	tests := []struct {
 		host string
@@ -518,14 +565,97 @@ func TestMatcher(t *testing.T) {
 		{"api.github.com", 443, true}, {"a.b.github.com", 1, true}, {"evilgithub.com", 443, false},
 		{"github.com.evil.org", 22, false}, {"api.openai.com", 443, true}, {"api.openai.com", 80, false},
 		{"10.1.2.3", 5, true}, {"10.1.2.4", 5, false}, {"::1", 8080, true}, {"[::1]", 8080, true},
-		{"", 443, false}, {"api.github.com", 0, false}, {"1.2.3.4.github.com", 1, true},
+		{"::ffff:10.1.2.3", 5, true}, {"[0:0:0:0:0:0:0:1]", 8080, true},
+		{"api.github.com", 0, false}, {"1.2.3.4.github.com", 1, true},
+		// An address never matches a pattern, whatever follows it.
+		{"127.0.0.1.domain", 80, true}, {"::ffff:127.0.0.1%x.domain", 80, false}, {"[::1%lo.domain]", 80, false},
+		{"2130706433", 80, false}, {"0x7f.1", 80, false},
 	}
 	for _, tt := range tests {
-		if got := m.Allows(tt.host, tt.port); got != tt.want {
-			t.Errorf("Allows(%q, %d) = %v, want %v", tt.host, tt.port, got, tt.want)
+		h, err := ParseHost(tt.host)
+		if got := err == nil && m.Allows(h, tt.port); got != tt.want {
+			t.Errorf("Allows(%q, %d) = %v (%v), want %v", tt.host, tt.port, got, err, tt.want)
 		}
 	}
-	if (Matcher{}).Allows("a", 1) {
+	if (Matcher{}).Allows(Host{Name: "a"}, 1) {
 		t.Error("the zero Matcher allows")
+	}
+	// Entries the proxy could never see in a request match nothing.
+	odd := NewMatcher([]plan.HostPort{{Host: "2130706433"}, {Host: "0x7f.1"}, {Host: "*.1"}})
+	for _, h := range []Host{{Name: "2130706433"}, {Name: "0x7f.1"}, {IP: netip.MustParseAddr("127.0.0.1")}} {
+		if odd.Allows(h, 80) {
+			t.Errorf("an odd entry allows %v", h)
+		}
+	}
+}
+
+// TestParseHost: one spelling per destination; zones, integer and octal
+// IPv4 and internationalised spellings of addresses refused.
+func TestParseHost(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "Example.COM.", want: "example.com"},
+		{in: "a_b.example", want: "a_b.example"},
+		{in: "127.0.0.1", want: "ip 127.0.0.1"},
+		{in: "::ffff:127.0.0.1", want: "ip 127.0.0.1"},
+		{in: "[::FFFF:7f00:1]", want: "ip 127.0.0.1"},
+		{in: "[::1]", want: "ip ::1"},
+		{in: "FD00:EC2::254", want: "ip fd00:ec2::254"},
+		{in: "bücher.example", want: "xn--bcher-kva.example"},
+		{in: "BÜCHER.example.", want: "xn--bcher-kva.example"},
+		{in: "xn--bcher-kva.example", want: "xn--bcher-kva.example"},
+		{in: "127.0.0.1.nip.io", want: "127.0.0.1.nip.io"},
+		{in: "::ffff:127.0.0.1%x.domain", err: "a zone"},
+		{in: "[::1%lo.domain]", err: "a zone"},
+		{in: "fe80::1%eth0", err: "a zone"},
+		{in: "a%2e.domain", err: "a zone"},
+		{in: "2130706433", err: "ends in a number"},
+		{in: "0x7f.1", err: "ends in a number"},
+		{in: "0177.0.0.1", err: "ends in a number"},
+		{in: "127.1", err: "ends in a number"},
+		{in: "127.0.0.1.", want: "ip 127.0.0.1"},
+		{in: "1.2.3.4.5", err: "ends in a number"},
+		{in: "0X7F.0.0.1", err: "ends in a number"},
+		{in: "１２７。０。０。１", err: "an internationalised spelling of the address 127.0.0.1"},
+		{in: "[127.0.0.1]", err: "brackets hold an IPv6 address"},
+		{in: "[::1", err: "unclosed"},
+		{in: "a..b", err: "label is empty"},
+		{in: "a.b..", err: "label is empty"},
+		{in: ".", err: "empty"},
+		{in: "a b", err: "not in a host name"},
+		{in: "a;b", err: "not in a host name"},
+		{in: "a\x00b", err: "not in a host name"},
+		{in: strings.Repeat("a", 64) + ".x", err: "63"},
+	}
+	for _, tt := range tests {
+		h, err := ParseHost(tt.in)
+		got := h.Name
+		if h.IP.IsValid() {
+			got = "ip " + h.IP.String()
+		}
+		if tt.err != "" {
+			if err == nil || !errors.Is(err, ErrHost) || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseHost(%q) = %q, %v; want an error with %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseHost(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestSpecial: the ranges a name must not lead to.
+func TestSpecial(t *testing.T) {
+	for _, s := range []string{"127.0.0.1", "127.9.9.9", "::1", "169.254.169.254", "fd00:ec2::254", "fe80::1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "0.0.0.0", "::", "224.0.0.1", "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::7f00:1", "255.255.255.255"} {
+		if Special(netip.MustParseAddr(s)) == "" {
+			t.Errorf("Special(%s) = \"\"", s)
+		}
+	}
+	for _, s := range []string{"8.8.8.8", "203.0.113.5", "2606:4700::1111", "172.32.0.1", "100.128.0.1"} {
+		if w := Special(netip.MustParseAddr(s)); w != "" {
+			t.Errorf("Special(%s) = %q, want \"\"", s, w)
+		}
 	}
 }

@@ -174,8 +174,12 @@ func proxyEnv(in []EnvVar, url, socket string) []EnvVar {
 	return env
 }
 
-// HostPort is one allowlisted destination. Host is a DNS name or an IP
-// address, matched by name and not by resolved address. Port 0 means any port.
+// HostPort is one allowlisted destination. Host is a DNS name, a "*."
+// pattern, or an IP address. A name or pattern matches requested names only
+// and an IP address requested addresses only; the proxy (netpolicy) also
+// checks the addresses a name resolves to, and opens a loopback,
+// link-local or private one only when an IP entry names it. Port 0 means
+// any port.
 type HostPort struct {
 	Host string `json:"host"`
 	Port int    `json:"port,omitempty"`
@@ -259,10 +263,28 @@ func parseHostPort(s string) (HostPort, error) {
 		}
 		h.Port = n
 	}
+	if strings.Contains(h.Host, "%") {
+		return HostPort{}, Errorf(ErrInvalid, "host %q: an address with a zone (%%...) cannot be allowed; write the address without one", host)
+	}
+	if net.ParseIP(h.Host) == nil && endsInNumber(h.Host) {
+		return HostPort{}, Errorf(ErrInvalid, "host %q: ends in a number but is not an IP address; write an IPv4 address as a.b.c.d (decimal, no leading zeros)", host)
+	}
 	if !validHost(h.Host) {
-		return HostPort{}, Errorf(ErrInvalid, "host %q: want a DNS name (example.com, *.example.com) or an IP address", host)
+		return HostPort{}, Errorf(ErrInvalid, "host %q: want a DNS name (example.com, *.example.com; an internationalised name in its xn-- form) or an IP address", host)
 	}
 	return h, nil
+}
+
+// endsInNumber reports whether h's last label is a number as URL parsers
+// and C resolvers read one (decimal, octal, or hex with 0x): they take
+// such a host for an IPv4 address ("2130706433", "0x7f.1", "127.1"), and
+// the proxy refuses a request for one (netpolicy.ParseHost).
+func endsInNumber(h string) bool {
+	l := h[strings.LastIndex(h, ".")+1:]
+	if x, ok := strings.CutPrefix(l, "0x"); ok {
+		return strings.Trim(x, "0123456789abcdef") == ""
+	}
+	return l != "" && strings.Trim(l, "0123456789") == ""
 }
 
 // validHost accepts an IP address, a DNS name, or a DNS name under a "*."

@@ -133,6 +133,16 @@ func TestParseNetwork(t *testing.T) {
 		{"allow=a.com:x", ""},
 		{"allow=-bad.com", ""},
 		{"allow=a b", ""},
+		// What resolvers read as addresses, and zones: refused as entries.
+		{"allow=2130706433", ""},
+		{"allow=0x7f.1", ""},
+		{"allow=0177.0.0.1", ""},
+		{"allow=127.1:80", ""},
+		{"allow=*.0x1", ""},
+		{"allow=[fe80::1%25eth0]:80", ""},
+		{"allow=[fe80::1%eth0]", ""},
+		{"allow=127.0.0.1.nip.io,x1.com", "allow=127.0.0.1.nip.io,x1.com"},
+		{"allow=0x7f.example", "allow=0x7f.example"},
 		{"host", ""},
 		{"", ""},
 	}

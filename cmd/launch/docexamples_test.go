@@ -91,6 +91,7 @@ var exemptBlocks = []struct{ file, first, why string }{
 	{"docs/security.md", "launch: warning: the session changed agent settings", "printed after a real session that changed ~/.claude.json's MCP servers (TestE2EAgentSettingsReadOnly)"},
 	{"docs/credentials.md", "launch: warning: /home/ana/.codex/auth.json", "printed before a real launch only, against the clock"},
 	{"docs/network.md", "launch: example.com:443 is not in the network allowlist", "the body of the proxy's 403, at run time (netpolicy tests)"},
+	{"docs/network.md", "launch: db.example.com:5432 resolves to 127.0.0.1 (loopback)", "the body of the proxy's 403 for a name that resolves to a refused address, at run time (netpolicy TestProxyRefusesAttacks)"},
 	{"docs/network.md", "launch: network forwarder: the proxy's socket", "printed by the forwarder at run time under runsc without --host-uds=open (TestE2EForwarderRefusedSocket)"},
 	{"docs/podman.md", "launch: warning: mount \"/Volumes/data/proj\"", "needs a Mac with a podman machine"},
 	{"docs/podman.md", "launch: warning: platform linux/amd64 on a arm64 podman machine", "needs a Mac with an arm64 podman machine"},

@@ -477,7 +477,7 @@ func TestE2EForwarderRefusedSocket(t *testing.T) {
 func TestE2EDetachedAllowlistApptainer(t *testing.T) {
 	lab := newNetLab(t)
 	s := newNetSession(t, backendNamed(backendSingularity))
-	out, errOut, code := s.run("", "--yes", "--detach", "--network", "allow="+lab.allowed, "shell", lab.probe())
+	out, errOut, code := s.run("", "--yes", "--detach", "--network", lab.allow(t), "shell", lab.probe())
 	if code != 0 {
 		t.Fatalf("launch --detach --network allow=: exit %d: %s", code, errOut)
 	}

@@ -14,8 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/launchcli/launch/plan"
 )
 
 // hostsMu serialises this process's edits of /etc/hosts.
@@ -76,11 +79,7 @@ func newNetLab(t *testing.T) *netLab {
 func (lab *netLab) probe() string {
 	a := fmt.Sprintf("%s:%d", lab.allowed, lab.portA)
 	d := fmt.Sprintf("%s:%d", lab.denied, lab.portD)
-	// busybox 1.35's wget crashes when a proxy is set: requests to the
-	// proxy are written by hand and sent with nc.
-	via := func(req string) string {
-		return fmt.Sprintf(`$( (printf '%s'; sleep 2) | nc 127.0.0.1 ${HTTP_PROXY##*:} | tr '\r\n' '  ')`, req)
-	}
+	via := viaProxy
 	return strings.Join([]string{
 		// /proc/net/dev is the process's network namespace (Apptainer
 		// leaves the host's /sys mounted).
@@ -96,6 +95,28 @@ func (lab *netLab) probe() string {
 		fmt.Sprintf(`v=$(nslookup %s 2>&1); rc=$?; echo "direct-dns: $(echo $v) rc=$rc"`, lab.allowed),
 		fmt.Sprintf(`v=$(echo x | nc -w 2 127.0.0.1 %d 2>&1); rc=$?; echo "direct-tcp: $(echo $v) rc=$rc"`, lab.portA),
 	}, "\n")
+}
+
+// viaProxy is the shell text that sends the raw request req (printf
+// escapes: \r\n) to the agent's proxy and expands to its answer on one
+// line. busybox 1.35's wget crashes when a proxy is set: requests to the
+// proxy are written by hand and sent with nc.
+func viaProxy(req string) string {
+	return fmt.Sprintf(`$( (printf '%s'; sleep 2) | nc 127.0.0.1 ${HTTP_PROXY##*:} | tr '\r\n' '  ')`, strings.ReplaceAll(req, "%", "%%"))
+}
+
+// allow is the allowlist that opens the lab's allowed server, with extra
+// entries, as launch prints it: its name, and its address, since the
+// lab's names resolve to the host's loopback, which a name reaches only
+// when the list names the address too.
+func (lab *netLab) allow(t *testing.T, extra ...string) string {
+	t.Helper()
+	list := append([]string{lab.allowed, fmt.Sprintf("127.0.0.1:%d", lab.portA)}, extra...)
+	n, err := plan.ParseNetwork("allow=" + strings.Join(list, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.String()
 }
 
 // results maps each probe line's key to its text.
@@ -141,7 +162,7 @@ func TestE2ENetworkPolicy(t *testing.T) {
 	for _, b := range networkBackends() {
 		t.Run(string(b.name), func(t *testing.T) {
 			s := newNetSession(t, b)
-			allow := "allow=" + lab.allowed
+			allow := lab.allow(t)
 			out, errOut, code := s.run("", "--yes", "--verbose", "--network", allow, "shell", lab.probe())
 			if code != 0 {
 				t.Fatalf("--network %s: exit %d\n%s\n%s", allow, code, out, errOut)
@@ -176,6 +197,79 @@ func TestE2ENetworkPolicy(t *testing.T) {
 					t.Errorf("--network none: %s succeeded: %q", k, r[k])
 				}
 			}
+		})
+	}
+}
+
+// TestE2ENetworkAddressTricks: through an allowlist of a pattern only
+// ("*.launch.test", which the lab's names fall under), the agent asks the
+// proxy for the host's loopback in the forms that once passed the name
+// check (issue 22): an IPv4-mapped address and ::1 with a zone that ends
+// in the pattern, an integer IPv4, and an allowed name that resolves to
+// 127.0.0.1. Each gets the proxy's 403, and the loopback servers the test
+// runs accept nothing. Docker (runc and runsc), rootless and rootful
+// Podman, Apptainer.
+func TestE2ENetworkAddressTricks(t *testing.T) {
+	lab := newNetLab(t)
+	var accepted atomic.Int64
+	victim := func(network, addr string) int {
+		l, err := net.Listen(network, addr)
+		if err != nil {
+			return 0
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				fmt.Fprintf(c, "HTTP/1.0 200 OK\r\n\r\nhost-secret\n")
+				c.Close()
+			}
+		}()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	p4 := victim("tcp4", "127.0.0.1:0")
+	v6, p6 := "::1", victim("tcp6", "[::1]:0")
+	if p6 == 0 {
+		// No IPv6 loopback on this host: the mapped form reaches IPv4.
+		v6, p6 = "::ffff:127.0.0.1", p4
+	}
+	requests := map[string]string{
+		"connect-mapped-zone": fmt.Sprintf(`CONNECT [::ffff:127.0.0.1%%25x.launch.test]:%d HTTP/1.1\r\nHost: x\r\n\r\n`, p4),
+		"get-v6-zone":         fmt.Sprintf(`GET http://[%s%%25lo.launch.test]:%d/ HTTP/1.1\r\nHost: x\r\n\r\n`, v6, p6),
+		"connect-integer":     fmt.Sprintf(`CONNECT 2130706433:%d HTTP/1.1\r\nHost: x\r\n\r\n`, p4),
+		"connect-name":        fmt.Sprintf(`CONNECT %s:%d HTTP/1.1\r\nHost: x\r\n\r\n`, lab.allowed, p4),
+		"get-name":            fmt.Sprintf(`GET http://%s:%d/ HTTP/1.1\r\nHost: x\r\n\r\n`, lab.allowed, p4),
+	}
+	var script []string
+	for k, req := range requests {
+		script = append(script, fmt.Sprintf(`echo "%s: %s"`, k, viaProxy(req)))
+	}
+	for _, b := range networkBackends() {
+		t.Run(string(b.name), func(t *testing.T) {
+			s := newNetSession(t, b)
+			before := accepted.Load()
+			out, errOut, code := s.run("", "--yes", "--network", "allow=*.launch.test", "shell", strings.Join(script, "\n"))
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+			}
+			r := probeResults(out)
+			for k := range requests {
+				if !strings.Contains(r[k], "403 Forbidden") || !strings.Contains(r[k], "launch: ") || strings.Contains(r[k], "host-secret") {
+					t.Errorf("%s: %q, want the proxy's 403", k, r[k])
+				}
+			}
+			if n := accepted.Load() - before; n != 0 {
+				t.Errorf("the host's loopback servers accepted %d connections", n)
+			}
+			checkLogLines(t, s, []string{
+				fmt.Sprintf("CONNECT %s:%d deny", lab.allowed, p4),
+				fmt.Sprintf("CONNECT 2130706433:%d deny", p4),
+				fmt.Sprintf("CONNECT ::ffff:127.0.0.1%%x.launch.test:%d deny", p4),
+			})
 		})
 	}
 }
@@ -248,8 +342,9 @@ func TestE2ENetworkOpenSSHAndForwarder(t *testing.T) {
 				}
 			}
 
-			allow := "allow=" + lab.allowed
+			allow := lab.allow(t)
 			if sshOpen {
+				allow = lab.allow(t, "127.0.0.1:2299")
 				// sshd of .ci/sshd.sh on the host's 127.0.0.1:2299, by name.
 				script := fmt.Sprintf(`v=$(sleep 1 | /.launch/launch _connect %s 2299 2>&1 | head -c 7); echo "ssh-allowed: $v"; v=$(/.launch/launch _connect %s 2299 </dev/null 2>&1); echo "ssh-denied: $v rc=$?"; echo "git-ssh: $GIT_SSH_COMMAND"`, lab.allowed, lab.denied)
 				out, errOut, code = s.run("", "--yes", "--network", allow, "shell", script)

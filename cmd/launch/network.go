@@ -295,8 +295,12 @@ func proxyCommand(s iostreams.Streams, h *Host) *cli.Command {
 		Usage:     "run the allowlisting network proxy on a Unix socket (what --network allow=... starts for a session)",
 		UsageText: "launch proxy --socket PATH --network allow=HOST[:PORT],... [--log FILE]",
 		Description: `Tunnels CONNECT and forwards plain http:// requests to the hosts of the
-allowlist only, matched on the requested name; anything else gets 403 with
-the host and the flag that would allow it. Each decision is a JSON line in
+allowlist only, matched on the requested host in canonical form (an address
+only against the list's addresses; a zone or an integer IPv4 refused). An
+allowed name is looked up once and reached only at the addresses checked:
+loopback, link-local and private ones only when the list names them.
+Anything else gets 403 with the host and the flag that would allow it. Each
+decision is a JSON line in
 --log. The host's HTTPS_PROXY, when set, is the upstream proxy. It runs until
 it is killed; once it listens it prints "launch proxy: listening on PATH" on
 stderr. A launch with --network allow=... runs it itself (or in a sidecar
