@@ -31,7 +31,8 @@ type mountSet struct {
 // mountsOf decides the mounts, in the order that makes later ones sit on
 // earlier ones: the workspace, credentials, the user's mounts, certs, the
 // conda env, then --ro and --mask on the workspace, then the protected
-// paths read-only.
+// paths read-only, then all of these again wherever another mount shows
+// the workspace's content (carryOverlays).
 func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *notes) (mountSet, error) {
 	var m mountSet
 	var list mounts.List
@@ -103,6 +104,9 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		return m, err
 	}
 	if err := protectMounts(m.protected, h, ws, list.Mounts(), add); err != nil {
+		return m, err
+	}
+	if err := carryOverlays(m.protected, h, ws, list.Mounts(), add); err != nil {
 		return m, err
 	}
 	m.mounts = list.Mounts()
