@@ -113,7 +113,7 @@ func TestE2ELinksSwappedAfterTrust(t *testing.T) {
 		refused := func(what, script, want string) {
 			t.Helper()
 			out, errs, code := s.run("", "--yes", "shell", script)
-			if code != 2 || strings.Contains(out, "PRIVATE") || !strings.Contains(errs, want) {
+			if code != 2 || strings.Contains(out+errs, "PRIVATE") || !strings.Contains(errs, want) {
 				t.Errorf("%s: exit %d, want 2 with %q; stdout %q, stderr %s", what, code, want, out, errs)
 			}
 		}
