@@ -32,18 +32,19 @@ func trustCommand(s iostreams.Streams, h *Host) *cli.Command {
 		UsageText: "launch trust [DIR]\nlaunch trust --show\nlaunch trust --revoke [DIR]",
 		Description: `A project config that gives the agent more than your own settings do (a
 mount outside the workspace, a host variable, another image, a wider
-network) is refused until you trust it. "launch trust" records the file's
-content (its SHA-256) in $XDG_STATE_HOME/launch/trust.json; any later change,
-by anyone, the agent included, needs trusting again. It prints what the
-file widens, so you see what you accept. DIR defaults to the current
-directory.
+network) is refused until you trust it. "launch trust" records, for this
+workspace, the file's content (its SHA-256) and what it widens, each host
+path with its links resolved, in $XDG_STATE_HOME/launch/trust.json; any
+later change, by anyone, the agent included, needs trusting again: to the
+file, or to where a path in it leads. It prints what the file widens, so
+you see what you accept. DIR defaults to the current directory.
 
 Examples:
    launch trust                 # trust ./.launch.toml as it is now
    launch trust --show          # list trusted files and whether they changed
    launch trust --revoke ~/proj # forget ~/proj/.launch.toml`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "show", Destination: &show, Usage: "list the trusted files and whether each is unchanged"},
+			&cli.BoolFlag{Name: "show", Destination: &show, Usage: "list the trusted files and whether each is unchanged (content, and where its paths lead)"},
 			&cli.BoolFlag{Name: "revoke", Destination: &revoke, Usage: "forget the project config of DIR"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
