@@ -18,6 +18,16 @@ type overlay struct {
 	origin string // a plan.Origin* constant
 }
 
+// protectAll mounts the protected paths read-only on the workspace, then
+// carries them, the --ro paths and the masks to every other mount of the
+// workspace's content.
+func protectAll(rels []string, h *Host, ws workspace, list *mounts.List, add func(plan.Mount, fmt.Stringer) error) error {
+	if err := protectMounts(rels, h, ws, list.Mounts(), add); err != nil {
+		return err
+	}
+	return carryOverlays(rels, h, ws, list.Mounts(), add)
+}
+
 // carryOverlays makes workspace content look the same at every container
 // path that shows it. A mount of the workspace, of a path inside it or of
 // a parent of it (".:/w", "..:/up") shows the same files a second time;

@@ -103,10 +103,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	if m.protected, err = protectedOf(o, ws); err != nil {
 		return m, err
 	}
-	if err := protectMounts(m.protected, h, ws, list.Mounts(), add); err != nil {
-		return m, err
-	}
-	if err := carryOverlays(m.protected, h, ws, list.Mounts(), add); err != nil {
+	if err := protectAll(m.protected, h, ws, &list, add); err != nil {
 		return m, err
 	}
 	m.mounts = list.Mounts()
