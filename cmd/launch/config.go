@@ -122,6 +122,10 @@ type layer struct {
 	// a project file); warnings say so.
 	ignored  map[string]bool
 	warnings []string
+	// reviewed maps each host path a project file names (expanded) to
+	// where its links led when the file was reviewed ("" when it did not
+	// exist), so that what is mounted or read is what was judged.
+	reviewed map[string]string
 }
 
 // defined reports whether the layer's file sets key, and where.

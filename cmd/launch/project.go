@@ -251,6 +251,10 @@ func (r *review) strip(k toml.Key) {
 func (r *review) place(p string) (inside bool, name string) {
 	abs := mounts.Expand(p, r.h.Cwd, r.h.Home)
 	real, err := r.h.EvalSymlinks(abs)
+	if r.l.reviewed == nil {
+		r.l.reviewed = map[string]string{}
+	}
+	r.l.reviewed[abs] = real
 	name = strconv.Quote(p)
 	if err == nil && real != abs {
 		name = fmt.Sprintf("%s (a link to %q)", name, real)
@@ -352,11 +356,11 @@ func (r *review) env() []string {
 func (r *review) mounts() []string {
 	var out []string
 	for _, sp := range r.l.cfg.Mounts {
+		in, what := r.place(sp.Host)
 		mode := "read-write"
 		if sp.ReadOnly {
 			mode = "read-only"
 		}
-		in, what := r.place(sp.Host)
 		switch {
 		case !in:
 			out = append(out, fmt.Sprintf("mounts %s from outside the workspace, %s", what, mode))

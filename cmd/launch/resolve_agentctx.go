@@ -117,7 +117,15 @@ func promptText(o *options, a agent, h *Host, ws workspace) (string, string, err
 	}
 	real, err := h.EvalSymlinks(file)
 	if err == nil {
-		if _, in := ws.m().Inside(real); !in && mounts.Within(file, ws.host) {
+		_, reviewed := o.reviewed[file]
+		_, in := ws.m().Inside(real)
+		switch {
+		case o.PromptFile == "" && reviewed:
+			// The project file's: judged (and trusted) as it led then.
+			if err := o.asReviewed(file, real, h); err != nil {
+				return "", "", err
+			}
+		case !in && mounts.Within(file, ws.host):
 			return "", "", usagef("prompt file %q: a symbolic link makes it %q, outside the workspace; give that path itself if you mean it", file, real)
 		}
 		file = real

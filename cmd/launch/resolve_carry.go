@@ -18,6 +18,27 @@ type overlay struct {
 	origin string // a plan.Origin* constant
 }
 
+// resolveMount resolves mount i of the settings; one from the project file
+// must lead where it led when the file was reviewed.
+func (o *options) resolveMount(i int, sp mounts.Spec, h *Host) (plan.Mount, error) {
+	mt, err := mounts.Resolve(sp, h.Cwd, h.Home, h.fs())
+	if err == nil && o.from.of("mounts", i).project {
+		err = o.asReviewed(sp.Host, mt.Source, h)
+	}
+	return mt, err
+}
+
+// asReviewed refuses a host path that the project file names when its
+// links now lead elsewhere than when launch reviewed the file, moments
+// before: what is mounted or read is what was judged (and trusted).
+func (o *options) asReviewed(p, real string, h *Host) error {
+	want, ok := o.reviewed[mounts.Expand(p, h.Cwd, h.Home)]
+	if !ok || want == real {
+		return nil
+	}
+	return usagef("%q now leads to %q, not to %q as when launch reviewed the project file: something changed it while launch started; look at the workspace, then run launch again", p, real, want)
+}
+
 // protectAll mounts the protected paths read-only on the workspace, then
 // carries them, the --ro paths and the masks to every other mount of the
 // workspace's content.

@@ -67,7 +67,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	}
 	m.prepare = cr.Prepare
 	for i, sp := range o.Mounts {
-		mt, err := mounts.Resolve(sp.Spec, h.Cwd, h.Home, h.fs())
+		mt, err := o.resolveMount(i, sp.Spec, h)
 		if err == nil {
 			err = add(mt, o.from.of("mounts", i))
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/plan"
@@ -254,5 +256,36 @@ func TestConfigFileKinds(t *testing.T) {
 	writeFile(t, cfg, "network = \"none\"\n")
 	if _, errs, code := run(args...); code != 0 {
 		t.Errorf("a regular file: exit %d, stderr %s", code, errs)
+	}
+}
+
+// TestSwappedWhileStarting: a trusted project mount or prompt file whose
+// link leads elsewhere by the time launch mounts or reads it than when
+// launch reviewed the file, moments before, is refused.
+func TestSwappedWhileStarting(t *testing.T) {
+	for _, tt := range []struct{ name, project, link string }{
+		{"mount", "mounts = [\"data-link:/d:ro\"]\n", "/home/ana/proj/data-link"},
+		{"prompt", "[agents.codex]\nprompt_file = \"p-link\"\n", "/home/ana/proj/p-link"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := goldenCase{files: map[string]string{"home/ana/proj/.launch.toml": tt.project, "home/ana/notes.md": "Be brief.\n", "home/ana/.ssh/id_ed25519": "PRIVATE\n"}}.fs()
+			fsys["home/ana/proj/p-link"] = &fstest.MapFile{Mode: fs.ModeSymlink, Data: []byte("/home/ana/notes.md")}
+			fsys["home/ana/.local/state/launch/trust.json"] = trustedStore(fsys, "/home/ana/proj")
+			h := fakeHost(fsys, nil, false)
+			eval, calls := h.EvalSymlinks, 0
+			h.EvalSymlinks = func(p string) (string, error) {
+				if p == tt.link {
+					if calls++; calls > 1 {
+						return "/home/ana/.ssh", nil // swapped after the review
+					}
+				}
+				return eval(p)
+			}
+			var out, errb bytes.Buffer
+			code := runApp(context.Background(), iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, h, []string{"launch", "--json", "--backend", "docker", "codex"})
+			if code != 2 || !strings.Contains(errb.String(), `now leads to "/home/ana/.ssh"`) || strings.Contains(out.String(), ".ssh") {
+				t.Errorf("exit %d, stdout %s, stderr %s", code, out.String(), errb.String())
+			}
+		})
 	}
 }
