@@ -256,7 +256,11 @@ func (r *review) place(p string) (inside bool, name string) {
 	}
 	r.l.reviewed[abs] = real
 	name = strconv.Quote(p)
-	if err == nil && real != abs {
+	plain := abs // the path with the workspace's own links resolved
+	if rel, err := filepath.Rel(r.h.Cwd, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		plain = filepath.Join(r.ws, rel)
+	}
+	if err == nil && real != abs && real != plain {
 		name = fmt.Sprintf("%s (a link to %q)", name, real)
 	}
 	return err == nil && mounts.Within(real, r.ws), name
