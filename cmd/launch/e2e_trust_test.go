@@ -141,7 +141,8 @@ func TestE2ELinksSwappedAfterTrust(t *testing.T) {
 		s.write(cfg, "[agents.shell]\nskill_manifest = \"id_ed25519\"\n")
 		s.write(filepath.Join(s.ws, ".skills", "README"), "skills\n")
 		s.link(ssh, filepath.Join(s.ws, ".skills", "k"))
-		refused("project skill linking to ~/.ssh", "cat .skills/k/id_ed25519", "outside the workspace")
+		// (Apptainer binds at the link's target, so look there too.)
+		refused("project skill linking to ~/.ssh", "cat .skills/k/id_ed25519 || cat "+filepath.Join(ssh, "id_ed25519"), "outside the workspace")
 		os.Remove(filepath.Join(s.home, ".config", "launch", "config.toml"))
 
 		// Another project's trusted file, linked in as .launch.toml.
