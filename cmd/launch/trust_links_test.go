@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"testing/fstest"
+
+	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/plan"
@@ -288,4 +292,83 @@ func TestSwappedWhileStarting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSecondMounts: whatever mounts of workspace content a user or a
+// project adds (the workspace, paths in it, its parent; at any container
+// path, read-only or not, with --ro and --mask), no container path shows a
+// protected path, or what lies in it, writable.
+func FuzzSecondMounts(f *testing.F) {
+	f.Add(uint8(0), uint8(0), uint8(0), uint8(0), false, false)
+	f.Add(uint8(1), uint8(2), uint8(3), uint8(1), true, false)
+	f.Add(uint8(4), uint8(5), uint8(2), uint8(4), false, true)
+	sources := []string{".", "..", ".git", ".git/hooks", "src", ".launch.toml", "/home/ana"}
+	targets := []string{"/w", "/w/x", "/home/ana/proj/.git", "/home/ana/proj/sub", "/home/ana/proj/.git/hooks", "/up", "/home/ana/proj/src/in"}
+	protected := []string{"/home/ana/proj/.git/hooks", "/home/ana/proj/.git/config", "/home/ana/proj/.launch.toml"}
+	f.Fuzz(func(t *testing.T, s1, t1, s2, t2 uint8, ro, project bool) {
+		spec := func(s, d uint8) string {
+			return sources[int(s)%len(sources)] + ":" + targets[int(d)%len(targets)]
+		}
+		files := map[string]string{"home/ana/proj/.launch.toml": "network = \"none\"\n"}
+		args := []string{"--mount", spec(s1, t1)}
+		if ro {
+			args[1] += ":ro"
+		}
+		if project {
+			files["home/ana/proj/.launch.toml"] = fmt.Sprintf("mounts = [%q]\n", spec(s2, t2))
+		} else {
+			args = append(args, "--mount", spec(s2, t2))
+		}
+		fsys := goldenCase{files: files}.fs()
+		h := fakeHost(fsys, nil, false)
+		var p plan.Plan
+		app := newApp(iostreams.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}, h, func(ctx context.Context, fl *flagState, cmd *cli.Command) error {
+			o, err := buildOptions(h, fl, cmd)
+			if err != nil {
+				return err
+			}
+			r, err := resolve(o, h)
+			p = r.Plan
+			return err
+		})
+		if err := app.Run(context.Background(), append([]string{"launch"}, append(args, "shell")...)); err != nil {
+			t.Skip(err) // a conflict, a mount over /, a widening project file
+		}
+		// shows is the mount a container path is seen through: the
+		// deepest one at or above it.
+		shows := func(target string) *plan.Mount {
+			var best *plan.Mount
+			for i, m := range p.Mounts {
+				if (target == m.Target || strings.HasPrefix(target, strings.TrimSuffix(m.Target, "/")+"/")) && (best == nil || len(m.Target) > len(best.Target)) {
+					best = &p.Mounts[i]
+				}
+			}
+			return best
+		}
+		for _, m := range p.Mounts {
+			if m.Kind != plan.MountBind {
+				continue
+			}
+			for _, prot := range protected {
+				var target string
+				switch rel, err := filepath.Rel(m.Source, prot); {
+				case err == nil && rel != ".." && !strings.HasPrefix(rel, "../"):
+					target = filepath.Join(m.Target, rel)
+				case strings.HasPrefix(m.Source, prot+"/"):
+					target = m.Target
+				default:
+					continue
+				}
+				d := shows(target)
+				if d == nil || d.Kind != plan.MountBind || d.ReadOnly {
+					continue
+				}
+				// Writable there: it must show something else than prot.
+				rel, _ := filepath.Rel(d.Target, target)
+				if host := filepath.Join(d.Source, rel); host == prot || strings.HasPrefix(host, prot+"/") {
+					t.Fatalf("%q shows %q writable through %+v; mounts:\n%+v", target, prot, *d, p.Mounts)
+				}
+			}
+		}
+	})
 }
