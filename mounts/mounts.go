@@ -216,9 +216,12 @@ type List struct {
 
 // Add appends m. An identical mount already present is dropped (the first
 // one stays, where it was); another mount at the same target is an error.
+// A mount that a later one hides counts for neither: m goes on top of what
+// hides it (a read-only re-mount of a path that another mount shows again
+// must not be merged into a mount nobody sees).
 func (l *List) Add(m plan.Mount) error {
 	for i, o := range l.mounts {
-		if o.Target != m.Target {
+		if o.Target != m.Target || l.hiddenBy(i) >= 0 {
 			continue
 		}
 		if o.Kind == m.Kind && o.Source == m.Source && o.ReadOnly == m.ReadOnly {

@@ -419,3 +419,22 @@ func FuzzSubSymlinks(f *testing.F) {
 		}
 	})
 }
+
+// TestAddOverHidden: a mount at the target of one that a later mount hides
+// is not merged into the hidden one: it goes on top, where it is seen.
+func TestAddOverHidden(t *testing.T) {
+	var l List
+	for _, m := range []plan.Mount{
+		{Kind: plan.MountBind, Source: "/p/.git/hooks", Target: "/p/.git/hooks"},
+		{Kind: plan.MountBind, Source: "/p/.git", Target: "/p/.git"},
+		{Kind: plan.MountBind, Source: "/p/.git/hooks", Target: "/p/.git/hooks", ReadOnly: true},
+	} {
+		if err := l.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := l.Mounts()
+	if len(got) != 2 || got[1].Target != "/p/.git/hooks" || !got[1].ReadOnly {
+		t.Errorf("Mounts() = %+v; want /p/.git, then /p/.git/hooks read-only on it", got)
+	}
+}

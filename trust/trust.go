@@ -1,8 +1,11 @@
 // Package trust records which project config files the user has read and
-// accepted, as direnv does for .envrc: a file is trusted by the hash of its
-// content, so any change, by anyone (the agent included), needs trusting
-// again. The store is a small JSON file in the user's state directory, never
-// in the workspace.
+// accepted, as direnv does for .envrc. A record ties three things: the
+// workspace (the store's key is the file's place in it, never where a link
+// leads), the hash of the file's content, and what the file widened when it
+// was trusted, with every host path as its links then resolved. Any change,
+// by anyone (the agent included), needs trusting again: to the content, and
+// to where a path in it leads. The store is a small JSON file in the user's
+// state directory, never in the workspace.
 //
 // It also names the classes of config keys (Class): what a project file may
 // set freely, what it may set only once trusted, and what only the user's
@@ -22,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+	"unicode/utf8"
 )
 
 // Class says what a config key can do when a project file sets it.
@@ -55,13 +59,32 @@ func (c Class) String() string {
 	return fmt.Sprintf("Class(%d)", int(c))
 }
 
+// Format is the version of a Record that holds Widens. A record of an
+// earlier launch (format 0) said nothing of where the file's paths led, so
+// it is asked again.
+const Format = 2
+
 // Record is one trusted file.
 type Record struct {
-	SHA256  string    `json:"sha256"`
+	SHA256 string `json:"sha256"`
+	// Widens lists, in the user's words, what the file gave the agent
+	// beyond the user's own settings when it was trusted, host paths with
+	// their links resolved. A file that widens anything else later (a path
+	// in it now leads elsewhere) is no longer trusted.
+	Widens  []string  `json:"widens"`
+	Format  int       `json:"format,omitempty"`
 	Trusted time.Time `json:"trusted"`
 }
 
-// Store is the set of trusted files, by absolute path (links resolved).
+// Key is the store's key for the project file of the workspace ws (an
+// absolute path, its links resolved): the file's own place in that
+// workspace. A .launch.toml that links to another project's trusted file
+// has another key, so it does not inherit that file's trust.
+func Key(ws string) string {
+	return filepath.Join(filepath.Clean(ws), ".launch.toml")
+}
+
+// Store is the set of trusted files, by Key.
 type Store struct {
 	path  string
 	Files map[string]Record `json:"files"`
@@ -112,29 +135,53 @@ const (
 	Trusted
 	// Changed: the file was trusted with other content.
 	Changed
+	// Widened: the content is the one trusted, but it now widens more
+	// than it did then (a path in it leads elsewhere).
+	Widened
+	// Outdated: trusted by an earlier launch, which did not record what
+	// the file widened.
+	Outdated
 )
 
-// Check says whether file, with this content, is trusted.
-func (s *Store) Check(file string, content []byte) (Status, Record) {
-	r, ok := s.Files[file]
+// Check says whether key's file, with this content, widening what widens
+// says, is trusted. more lists what it widens beyond the record (for
+// Widened).
+func (s *Store) Check(key string, content []byte, widens []string) (st Status, r Record, more []string) {
+	r, ok := s.Files[key]
 	switch {
 	case !ok:
-		return Unknown, r
-	case r.SHA256 == Sum(content):
-		return Trusted, r
+		return Unknown, r, nil
+	case r.SHA256 != Sum(content):
+		return Changed, r, nil
+	case r.Format < Format:
+		return Outdated, r, nil
 	}
-	return Changed, r
+	had := map[string]bool{}
+	for _, w := range r.Widens {
+		had[w] = true
+	}
+	for _, w := range widens {
+		// Findings are text (launch quotes paths): one that is not valid
+		// UTF-8 would not survive the JSON store, so it is never trusted.
+		if !had[w] || !utf8.ValidString(w) {
+			more = append(more, w)
+		}
+	}
+	if len(more) > 0 {
+		return Widened, r, more
+	}
+	return Trusted, r, nil
 }
 
-// Add trusts file with this content.
-func (s *Store) Add(file string, content []byte, now time.Time) {
-	s.Files[file] = Record{SHA256: Sum(content), Trusted: now.UTC().Truncate(time.Second)}
+// Add trusts key's file with this content and what it widens.
+func (s *Store) Add(key string, content []byte, widens []string, now time.Time) {
+	s.Files[key] = Record{SHA256: Sum(content), Widens: append([]string{}, widens...), Format: Format, Trusted: now.UTC().Truncate(time.Second)}
 }
 
-// Remove forgets file; false when it was not trusted.
-func (s *Store) Remove(file string) bool {
-	_, ok := s.Files[file]
-	delete(s.Files, file)
+// Remove forgets key's file; false when it was not trusted.
+func (s *Store) Remove(key string) bool {
+	_, ok := s.Files[key]
+	delete(s.Files, key)
 	return ok
 }
 

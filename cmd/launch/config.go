@@ -3,6 +3,9 @@ package main
 import (
 	_ "embed"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -127,6 +130,10 @@ type layer struct {
 	// a project file); warnings say so.
 	ignored  map[string]bool
 	warnings []string
+	// reviewed maps each host path a project file names (expanded) to
+	// where its links led when the file was reviewed ("" when it did not
+	// exist), so that what is mounted or read is what was judged.
+	reviewed map[string]string
 }
 
 // defined reports whether the layer's file sets key, and where.
@@ -246,7 +253,7 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 		path              string
 		required, project bool
 	}{{userFile, configFlag != "", false}, {filepath.Join(h.Cwd, ".launch.toml"), false, true}} {
-		b, err := h.ReadFile(f.path)
+		b, err := readConfig(h, f.path)
 		if errors.Is(err, os.ErrNotExist) && !f.required {
 			continue
 		}
@@ -266,6 +273,75 @@ func loadLayers(h *Host, configFlag string) ([]layer, error) {
 		layers = append(layers, l)
 	}
 	return layers, nil
+}
+
+// maxConfig caps the size of a config file. A .launch.toml comes with the
+// repository: one that is a link to /dev/zero, or a huge file, must not
+// run launch out of memory.
+const maxConfig = 1 << 20
+
+// readConfig reads a config file that must be a regular file (after its
+// links) of at most maxConfig bytes. Where the host can open files, what
+// is read is the very file that was checked, never more than the cap.
+func readConfig(h *Host, path string) ([]byte, error) {
+	fi, err := h.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := configFileOK(fi); err != nil {
+		return nil, err
+	}
+	if h.Open == nil {
+		b, err := h.ReadFile(path)
+		if err == nil && len(b) > maxConfig {
+			err = errTooLarge
+		}
+		return b, err
+	}
+	f, err := h.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := configFileOK(fi); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxConfig+1))
+	if err == nil && len(b) > maxConfig {
+		err = errTooLarge
+	}
+	return b, err
+}
+
+var errTooLarge = fmt.Errorf("larger than %d KiB; a config file is a few lines of TOML", maxConfig>>10)
+
+// configFileOK accepts a regular file no larger than maxConfig.
+func configFileOK(fi fs.FileInfo) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s, not a regular file; a config file must be one (remove or replace it)", fileKind(fi.Mode()))
+	case fi.Size() > maxConfig:
+		return errTooLarge
+	}
+	return nil
+}
+
+// fileKind names what a path that is not a regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // catalogue merges the agents of all layers: a later layer overrides an

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"github.com/launchcli/launch/internal/golden"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/plan"
-	"github.com/launchcli/launch/trust"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files (testdata/dryrun, ../../plan/testdata/plans)")
@@ -129,9 +127,7 @@ func (c goldenCase) fs() fstest.MapFS {
 		fsys[p] = &fstest.MapFile{Data: []byte(content)}
 	}
 	if c.trusted {
-		project := c.files["home/ana/proj/.launch.toml"]
-		store := fmt.Sprintf(`{"files": {"/home/ana/proj/.launch.toml": {"sha256": %q, "trusted": "2026-12-01T12:00:00Z"}}}`, trust.Sum([]byte(project)))
-		fsys["home/ana/.local/state/launch/trust.json"] = &fstest.MapFile{Data: []byte(store)}
+		fsys["home/ana/.local/state/launch/trust.json"] = trustedStore(fsys, "/home/ana/proj")
 	}
 	return fsys
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/launchcli/launch/backend/singularity"
@@ -41,6 +42,9 @@ type Host struct {
 	// every host path is checked and rendered resolved.
 	EvalSymlinks func(string) (string, error)
 	ReadFile     func(string) ([]byte, error)
+	// Open opens a file for reading without blocking on a FIFO; may be
+	// nil, then config files are checked with Stat and read with ReadFile.
+	Open func(string) (fs.File, error)
 	// ReadDir lists a directory (os.ReadDir); may be nil, then nothing is
 	// listed (the names in an error message).
 	ReadDir func(string) ([]fs.DirEntry, error)
@@ -94,6 +98,7 @@ func systemHost(terminal bool) (*Host, error) {
 		Stat:         os.Stat,
 		EvalSymlinks: filepath.EvalSymlinks,
 		ReadFile:     os.ReadFile,
+		Open:         openNonblock,
 		ReadDir:      os.ReadDir,
 		DiskUsage:    diskUsage,
 		Now:          time.Now,
@@ -173,4 +178,11 @@ func diskUsage(dir string) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// openNonblock opens a file for reading; O_NONBLOCK keeps a FIFO (a
+// repository's .launch.toml, say) from blocking the open, and changes
+// nothing for a regular file.
+func openNonblock(p string) (fs.File, error) {
+	return os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 }

@@ -19,6 +19,9 @@ type options struct {
 
 	// userConfig is the user config file that was read, or "".
 	userConfig string
+	// reviewed are the host paths the project file names, each as the
+	// review of that file resolved it (layer.reviewed).
+	reviewed map[string]string
 	// warnings are about the config files (a user-only key in a project
 	// file); resolve passes them on.
 	warnings []string
@@ -79,6 +82,8 @@ func buildOptions(h *Host, f *flagState, cmd *cli.Command) (*options, error) {
 	for _, l := range layers[1:] {
 		if !l.project {
 			o.userConfig = l.file
+		} else {
+			o.reviewed = l.reviewed
 		}
 		o.warnings = append(o.warnings, l.warnings...)
 	}

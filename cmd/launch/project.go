@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -143,8 +144,39 @@ type review struct {
 
 // reviewProject drops the user-only keys of the project layer (with a
 // warning each) and refuses a layer that widens access unless the user
-// trusted this very content.
+// trusted this very content, in this workspace, widening no more than it
+// did then (a path in it that now leads elsewhere needs trusting again).
 func reviewProject(l *layer, lower []layer, h *Host) error {
+	r := newReview(l, lower, h)
+	widening := r.findings()
+	if len(widening) == 0 {
+		return nil
+	}
+	store, err := trust.Load(trust.File(h.Getenv, h.Home), h.ReadFile)
+	if err != nil {
+		return usagef("%w", err)
+	}
+	status, rec, more := store.Check(trust.Key(r.ws), []byte(l.text), widening)
+	why := "is not trusted"
+	when := rec.Trusted.Format("2006-01-02 15:04 MST")
+	switch status {
+	case trust.Trusted:
+		return nil
+	case trust.Changed:
+		why = fmt.Sprintf("changed since you trusted it (%s)", when)
+	case trust.Widened:
+		why = fmt.Sprintf("is the file you trusted (%s), but a path in it now leads elsewhere", when)
+		widening = more
+	case trust.Outdated:
+		why = fmt.Sprintf("was trusted (%s) by an earlier launch, which did not record where its paths lead", when)
+	}
+	return usagef("%s %s, and it gives the agent more than your own settings do:\n  %s\nRead the file; if you accept it, run: launch trust %s\n(a project file may narrow access without trust: ro, mask, protect, network = \"none\", constant env; see docs/security.md)",
+		l.file, why, strings.Join(widening, "\n  "), shell.Quote(filepath.Dir(l.file)))
+}
+
+// newReview prepares the review of project layer l of the workspace h.Cwd
+// against the layers below it.
+func newReview(l *layer, lower []layer, h *Host) *review {
 	r := &review{l: l, h: h, ws: h.Cwd, agents: catalogue(lower)}
 	if real, err := h.EvalSymlinks(h.Cwd); err == nil {
 		r.ws = real
@@ -152,28 +184,7 @@ func reviewProject(l *layer, lower []layer, h *Host) error {
 	for _, x := range lower {
 		r.lower.mergeFrom(&x.cfg, x.defined, origins{})
 	}
-	widening := r.findings()
-	if len(widening) == 0 {
-		return nil
-	}
-	file := l.file
-	if real, err := h.EvalSymlinks(file); err == nil {
-		file = real
-	}
-	store, err := trust.Load(trust.File(h.Getenv, h.Home), h.ReadFile)
-	if err != nil {
-		return usagef("%w", err)
-	}
-	status, rec := store.Check(file, []byte(l.text))
-	if status == trust.Trusted {
-		return nil
-	}
-	why := "is not trusted"
-	if status == trust.Changed {
-		why = fmt.Sprintf("changed since you trusted it (%s)", rec.Trusted.Format("2006-01-02 15:04 MST"))
-	}
-	return usagef("%s %s, and it gives the agent more than your own settings do:\n  %s\nRead the file; if you accept it, run: launch trust %s\n(a project file may narrow access without trust: ro, mask, protect, network = \"none\", constant env; see docs/security.md)",
-		l.file, why, strings.Join(widening, "\n  "), shell.Quote(filepath.Dir(l.file)))
+	return r
 }
 
 // findings strips user-only keys and lists what the widening ones add.
@@ -234,11 +245,26 @@ func (r *review) strip(k toml.Key) {
 	}
 }
 
-// inside reports whether the host path p, links resolved, is in the
-// workspace.
-func (r *review) inside(p string) bool {
-	real, err := r.h.EvalSymlinks(mounts.Expand(p, r.h.Cwd, r.h.Home))
-	return err == nil && mounts.Within(real, r.ws)
+// place judges the host path p as the project file gives it: whether,
+// links resolved, it is in the workspace, and how to name it in a finding.
+// A path that a link leads elsewhere is named with where it leads, so
+// that trust recorded for one target does not cover another.
+func (r *review) place(p string) (inside bool, name string) {
+	abs := mounts.Expand(p, r.h.Cwd, r.h.Home)
+	real, err := r.h.EvalSymlinks(abs)
+	if r.l.reviewed == nil {
+		r.l.reviewed = map[string]string{}
+	}
+	r.l.reviewed[abs] = real
+	name = strconv.Quote(p)
+	plain := abs // the path with the workspace's own links resolved
+	if rel, err := filepath.Rel(r.h.Cwd, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		plain = filepath.Join(r.ws, rel)
+	}
+	if err == nil && real != abs && real != plain {
+		name = fmt.Sprintf("%s (a link to %q)", name, real)
+	}
+	return err == nil && mounts.Within(real, r.ws), name
 }
 
 // promptFile judges the prompt files the project's agents name: one
@@ -246,8 +272,12 @@ func (r *review) inside(p string) bool {
 func (r *review) promptFile() []string {
 	var out []string
 	for _, name := range sortedKeys(r.l.cfg.AgentTables) {
-		if f := r.l.cfg.AgentTables[name].PromptFile; f != nil && !r.inside(*f) {
-			out = append(out, fmt.Sprintf("gives agent %q the host file %q as its prompt", name, *f))
+		f := r.l.cfg.AgentTables[name].PromptFile
+		if f == nil {
+			continue
+		}
+		if in, what := r.place(*f); !in {
+			out = append(out, fmt.Sprintf("gives agent %q the host file %s as its prompt", name, what))
 		}
 	}
 	return out
@@ -264,8 +294,18 @@ func (r *review) skills() []string {
 			dir = *a.SkillsProject
 		}
 		for _, s := range a.Skills {
-			if dir == "" || checkSkillName(s) != nil || !r.inside(filepath.Join(r.h.Cwd, dir, s)) {
+			if dir == "" || checkSkillName(s) != nil {
 				out = append(out, fmt.Sprintf("gives agent %q the skill %q from your home directory", name, s))
+				continue
+			}
+			p := filepath.Join(r.h.Cwd, dir, s)
+			in, what := r.place(p)
+			_, err := r.h.Stat(p)
+			switch {
+			case !in && err != nil:
+				out = append(out, fmt.Sprintf("gives agent %q the skill %q from your home directory", name, s))
+			case !in:
+				out = append(out, fmt.Sprintf("gives agent %q the skill %q from outside the workspace: %s", name, s, what))
 			}
 		}
 	}
@@ -297,17 +337,21 @@ func (r *review) isolate() []string {
 }
 
 func (r *review) condaEnv() []string {
-	if v := r.l.cfg.CondaEnv; strings.ContainsAny(v, "/~") && r.inside(v) {
-		return nil
+	v := r.l.cfg.CondaEnv
+	if !strings.ContainsAny(v, "/~") {
+		return []string{fmt.Sprintf("mounts the conda environment %q from the host", v)}
 	}
-	return []string{fmt.Sprintf("mounts the conda environment %q from the host", r.l.cfg.CondaEnv)}
+	if in, what := r.place(v); !in {
+		return []string{fmt.Sprintf("mounts the conda environment %s from the host", what)}
+	}
+	return nil
 }
 
 func (r *review) certs() []string {
-	if r.inside(r.l.cfg.Certs) {
-		return nil
+	if in, what := r.place(r.l.cfg.Certs); !in {
+		return []string{fmt.Sprintf("mounts the host file %s", what)}
 	}
-	return []string{fmt.Sprintf("mounts the host file %q", r.l.cfg.Certs)}
+	return nil
 }
 
 func (r *review) env() []string {
@@ -323,13 +367,14 @@ func (r *review) env() []string {
 func (r *review) mounts() []string {
 	var out []string
 	for _, sp := range r.l.cfg.Mounts {
+		in, what := r.place(sp.Host)
 		mode := "read-write"
 		if sp.ReadOnly {
 			mode = "read-only"
 		}
 		switch {
-		case !r.inside(sp.Host):
-			out = append(out, fmt.Sprintf("mounts %q from outside the workspace, %s", sp.Host, mode))
+		case !in:
+			out = append(out, fmt.Sprintf("mounts %s from outside the workspace, %s", what, mode))
 		case r.lower.GlobalReadOnly && !sp.ReadOnly:
 			out = append(out, fmt.Sprintf("mounts %q read-write, which your config makes read-only", sp.Host))
 		}

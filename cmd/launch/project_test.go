@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -92,7 +93,7 @@ func TestProjectTrust(t *testing.T) {
 		{name: "mount-outside", files: map[string]string{project: "mounts = [\"~/.ssh:/s\"]\n"}, code: 2,
 			wants: []string{`line 1: mounts: mounts "~/.ssh" from outside the workspace, read-write`}},
 		{name: "mount-through-link", files: map[string]string{project: "mounts = [\"data-link:/s:ro\"]\n"}, code: 2,
-			wants: []string{`mounts "data-link" from outside the workspace, read-only`}},
+			wants: []string{`mounts "data-link" (a link to "/home/ana/data") from outside the workspace, read-only`}},
 		{name: "network-wider", files: map[string]string{user: "network = \"none\"\n", project: "network = \"open\"\n"}, code: 2,
 			wants: []string{`line 1: network: sets the network to "open", more than your own "none"`}},
 		{name: "allowlist-wider", files: map[string]string{user: "network = \"allow=github.com:443\"\n", project: "network = \"allow=github.com\"\n"}, code: 2,
@@ -348,4 +349,22 @@ func TestWorktree(t *testing.T) {
 	if got := gitMountsOf(out); len(got) != 0 {
 		t.Errorf("a plain repository got %q", got)
 	}
+}
+
+// trustedStore is the trust store that launch trust writes for the
+// project file of ws on the fake file system, trusted on 1 December 2026.
+func trustedStore(fsys fstest.MapFS, ws string) *fstest.MapFile {
+	l, widens, err := reviewIn(fakeHost(fsys, nil, false), ws)
+	if err != nil {
+		panic(fmt.Sprintf("review of the fake project file: %v", err))
+	}
+	s := trust.Store{Files: map[string]trust.Record{trust.Key(ws): {
+		SHA256: trust.Sum([]byte(l.text)), Widens: widens, Format: trust.Format,
+		Trusted: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC),
+	}}}
+	b, err := json.Marshal(&s)
+	if err != nil {
+		panic(err)
+	}
+	return &fstest.MapFile{Data: b}
 }

@@ -78,7 +78,7 @@ type agentContext struct {
 // adds their read-only mounts and the prompt's host file.
 func contextOf(o *options, a agent, h *Host, ws workspace, user plan.User, add func(plan.Mount, fmt.Stringer) error, m *mountSet, n *notes) (agentContext, error) {
 	var c agentContext
-	text, from, err := promptText(o, a, h)
+	text, from, err := promptText(o, a, h, ws)
 	if err != nil {
 		return c, err
 	}
@@ -95,8 +95,12 @@ func contextOf(o *options, a agent, h *Host, ws workspace, user plan.User, add f
 	return m.ctx, err
 }
 
-// promptText is the prompt's text and where it came from; "" when none.
-func promptText(o *options, a agent, h *Host) (string, string, error) {
+// promptText is the prompt's text and where it came from; "" when none. A
+// prompt file named inside the workspace must still be there with its
+// links resolved when it is read: the workspace is the repository's and
+// the agent's to change, and a link it leaves there must not copy a host
+// file (~/.ssh/id_ed25519) into the agent's prompt.
+func promptText(o *options, a agent, h *Host, ws workspace) (string, string, error) {
 	var file string
 	switch {
 	case o.PromptFile != "":
@@ -110,6 +114,21 @@ func promptText(o *options, a agent, h *Host) (string, string, error) {
 		return *a.Prompt, fmt.Sprintf("[agents.%s] prompt", a.Name), nil
 	default:
 		return "", "", nil
+	}
+	real, err := h.EvalSymlinks(file)
+	if err == nil {
+		_, reviewed := o.reviewed[file]
+		_, in := ws.m().Inside(real)
+		switch {
+		case o.PromptFile == "" && reviewed:
+			// The project file's: judged (and trusted) as it led then.
+			if err := o.asReviewed(file, real, h); err != nil {
+				return "", "", err
+			}
+		case !in && mounts.Within(file, ws.host):
+			return "", "", usagef("prompt file %q: a symbolic link makes it %q, outside the workspace; give that path itself if you mean it", file, real)
+		}
+		file = real
 	}
 	b, err := h.ReadFile(file)
 	if err != nil {
@@ -215,6 +234,13 @@ func skillsOf(o *options, a agent, h *Host, ws workspace, user plan.User, add fu
 			real, err := h.EvalSymlinks(dir)
 			if err != nil {
 				return nil, usagef("skill %q: %w", name, err)
+			}
+			// A project skill is the workspace's own: one whose links
+			// leave the workspace would mount a host directory
+			// (~/.ssh, with skill_manifest naming a key) read by the
+			// agent.
+			if _, in := ws.m().Inside(real); pl.label == "project" && !in {
+				return nil, usagef("skill %q: %s is a symbolic link to %q, outside the workspace; a project skill must lie in the workspace (put a skill of your own in %s)", name, dir, real, filepath.Join(h.Home, a.SkillsHome))
 			}
 			found = &plan.Skill{Name: name, Source: real, Target: path.Join(pl.target, name)}
 			break

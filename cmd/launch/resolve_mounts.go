@@ -32,7 +32,8 @@ type mountSet struct {
 // mountsOf decides the mounts, in the order that makes later ones sit on
 // earlier ones: the workspace, credentials, the user's mounts, certs, the
 // conda env, then --ro and --mask on the workspace, then the protected
-// paths read-only.
+// paths read-only, then all of these again wherever another mount shows
+// the workspace's content (carryOverlays).
 func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *notes) (mountSet, error) {
 	var m mountSet
 	var list mounts.List
@@ -81,7 +82,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	m.prepare = append(m.prepare, st.Prepare...)
 	m.watched = creds.WatchedOf(a.Settings, list.Mounts(), h.Home, user.Home, h.EvalSymlinks)
 	for i, sp := range o.Mounts {
-		mt, err := mounts.Resolve(sp.Spec, h.Cwd, h.Home, h.fs())
+		mt, err := o.resolveMount(i, sp.Spec, h)
 		if err == nil {
 			err = add(mt, o.from.of("mounts", i))
 		}
@@ -117,7 +118,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	if m.protected, err = protectedOf(o, ws); err != nil {
 		return m, err
 	}
-	if err := protectMounts(m.protected, h, ws, list.Mounts(), add); err != nil {
+	if err := protectAll(m.protected, h, ws, &list, add); err != nil {
 		return m, err
 	}
 	m.mounts = list.Mounts()

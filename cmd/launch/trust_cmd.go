@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v3"
 
@@ -31,18 +32,19 @@ func trustCommand(s iostreams.Streams, h *Host) *cli.Command {
 		UsageText: "launch trust [DIR]\nlaunch trust --show\nlaunch trust --revoke [DIR]",
 		Description: `A project config that gives the agent more than your own settings do (a
 mount outside the workspace, a host variable, another image, a wider
-network) is refused until you trust it. "launch trust" records the file's
-content (its SHA-256) in $XDG_STATE_HOME/launch/trust.json; any later change,
-by anyone, the agent included, needs trusting again. It prints what the
-file widens, so you see what you accept. DIR defaults to the current
-directory.
+network) is refused until you trust it. "launch trust" records, for this
+workspace, the file's content (its SHA-256) and what it widens, each host
+path with its links resolved, in $XDG_STATE_HOME/launch/trust.json; any
+later change, by anyone, the agent included, needs trusting again: to the
+file, or to where a path in it leads. It prints what the file widens, so
+you see what you accept. DIR defaults to the current directory.
 
 Examples:
    launch trust                 # trust ./.launch.toml as it is now
    launch trust --show          # list trusted files and whether they changed
    launch trust --revoke ~/proj # forget ~/proj/.launch.toml`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "show", Destination: &show, Usage: "list the trusted files and whether each is unchanged"},
+			&cli.BoolFlag{Name: "show", Destination: &show, Usage: "list the trusted files and whether each is unchanged (content, and where its paths lead)"},
 			&cli.BoolFlag{Name: "revoke", Destination: &revoke, Usage: "forget the project config of DIR"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -56,24 +58,26 @@ Examples:
 			if show {
 				return showTrusted(s, h, store)
 			}
-			file, err := projectFile(h, cmd.Args().First())
+			ws, err := projectWorkspace(h, cmd.Args().First())
 			if err != nil {
 				return err
 			}
+			key := trust.Key(ws)
 			if revoke {
-				if !store.Remove(file) {
-					return usagef("%s is not trusted; launch trust --show lists what is", file)
+				if !store.Remove(key) {
+					return usagef("%s is not trusted; launch trust --show lists what is", key)
 				}
-				fmt.Fprintf(s.Err, "launch: %s is no longer trusted\n", file)
+				fmt.Fprintf(s.Err, "launch: %s is no longer trusted\n", key)
 				return store.Save()
 			}
-			return trustFile(s, h, store, file)
+			return trustFile(s, h, store, ws)
 		},
 	}
 }
 
-// projectFile is DIR/.launch.toml with its links resolved.
-func projectFile(h *Host, dir string) (string, error) {
+// projectWorkspace is DIR with its links resolved, where a .launch.toml
+// exists.
+func projectWorkspace(h *Host, dir string) (string, error) {
 	if dir == "" {
 		dir = h.Cwd
 	}
@@ -81,48 +85,62 @@ func projectFile(h *Host, dir string) (string, error) {
 		dir = filepath.Join(h.Cwd, dir)
 	}
 	file := filepath.Join(dir, ".launch.toml")
-	real, err := h.EvalSymlinks(file)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := h.Stat(file); errors.Is(err, fs.ErrNotExist) {
 		return "", usagef("%s: no such file; there is nothing to trust in %s", file, dir)
 	}
+	real, err := h.EvalSymlinks(dir)
 	if err != nil {
-		return "", usagef("%s: %w", file, err)
+		return "", usagef("%s: %w", dir, err)
+	}
+	if !utf8.ValidString(real) {
+		return "", usagef("%q: launch records trust by the workspace's path, and this one is not UTF-8 text; rename it", real)
 	}
 	return real, nil
 }
 
-// trustFile checks the file as a launch would, shows what it widens and
-// what it cannot set, and records its content.
-func trustFile(s iostreams.Streams, h *Host, store *trust.Store, file string) error {
-	b, err := h.ReadFile(file)
+// reviewIn reviews the project file of workspace ws (links resolved) as a
+// launch there would: the layer and what it widens.
+func reviewIn(h *Host, ws string) (layer, []string, error) {
+	file := trust.Key(ws)
+	b, err := readConfig(h, file)
 	if err != nil {
-		return usagef("%s: %w", file, err)
+		return layer{}, nil, usagef("%s: %w", file, err)
 	}
 	l, err := decodeConfig(file, string(b))
 	if err != nil {
-		return err
+		return layer{}, nil, err
 	}
 	l.project = true
 	lower, err := userLayers(h)
 	if err != nil {
+		return layer{}, nil, err
+	}
+	wh := *h
+	wh.Cwd = ws
+	widening := newReview(&l, lower, &wh).findings()
+	return l, widening, nil
+}
+
+// trustFile checks the project file of workspace ws as a launch would,
+// shows what it widens and what it cannot set, and records its content
+// and what it widens, for this workspace.
+func trustFile(s iostreams.Streams, h *Host, store *trust.Store, ws string) error {
+	l, widening, err := reviewIn(h, ws)
+	if err != nil {
 		return err
 	}
-	r := &review{l: &l, h: &Host{Cwd: filepath.Dir(file), Home: h.Home, EvalSymlinks: h.EvalSymlinks, Stat: h.Stat}, ws: filepath.Dir(file)}
-	for _, x := range lower {
-		r.lower.mergeFrom(&x.cfg, x.defined, origins{})
-	}
-	widening := r.findings()
+	file := l.file
 	for _, w := range l.warnings {
 		fmt.Fprintf(s.Err, "launch: warning: %s\n", w)
 	}
 	if len(widening) > 0 {
 		fmt.Fprintf(s.Err, "launch: %s gives the agent more than your own settings do:\n  %s\n", file, strings.Join(widening, "\n  "))
 	}
-	store.Add(file, b, time.Now())
+	store.Add(file, []byte(l.text), widening, time.Now())
 	if err := store.Save(); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Err, "launch: trusted %s (sha256 %s); any change needs launch trust again\n", file, trust.Sum(b)[:12])
+	fmt.Fprintf(s.Err, "launch: trusted %s (sha256 %s); any change needs launch trust again\n", file, trust.Sum([]byte(l.text))[:12])
 	return nil
 }
 
@@ -133,7 +151,8 @@ func userLayers(h *Host) ([]layer, error) {
 	return layers, err
 }
 
-// showTrusted lists the trusted files: unchanged, changed or gone.
+// showTrusted lists the trusted files: unchanged, changed, widening more
+// than when trusted, or gone.
 func showTrusted(s iostreams.Streams, h *Host, store *trust.Store) error {
 	paths := store.Paths()
 	if len(paths) == 0 {
@@ -141,15 +160,19 @@ func showTrusted(s iostreams.Streams, h *Host, store *trust.Store) error {
 		return nil
 	}
 	for _, p := range paths {
-		b, err := h.ReadFile(p)
+		l, widening, err := reviewIn(h, filepath.Dir(p))
 		state := "unchanged"
-		switch st, _ := store.Check(p, b); {
+		switch st, _, _ := store.Check(p, []byte(l.text), widening); {
 		case errors.Is(err, os.ErrNotExist):
 			state = "gone"
 		case err != nil:
 			state = err.Error()
 		case st == trust.Changed:
 			state = "CHANGED since trusted: launch refuses it"
+		case st == trust.Widened:
+			state = "a path in it now LEADS ELSEWHERE: launch refuses it"
+		case st == trust.Outdated:
+			state = "trusted by an earlier launch: trust it again"
 		}
 		r := store.Files[p]
 		fmt.Fprintf(s.Out, "%s\t%s\t%s\t%s\n", p, r.SHA256[:12], r.Trusted.Format(time.RFC3339), state)
