@@ -49,38 +49,9 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	if err := add(plan.Mount{Kind: plan.MountBind, Source: ws.real, Target: ws.target, ReadOnly: o.GlobalReadOnly, Origin: plan.OriginWorkspace}, nil); err != nil {
 		return m, err
 	}
-	m.bedrock = bedrockOn(a, h)
-	cr, err := creds.Resolve(a.Credentials, h.Home, user.Home, m.bedrock, h.Stat)
-	if err != nil {
-		return m, usagef("agent %q: %w", a.Name, err)
+	if err := agentMounts(a, h, user, &m, &list, add, n); err != nil {
+		return m, err
 	}
-	for _, mt := range cr.Mounts {
-		if real, err := h.EvalSymlinks(mt.Source); err == nil {
-			mt.Source = real // a link in the home leads where the engine binds
-		}
-		if err := add(mt, nil); err != nil {
-			return m, err
-		}
-		n.info("credentials: mounting %q at %q", mt.Source, mt.Target)
-	}
-	for _, s := range cr.Skipped {
-		n.info("credentials: %q does not exist; not mounted", s)
-	}
-	m.prepare = cr.Prepare
-	st, err := creds.ResolveSettings(a.Settings, list.Mounts(), h.Home, user.Home, h.Stat, h.EvalSymlinks)
-	if err != nil {
-		return m, usagef("agent %q: %w", a.Name, err)
-	}
-	for _, mt := range st.Mounts {
-		if err := add(mt, nil); err != nil {
-			return m, err
-		}
-	}
-	if len(st.Mounts) > 0 {
-		n.info("agent settings: read-only inside, so that the agent cannot plant commands that your own %s runs: %s", a.Name, mountSources(st.Mounts))
-	}
-	m.prepare = append(m.prepare, st.Prepare...)
-	m.watched = creds.WatchedOf(a.Settings, list.Mounts(), h.Home, user.Home, h.EvalSymlinks)
 	for i, sp := range o.Mounts {
 		mt, err := o.resolveMount(i, sp.Spec, h)
 		if err == nil {
@@ -93,6 +64,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	if err := gitMounts(o, h, ws, add, n); err != nil {
 		return m, err
 	}
+	var err error
 	if m.ctx, err = contextOf(o, a, h, ws, user, add, &m, n); err != nil {
 		return m, err
 	}
@@ -127,6 +99,45 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	}
 	projectWarnings(o, h, ws, n)
 	return m, nil
+}
+
+// agentMounts adds the agent's credential directories (writable) and, over
+// them, its settings files that name commands (read-only), and records what
+// must be prepared before the session and watched after it.
+func agentMounts(a agent, h *Host, user plan.User, m *mountSet, list *mounts.List, add func(plan.Mount, fmt.Stringer) error, n *notes) error {
+	m.bedrock = bedrockOn(a, h)
+	cr, err := creds.Resolve(a.Credentials, h.Home, user.Home, m.bedrock, h.Stat)
+	if err != nil {
+		return usagef("agent %q: %w", a.Name, err)
+	}
+	for _, mt := range cr.Mounts {
+		if real, err := h.EvalSymlinks(mt.Source); err == nil {
+			mt.Source = real // a link in the home leads where the engine binds
+		}
+		if err := add(mt, nil); err != nil {
+			return err
+		}
+		n.info("credentials: mounting %q at %q", mt.Source, mt.Target)
+	}
+	for _, s := range cr.Skipped {
+		n.info("credentials: %q does not exist; not mounted", s)
+	}
+	m.prepare = cr.Prepare
+	st, err := creds.ResolveSettings(a.Settings, list.Mounts(), h.Home, user.Home, h.Stat, h.EvalSymlinks)
+	if err != nil {
+		return usagef("agent %q: %w", a.Name, err)
+	}
+	for _, mt := range st.Mounts {
+		if err := add(mt, nil); err != nil {
+			return err
+		}
+	}
+	if len(st.Mounts) > 0 {
+		n.info("agent settings: read-only inside, so that the agent cannot plant commands that your own %s runs: %s", a.Name, mountSources(st.Mounts))
+	}
+	m.prepare = append(m.prepare, st.Prepare...)
+	m.watched = creds.WatchedOf(a.Settings, list.Mounts(), h.Home, user.Home, h.EvalSymlinks)
+	return nil
 }
 
 // certsMount mounts the --certs PEM bundle read-only at CertsTarget.

@@ -34,7 +34,7 @@ func TestSecondMounts(t *testing.T) {
 			switch {
 			case m.Kind == plan.MountMask:
 				out = append(out, "mask "+m.Target)
-			case m.ReadOnly && m.Origin != plan.OriginWorkspace && m.Origin != plan.OriginPrompt:
+			case m.ReadOnly && m.Origin != plan.OriginWorkspace && m.Origin != plan.OriginPrompt && m.Origin != plan.OriginAgentSettings:
 				out = append(out, "ro "+m.Target)
 			}
 		}
