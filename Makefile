@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOLDEN  := ./creds ./sshconf ./cmd/launch ./backend/docker ./backend/podman ./backend/singularity
 
-.PHONY: build install test test-unit test-integration golden lint docs man bench cross clean
+.PHONY: build install linux-binary test test-unit test-integration golden lint portable docs man bench cross clean
 
 build:
 	$(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/launch
@@ -19,7 +19,7 @@ install: build
 # test runs everything once: gofmt and vet, the unit tests, and the
 # real-engine tests (build tag integration). Without an engine those skip with
 # a reason; with LAUNCH_REQUIRE_ENGINES=1 (CI) a missing engine fails instead.
-test: build lint
+test: build lint portable
 	$(GO) test -tags '$(TAGS) integration' -count=1 -timeout 60m -p 1 ./...
 
 test-unit:
@@ -35,6 +35,24 @@ lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt: run gofmt -w .'; exit 1; }
 	$(GO) vet -tags '$(TAGS)' ./...
 	$(GO) vet -tags '$(TAGS) integration' ./...
+
+# portable proves that launch builds where CI cannot run it: the four
+# release targets (linux and darwin, amd64 and arm64), go vet for darwin with
+# both tag sets, and every package's test binary for darwin. A Linux-only
+# call outside a file constrained to Linux fails here.
+portable:
+	@for os in linux darwin; do for arch in amd64 arm64; do \
+		echo "build $$os/$$arch"; \
+		GOOS=$$os GOARCH=$$arch $(GO) build -tags '$(TAGS)' -o /dev/null ./cmd/launch || exit 1; \
+	done; done
+	@for arch in arm64 amd64; do for tags in '$(TAGS)' '$(TAGS) integration'; do \
+		echo "vet darwin/$$arch ($$tags)"; \
+		GOOS=darwin GOARCH=$$arch $(GO) vet -tags "$$tags" ./... || exit 1; \
+	done; done
+	@for arch in arm64 amd64; do echo "test binaries darwin/$$arch"; \
+		for p in $$($(GO) list ./...); do \
+			GOOS=darwin GOARCH=$$arch $(GO) test -c -o /dev/null -tags '$(TAGS) integration' $$p || exit 1; \
+		done; done
 
 docs:
 	$(GO) test -tags '$(TAGS)' ./cmd/launch -run 'TestCLIDocs|TestDocExamples|TestManPage' -update
