@@ -72,7 +72,7 @@ portable:
 		GOOS=darwin GOARCH=$$arch $(GO) vet -tags "$$tags" ./... || exit 1; \
 	done; done
 	@for arch in arm64 amd64; do echo "test binaries darwin/$$arch"; \
-		for p in $$($(GO) list ./...); do \
+		for p in $$(GOOS=darwin $(GO) list -tags '$(TAGS) integration' -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do \
 			GOOS=darwin GOARCH=$$arch $(GO) test -c -o /dev/null -tags '$(TAGS) integration' $$p || exit 1; \
 		done; done
 
