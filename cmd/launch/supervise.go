@@ -16,7 +16,6 @@ import (
 	"github.com/launchcli/launch/internal/runner"
 	"github.com/launchcli/launch/plan"
 	sess "github.com/launchcli/launch/session"
-
 	"github.com/launchcli/launch/supervisor"
 )
 
@@ -76,10 +75,9 @@ func launchSupervised(s iostreams.Streams, h *Host, p plan.Plan, app *cli.Comman
 	for !started() {
 		select {
 		case <-exited:
-			if started() {
-				break
+			if !started() {
+				return "", fmt.Errorf("the session's supervisor stopped before the session started; see %s", st.Log)
 			}
-			return "", fmt.Errorf("the session's supervisor stopped before the session started; see %s", st.Log)
 		case <-timeout:
 			return "", fmt.Errorf("the session's supervisor did not start within 15 s; see %s", st.Log)
 		case <-time.After(50 * time.Millisecond):

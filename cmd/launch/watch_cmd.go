@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/internal/iostreams"
-
 	"github.com/launchcli/launch/supervisor"
 )
 
