@@ -13,15 +13,23 @@ type Machine struct {
 	// Silicon). An image for another one runs under emulation.
 	Arch string
 	// Shares are the Mac directories the machine mounts at the same path:
-	// by default (Podman 5) the home directory, /private/folders and
-	// /var/folders. Empty: no check.
+	// the machine's own list (MachineConfig.Shares), else Podman's
+	// defaults (DefaultShares). Empty: no check.
 	Shares []string
 }
 
-// DefaultShares are the directories a podman machine shares by default
-// (`podman machine init` without -v), for the home directory home.
+// DefaultShares are the directories a podman machine shares by default on
+// macOS (`podman machine init` without -v), for the home directory home:
+// /Users, /private (with /tmp and /var under it) and /var/folders since
+// Podman 5 (containers/common's getDefaultMachineVolumes for darwin), and
+// the home directory, Podman 4's default, when it is not under /Users. An
+// external disk under /Volumes is not among them.
 func DefaultShares(home string) []string {
-	return []string{home, "/private/folders", "/var/folders"}
+	shares := []string{"/Users", "/private", "/var/folders"}
+	if home = path.Clean(home); home != "." && home != "/" && home != "/Users" && !strings.HasPrefix(home, "/Users/") {
+		shares = append([]string{home}, shares...)
+	}
+	return shares
 }
 
 // macLinks are macOS's fixed symbolic links at the root: the machine sees

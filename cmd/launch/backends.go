@@ -106,11 +106,9 @@ func renderPodman(p plan.Plan, o *options, h *Host) (launcher, error) {
 		Detach:      o.Detach && !o.SlurmOn,
 		CgroupV1:    p.Limits.Any() && h.GOOS == "linux" && h.CgroupV1(),
 	}
-	if h.GOOS == "darwin" {
-		// Podman on macOS runs its service in a podman machine, a Linux VM
-		// of the Mac's architecture that shares some directories.
-		cfg.Machine = &podman.Machine{Arch: h.GOARCH, Shares: podman.DefaultShares(h.Home)}
-	}
+	// Podman on macOS runs its service in a podman machine, a Linux VM of
+	// the Mac's architecture that shares some directories.
+	cfg.Machine = podmanMachine(h, o.PodmanURL)
 	r, err := podman.Render(p, cfg)
 	if err != nil {
 		return nil, unsupportedError(err)

@@ -90,8 +90,10 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 		return err
 	}
 	res.Backends = probeBackends(ctx, h, o, oci, sif)
+	arch := doctorArch(o, h, res.Agent)
 	for i := range res.Backends {
-		networkHealth(&res.Backends[i], h)
+		macDoctor(&res.Backends[i], h, o.PodmanURL, arch)
+		networkHealth(&res.Backends[i], h, arch)
 	}
 	for _, r := range res.Backends {
 		if backendName(r.Backend) == res.Default {

@@ -115,8 +115,8 @@ func upstreamProxy(getenv func(string) string) (name, value string) {
 }
 
 // linuxBinary is the static Linux launch binary that the sidecar runs: on
-// Linux for the host's own architecture, the running one; otherwise
-// launch-linux-ARCH next to it, or in $XDG_CACHE_HOME/launch/bin.
+// Linux for the host's own architecture, the running one; otherwise the
+// first of linuxBinaryPaths that exists.
 func linuxBinary(h *Host, arch string) (string, error) {
 	if arch == "" {
 		arch = h.GOARCH
@@ -124,19 +124,40 @@ func linuxBinary(h *Host, arch string) (string, error) {
 	if h.GOOS == "linux" && arch == h.GOARCH {
 		return h.Executable, nil
 	}
-	name := "launch-linux-" + arch
-	cache := h.Getenv("XDG_CACHE_HOME")
-	if !filepath.IsAbs(cache) {
-		cache = filepath.Join(h.Home, ".cache")
-	}
-	dirs := []string{filepath.Dir(h.Executable), filepath.Join(cache, "launch", "bin")}
-	for _, d := range dirs {
-		if fi, err := h.Stat(filepath.Join(d, name)); err == nil && fi.Mode().IsRegular() {
-			return filepath.Join(d, name), nil
+	paths := linuxBinaryPaths(h, arch)
+	for _, p := range paths {
+		if fi, err := h.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p, nil
 		}
 	}
-	return "", usagef("--network allow=...: the proxy sidecar runs a static Linux launch binary for %s, and there is no %s in %s or %s; build one with `GOOS=linux GOARCH=%s CGO_ENABLED=0 go build -tags '%s' -o %s ./cmd/launch` in launch's source, or use --network none or open",
-		arch, name, dirs[0], dirs[1], arch, buildTags, filepath.Join(dirs[1], name))
+	return "", usagef("--network allow=...: the proxy sidecar runs a static Linux launch binary for %s, and there is none (looked for %s); install one: %s; or use --network none or open",
+		arch, strings.Join(paths, ", "), linuxBinaryFix(arch))
+}
+
+// linuxBinaryPaths are where launch looks for launch's Linux build for
+// arch, in order: launch-linux-ARCH next to the running launch (make
+// build-linux, make cross), in $XDG_CACHE_HOME/launch/bin (make
+// install-linux: under the home directory, which a podman machine
+// shares with the Mac, so that the sidecar can mount it), and
+// GOPATH/bin/linux_ARCH/launch, where `GOOS=linux GOARCH=ARCH go install`
+// puts it.
+func linuxBinaryPaths(h *Host, arch string) []string {
+	name := "launch-linux-" + arch
+	gopath, _, _ := strings.Cut(h.Getenv("GOPATH"), string(filepath.ListSeparator))
+	if !filepath.IsAbs(gopath) {
+		gopath = filepath.Join(h.Home, "go")
+	}
+	return []string{
+		filepath.Join(filepath.Dir(h.Executable), name),
+		filepath.Join(cacheHome(h), "launch", "bin", name),
+		filepath.Join(gopath, "bin", "linux_"+arch, "launch"),
+	}
+}
+
+// linuxBinaryFix says how to install launch's Linux build for arch.
+func linuxBinaryFix(arch string) string {
+	return fmt.Sprintf("`make install-linux` in launch's source (launch-linux-amd64 and -arm64 into ~/.cache/launch/bin), or `GOOS=linux GOARCH=%s CGO_ENABLED=0 go install -tags '%s' github.com/launchcli/launch/cmd/launch@latest` (into ~/go/bin/linux_%s/launch)",
+		arch, buildTags, arch)
 }
 
 // buildTags are the build tags launch is built with.
@@ -454,20 +475,24 @@ func internalUsage(name, msg string) int {
 }
 
 // networkHealth adds to a backend's doctor report how each network policy
-// is enforced there, or that it cannot be.
-func networkHealth(r *health.Report, h *Host) {
+// is enforced there, or that it cannot be; arch is the image's platform
+// (empty: the host's), which the sidecar's binary must match.
+func networkHealth(r *health.Report, h *Host, arch string) {
 	r.Add("network none", "enforced: the container has only a loopback interface")
 	r.Add("network open", "the engine's default network (Apptainer: the host's)")
 	engine := backendName(r.Backend) != backendSingularity
 	sidecar := "enforced with network_via sidecar: no network in the container; launch proxy in a sidecar container on the engine's default network, by host name, on a Unix socket in a volume that both mount; " + plan.ProxyBinary + " _forward relays 127.0.0.1:" + strconv.Itoa(proxyPort) + " to it"
 	if h.GOOS != "linux" {
-		bin, err := linuxBinary(h, "")
+		if arch == "" {
+			arch = h.GOARCH
+		}
+		bin, err := linuxBinary(h, arch)
 		switch {
 		case !engine:
 			r.Add("network allow=", "not enforced on "+h.GOOS)
 		case err != nil:
 			r.Add("network allow=", "not enforced on "+h.GOOS+": no static Linux launch binary for the sidecar")
-			r.Warn("--network allow=...: "+err.Error(), "see docs/network.md (macOS)")
+			r.Warn("--network allow=...: "+err.Error(), "install it: "+linuxBinaryFix(arch)+" (docs/podman.md, macOS)")
 		default:
 			r.Add("network allow=", sidecar+" (the only way on "+h.GOOS+", where the engine's VM cannot reach a host Unix socket; binary "+bin+")")
 		}

@@ -29,7 +29,7 @@ func TestNetworkPolicies(t *testing.T) {
 		{name: "bad-agent-ref", c: goldenCase{args: []string{"--network", "allow=@No!", "codex"}}, code: 2,
 			wants: []string{`--network: network "allow=@No!": "@No!": want @AGENT`}},
 		{name: "macos-no-linux-binary", goos: "darwin", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "--network", "allow=github.com", "codex"}}, code: 2,
-			wants: []string{"the proxy sidecar runs a static Linux launch binary for amd64, and there is no launch-linux-amd64 in /usr/local/bin or /home/ana/.cache/launch/bin; build one with `GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build"}},
+			wants: []string{"the proxy sidecar runs a static Linux launch binary for amd64, and there is none (looked for /usr/local/bin/launch-linux-amd64, /home/ana/.cache/launch/bin/launch-linux-amd64, /home/ana/go/bin/linux_amd64/launch); install one: `make install-linux` in launch's source", "`GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go install -tags"}},
 		{name: "macos-sidecar", goos: "darwin", c: goldenCase{args: []string{"--dry-run", "--backend", "docker", "--network", "allow=github.com", "codex"}, files: map[string]string{"home/ana/.cache/launch/bin/launch-linux-amd64": "ELF"}},
 			wants: []string{"docker volume create --opt device=tmpfs --opt o=mode=1777 --opt type=tmpfs --label dev.launch.sidecar=launch-proxy-4242 --label dev.launch.sidecar-volume=launch-net-4242 launch-net-4242",
 				"--mount type=bind,source=/home/ana/.cache/launch/bin/launch-linux-amd64,target=/.launch/launch,readonly",
@@ -95,7 +95,7 @@ func TestNetworkHealth(t *testing.T) {
 		h.GOOS = goos
 		h.Executable = os.Args[0] // a Go test binary: static under CGO_ENABLED=0
 		r := health.Report{Backend: backend}
-		networkHealth(&r, h)
+		networkHealth(&r, h, "")
 		m := map[string]string{}
 		for _, f := range r.Facts {
 			m[f.Name] = f.Value
@@ -106,7 +106,7 @@ func TestNetworkHealth(t *testing.T) {
 	if m, _ := facts("darwin", "docker", bin); !strings.Contains(m["network allow="], "network_via sidecar") || !strings.Contains(m["network allow="], "/home/ana/.cache/launch/bin/launch-linux-amd64") {
 		t.Errorf("darwin docker: %q", m["network allow="])
 	}
-	if m, probs := facts("darwin", "podman", nil); !strings.Contains(m["network allow="], "no static Linux launch binary") || len(probs) != 1 || !strings.Contains(probs[0].What, "go build") {
+	if m, probs := facts("darwin", "podman", nil); !strings.Contains(m["network allow="], "no static Linux launch binary") || len(probs) != 1 || !strings.Contains(probs[0].Fix, "make install-linux") {
 		t.Errorf("darwin podman without a binary: %q %+v", m["network allow="], probs)
 	}
 	if m, probs := facts("darwin", "singularity", bin); m["network allow="] != "not enforced on darwin" || len(probs) != 0 {

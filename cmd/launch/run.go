@@ -269,9 +269,9 @@ func runWatched(ctx context.Context, s iostreams.Streams, h *Host, o *options, p
 		pid = 0 // no containers: the runtime processes are tracked
 	}
 	w := startWatch(h, pid)
-	defer w.done()
+	defer w.Done()
 	if sl, ok := l.(singularityLauncher); ok {
-		sl.started = w.track
+		sl.started = w.Track
 		l = sl
 	}
 	return runWithPolicy(ctx, s, o, p, l)

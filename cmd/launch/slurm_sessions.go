@@ -13,6 +13,7 @@ import (
 
 	"github.com/launchcli/launch/internal/iostreams"
 	sess "github.com/launchcli/launch/session"
+	"github.com/launchcli/launch/supervisor"
 )
 
 // slurmBackend lists the caller's detached Slurm launches (launch --slurm
@@ -83,7 +84,7 @@ func slurmBackend(h *Host) (sessionBackend, bool) {
 				b, err := exec.CommandContext(ctx, "squeue", "-h", "-j", i.ID).Output()
 				return err == nil && len(strings.TrimSpace(string(b))) > 0
 			}
-			return copyLog(ctx, logs[0], follow, queued, out)
+			return supervisor.CopyLog(ctx, logs[0], follow, queued, out)
 		},
 		attach: func(_ context.Context, i sess.Info, _ iostreams.Streams, _ string) (bool, int, error) {
 			return false, 0, usagef("Slurm job %s: a batch job has no terminal to attach to; follow its output with launch logs -f %s", i.ID, i.ID)

@@ -62,12 +62,14 @@ func isStd(p string) bool { return !strings.Contains(strings.Split(p, "/")[0], "
 
 // TestImportRules: plan imports only the standard library; mounts, creds
 // and internal/naming only plan besides; internal/runner (the session
-// logic Docker and Podman share) only internal/iostreams of this module; no
+// logic Docker and Podman share) only internal/iostreams of this module;
+// supervisor (launch's own sessions: Apptainer's supervisor, the watcher)
+// only the session state and internal/runner; no
 // package imports cmd; a backend never imports another backend; internal
 // packages and the shared parts never import a backend.
 func TestImportRules(t *testing.T) {
 	pkgs := packages(t)
-	for _, want := range []string{"plan", "mounts", "creds", "guard", "internal/naming", "internal/runner", "backend/docker", "backend/podman", "backend/singularity", "cmd/launch"} {
+	for _, want := range []string{"plan", "mounts", "creds", "guard", "internal/naming", "internal/runner", "backend/docker", "backend/podman", "backend/singularity", "cmd/launch", "supervisor"} {
 		if _, ok := pkgs[want]; !ok {
 			t.Fatalf("package %s not found; the layout changed: update this test", want)
 		}
@@ -92,6 +94,7 @@ func TestImportRules(t *testing.T) {
 	// ownOnly: packages that may import SDKs, but of this module only these.
 	ownOnly := map[string][]string{
 		"internal/runner": {"internal/iostreams"},
+		"supervisor":      {"session", "internal/runner"},
 	}
 	for dir, files := range pkgs {
 		for imp, file := range imports(t, files) {
