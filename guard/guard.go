@@ -22,6 +22,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -140,12 +141,18 @@ type Snapshot []Entry
 // Take fingerprints each protected path under the workspace ws (the host
 // path as the user knows it; links are not followed). GitDir, and a
 // protected path whose last element is .git, is taken as a git directory:
-// its kind, then each of its GitUnits.
+// its kind, then each of its GitUnits; a protected path inside it is one of
+// those already.
 func Take(ws string, rels []string) (Snapshot, error) {
 	var s Snapshot
+	var gits []string
 	for _, rel := range rels {
 		var err error
+		if slices.ContainsFunc(gits, func(g string) bool { return strings.HasPrefix(rel, g+"/") }) {
+			continue // taken with its git directory
+		}
 		if path.Base(rel) == GitDir {
+			gits = append(gits, rel)
 			s, err = takeGit(s, ws, rel)
 		} else {
 			s, err = take(s, ws, rel)

@@ -93,6 +93,12 @@ type Plan struct {
 	// and moves aside any that changed after it. Backends render only the
 	// mounts.
 	Protected []string `json:"protected,omitempty"`
+	// ProtectedGitDirs lists git directories outside the workspace (host
+	// paths, absolute and clean) that the agent may write: a worktree's,
+	// with git_dir_writable. All but the data git writes is read-only
+	// inside, and a real run fingerprints them as it does the workspace's
+	// .git.
+	ProtectedGitDirs []string `json:"protected_git_dirs,omitempty"`
 	// Prompt describes the system prompt the agent is given; nil when none.
 	// Informational (the plan preview): the delivery itself is a read-only
 	// mount of origin OriginPrompt and the agent's own arguments in Argv.
