@@ -190,7 +190,8 @@ func TestE2EGitReplacedByFile(t *testing.T) {
 if mv .git .git-old 2>/dev/null; then echo "gitdir: $PWD/gd" > .git && echo REPLACED; else echo refused; fi`
 		out, errs, code := s.run("", "--yes", "shell", script)
 		if code != 0 {
-			t.Fatalf("the agent's session: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+			// Still look at what host git does next.
+			t.Errorf("the agent's session: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
 		if got := s.afterSession(m); len(got) != 0 {
 			t.Errorf("host git ran what the agent planted: markers %q; stdout:\n%s\nstderr:\n%s", got, out, errs)
