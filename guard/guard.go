@@ -182,25 +182,79 @@ func take(s Snapshot, root, rel string) (Snapshot, error) {
 }
 
 func takeGit(s Snapshot, root, rel string) (Snapshot, error) {
+	return takeGitAt(s, root, rel, 0)
+}
+
+// maxSubmoduleDepth bounds how deep submodules of submodules are guarded.
+const maxSubmoduleDepth = 4
+
+func takeGitAt(s Snapshot, root, rel string, depth int) (Snapshot, error) {
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	kind, err := gitKind(p)
 	if err != nil {
 		return nil, fmt.Errorf("protected path %q: %w", p, err)
 	}
 	s = append(s, Entry{Root: root, Rel: rel, Path: p, Print: kind, Git: true})
-	if kind != "dir" {
+	if kind == "dir" {
+		units, err := GitUnits(os.ReadDir, p)
+		if err != nil {
+			return nil, fmt.Errorf("protected path %q: %w", p, err)
+		}
+		for _, u := range units {
+			if s, err = take(s, root, path.Join(rel, u)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if depth >= maxSubmoduleDepth {
 		return s, nil
 	}
-	units, err := GitUnits(os.ReadDir, p)
-	if err != nil {
-		return nil, fmt.Errorf("protected path %q: %w", p, err)
-	}
-	for _, u := range units {
-		if s, err = take(s, root, path.Join(rel, u)); err != nil {
+	for _, sub := range submodulesOf(root, rel, kind) {
+		if slices.ContainsFunc(s, func(e Entry) bool { return e.Rel == sub && e.Root == root }) {
+			continue
+		}
+		if s, err = takeGitAt(s, root, sub, depth+1); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// submodulesOf lists the .git entries (relative to root) of the
+// submodules that the git directory at root/rel (of kind kind) lists in
+// its index. For a .git file, its git directory is read where it lies in
+// root (.git/modules/NAME); one elsewhere is not the agent's to write.
+func submodulesOf(root, rel, kind string) []string {
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	gitDir := p
+	switch {
+	case kind == "dir":
+	case strings.HasPrefix(kind, "file "):
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		dir, ok := strings.CutPrefix(strings.TrimSpace(line), "gitdir:")
+		if !ok {
+			return nil
+		}
+		dir = strings.TrimSpace(dir)
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(p), dir)
+		}
+		if r, err := filepath.Rel(root, dir); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return nil
+		}
+		gitDir = dir
+	default:
+		return nil
+	}
+	var out []string
+	for _, sub := range SubmoduleGitDirs(os.ReadFile, gitDir) {
+		out = append(out, path.Join(path.Dir(rel), sub))
+	}
+	return out
 }
 
 // gitKind is what a git directory's own fingerprint records: "dir",
@@ -258,6 +312,18 @@ func (s Snapshot) Changed() ([]Change, error) {
 				out = append(out, Change{Entry: e, Existed: e.Print != absent})
 				whole = append(whole, e.Path)
 				continue
+			}
+			// A submodule the index lists now, whose .git was not taken: the
+			// agent added it; host git status would look into it.
+			for _, sub := range submodulesOf(e.root(), e.Rel, kind) {
+				p := filepath.Join(e.root(), filepath.FromSlash(sub))
+				if known[p] {
+					continue
+				}
+				if _, err := os.Lstat(p); err == nil {
+					out = append(out, Change{Entry: Entry{Root: e.root(), Rel: sub, Path: p, Print: absent, Git: true}})
+					whole = append(whole, p)
+				}
 			}
 			if kind != "dir" {
 				continue

@@ -2,7 +2,9 @@ package guard
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -437,5 +439,102 @@ b
 	}
 	if got := ReadGitConfig(os.ReadFile, filepath.Join(dir, "none"), dir); got != nil {
 		t.Errorf("missing file: %+v", got)
+	}
+}
+
+// git runs the host's git in dir with a fixed environment, or skips the
+// test where there is none.
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git on this host")
+	}
+	c := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@e", "-c", "safe.directory=*"}, args...)...)
+	c.Dir = dir
+	c.Env = []string{"HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "PATH=" + os.Getenv("PATH")}
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %q: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestGitlinks reads the submodules of real indexes of each version.
+func TestGitlinks(t *testing.T) {
+	for _, version := range []string{"2", "3", "4"} {
+		t.Run("v"+version, func(t *testing.T) {
+			ws := t.TempDir()
+			git(t, ws, "init", "-q")
+			write(t, filepath.Join(ws, "a/long/path/file"), "x\n")
+			git(t, ws, "add", "a")
+			const oid = "0123456789abcdef0123456789abcdef01234567"
+			git(t, ws, "update-index", "--add", "--cacheinfo", "160000,"+oid+",a/long/sub")
+			git(t, ws, "update-index", "--add", "--cacheinfo", "160000,"+oid+",z")
+			write(t, filepath.Join(ws, "new"), "x\n")
+			git(t, ws, "add", "--intent-to-add", "new") // an extended entry
+			git(t, ws, "update-index", "--index-version", version)
+			b, err := os.ReadFile(filepath.Join(ws, ".git/index"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Gitlinks(b, 20)
+			if err != nil || !reflect.DeepEqual(got, []string{"a/long/sub", "z"}) {
+				t.Errorf("Gitlinks = %q, %v", got, err)
+			}
+		})
+	}
+	if _, err := Gitlinks([]byte("DIRC\x00\x00\x00\x02\x00\x00\x00\x05"), 20); err == nil {
+		t.Error("a truncated index parsed")
+	}
+}
+
+// TestChangedSubmodule: the agent adds a submodule to the index (git's
+// data, writable) and makes its path a repository of its own whose config
+// sets core.fsmonitor, which the host's git status at the top would run.
+// Its .git is a change and is moved aside; host git then runs nothing. A
+// submodule's .git file that is rewritten is a change too.
+func TestChangedSubmodule(t *testing.T) {
+	ws := t.TempDir()
+	git(t, ws, "init", "-q")
+	write(t, filepath.Join(ws, "README"), "x\n")
+	git(t, ws, "add", "README")
+	git(t, ws, "commit", "-q", "-m", "first")
+	rels, _ := Paths(nil, nil)
+	s, err := Take(ws, rels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(ws, "sub")
+	write(t, filepath.Join(sub, "a"), "a\n")
+	git(t, sub, "init", "-q")
+	git(t, sub, "add", "a")
+	git(t, sub, "commit", "-q", "-m", "a")
+	marker := filepath.Join(t.TempDir(), "marker")
+	write(t, filepath.Join(sub, ".git/config"), fmt.Sprintf("[core]\n\trepositoryformatversion = 0\n\tfsmonitor = \"echo x >> %s; false\"\n", marker))
+	head := strings.TrimSpace(git(t, sub, "rev-parse", "HEAD"))
+	git(t, ws, "update-index", "--add", "--cacheinfo", "160000,"+head+",sub")
+	cs, err := s.Changed()
+	if err != nil || len(cs) != 1 || cs[0].Rel != "sub/.git" || cs[0].Existed {
+		t.Fatalf("Changed = %+v, %v; want sub/.git created", cs, err)
+	}
+	if _, err := Undo(cs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	git(t, ws, "status")
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("host git status ran the submodule's fsmonitor")
+	}
+
+	// Now a submodule that was there before, whose .git file is rewritten.
+	s, err = Take(ws, rels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(s, func(e Entry) bool { return e.Rel == "sub/.git" && e.Git && e.Print == absent }) {
+		t.Fatalf("Take = %+v, lacks the submodule's .git", s)
+	}
+	write(t, filepath.Join(sub, ".git"), "gitdir: /elsewhere\n")
+	if got := changed(t, s); !reflect.DeepEqual(got, []string{"sub/.git"}) {
+		t.Errorf("changed = %q, want sub/.git", got)
 	}
 }
