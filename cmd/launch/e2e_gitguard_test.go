@@ -111,10 +111,13 @@ func (s *session) newRepo() {
 
 // TestE2EGitMetadataVariants: in one session the agent plants a command in
 // a submodule's config (.git/modules/sub/config), in .git/config.worktree
-// (extensions.worktreeConfig is on) and in the directory core.hooksPath
-// names (.husky); each tries the direct write, then renaming the parent
-// and writing a fresh copy. Host git after the session runs none of them,
-// and the agent's own commit is there: git works inside.
+// (extensions.worktreeConfig is on), in the directory core.hooksPath names
+// (.husky), in a git directory of its own that the submodule's .git file
+// is made to name, and in a repository of its own that it adds to the
+// index as a submodule (git status at the top looks into it); each tries
+// the direct write, then renaming the parent and writing a fresh copy.
+// Host git after the session runs none of them, and the agent's own commit
+// is there: git works inside.
 func TestE2EGitMetadataVariants(t *testing.T) {
 	forEachGitGuardBackend(t, func(t *testing.T, s *session) {
 		m := s.markers()
@@ -139,9 +142,12 @@ plant $f '` + fsmonitor(m, "modules") + `' || { mv .git/modules/sub .git/modules
 plant .git/config.worktree '` + fsmonitor(m, "worktree") + `'
 plant .husky/pre-commit '` + hook + `' || { mv .husky .husky.old && mkdir .husky && plant .husky/pre-commit '` + hook + `'; }
 chmod +x .husky/pre-commit 2>/dev/null
+mkdir -p subgd/objects subgd/refs && echo 'ref: refs/heads/main' > subgd/HEAD && printf '%s' '` + fsmonitor(m, "subgitfile") + `' > subgd/config
+{ echo "gitdir: ../subgd" > sub/.git; } 2>/dev/null || { mv sub/.git sub/.git.old && echo "gitdir: ../subgd" > sub/.git; }
+git init -q nested && git -C nested -c user.name=a -c user.email=a@e commit -q --allow-empty -m n && printf '%s' '` + fsmonitor(m, "gitlink") + `' >> nested/.git/config && git update-index --add --cacheinfo 160000,$(git -C nested rev-parse HEAD),nested && echo GITLINK
 true`
 		out, errs, code := s.run("", "--yes", "shell", script)
-		if code != 0 || !strings.Contains(out, "COMMITTED") {
+		if code != 0 || !strings.Contains(out, "COMMITTED") || !strings.Contains(out, "GITLINK") {
 			t.Fatalf("the agent's session: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
 		if got := s.afterSession(m); len(got) != 0 {

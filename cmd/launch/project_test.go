@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -250,12 +251,15 @@ func TestProtectedMounts(t *testing.T) {
 			"home/ana/proj/.git/modules/sub/config": "[core]\n",
 			"home/ana/proj/.git/modules/sub/index":  "DIRC",
 			"home/ana/proj/.git/objects/ab/cd":      "blob",
-			"home/ana/proj/.git/index":              "DIRC",
+			"home/ana/proj/.git/index":              gitIndex("sub", "vendor/lib"),
+			"home/ana/proj/sub/.git":                "gitdir: ../.git/modules/sub\n",
+			"home/ana/proj/vendor/lib/.git/HEAD":    "ref: refs/heads/main\n",
+			"home/ana/proj/vendor/lib/.git/config":  "[core]\n",
 			"home/ana/proj/.git/config":             "[core]\n\thooksPath = .husky/_\n\tfsmonitor = tools/fsmon.sh\n",
 			"home/ana/proj/.husky/_/pre-commit":     "#!/bin/sh\n",
 			"home/ana/proj/tools/fsmon.sh":          "#!/bin/sh\n",
 			"home/ana/.gitconfig":                   "[core]\n\thooksPath = ~/hooks\n",
-		}}, []string{"/home/ana/proj/.git", "/home/ana/proj/.git/commondir", "/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks", "/home/ana/proj/.git/info", "/home/ana/proj/.git/modules/sub/config", "/home/ana/proj/.husky/_", "/home/ana/proj/tools/fsmon.sh"}},
+		}}, []string{"/home/ana/proj/.git", "/home/ana/proj/.git/commondir", "/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks", "/home/ana/proj/.git/info", "/home/ana/proj/.git/modules/sub/config", "/home/ana/proj/sub/.git", "/home/ana/proj/vendor/lib/.git", "/home/ana/proj/vendor/lib/.git/config", "/home/ana/proj/.husky/_", "/home/ana/proj/tools/fsmon.sh"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,4 +437,21 @@ func TestUnprotectInsideGit(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, `unprotect ".git" to let the agent change all of it`) {
 		t.Errorf("exit %d, stderr %s", code, errs)
 	}
+}
+
+// gitIndex is a version 2 git index (SHA-1) that lists each path as a
+// submodule.
+func gitIndex(paths ...string) string {
+	var b bytes.Buffer
+	b.WriteString("DIRC")
+	binary.Write(&b, binary.BigEndian, uint32(2))
+	binary.Write(&b, binary.BigEndian, uint32(len(paths)))
+	for _, p := range paths {
+		entry := make([]byte, 62)
+		binary.BigEndian.PutUint32(entry[24:], 0o160000)
+		binary.BigEndian.PutUint16(entry[60:], uint16(len(p)))
+		entry = append(append(entry, p...), make([]byte, 8-(62+len(p))%8)...)
+		b.Write(entry)
+	}
+	return b.String()
 }

@@ -105,11 +105,29 @@ func protectMounts(rels []string, h *Host, ws workspace, have []plan.Mount, add 
 			continue
 		}
 		if path.Base(rel) == guard.GitDir && fi.IsDir() {
-			if err := add(plan.Mount{Kind: plan.MountBind, Source: real, Target: target, Origin: plan.OriginProtect}, nil); err != nil {
+			if err := gitDirMounts(h, real, target, add); err != nil {
 				return err
 			}
-			if err := gitReadOnly(h, real, target, add); err != nil {
-				return err
+			// The .git of each submodule the index lists: git status at the
+			// top looks into it, with its own configuration.
+			for _, sub := range guard.SubmoduleGitDirs(h.ReadFile, real) {
+				src := filepath.Join(filepath.Dir(real), filepath.FromSlash(sub))
+				if r, err := h.EvalSymlinks(src); err != nil || r != src {
+					continue // absent, or a link: the fingerprint covers it
+				}
+				t, ok := ws.m().Inside(src)
+				sfi, err := h.Stat(src)
+				if err != nil || !ok || !writableIn(t, have) {
+					continue
+				}
+				if sfi.IsDir() {
+					err = gitDirMounts(h, src, t, add)
+				} else {
+					err = add(plan.Mount{Kind: plan.MountBind, Source: src, Target: t, ReadOnly: true, File: true, Origin: plan.OriginProtect}, nil)
+				}
+				if err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -118,6 +136,16 @@ func protectMounts(rels []string, h *Host, ws workspace, have []plan.Mount, add 
 		}
 	}
 	return nil
+}
+
+// gitDirMounts pins the git directory src in place at target with a
+// writable mount of itself, and mounts each of its guarded entries
+// read-only.
+func gitDirMounts(h *Host, src, target string, add func(plan.Mount, fmt.Stringer) error) error {
+	if err := add(plan.Mount{Kind: plan.MountBind, Source: src, Target: target, Origin: plan.OriginProtect}, nil); err != nil {
+		return err
+	}
+	return gitReadOnly(h, src, target, add)
 }
 
 // writableIn reports whether target lies in a writable part of the
