@@ -128,6 +128,7 @@ func TestE2EGitMetadataVariants(t *testing.T) {
 		s.mustGit(src, "commit", "-q", "-m", "a")
 		s.newRepo()
 		s.mustGit(s.ws, "submodule", "add", "-q", src, "sub")
+		s.mustGit(s.ws, "submodule", "add", "-q", src, "sub2")
 		s.mustGit(s.ws, "config", "extensions.worktreeConfig", "true")
 		s.mustGit(s.ws, "config", "core.hooksPath", ".husky")
 		s.write(filepath.Join(s.ws, ".husky/README"), "hooks\n")
@@ -143,7 +144,7 @@ plant .git/config.worktree '` + fsmonitor(m, "worktree") + `'
 plant .husky/pre-commit '` + hook + `' || { mv .husky .husky.old && mkdir .husky && plant .husky/pre-commit '` + hook + `'; }
 chmod +x .husky/pre-commit 2>/dev/null
 mkdir -p subgd/objects subgd/refs && echo 'ref: refs/heads/main' > subgd/HEAD && printf '%s' '` + fsmonitor(m, "subgitfile") + `' > subgd/config
-{ echo "gitdir: ../subgd" > sub/.git; } 2>/dev/null || { mv sub/.git sub/.git.old && echo "gitdir: ../subgd" > sub/.git; }
+{ echo "gitdir: ../subgd" > sub2/.git; } 2>/dev/null || { mv sub2/.git sub2/.git.old && echo "gitdir: ../subgd" > sub2/.git; }
 git init -q nested && git -C nested -c user.name=a -c user.email=a@e commit -q --allow-empty -m n && printf '%s' '` + fsmonitor(m, "gitlink") + `' >> nested/.git/config && git update-index --add --cacheinfo 160000,$(git -C nested rev-parse HEAD),nested && echo GITLINK
 true`
 		out, errs, code := s.run("", "--yes", "shell", script)
