@@ -112,7 +112,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	if m.protected, err = protectedOf(o, h, ws, g); err != nil {
 		return m, err
 	}
-	if err := protectMounts(m.protected, h, ws, list.Mounts(), add); err != nil {
+	if err := protectMounts(m.protected, h, ws, g, o.Isolate, list.Mounts(), add); err != nil {
 		return m, err
 	}
 	m.mounts = list.Mounts()

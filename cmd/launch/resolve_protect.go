@@ -90,8 +90,15 @@ func gitBool(v string) bool {
 // that the agent can neither rename nor replace it, and each of its
 // guarded entries is mounted read-only (gitReadOnly): the agent commits,
 // and changes nothing git runs.
-func protectMounts(rels []string, h *Host, ws workspace, have []plan.Mount, add func(plan.Mount, fmt.Stringer) error) error {
+//
+// With --isolate, a worktree's .git file becomes a git directory of the
+// copy's own when the session starts: nothing of it exists to mount now,
+// and the fingerprint of the copy (taken then) guards it.
+func protectMounts(rels []string, h *Host, ws workspace, g gitLayout, isolate bool, have []plan.Mount, add func(plan.Mount, fmt.Stringer) error) error {
 	for _, rel := range rels {
+		if rel == guard.GitDir && g.file && isolate {
+			continue
+		}
 		real, err := h.EvalSymlinks(filepath.Join(ws.host, filepath.FromSlash(rel)))
 		if err != nil {
 			continue // absent: the fingerprint after the session covers it
