@@ -37,6 +37,11 @@ type Path struct {
 	// Bedrock marks a path used only when the agent talks to Amazon Bedrock
 	// (~/.aws).
 	Bedrock bool `toml:"bedrock"`
+	// Keys, in a settings path, are the JSON keys of a file that must stay
+	// writable but whose keys name commands ("mcpServers",
+	// "projects.*.mcpServers"): the file is not mounted read-only; launch
+	// puts back whatever a session changed under them (watch.go).
+	Keys []string `toml:"keys"`
 }
 
 // Validate checks that p is a relative path inside the home directory.
@@ -98,4 +103,58 @@ func Resolve(paths []Path, home, ctrHome string, bedrock bool, stat func(string)
 		r.Mounts = append(r.Mounts, m)
 	}
 	return r, nil
+}
+
+// ResolveSettings maps an agent's settings paths (the catalogue's
+// settings: files and directories under its credential paths that the
+// agent's native runs on the host read as commands to run, such as
+// hooks, notify or extensions) to read-only mounts over the credential
+// mounts in have, so that the agent cannot plant a command that runs on
+// the host. A path that exists is mounted where its links lead; a missing
+// one with Create is created first (by a real run, listed in Prepare) and
+// mounted, so that the agent cannot create it either; a missing one
+// without Create, or one under no credential mount, is skipped.
+func ResolveSettings(paths []Path, have []plan.Mount, home, ctrHome string, stat func(string) (fs.FileInfo, error), real func(string) (string, error)) (Result, error) {
+	var r Result
+	for _, p := range paths {
+		if err := p.Validate(); err != nil {
+			return Result{}, fmt.Errorf("settings: %w", err)
+		}
+		rel := path.Clean(p.Rel)
+		target := path.Join(ctrHome, rel)
+		if len(p.Keys) > 0 || !underCredential(target, have) {
+			continue
+		}
+		host := filepath.Join(home, filepath.FromSlash(rel))
+		m := plan.Mount{Kind: plan.MountBind, Source: host, Target: target, ReadOnly: true, Origin: plan.OriginAgentSettings}
+		fi, err := stat(host)
+		switch {
+		case err == nil:
+			m.File = !fi.IsDir()
+			if rp, err := real(host); err == nil {
+				m.Source = rp
+			}
+		case errors.Is(err, fs.ErrNotExist) && p.Create:
+			m.File = !p.Dir
+			r.Prepare = append(r.Prepare, plan.HostPath{Path: host, Dir: p.Dir, Content: p.Init, Placeholder: true})
+		case errors.Is(err, fs.ErrNotExist):
+			r.Skipped = append(r.Skipped, host)
+			continue
+		default:
+			return Result{}, fmt.Errorf("settings path %q: %w", host, err)
+		}
+		r.Mounts = append(r.Mounts, m)
+	}
+	return r, nil
+}
+
+// underCredential reports whether target lies strictly inside a writable
+// credential directory mount of have.
+func underCredential(target string, have []plan.Mount) bool {
+	for _, m := range have {
+		if m.Origin == plan.OriginCredential && !m.File && !m.ReadOnly && strings.HasPrefix(target, strings.TrimSuffix(m.Target, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }

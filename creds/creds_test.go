@@ -84,3 +84,53 @@ func TestResolveRejectsEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveSettings: an agent's settings under a mounted credential
+// directory are mounted read-only where their links lead; a missing one
+// with create is prepared and mounted; a missing one without create, and
+// one under no credential directory mount (or only under a file mount),
+// is left out.
+func TestResolveSettings(t *testing.T) {
+	home := t.TempDir()
+	for _, d := range []string{".claude/hooks", "real"} {
+		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, "real", "settings.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(home, "real", "settings.json"), filepath.Join(home, ".claude", "settings.json")); err != nil {
+		t.Fatal(err)
+	}
+	have := []plan.Mount{
+		{Kind: plan.MountBind, Source: filepath.Join(home, ".claude"), Target: "/home/u/.claude", Origin: plan.OriginCredential},
+		{Kind: plan.MountBind, Source: filepath.Join(home, ".claude.json"), Target: "/home/u/.claude.json", File: true, Origin: plan.OriginCredential},
+	}
+	paths := []Path{
+		{Rel: ".claude/settings.json", Create: true, Init: "{}"},
+		{Rel: ".claude/settings.local.json", Create: true, Init: "{}"},
+		{Rel: ".claude/hooks", Dir: true},
+		{Rel: ".claude/plugins", Dir: true},
+		{Rel: ".codex/config.toml", Create: true},
+		{Rel: ".claude.json/x", Create: true},
+	}
+	r, err := ResolveSettings(paths, have, home, "/home/u", os.Stat, filepath.EvalSymlinks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []plan.Mount{
+		{Kind: plan.MountBind, Source: filepath.Join(home, "real", "settings.json"), Target: "/home/u/.claude/settings.json", ReadOnly: true, File: true, Origin: plan.OriginAgentSettings},
+		{Kind: plan.MountBind, Source: filepath.Join(home, ".claude", "settings.local.json"), Target: "/home/u/.claude/settings.local.json", ReadOnly: true, File: true, Origin: plan.OriginAgentSettings},
+		{Kind: plan.MountBind, Source: filepath.Join(home, ".claude", "hooks"), Target: "/home/u/.claude/hooks", ReadOnly: true, Origin: plan.OriginAgentSettings},
+	}
+	if !reflect.DeepEqual(r.Mounts, want) {
+		t.Errorf("mounts:\n%+v\nwant\n%+v", r.Mounts, want)
+	}
+	if wantP := []plan.HostPath{{Path: filepath.Join(home, ".claude", "settings.local.json"), Content: "{}", Placeholder: true}}; !reflect.DeepEqual(r.Prepare, wantP) {
+		t.Errorf("prepare %+v, want %+v", r.Prepare, wantP)
+	}
+	if _, err := ResolveSettings([]Path{{Rel: "../x"}}, have, home, "/home/u", os.Stat, filepath.EvalSymlinks); err == nil {
+		t.Error("a path outside the home: no error")
+	}
+}

@@ -99,6 +99,11 @@ type Plan struct {
 	// inside, and a real run fingerprints them as it does the workspace's
 	// .git.
 	ProtectedGitDirs []string `json:"protected_git_dirs,omitempty"`
+	// Watched are agent settings files that stay writable but whose keys
+	// name commands the agent's native runs on the host start: a real
+	// attached run fingerprints those keys before the session and puts
+	// back any the session changed.
+	Watched []WatchedFile `json:"watched,omitempty"`
 	// Prompt describes the system prompt the agent is given; nil when none.
 	// Informational (the plan preview): the delivery itself is a read-only
 	// mount of origin OriginPrompt and the agent's own arguments in Argv.
@@ -153,6 +158,13 @@ type Isolation struct {
 	// Resume is set when Copy exists from an interrupted session and is
 	// used as it is.
 	Resume bool `json:"resume,omitempty"`
+}
+
+// WatchedFile is a JSON file of Plan.Watched and its key patterns
+// (dot-separated, "*" for any key).
+type WatchedFile struct {
+	Path string   `json:"path"`
+	Keys []string `json:"keys"`
 }
 
 // Prompt is the system prompt of a launch.
@@ -251,16 +263,20 @@ type Mount struct {
 const (
 	OriginWorkspace  = "workspace"
 	OriginCredential = "credential"
-	OriginUser       = "mount" // --mount, LLM_DEVCONTAINER_MOUNTS, config
-	OriginReadOnly   = "ro"    // --ro
-	OriginMask       = "mask"  // --mask
-	OriginCerts      = "certs"
-	OriginConda      = "conda"
-	OriginProtect    = "protect" // a protected workspace path, read-only
-	OriginGit        = "git"     // a worktree's git directory, outside the workspace
-	OriginPrompt     = "prompt"  // the session's system prompt, read-only
-	OriginSkill      = "skill"   // a skill, read-only
-	OriginSSH        = "ssh"     // the agent's ssh config, known_hosts, keys or agent socket
+	// OriginAgentSettings is an agent's own settings that its native runs
+	// on the host read as commands (hooks, notify, extensions): read-only
+	// over the credential directory (the catalogue's settings).
+	OriginAgentSettings = "agent-settings"
+	OriginUser          = "mount" // --mount, LLM_DEVCONTAINER_MOUNTS, config
+	OriginReadOnly      = "ro"    // --ro
+	OriginMask          = "mask"  // --mask
+	OriginCerts         = "certs"
+	OriginConda         = "conda"
+	OriginProtect       = "protect" // a protected workspace path, read-only
+	OriginGit           = "git"     // a worktree's git directory, outside the workspace
+	OriginPrompt        = "prompt"  // the session's system prompt, read-only
+	OriginSkill         = "skill"   // a skill, read-only
+	OriginSSH           = "ssh"     // the agent's ssh config, known_hosts, keys or agent socket
 )
 
 // EnvVar is one variable of the command's environment.
@@ -326,6 +342,10 @@ type HostPath struct {
 	Dir bool `json:"dir,omitempty"`
 	// Content is the content of a new file (ignored for a directory).
 	Content string `json:"content,omitempty"`
+	// Placeholder marks a path made only so that a read-only mount covers
+	// it (an agent setting that did not exist): a real attached run
+	// removes it after the session if it is still as made.
+	Placeholder bool `json:"placeholder,omitempty"`
 }
 
 // Lookup returns the variable called name and whether it is set.

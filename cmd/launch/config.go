@@ -36,6 +36,9 @@ type agentConfig struct {
 	EnvPrefixes   []string     `toml:"env_prefixes"`
 	BedrockSwitch []string     `toml:"bedrock_switch"`
 	Credentials   []creds.Path `toml:"credentials"`
+	// Settings are the agent's settings under its credential paths that
+	// its native runs on the host read as commands: read-only inside.
+	Settings []creds.Path `toml:"settings"`
 
 	// Privileges and limits of this agent: they win over the top-level
 	// keys of every config file, and flags win over them.
@@ -77,6 +80,10 @@ type agent struct {
 	// BedrockSwitch: when one of these host variables is "1", Bedrock is on.
 	BedrockSwitch []string
 	Credentials   []creds.Path
+	// Settings are the files and directories under the credential paths
+	// that name commands the agent's native runs on the host run (hooks,
+	// notify, MCP servers, extensions): mounted read-only inside.
+	Settings []creds.Path
 	// Privileges, CapAdd and the limits are the agent's own settings
 	// ([agents.NAME] privileges, cap_add, memory, cpus, pids); nil or
 	// empty when no layer set them.
@@ -149,7 +156,7 @@ func decodeConfig(name, text string) (layer, error) {
 		if subcommands[n] {
 			return layer{}, usagef("%s: agent name %q: taken by the command launch %s; choose another name", name, n, n)
 		}
-		for _, p := range a.Credentials {
+		for _, p := range append(append([]creds.Path{}, a.Credentials...), a.Settings...) {
 			if err := p.Validate(); err != nil {
 				return layer{}, usagef("%s: [agents.%s]: %w", name, n, err)
 			}
@@ -283,6 +290,9 @@ func catalogue(layers []layer) map[string]agent {
 			}
 			if c.Credentials != nil {
 				a.Credentials = c.Credentials
+			}
+			if c.Settings != nil {
+				a.Settings = c.Settings
 			}
 			setGiven(&a.Privileges, c.Privileges)
 			setGiven(&a.Memory, c.Memory)

@@ -88,6 +88,8 @@ var exemptBlocks = []struct{ file, first, why string }{
 	{"docs/security.md", "launch: /home/ana/proj/.git names the git directory", "needs a .git file naming ~/.ssh (TestGitdirFileRefused, TestE2EGitdirFileRefused check the message)"},
 	{"docs/agents.md", "launch: the agent's work is on the branch", "printed when a real --isolate session ends (TestE2EIsolate)"},
 	{"docs/agents.md", "launch: the session's copy is kept at", "printed when a real --isolate session is interrupted (TestE2EIsolateInterrupted)"},
+	{"docs/security.md", "launch: --isolate: launch did not bring the session's work back", "printed when a real --isolate session ends with a redirected git directory (TestIsolateFinishRefuses, TestE2EIsolateRefusesRedirectedGitDir)"},
+	{"docs/security.md", "launch: warning: the session changed agent settings", "printed after a real session that changed ~/.claude.json's MCP servers (TestE2EAgentSettingsReadOnly)"},
 	{"docs/credentials.md", "launch: warning: /home/ana/.codex/auth.json", "printed before a real launch only, against the clock"},
 	{"docs/network.md", "launch: example.com:443 is not in the network allowlist", "the body of the proxy's 403, at run time (netpolicy tests)"},
 	{"docs/network.md", "launch: network forwarder: the proxy's socket", "printed by the forwarder at run time under runsc without --host-uds=open (TestE2EForwarderRefusedSocket)"},

@@ -185,6 +185,7 @@ func networkBackends() []e2eBackend {
 	rootful := backendNamed(backendPodman)
 	rootful.name = "podman-rootful"
 	rootful.flags = append(append([]string{}, rootful.flags...), "--url", "unix:///run/podman/podman.sock")
+	rootful.debian = append(append([]string{}, rootful.debian...), "--url", "unix:///run/podman/podman.sock")
 	rootful.ready = func() error {
 		out, err := exec.Command("podman", "--url", "unix:///run/podman/podman.sock", "image", "exists", "localhost/launch-test/busybox:latest").CombinedOutput()
 		if err != nil {

@@ -78,10 +78,10 @@ func isolationOf(o *options, a agent, h *Host, ws workspace, ms []plan.Mount, n 
 	return iso, nil
 }
 
-// gitSafe are the arguments of every git command launch runs in a copy
-// that the agent has worked in: no hooks and no fsmonitor, which would run
-// what the agent planted. (.git/config and .git/hooks are protected paths,
-// read-only in the container, as in any workspace.)
+// gitSafe are the arguments of the git commands launch runs in the
+// workspace's own repository and in the copy before the agent has had it
+// (the snapshot commit): no hooks and no fsmonitor. After the session, no
+// git runs with the copy's git directory at all (isolate_git.go).
 var gitSafe = []string{"-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"}
 
 // gitIdentity names the commits launch makes: launch made them, not you.
@@ -107,9 +107,7 @@ func isolateLines(iso *plan.Isolation) (before, after []string) {
 		}
 	}
 	if iso.Git {
-		after = append(after, commit(resultMessage(iso)),
-			shell.Join([]string{"git", "-C", iso.Source, "fetch", "-q", "--no-tags", iso.Copy, "HEAD:refs/heads/" + iso.Branch}),
-			shell.Join([]string{"rm", "-rf", iso.Copy}))
+		after = append(after, finishLines(iso)...)
 	} else {
 		after = append(after, shell.Join([]string{"mv", iso.Copy, iso.Result}))
 	}
@@ -148,6 +146,10 @@ func resultMessage(iso *plan.Isolation) string {
 type sessionRecord struct {
 	Source string `json:"source"`
 	Base   string `json:"base,omitempty"` // the commit the agent started from
+	// WorktreeConfig is the SHA-256 of the copy's .git/config.worktree
+	// when the session started ("" when it had none): one that the session
+	// creates or changes stops the result (copyGitProblem).
+	WorktreeConfig string `json:"worktree_config,omitempty"`
 }
 
 func recordPath(iso *plan.Isolation) string { return iso.Copy + ".json" }
@@ -203,6 +205,7 @@ func isolateStart(ctx context.Context, iso *plan.Isolation) (sessionRecord, erro
 			return fail(err)
 		}
 		rec.Base = base
+		rec.WorktreeConfig = fileSum(filepath.Join(part, ".git", "config.worktree"))
 	}
 	b, _ := json.Marshal(rec)
 	if err := os.WriteFile(recordPath(iso), b, 0o600); err != nil {
@@ -240,9 +243,11 @@ func commitAll(ctx context.Context, dir, msg string) (string, error) {
 }
 
 // isolateFinish brings the session's result back and removes the copy: in
-// a git repository it commits what the agent left and fetches the copy's
-// HEAD into the workspace's repository as the branch (git writes the ref
-// last, in one step); otherwise it moves the copy next to the workspace.
+// a git repository it commits what the agent left on top of the copy's
+// HEAD, in launch's own git directory and never with the copy's git
+// configuration (isolate_git.go), and fetches that commit into the
+// workspace's repository as the branch (git writes the ref last, in one
+// step); otherwise it moves the copy next to the workspace.
 // The workspace's working tree and index are never touched.
 func isolateFinish(ctx context.Context, w io.Writer, iso *plan.Isolation, rec sessionRecord) error {
 	if !iso.Git {
@@ -253,7 +258,12 @@ func isolateFinish(ctx context.Context, w io.Writer, iso *plan.Isolation, rec se
 		fmt.Fprintf(w, "launch: the workspace is not a git repository, so the agent's copy comes back as a new directory: %s\nlaunch: compare it: diff -ru %s %s\n", iso.Result, shell.Quote(iso.Source), shell.Quote(iso.Result))
 		return nil
 	}
-	head, err := commitAll(context.WithoutCancel(ctx), iso.Copy, resultMessage(iso))
+	if why := copyGitProblem(iso.Copy, rec); why != "" {
+		return keptError(iso, fmt.Errorf("--isolate: launch did not bring the session's work back: %s. Launch runs no git with a git directory the agent could rewrite; look at %s, remove what the session planted, and go on (--resume) or take the files by hand", why, filepath.Join(iso.Copy, ".git")))
+	}
+	g := launchGitDir(iso)
+	defer os.RemoveAll(g)
+	head, _, err := buildResult(context.WithoutCancel(ctx), iso, resultMessage(iso))
 	if err != nil {
 		return keptError(iso, err)
 	}
@@ -268,9 +278,8 @@ func isolateFinish(ctx context.Context, w io.Writer, iso *plan.Isolation, rec se
 	}
 	// Not cancelled by a signal from here on: the ref is written last and
 	// whole, and the copy goes only after it.
-	fetch := exec.Command("git", "-C", iso.Source, "fetch", "-q", "--no-tags", iso.Copy, "HEAD:refs/heads/"+iso.Branch)
-	if out, err := fetch.CombinedOutput(); err != nil {
-		return keptError(iso, fmt.Errorf("git fetch into %s: %v: %s", iso.Source, err, strings.TrimSpace(string(out))))
+	if err := fetchResult(iso, head); err != nil {
+		return keptError(iso, err)
 	}
 	os.RemoveAll(iso.Copy)
 	os.Remove(recordPath(iso))

@@ -87,6 +87,7 @@ var agentKeys = map[string]keyRule{
 	"tag":            {class: trust.Widening, what: "runs another image tag"},
 	"network_allow":  {class: trust.Widening, what: "changes the agent's suggested network allowlist (--network allow=@AGENT)"},
 	"credentials":    {class: trust.Widening, what: "mounts credential paths from your home, read-write"},
+	"settings":       {class: trust.UserOnly, what: "chooses which of the agent's own settings are read-only inside"},
 	"env_prefixes":   {class: trust.UserOnly, what: "passes host variables by prefix"},
 	"privileges":     {class: trust.Widening, what: "changes the agent's privileges"},
 	"cap_add":        {class: trust.Widening, what: "gives the agent capabilities back"},
@@ -281,7 +282,13 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // isolate judges isolate: a copy narrows; turning off your own isolation
-// widens.
+// widens. isolate = true needs no trust: the agent works on a copy, and
+// what launch runs on the host for it is the copy itself (cp), git in the
+// copy before the agent has it (the workspace's own repository, as the
+// user's own git status would), and, after the session, git only in a git
+// directory of launch's own with a fixed configuration, never with one the
+// agent could write (isolate_git.go). Its size limit (isolate_max) is the
+// user's alone.
 func (r *review) isolate() []string {
 	if r.lower.Isolate && !r.l.cfg.Isolate {
 		return []string{"gives the agent the workspace itself, which your config isolates"}

@@ -113,6 +113,13 @@ func TestProjectTrust(t *testing.T) {
 			wants: []string{"agents.codex.skills_home: only your own config"}, plan: []string{`"first_line": "Use make."`, `"name": "lint"`}},
 		{name: "project-prompt-widens", files: map[string]string{project: "[agents.codex]\nprompt_file = \"~/.aws/config\"\nskills = [\"mine\"]\nprompt_args = [\"{file}\"]\n"}, code: 2,
 			wants: []string{`prompt_file: gives agent "codex" the host file "~/.aws/config" as its prompt`, `skills: gives agent "codex" the skill "mine" from your home directory`, "prompt_args: changes the arguments"}},
+		// isolate = true narrows: launch runs no git with what the agent
+		// could write (isolate_git.go); turning off the user's own
+		// isolation widens.
+		{name: "isolate-narrows", files: map[string]string{project: "isolate = true\n", "home/ana/proj/.git/HEAD": "ref: refs/heads/main\n"},
+			plan: []string{`"branch": "launch/codex-`}},
+		{name: "isolate-off-widens", files: map[string]string{user: "isolate = true\n", project: "isolate = false\n"}, code: 2,
+			wants: []string{"line 1: isolate: gives the agent the workspace itself, which your config isolates"}},
 		{name: "trusted", files: map[string]string{project: "mounts = [\"~/data:/data:ro\"]\n"}, trusted: true,
 			plan: []string{`"target": "/data"`}},
 		{name: "changed-after-trust", files: map[string]string{project: "mounts = [\"~/data:/data:ro\"]\n"}, trusted: true, code: 2,
@@ -294,7 +301,7 @@ func TestPreviewMarksOutside(t *testing.T) {
 	p, _ := resolveCase(t, goldenCase{args: []string{"--mount", "~/data:/data:ro", "--mount", "/scratch/shared:/s", "codex"}})
 	got := summary(p, backendDocker)
 	for _, want := range []string{
-		"outside the workspace, the agent sees: /home/ana/.codex (WRITABLE), /home/ana/data (read-only), /scratch/shared (WRITABLE)",
+		"outside the workspace, the agent sees: /home/ana/.codex (WRITABLE), /home/ana/.codex/config.toml (read-only), /home/ana/.codex/rules (read-only), /home/ana/data (read-only), /scratch/shared (WRITABLE)",
 		"protected: .claude/agents",
 		".git/hooks",
 	} {

@@ -27,6 +27,7 @@ type mountSet struct {
 	// gitDirs are git directories outside the workspace that the agent may
 	// write (git_dir_writable), guarded as the workspace's .git is.
 	gitDirs []string
+	watched []plan.WatchedFile
 	// ctx is the agent's prompt and skills.
 	ctx agentContext
 }
@@ -68,6 +69,20 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		n.info("credentials: %q does not exist; not mounted", s)
 	}
 	m.prepare = cr.Prepare
+	st, err := creds.ResolveSettings(a.Settings, list.Mounts(), h.Home, user.Home, h.Stat, h.EvalSymlinks)
+	if err != nil {
+		return m, usagef("agent %q: %w", a.Name, err)
+	}
+	for _, mt := range st.Mounts {
+		if err := add(mt, nil); err != nil {
+			return m, err
+		}
+	}
+	if len(st.Mounts) > 0 {
+		n.info("agent settings: read-only inside, so that the agent cannot plant commands that your own %s runs: %s", a.Name, mountSources(st.Mounts))
+	}
+	m.prepare = append(m.prepare, st.Prepare...)
+	m.watched = creds.WatchedOf(a.Settings, list.Mounts(), h.Home, user.Home, h.EvalSymlinks)
 	for i, sp := range o.Mounts {
 		mt, err := mounts.Resolve(sp.Spec, h.Cwd, h.Home, h.fs())
 		if err == nil {
@@ -233,4 +248,16 @@ func pathOf(o *options, ws workspace, m mountSet, ms []plan.Mount, env []plan.En
 		return nil, env, nil
 	}
 	return dedupe(front), env, nil
+}
+
+// mountSources lists the sources of mounts, for a note.
+func mountSources(ms []plan.Mount) string {
+	s := ""
+	for i, m := range ms {
+		if i > 0 {
+			s += ", "
+		}
+		s += m.Source
+	}
+	return s
 }

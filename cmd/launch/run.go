@@ -9,12 +9,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/backend/docker"
+	"github.com/launchcli/launch/creds"
 	"github.com/launchcli/launch/guard"
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/naming"
@@ -202,7 +204,8 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 	if err := askToLaunch(ctx, s, o, p, backend); err != nil {
 		return err
 	}
-	if err := prepare(p.Prepare); err != nil {
+	made, err := prepare(p.Prepare)
+	if err != nil {
 		return err
 	}
 	if o.Detach {
@@ -216,25 +219,36 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		}
 		return runDetached(ctx, s, h, p, backend, l)
 	}
+	defer removePlaceholders(made)
 	wsDir, iso := p.Workspace, p.Isolation
 	var rec sessionRecord
-	var err error
 	if iso != nil {
 		if rec, err = isolateStart(ctx, iso); err != nil {
 			return err
 		}
 		wsDir = iso.Copy
 	}
-	snap, err := takeProtected(wsDir, p.Protected, p.ProtectedGitDirs)
+	protected := p.Protected
+	if iso != nil {
+		// The return checks the copy's git directory itself, runs no git
+		// with it and refuses one that points elsewhere (isolate_git.go);
+		// the copy's .git never becomes the user's.
+		protected = slices.DeleteFunc(slices.Clone(protected), func(r string) bool { return r == guard.GitDir })
+	}
+	snap, err := takeProtected(wsDir, protected, p.ProtectedGitDirs)
 	if err != nil {
 		if iso != nil {
 			err = keptError(iso, err)
 		}
 		return err
 	}
+	watch := creds.TakeWatch(p.Watched)
 	code, err := runWatched(ctx, s, h, o, p, backend, l)
 	if gerr := checkProtected(s.Err, snap); err == nil {
 		err = gerr
+	}
+	if werr := restoreWatched(s.Err, watch); err == nil {
+		err = werr
 	}
 	if iso != nil {
 		if err != nil {
@@ -322,6 +336,20 @@ func runWithPolicy(ctx context.Context, s iostreams.Streams, o *options, p plan.
 	return code, err
 }
 
+// restoreWatched puts back the agent settings keys that the session
+// changed (Plan.Watched) and says so.
+func restoreWatched(w io.Writer, watch creds.Watch) error {
+	put, err := watch.Restore(time.Now())
+	if len(put) > 0 {
+		fmt.Fprintf(w, "launch: warning: the session changed agent settings that your own agent runs as commands on the host; they were put back as they were:\n")
+		for _, r := range put {
+			fmt.Fprintf(w, "launch:   %s: %s (the session's version of the file: %s)\n", r.File, r.Key, r.Saved)
+		}
+		fmt.Fprintf(w, "launch: see docs/security.md, Agent settings\n")
+	}
+	return err
+}
+
 // takeProtected fingerprints the protected paths before a session, and
 // the git directories outside the workspace that it may write.
 func takeProtected(workspace string, protected, gitDirs []string) (guard.Snapshot, error) {
@@ -393,23 +421,27 @@ func askToLaunch(ctx context.Context, s iostreams.Streams, o *options, p plan.Pl
 
 // prepare creates the missing host paths of a real run: credential
 // directories (0700) and files (0600) that the agent writes to.
-func prepare(hp []plan.HostPath) error {
+func prepare(hp []plan.HostPath) (placeholders []plan.HostPath, err error) {
 	for _, x := range hp {
+		_, missing := os.Lstat(x.Path)
 		if x.Dir {
 			if err := os.MkdirAll(x.Path, 0o700); err != nil {
-				return fmt.Errorf("create credential directory %q: %w", x.Path, err)
+				return placeholders, fmt.Errorf("create credential directory %q: %w", x.Path, err)
+			}
+			if missing != nil && x.Placeholder {
+				placeholders = append(placeholders, x)
 			}
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(x.Path), 0o700); err != nil {
-			return fmt.Errorf("create credential directory %q: %w", filepath.Dir(x.Path), err)
+			return placeholders, fmt.Errorf("create credential directory %q: %w", filepath.Dir(x.Path), err)
 		}
 		f, err := os.OpenFile(x.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			continue // created meanwhile: keep it
 		}
 		if err != nil {
-			return fmt.Errorf("create credential file %q: %w", x.Path, err)
+			return placeholders, fmt.Errorf("create credential file %q: %w", x.Path, err)
 		}
 		_, werr := f.WriteString(x.Content)
 		if cerr := f.Close(); werr == nil {
@@ -417,10 +449,29 @@ func prepare(hp []plan.HostPath) error {
 		}
 		if werr != nil {
 			os.Remove(x.Path)
-			return fmt.Errorf("write credential file %q: %w", x.Path, werr)
+			return placeholders, fmt.Errorf("write credential file %q: %w", x.Path, werr)
+		}
+		if x.Placeholder {
+			placeholders = append(placeholders, x)
 		}
 	}
-	return nil
+	return placeholders, nil
+}
+
+// removePlaceholders removes the agent settings that prepare made only for
+// the read-only mount over them, each if it is still as made (a file with
+// its content, an empty directory): your host is left as it was, and
+// launch refresh --full copies no empty settings of launch's.
+func removePlaceholders(made []plan.HostPath) {
+	for _, x := range made {
+		if x.Dir {
+			os.Remove(x.Path) // only when empty
+			continue
+		}
+		if b, err := os.ReadFile(x.Path); err == nil && string(b) == x.Content {
+			os.Remove(x.Path)
+		}
+	}
 }
 
 // summary is the resolved plan as a person reads it before a launch.
