@@ -145,10 +145,13 @@ func probeBackends(ctx context.Context, h *Host, o *options, oci, sif string) []
 	if !filepath.IsAbs(cache) {
 		cache = filepath.Join(h.Home, ".cache")
 	}
+	// The podman service launch itself would use: the config's --url too.
+	ph := podmanHost(h)
+	ph.URL = o.PodmanURL
 	sh := singularityDoctorHost{Host: singularity.Host{}, lookPath: h.LookPath, needsUserNS: h.NeedsUserNS, fuse: h.FUSEUsable}
 	return []health.Report{
 		docker.Doctor(ctx, dockerHost(h), oci),
-		podman.Doctor(ctx, cli, oci),
+		podman.Doctor(ctx, cli, ph, oci),
 		singularity.Doctor(ctx, sh, o.SingularityBin, sif, filepath.Join(cache, "launch", "sif")),
 	}
 }
