@@ -39,10 +39,10 @@ type machineLab struct {
 	port int
 	ln   net.Listener
 
-	mu    sync.Mutex
-	log   bytes.Buffer // every sshd's stderr (-e)
-	procs []*exec.Cmd  // the sshd -i processes started
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	log     bytes.Buffer       // every sshd's stderr (-e)
+	running map[*exec.Cmd]bool // the sshd -i processes that still run
+	wg      sync.WaitGroup
 }
 
 // newMachineLab starts the sshd; users may log in with the lab's client
@@ -118,7 +118,7 @@ func newMachineLab(t *testing.T, users ...string) *machineLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab := &machineLab{t: t, dir: dir, port: ln.Addr().(*net.TCPAddr).Port, ln: ln}
+	lab := &machineLab{t: t, dir: dir, port: ln.Addr().(*net.TCPAddr).Port, ln: ln, running: map[*exec.Cmd]bool{}}
 	lab.wg.Add(1)
 	go lab.serve(sshd, conf)
 	t.Cleanup(lab.stop)
@@ -159,9 +159,15 @@ func (l *machineLab) serve(sshd, conf string) {
 		l.mu.Lock()
 		err = cmd.Start()
 		if err == nil {
-			l.procs = append(l.procs, cmd)
+			l.running[cmd] = true
 			l.wg.Add(1)
-			go func() { defer l.wg.Done(); cmd.Wait() }()
+			go func() {
+				defer l.wg.Done()
+				cmd.Wait()
+				l.mu.Lock()
+				delete(l.running, cmd)
+				l.mu.Unlock()
+			}()
 		}
 		l.mu.Unlock()
 		f.Close()
@@ -184,10 +190,8 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 func (l *machineLab) stop() {
 	l.ln.Close()
 	l.mu.Lock()
-	for _, c := range l.procs {
-		if c.ProcessState == nil {
-			c.Process.Kill()
-		}
+	for c := range l.running {
+		c.Process.Kill()
 	}
 	l.mu.Unlock()
 	l.wg.Wait()
