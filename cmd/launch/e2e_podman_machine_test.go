@@ -88,8 +88,9 @@ func newMachineLab(t *testing.T, users ...string) *machineLab {
 	}
 	conf := filepath.Join(dir, "sshd_config")
 	// StrictModes off: the authorized keys live under /tmp, which is
-	// world-writable. Only what a podman connection uses is allowed: a
-	// key, and forwarding to the service's Unix socket.
+	// world-writable. Logins by key only; forwarding, which a podman
+	// connection uses to reach the service's Unix socket, to this machine
+	// only (sshd grants Unix sockets only with local TCP forwarding).
 	if err := os.WriteFile(conf, []byte(strings.Join([]string{
 		"HostKey " + filepath.Join(dir, "host"),
 		"AuthorizedKeysFile " + keys + "/%u",
@@ -101,7 +102,7 @@ func newMachineLab(t *testing.T, users ...string) *machineLab {
 		"UsePAM no",
 		"StrictModes no",
 		"AllowStreamLocalForwarding yes",
-		"AllowTcpForwarding no",
+		"AllowTcpForwarding local",
 		"X11Forwarding no",
 		"PermitTTY no",
 		"LogLevel INFO",
@@ -268,7 +269,14 @@ func testMachine(t *testing.T, mc machineConn, lab *nsLab) {
 	}
 	s := newSession(t, b)
 	if !mc.rootless {
-		s.cred = nil // launch runs as root, the rootful service's user
+		// launch runs as root, the rootful service's user, in a workspace
+		// of its own.
+		s.cred = nil
+		for _, d := range []string{s.home, s.ws} {
+			if err := os.Chown(d, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	m := newMachineLab(t, mc.user)
 	// The identity file where Podman Desktop keeps it, the user's own.
@@ -339,18 +347,19 @@ func testMachine(t *testing.T, mc machineConn, lab *nsLab) {
 
 	t.Run("detached", func(t *testing.T) {
 		script := `echo started; while read -r l; do echo "got:$l"; done`
-		var errb bytes.Buffer
-		c := s.command(s.bin, append(append([]string{}, s.backend.debian...), "--yes", "--detach", "shell", script)...)
-		c.Stderr = &errb
-		out, err := c.Output()
-		if err != nil {
-			t.Fatalf("launch --detach: %v: %s", err, errb.String())
+		// Under a terminal, as a person starts it: the session has one.
+		p, status := pane(t, s, "detach", append(append([]string{s.bin}, s.backend.debian...), "--yes", "--detach", "shell", script)...)
+		if code := status(); code != 0 {
+			t.Fatalf("launch --detach: exit %d:\n%s", code, p.screen())
 		}
-		name := strings.TrimSpace(string(out))
-		t.Cleanup(func() { s.runPlain("stop", name) })
 		list := sessionsOf(t, s, false)
-		if len(list) != 1 || list[0].Name != name || list[0].Backend != string(backendPodman) || list[0].Status != sess.Running || !list[0].Detached || list[0].UID != mc.uid {
-			t.Fatalf("launch ps: %+v, want %s running, detached, uid %d", list, name, mc.uid)
+		if len(list) != 1 {
+			t.Fatalf("launch ps lists %d sessions of the workspace, want 1: %+v", len(list), list)
+		}
+		name := list[0].Name
+		t.Cleanup(func() { s.runPlain("stop", name) })
+		if !strings.Contains(p.screen(), name) || list[0].Backend != string(backendPodman) || list[0].Status != sess.Running || !list[0].Detached || list[0].UID != mc.uid {
+			t.Fatalf("launch ps: %+v, want the session launch --detach printed, running, detached, uid %d:\n%s", list, mc.uid, p.screen())
 		}
 		a, attached := pane(t, s, "attach", s.bin, "attach", name)
 		// What is typed before the attach is made may be lost: type again
