@@ -278,6 +278,11 @@ func testMachine(t *testing.T, mc machineConn, lab *nsLab) {
 			}
 		}
 	}
+	// s.env is the user's own HOME and XDG config and cache directories;
+	// XDG_RUNTIME_DIR stays unset, as on a Mac: a connection the user
+	// names is tried alone, and the doctor's rootless `podman info` then
+	// shares the user's existing runtime directory rather than leaving a
+	// pause process in a private one.
 	m := newMachineLab(t, mc.user)
 	// The identity file where Podman Desktop keeps it, the user's own.
 	key := filepath.Join(s.home, ".local", "share", "containers", "podman", "machine", "machine")
