@@ -105,6 +105,9 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	}
 	p := res.Plan
 	backend := chooseBackend(o, h)
+	if err := realRunChecks(o, p, backend); err != nil {
+		return err
+	}
 	l, err := render(backend, p, o, h)
 	if err != nil {
 		return err
@@ -208,14 +211,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		return err
 	}
 	if o.Detach {
-		// Under Apptainer the supervisor runs this launch attached, whose
-		// host proxy then lives as long as the session.
-		if p.Network.Proxy != nil && backend != backendSingularity {
-			return usagef("--detach with --network allow=... through launch's host proxy (network_via socket): the proxy runs inside launch, which a detached session outlives; use --network-via sidecar (docker, podman: the proxy runs in a container of its own, removed with the session), run attached (in tmux or screen), or use --network none or open")
-		}
-		if p.Isolation != nil {
-			return usagef("--detach with --isolate: the copy comes back as a branch when the session ends, which launch does not wait for when detached; drop one of them")
-		}
+		// realRunChecks refused a host proxy and --isolate here.
 		return runDetached(ctx, s, h, p, backend, l)
 	}
 	defer removePlaceholders(made)

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/launchcli/launch/backend/singularity"
+	"github.com/launchcli/launch/internal/iostreams"
+)
+
+// TestModesRefuseAlike: --dry-run, --json and a real run refuse the same
+// bad inputs with the same exit code and message (issue 26). A real run is
+// tried only once both printing modes refused, so that it stops before it
+// would run anything.
+func TestModesRefuseAlike(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.sif")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string // in the one line of the message
+	}{
+		{"detach-host-proxy-docker", []string{"--backend", "docker", "--detach", "--network", "allow=example.com", "shell"}, "--detach with --network allow=..."},
+		{"detach-host-proxy-podman", []string{"--backend", "podman", "--detach", "--network", "allow=example.com", "shell"}, "--detach with --network allow=..."},
+		{"detach-isolate", []string{"--backend", "docker", "--detach", "--isolate", "shell"}, "--detach with --isolate"},
+		{"empty-sif-path", []string{"--backend", "singularity", "--sif-path", empty, "shell"}, `--sif-path: image "` + empty + `": not a SIF file`},
+		{"docker-with-sif-path", []string{"--backend", "docker", "--sif-path", empty, "shell"}, `--sif-path "` + empty + `": a SIF image, which the docker backend does not run`},
+		{"docker-with-url", []string{"--backend", "docker", "--url", "unix:///run/podman/podman.sock", "shell"}, `--url "unix:///run/podman/podman.sock": the Podman service to use, which the docker backend does not use`},
+		{"bogus-url", []string{"--backend", "podman", "--url", "bogus://", "shell"}, `--url "bogus://": not a Podman service address`},
+		{"upper-case-image", []string{"--backend", "docker", "--image", "UPPER/Case", "shell"}, `--image: "UPPER/Case": invalid reference format`},
+		{"sidecar-without-allowlist", []string{"--backend", "docker", "--network-via", "sidecar", "shell"}, "--network-via sidecar: the proxy applies only to an allowlist"},
+		{"isolate-global-read-only", []string{"--backend", "docker", "--isolate", "--global-read-only", "shell"}, "--isolate with --global-read-only"},
+		{"pids-too-few", []string{"--backend", "docker", "--pids", "5", "shell"}, "at least 16, or none (or 0) for no limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type result struct {
+				code int
+				msg  string
+			}
+			var got []result
+			for _, mode := range []string{"--dry-run", "--json", "--yes"} {
+				if mode == "--yes" && (got[0].code != 2 || got[1].code != 2) {
+					t.Fatalf("the printing modes did not refuse: --dry-run %+v, --json %+v", got[0], got[1])
+				}
+				out, errs, code := runModeCase(t, empty, append([]string{mode}, tt.args...))
+				if out != "" {
+					t.Errorf("%s: stdout %q, want nothing", mode, out)
+				}
+				got = append(got, result{code, errs})
+			}
+			for i, mode := range []string{"--dry-run", "--json", "a real run"} {
+				if got[i].code != 2 || !strings.Contains(got[i].msg, tt.want) || strings.Count(got[i].msg, "\n") != 1 {
+					t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line with %q", mode, got[i].code, got[i].msg, tt.want)
+				}
+				if got[i] != got[0] {
+					t.Errorf("%s: %+v; --dry-run: %+v", mode, got[i], got[0])
+				}
+			}
+		})
+	}
+}
+
+// runModeCase runs launch on the fake host, whose files under dir are the
+// real ones, read as launch reads them on a real host.
+func runModeCase(t *testing.T, dir string, args []string) (string, string, int) {
+	t.Helper()
+	h := fakeHost(fakeFS(), nil, false)
+	fake := h.Stat
+	h.Stat = func(p string) (fs.FileInfo, error) {
+		if strings.HasPrefix(p, filepath.Dir(dir)) {
+			return os.Stat(p)
+		}
+		return fake(p)
+	}
+	h.InspectSIF = func(p string) error { _, err := singularity.Inspect(p); return err }
+	var out, errb bytes.Buffer
+	s := iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}
+	code := runApp(context.Background(), s, h, append([]string{"launch"}, args...))
+	return out.String(), errb.String(), code
+}
+
+// TestDryRunWithJSON: the two printing modes together are refused, not
+// one of them silently preferred.
+func TestDryRunWithJSON(t *testing.T) {
+	out, errs, code := runModeCase(t, t.TempDir(), []string{"--dry-run", "--json", "--backend", "docker", "shell"})
+	if code != 2 || out != "" || !strings.Contains(errs, "--dry-run with --json") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 naming --dry-run with --json", code, out, errs)
+	}
+}
+
+// TestDeletedWorkingDirectory: a working directory removed under launch
+// is named as such, with what to do, not as getwd's bare error.
+func TestDeletedWorkingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gone")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	_, err := systemHost(false)
+	if err == nil || !strings.Contains(err.Error(), "the current directory") || !strings.Contains(err.Error(), "cd to an existing directory") {
+		t.Fatalf("systemHost in a removed directory: %v; want the current directory named, with what to do", err)
+	}
+}
