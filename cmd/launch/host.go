@@ -73,6 +73,10 @@ type Host struct {
 	// plan has limits.
 	CgroupLimits func(binary string) string
 	CgroupV1     func() bool
+	// SocketAccess reports whether this user may connect to the unix
+	// socket at a path: nil, or an error wrapping syscall.EACCES. Nil
+	// means access(2) (the docker backend's check of its socket).
+	SocketAccess func(path string) error
 }
 
 // systemHost describes this machine.

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/fstest"
 
 	"github.com/launchcli/launch/backend/singularity"
 	"github.com/launchcli/launch/internal/iostreams"
@@ -110,5 +113,44 @@ func TestDeletedWorkingDirectory(t *testing.T) {
 	_, err := systemHost(false)
 	if err == nil || !strings.Contains(err.Error(), "the current directory") || !strings.Contains(err.Error(), "cd to an existing directory") {
 		t.Fatalf("systemHost in a removed directory: %v; want the current directory named, with what to do", err)
+	}
+}
+
+// TestChoiceSkipsDeniedDocker: the automatic backend choice passes over a
+// Docker whose socket refuses this user when Podman is on PATH, and says
+// why; with no other backend it stays with Docker, whose error then names
+// the permission (issue 26).
+func TestChoiceSkipsDeniedDocker(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		denied       bool
+		podman       bool
+		want         backendName
+		noteIncludes string
+	}{
+		{"docker usable", false, true, backendDocker, ""},
+		{"docker denied, podman on PATH", true, true, backendPodman, "the docker socket unix:///var/run/docker.sock refuses you (permission denied)"},
+		{"docker denied, nothing else", true, false, backendDocker, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fsys := fakeFS()
+			fsys["var/run/docker.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
+			h := fakeHost(fsys, nil, false)
+			h.LookPath = func(name string) (string, error) {
+				if name == "podman" && c.podman {
+					return "/usr/bin/podman", nil
+				}
+				return "", errors.New("not found")
+			}
+			if c.denied {
+				h.SocketAccess = func(p string) error {
+					return &fs.PathError{Op: "access", Path: p, Err: syscall.EACCES}
+				}
+			}
+			got, note := chooseBackend(&options{}, h)
+			if got != c.want || !strings.Contains(note, c.noteIncludes) || (c.noteIncludes == "" && note != "") {
+				t.Errorf("chooseBackend = %s, note %q; want %s with a note that says %q", got, note, c.want, c.noteIncludes)
+			}
+		})
 	}
 }
