@@ -25,22 +25,26 @@ func TestModesRefuseAlike(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	const kept = "home/ana/.local/state/launch/isolated/shell-20261201-154233-4242"
+	elsewhere := map[string]string{kept + "/f": "x", kept + ".json": `{"source": "/home/ana/other"}`}
 	tests := []struct {
-		name string
-		args []string
-		want string // in the one line of the message
+		name  string
+		args  []string
+		want  string // in the one line of the message
+		files map[string]string
 	}{
-		{"detach-host-proxy-docker", []string{"--backend", "docker", "--detach", "--network", "allow=example.com", "shell"}, "--detach with --network allow=..."},
-		{"detach-host-proxy-podman", []string{"--backend", "podman", "--detach", "--network", "allow=example.com", "shell"}, "--detach with --network allow=..."},
-		{"detach-isolate", []string{"--backend", "docker", "--detach", "--isolate", "shell"}, "--detach with --isolate"},
-		{"empty-sif-path", []string{"--backend", "singularity", "--sif-path", empty, "shell"}, `--sif-path: image "` + empty + `": not a SIF file`},
-		{"docker-with-sif-path", []string{"--backend", "docker", "--sif-path", empty, "shell"}, `--sif-path "` + empty + `": a SIF image, which the docker backend does not run`},
-		{"docker-with-url", []string{"--backend", "docker", "--url", "unix:///run/podman/podman.sock", "shell"}, `--url "unix:///run/podman/podman.sock": the Podman service to use, which the docker backend does not use`},
-		{"bogus-url", []string{"--backend", "podman", "--url", "bogus://", "shell"}, `--url "bogus://": not a Podman service address`},
-		{"upper-case-image", []string{"--backend", "docker", "--image", "UPPER/Case", "shell"}, `--image: "UPPER/Case": invalid reference format`},
-		{"sidecar-without-allowlist", []string{"--backend", "docker", "--network-via", "sidecar", "shell"}, "--network-via sidecar: the proxy applies only to an allowlist"},
-		{"isolate-global-read-only", []string{"--backend", "docker", "--isolate", "--global-read-only", "shell"}, "--isolate with --global-read-only"},
-		{"pids-too-few", []string{"--backend", "docker", "--pids", "5", "shell"}, "at least 16, or none (or 0) for no limit"},
+		{"detach-host-proxy-docker", []string{"--backend", "docker", "--detach", "--network", "allow=example.com", "shell"}, "--detach with --network allow=...", nil},
+		{"detach-host-proxy-podman", []string{"--backend", "podman", "--detach", "--network", "allow=example.com", "shell"}, "--detach with --network allow=...", nil},
+		{"detach-isolate", []string{"--backend", "docker", "--detach", "--isolate", "shell"}, "--detach with --isolate", nil},
+		{"empty-sif-path", []string{"--backend", "singularity", "--sif-path", empty, "shell"}, `--sif-path: image "` + empty + `": not a SIF file`, nil},
+		{"docker-with-sif-path", []string{"--backend", "docker", "--sif-path", empty, "shell"}, `--sif-path "` + empty + `": a SIF image, which the docker backend does not run`, nil},
+		{"docker-with-url", []string{"--backend", "docker", "--url", "unix:///run/podman/podman.sock", "shell"}, `--url "unix:///run/podman/podman.sock": the Podman service to use, which the docker backend does not use`, nil},
+		{"bogus-url", []string{"--backend", "podman", "--url", "bogus://", "shell"}, `--url "bogus://": not a Podman service address`, nil},
+		{"upper-case-image", []string{"--backend", "docker", "--image", "UPPER/Case", "shell"}, `--image: "UPPER/Case": invalid reference format`, nil},
+		{"sidecar-without-allowlist", []string{"--backend", "docker", "--network-via", "sidecar", "shell"}, "--network-via sidecar: the proxy applies only to an allowlist", nil},
+		{"isolate-global-read-only", []string{"--backend", "docker", "--isolate", "--global-read-only", "shell"}, "--isolate with --global-read-only", nil},
+		{"pids-too-few", []string{"--backend", "docker", "--pids", "5", "shell"}, "at least 16, or none (or 0) for no limit", nil},
+		{"resume-of-another-workspace", []string{"--backend", "docker", "--isolate", "--resume", "shell-20261201-154233-4242", "shell"}, "that session copied /home/ana/other, not this workspace /home/ana/proj", elsewhere},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,7 +57,7 @@ func TestModesRefuseAlike(t *testing.T) {
 				if mode == "--yes" && (got[0].code != 2 || got[1].code != 2) {
 					t.Fatalf("the printing modes did not refuse: --dry-run %+v, --json %+v", got[0], got[1])
 				}
-				out, errs, code := runModeCase(t, empty, append([]string{mode}, tt.args...))
+				out, errs, code := runModeCase(t, empty, tt.files, append([]string{mode}, tt.args...))
 				if out != "" {
 					t.Errorf("%s: stdout %q, want nothing", mode, out)
 				}
@@ -71,11 +75,13 @@ func TestModesRefuseAlike(t *testing.T) {
 	}
 }
 
-// runModeCase runs launch on the fake host, whose files under dir are the
-// real ones, read as launch reads them on a real host.
-func runModeCase(t *testing.T, dir string, args []string) (string, string, int) {
+// runModeCase runs launch on the fake host with the extra files, whose
+// files under dir are the real ones, read as launch reads them on a real
+// host.
+func runModeCase(t *testing.T, dir string, files map[string]string, args []string) (string, string, int) {
 	t.Helper()
-	h := fakeHost(fakeFS(), nil, false)
+	fsys := goldenCase{files: files}.fs()
+	h := fakeHost(fsys, nil, false)
 	fake := h.Stat
 	h.Stat = func(p string) (fs.FileInfo, error) {
 		if strings.HasPrefix(p, filepath.Dir(dir)) {
@@ -93,7 +99,7 @@ func runModeCase(t *testing.T, dir string, args []string) (string, string, int) 
 // TestDryRunWithJSON: the two printing modes together are refused, not
 // one of them silently preferred.
 func TestDryRunWithJSON(t *testing.T) {
-	out, errs, code := runModeCase(t, t.TempDir(), []string{"--dry-run", "--json", "--backend", "docker", "shell"})
+	out, errs, code := runModeCase(t, t.TempDir(), nil, []string{"--dry-run", "--json", "--backend", "docker", "shell"})
 	if code != 2 || out != "" || !strings.Contains(errs, "--dry-run with --json") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 naming --dry-run with --json", code, out, errs)
 	}
