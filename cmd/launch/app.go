@@ -101,7 +101,7 @@ var settingFlags = []settingFlag{
 	{key: "cap_add", usage: "keep a Linux capability, by name (NET_BIND_SERVICE, CAP_CHOWN; repeatable)"},
 	{key: "memory", usage: "memory limit of the container, such as 512m or 4g; past it the agent is killed (exit 137) (default: none)"},
 	{key: "cpus", usage: "CPU limit of the container, such as 2 or 0.5 (default: none)"},
-	{key: "pids", usage: "most processes and threads in the container at once, or none (default: 4096)"},
+	{key: "pids", usage: "most processes and threads in the container at once (at least 16), or none (or 0) for no limit (default: 4096)"},
 	{key: "allow_secrets", usage: "allow a workspace that is or holds your home directory, or holds a secret store (.ssh, .aws, .gnupg, ...); the plan names what it exposes"},
 	{key: "podman_url", name: "url", usage: "the Podman service to use: unix:///path.sock, ssh://user@host[:port]/path.sock (key from $CONTAINER_SSHKEY) or tcp://host:port, as podman --url; default $CONTAINER_HOST, $CONTAINER_CONNECTION, the default connection, then the local sockets"},
 	{key: "singularity_bin", usage: "apptainer or singularity binary to use (default: apptainer, then singularity, on PATH)"},

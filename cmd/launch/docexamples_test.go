@@ -196,7 +196,8 @@ func runDocExample(t *testing.T, b docBlock) (string, error) {
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(&out, summary(r.Plan, chooseBackend(o, h)))
+			b, _ := chooseBackend(o, h)
+			_, err = fmt.Fprint(&out, summary(r.Plan, b))
 			return err
 		})
 		if err := app.Run(context.Background(), append([]string{"launch"}, args...)); err != nil {

@@ -51,7 +51,9 @@ Examples:
 
 // doctorResult is everything launch doctor found; --json prints it.
 type doctorResult struct {
-	Default  backendName      `json:"default_backend"`
+	Default backendName `json:"default_backend"`
+	// Choice says why Default is not the usual choice ("" when it is).
+	Choice   string           `json:"default_backend_note,omitempty"`
 	Ready    bool             `json:"ready"`
 	Agent    string           `json:"agent"`
 	Backends []health.Report  `json:"backends"`
@@ -85,7 +87,7 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 		}
 	}
 	res.Config = configFiles(h, f, configOK)
-	res.Default = chooseBackend(o, h)
+	res.Default, res.Choice = chooseBackend(o, h)
 	oci, sif, err := doctorImages(o, h, res.Agent)
 	if err != nil {
 		return err
@@ -232,6 +234,9 @@ func printDoctor(w io.Writer, home string, res doctorResult) {
 	printCredStatus(&b, home, res.Creds)
 	for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		fmt.Fprintf(w, "  %s\n", l)
+	}
+	if res.Choice != "" {
+		fmt.Fprintf(w, "%s\n", res.Choice)
 	}
 	if res.Ready {
 		fmt.Fprintf(w, "launch can start agents here with the default backend, %s\n", res.Default)

@@ -98,6 +98,7 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 		CgroupLimits: func(string) string { return "" },
 		CgroupV1:     func() bool { return false },
 		FUSEUsable:   func() bool { return true },
+		SocketAccess: func(string) error { return nil },
 		Output: func(name string, args ...string) ([]byte, error) {
 			if name == "conda" {
 				return []byte(`{"envs": ["/home/ana/miniforge", "/home/ana/miniforge/envs/bio", "/home/ana/miniforge/envs/macenv"]}`), nil
