@@ -11,7 +11,8 @@ import (
 )
 
 // TestE2EGettingStarted runs, for real, every launch command that
-// docs/getting-started.md shows in its sh blocks, as written, in a fresh
+// docs/getting-started.md shows in its sh blocks, and those of the README's
+// first run and platform examples, as written, in a fresh
 // home and project, on the backend the command names (the default backend
 // when it names none), and under Slurm where it says --slurm. The only
 // difference from a newcomer's machine is the user's config file: it points
@@ -22,23 +23,38 @@ import (
 // Each command must exit 0; a command whose backend is missing here skips
 // (fails under LAUNCH_REQUIRE_ENGINES=1).
 func TestE2EGettingStarted(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/getting-started.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var lines [][]string
-	for _, b := range docBlocks("docs/getting-started.md", strings.Split(string(raw), "\n")) {
-		if b.lang != "sh" {
-			continue
+	for _, src := range []struct{ file, section string }{
+		{"docs/getting-started.md", ""},
+		{"README.md", "## First run"},
+		{"README.md", "## One example per platform"},
+	} {
+		raw, err := os.ReadFile("../../" + src.file)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, l := range b.body {
-			if w := docCommand(l); w != nil {
-				lines = append(lines, w)
+		text := string(raw)
+		if src.section != "" {
+			_, after, ok := strings.Cut(text, "\n"+src.section+"\n")
+			if !ok {
+				t.Fatalf("%s: no section %s", src.file, src.section)
+			}
+			text, _, _ = strings.Cut(after, "\n## ")
+		}
+		n := len(lines)
+		for _, b := range docBlocks(src.file, strings.Split(text, "\n")) {
+			if b.lang != "sh" {
+				continue
+			}
+			for _, l := range b.body {
+				if w := docCommand(l); w != nil {
+					lines = append(lines, w)
+				}
 			}
 		}
-	}
-	if len(lines) < 5 {
-		t.Fatalf("docs/getting-started.md: %d launch commands found, want its whole path", len(lines))
+		if len(lines) == n {
+			t.Fatalf("%s %s: no launch command found", src.file, src.section)
+		}
 	}
 	for _, words := range lines {
 		t.Run(strings.Join(words[1:], "_"), func(t *testing.T) {
@@ -61,6 +77,8 @@ func TestE2EGettingStarted(t *testing.T) {
 				config = "image = \"launch-test/busybox:latest\"\n" + config
 			}
 			s.write(filepath.Join(s.home, ".config", "launch", "config.toml"), config)
+			// The README's Linux example masks a directory of the project.
+			s.write(filepath.Join(s.ws, "secrets", "token"), "x\n")
 			c := s.command(s.bin, words[1:]...)
 			var out, errb strings.Builder
 			c.Stdout, c.Stderr = &out, &errb
