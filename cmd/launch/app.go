@@ -87,7 +87,7 @@ var settingFlags = []settingFlag{
 	{key: "env", usage: "set NAME=VALUE in the container, or pass the host's NAME by name (repeatable; wins over everything else)"},
 	{key: "mounts", name: "mount", usage: "bind HOST[:CTR[:ro]] into the container; relative HOST is against the workspace (repeatable; $LLM_DEVCONTAINER_MOUNTS adds defaults)"},
 	{key: "global_read_only", usage: "mount the workspace read-only"},
-	{key: "git_dir_writable", usage: "when the workspace is a git worktree, mount its git directory (outside the workspace) writable, so that the agent can commit; its hooks and config stay read-only"},
+	{key: "git_dir_writable", usage: "when the workspace is a git worktree, mount its git directory (outside the workspace) writable, so that the agent can commit; all but its objects, refs, logs, index and HEAD stay read-only"},
 	{key: "isolate", usage: "give the agent a copy of the workspace (with .git), not the workspace: afterwards what it left comes back as the git branch launch/SESSION (your working tree and index untouched), or as a new directory next to a workspace that is not a git repository (docs/agents.md)"},
 	{key: "isolate_max", usage: "refuse --isolate for a workspace larger than this, such as 500M or 20G, or 0 for no limit (default 2G)"},
 	{key: "ro", usage: "re-mount a path inside the workspace read-only (repeatable)"},

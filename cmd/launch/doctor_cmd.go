@@ -29,7 +29,8 @@ func doctorCommand(s iostreams.Streams, h *Host, f *flagState) *cli.Command {
 		Usage:     "check each backend, the config files and the credentials; exit 0 only if the default backend can launch",
 		UsageText: "launch [flags] doctor [AGENT]",
 		Description: `For each backend: whether its runtime is installed and answers (socket or
-binary, version, rootless or not, runsc), and whether the image of AGENT
+binary, version, rootless or not, runsc; for Podman, the connection launch
+uses: a stopped podman machine is named), and whether the image of AGENT
 (default codex) is present. Then the config files that apply, and the
 credential status (as launch creds). Every problem comes with its fix.
 
@@ -147,10 +148,13 @@ func probeBackends(ctx context.Context, h *Host, o *options, oci, sif string) []
 	if !filepath.IsAbs(cache) {
 		cache = filepath.Join(h.Home, ".cache")
 	}
+	// The podman service launch itself would use: the config's --url too.
+	ph := podmanHost(h)
+	ph.URL = o.PodmanURL
 	sh := singularityDoctorHost{Host: singularity.Host{}, lookPath: h.LookPath, needsUserNS: h.NeedsUserNS, fuse: h.FUSEUsable}
 	return []health.Report{
 		docker.Doctor(ctx, dockerHost(h), oci),
-		podman.Doctor(ctx, cli, oci),
+		podman.Doctor(ctx, cli, ph, oci),
 		singularity.Doctor(ctx, sh, o.SingularityBin, sif, filepath.Join(cache, "launch", "sif")),
 	}
 }

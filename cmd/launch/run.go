@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -227,7 +228,14 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		}
 		wsDir = iso.Copy
 	}
-	snap, err := takeProtected(wsDir, p.Protected)
+	protected := p.Protected
+	if iso != nil {
+		// The return checks the copy's git directory itself, runs no git
+		// with it and refuses one that points elsewhere (isolate_git.go);
+		// the copy's .git never becomes the user's.
+		protected = slices.DeleteFunc(slices.Clone(protected), func(r string) bool { return r == guard.GitDir })
+	}
+	snap, err := takeProtected(wsDir, protected, p.ProtectedGitDirs)
 	if err != nil {
 		if iso != nil {
 			err = keptError(iso, err)
@@ -286,7 +294,7 @@ func runDetached(ctx context.Context, s iostreams.Streams, h *Host, p plan.Plan,
 	_, supervised := l.(supervisedLauncher)
 	rec := guardRecord{Backend: backend, Workspace: p.Workspace, Started: time.Now()}
 	if !supervised && len(p.Protected) > 0 {
-		snap, err := takeProtected(p.Workspace, p.Protected)
+		snap, err := takeProtected(p.Workspace, p.Protected, p.ProtectedGitDirs)
 		if err != nil {
 			return err
 		}
@@ -342,9 +350,18 @@ func restoreWatched(w io.Writer, watch creds.Watch) error {
 	return err
 }
 
-// takeProtected fingerprints the protected paths before a session.
-func takeProtected(workspace string, protected []string) (guard.Snapshot, error) {
+// takeProtected fingerprints the protected paths before a session, and
+// the git directories outside the workspace that it may write.
+func takeProtected(workspace string, protected, gitDirs []string) (guard.Snapshot, error) {
 	snap, err := guard.Take(workspace, protected)
+	for _, d := range gitDirs {
+		if err != nil {
+			break
+		}
+		var more guard.Snapshot
+		more, err = guard.TakeGitDir(d)
+		snap = append(snap, more...)
+	}
 	if err != nil {
 		return snap, fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
 	}
@@ -365,16 +382,21 @@ func checkProtectedOf(w io.Writer, what string, snap guard.Snapshot) error {
 	}
 	changes, uerr := guard.Undo(changes, time.Now())
 	fmt.Fprintf(w, "launch: warning: %s changed protected workspace paths, which run code on the host later; they were moved aside so that nothing runs them:\n", what)
+	ws := snap[0].Root // Take's entries come first; a git directory outside has its own root
 	for _, c := range changes {
 		how := "created"
 		if c.Existed {
 			how = "changed"
 		}
+		name := c.Rel
+		if c.Root != ws {
+			name = c.Path
+		}
 		switch {
 		case c.MovedTo != "":
-			fmt.Fprintf(w, "launch:   %s (%s) -> %s\n", c.Rel, how, c.MovedTo)
+			fmt.Fprintf(w, "launch:   %s (%s) -> %s\n", name, how, c.MovedTo)
 		case c.Existed:
-			fmt.Fprintf(w, "launch:   %s (removed or moved away by the session)\n", c.Rel)
+			fmt.Fprintf(w, "launch:   %s (removed or moved away by the session)\n", name)
 		}
 	}
 	fmt.Fprintf(w, "launch: read them before you move any back; see docs/security.md, protected paths\n")
