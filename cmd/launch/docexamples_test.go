@@ -56,6 +56,8 @@ var docFixtures = map[string]docFixture{
 		docProject: "mounts = [\"~/.ssh\"]\nro = [\"docs\"]\nenv = [\"AWS_SECRET_ACCESS_KEY\"]\n"}}, code: 2},
 	// docs/network.md: an allowlist on a Mac.
 	"macos": {host: func(h *Host) { h.GOOS = "darwin" }, code: 2},
+	// docs/getting-started.md: a first dry run on a Mac (Podman, the default).
+	"macos-podman": {host: func(h *Host) { h.GOOS = "darwin" }},
 	// docs/network.md: the proxy sidecar on a Mac, with the Linux
 	// launch binary it runs in the cache.
 	"macos-sidecar": {host: func(h *Host) { h.GOOS = "darwin" },
