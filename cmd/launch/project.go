@@ -54,6 +54,7 @@ var topKeys = map[string]keyRule{
 	"protect":            {class: trust.Narrowing, what: "protects more workspace paths"},
 	"unprotect":          {class: trust.UserOnly, what: "unprotects workspace paths"},
 	"network":            {class: trust.Widening, widens: (*review).network},
+	"publish":            {class: trust.Widening, what: "serves the agent's ports on your machine"},
 	"network_via":        {class: trust.Narrowing, what: "chooses how the network allowlist is enforced (both ways enforce it)"},
 	"runtime":            {class: trust.UserOnly, what: "chooses the OCI runtime"},
 	"gpus":               {class: trust.Widening, widens: (*review).gpus},

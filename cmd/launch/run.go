@@ -468,6 +468,9 @@ func summary(p plan.Plan, backend backendName) string {
 	}
 	fmt.Fprintf(&b, "  runtime:  %s\n", rt)
 	fmt.Fprintf(&b, "  network:  %s\n", p.Network)
+	if len(p.Publish) > 0 {
+		fmt.Fprintf(&b, "  publish:  %s\n", strings.Join(portList(p.Publish), " "))
+	}
 	fmt.Fprintf(&b, "  privileges: %s\n", p.Privileges)
 	fmt.Fprintf(&b, "  limits:   %s\n", p.Limits)
 	if len(p.Exposes) > 0 {
