@@ -127,6 +127,8 @@ type flagState struct {
 	resume                string
 	sshHosts              []string
 	sshAgent              bool
+	// login is set by launch login: the launch runs the agent's login.
+	login *loginRequest
 }
 
 // flagFor is the flag that sets key, if any.
@@ -230,7 +232,7 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 		},
 		Flags: f.cliFlags(),
 		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f), proxyCommand(s, h),
-			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
+			loginCommand(f, run), psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

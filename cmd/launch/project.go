@@ -114,6 +114,10 @@ var agentKeys = map[string]keyRule{
 	// SSH hosts hand the agent your keys (or your agent) for those hosts.
 	"ssh_hosts": {class: trust.Widening, what: "gives the agent SSH access to hosts with your keys"},
 	"ssh_agent": {class: trust.Widening, what: "forwards your SSH agent to the agent"},
+	// launch login runs these with the credentials writable and the port
+	// published on your machine.
+	"login":      {class: trust.Widening, what: "changes the agent's login command"},
+	"login_port": {class: trust.Widening, what: "changes the port launch login publishes"},
 }
 
 // classOf is the class of a key as toml names it: top-level, under

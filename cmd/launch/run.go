@@ -87,6 +87,11 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if err != nil {
 		return err
 	}
+	if f.login != nil {
+		if err := loginOptions(o, h, *f.login, chooseBackend(o, h)); err != nil {
+			return err
+		}
+	}
 	if a, ok := o.Agents[o.Agent]; ok && a.Shell && len(o.Args) == 1 && (o.Args[0] == "-h" || o.Args[0] == "--help") {
 		_, err := fmt.Fprint(s.Out, shellHelp)
 		return err
