@@ -72,12 +72,12 @@ func otherHostAddrs(t *testing.T) []net.IP {
 }
 
 // TestE2EPublish: --publish HOST:CTR serves a server in the container on
-// the host's 127.0.0.1:HOST and on no other host address, on Docker and
-// rootless Podman; Apptainer refuses what it cannot do, with the reason.
+// the host's 127.0.0.1:HOST and on no other host address, on Docker (runc
+// and runsc) and rootful and rootless Podman; Apptainer refuses what it cannot do, with the reason.
 func TestE2EPublish(t *testing.T) {
-	for _, b := range e2eBackends {
+	for _, b := range networkBackends() {
 		t.Run(string(b.name), func(t *testing.T) {
-			s := newSession(t, b)
+			s := newNetSession(t, b)
 			if b.name == backendSingularity {
 				_, errOut, code := s.run("", "--yes", "--publish", "18080:80", "shell", "true")
 				if code != 2 || !strings.Contains(errOut, "apptainer shares the host's network and cannot map ports") {
@@ -136,15 +136,16 @@ func TestE2EPublish(t *testing.T) {
 // codex whose callback server listens on the container's 127.0.0.1:1455,
 // as codex login's does) with the callback published on the host's
 // 127.0.0.1: a request there reaches it, and the credential file it
-// writes lands in the caller's ~/.codex. Docker and rootless Podman; the
+// writes lands in the caller's ~/.codex. Docker (runc, runsc), rootful and
+// rootless Podman; the
 // host port is chosen free (--port), the container's stays 1455.
 func TestE2ELogin(t *testing.T) {
-	for _, b := range e2eBackends {
+	for _, b := range networkBackends() {
 		if b.name == backendSingularity {
 			continue // the host's own network: no relay, nothing published
 		}
 		t.Run(string(b.name), func(t *testing.T) {
-			s := newSession(t, b)
+			s := newNetSession(t, b)
 			// The callback (a CGI of busybox httpd, in the workspace) writes
 			// the credentials and answers; the login ends once they are
 			// there, as codex login does.
