@@ -62,6 +62,9 @@ type Plan struct {
 	PathPrepend []string `json:"path_prepend,omitempty"`
 	// Network is the network policy.
 	Network Network `json:"network"`
+	// Publish lists the container's TCP ports served on the host, in the
+	// order asked; empty for none. Validate requires NetworkOpen for any.
+	Publish []Port `json:"publish,omitempty"`
 	// Runtime is the OCI runtime flavour; empty means RuntimeRunc.
 	Runtime Runtime `json:"runtime,omitempty"`
 	// Privileges says what the agent may hold or gain: by default

@@ -92,6 +92,7 @@ func (p *Plan) Validate() error {
 			bad("env %s: names must be sorted and unique", e.Name)
 		}
 	}
+	p.validatePublish(bad)
 	switch p.Network.Mode {
 	case NetworkOpen, NetworkNone:
 		if len(p.Network.Allow) > 0 {

@@ -94,6 +94,7 @@ var settingFlags = []settingFlag{
 	{key: "mask", usage: "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"},
 	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (*.NAME for the names under NAME, @AGENT for an agent's suggested list; only those hosts, by name, through launch's proxy, see --network-via) (default open)"},
 	{key: "network_via", usage: "how --network allow=... is enforced: socket (launch's proxy on the host, through a Unix socket shared with the container; Linux) or sidecar (the proxy in a container of its own, the agent on an internal network; docker) (default: socket on Linux, sidecar on macOS)"},
+	{key: "publish", usage: "serve the container's TCP port CTRPORT on the host's HOSTPORT, on 127.0.0.1 unless IP names another address: [IP:]HOSTPORT:CTRPORT (repeatable; needs --network open; with apptainer the agent's ports are the host's own, so HOSTPORT is CTRPORT)"},
 	{key: "runtime", usage: "OCI runtime: runc or runsc (gVisor); docker and podman only"},
 	{key: "gpus", usage: "GPUs: none, all, auto (all when CUDA_VISIBLE_DEVICES or a Slurm GPU allocation is set), or ids such as 0,1"},
 	{key: "pull", usage: "when to fetch the image: missing, always or never (default: missing for launch's own default image, never for an image you name)"},
@@ -126,6 +127,8 @@ type flagState struct {
 	resume                string
 	sshHosts              []string
 	sshAgent              bool
+	// login is set by launch login: the launch runs the agent's login.
+	login *loginRequest
 }
 
 // flagFor is the flag that sets key, if any.
@@ -229,7 +232,7 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 		},
 		Flags: f.cliFlags(),
 		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f), proxyCommand(s, h),
-			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
+			loginCommand(f, run), psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

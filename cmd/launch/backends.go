@@ -36,7 +36,19 @@ func runLabels(o *options, h *Host, p plan.Plan) map[string]string {
 	}
 	labels := naming.RunLabels(h.PID, time.Now())
 	maps.Copy(labels, naming.SessionLabels(h.UID, p.Network.String(), o.Detach && !o.SlurmOn))
+	if len(p.Publish) > 0 {
+		labels[naming.LabelPorts] = strings.Join(portList(p.Publish), ",")
+	}
 	return labels
+}
+
+// portList is each published port as -p takes it (IP:HOSTPORT:CTRPORT).
+func portList(ports []plan.Port) []string {
+	var out []string
+	for _, x := range ports {
+		out = append(out, x.String())
+	}
+	return out
 }
 
 // unsupportedError turns a backend's capability error into a usage error:

@@ -167,6 +167,8 @@ var goldenCases = []goldenCase{
 	{name: "network-none", args: []string{"--network", "none", "codex"}},
 	{name: "network-allow", args: []string{"--network", "allow=api.openai.com:443,github.com", "codex"}},
 	{name: "network-sidecar", args: []string{"--network-via", "sidecar", "--network", "allow=api.openai.com:443,github.com:22", "codex"}},
+	{name: "publish", args: []string{"--publish", "8080:80", "--publish", "[::1]:9000:9000", "--publish", "0.0.0.0:3000:3000", "shell"}},
+	{name: "publish-same-port", args: []string{"--publish", "8888:8888", "codex"}},
 	{name: "runtime-runsc", args: []string{"--runtime", "runsc", "--network", "none", "shell"}},
 	{name: "gpus-all", args: []string{"--gpus", "all", "shell", "nvidia-smi"}, env: []string{"CUDA_VISIBLE_DEVICES=0,1"}},
 	{name: "gpus-devices", args: []string{"--gpus", "0,2", "codex"}},

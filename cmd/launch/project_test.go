@@ -100,6 +100,10 @@ func TestProjectTrust(t *testing.T) {
 			wants: []string{`line 1: network: sets the network to "open", more than your own "none"`}},
 		{name: "allowlist-wider", files: map[string]string{user: "network = \"allow=github.com:443\"\n", project: "network = \"allow=github.com\"\n"}, code: 2,
 			wants: []string{"more than your own"}},
+		{name: "publish-widens", files: map[string]string{project: "publish = [\"8080:80\"]\n[agents.codex]\nlogin = [\"sh\"]\nlogin_port = 1\n"}, code: 2,
+			wants: []string{"line 1: publish: serves the agent's ports on your machine", "line 3: agents.codex.login: changes the agent's login command", "line 4: agents.codex.login_port"}},
+		{name: "publish-trusted", trusted: true, files: map[string]string{project: "publish = [\"8080:80\"]\n"},
+			plan: []string{`"host_ip": "127.0.0.1"`, `"host_port": 8080`, `"container_port": 80`}},
 		{name: "writable-again", files: map[string]string{user: "global_read_only = true\n", project: "global_read_only = false\n"}, code: 2,
 			wants: []string{"makes the workspace writable"}},
 		{name: "many", files: map[string]string{project: "image = \"evil/agent\"\nenv = [\"AWS_SECRET_ACCESS_KEY\", \"OK=1\"]\ncerts = \"~/ca.pem\"\nbackend = \"docker\"\ngpus = \"all\"\n"}, code: 2,
@@ -312,6 +316,15 @@ func TestPreviewMarksOutside(t *testing.T) {
 	}
 	if strings.Contains(got, "/home/ana/proj (") {
 		t.Errorf("summary marks the workspace as outside itself:\n%s", got)
+	}
+}
+
+// TestPreviewShowsPublish: the plan shown before a launch names each
+// published port as -p takes it.
+func TestPreviewShowsPublish(t *testing.T) {
+	p, _ := resolveCase(t, goldenCase{args: []string{"--publish", "8080:80", "--publish", "0.0.0.0:9000:9000", "codex"}})
+	if got, want := summary(p, backendDocker), "  publish:  127.0.0.1:8080:80 0.0.0.0:9000:9000\n"; !strings.Contains(got, want) {
+		t.Errorf("summary lacks %q:\n%s", want, got)
 	}
 }
 

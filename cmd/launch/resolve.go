@@ -93,6 +93,9 @@ func resolve(o *options, h *Host) (resolved, error) {
 	if p.Network, err = networkOf(o, h, a.Name, p.Image.Platform.Arch); err != nil {
 		return r, err
 	}
+	for _, x := range o.Publish {
+		p.Publish = append(p.Publish, plan.Port(x))
+	}
 	p.GPUs = gpusOf(o, h, &r.notes)
 	p.Privileges, p.Limits = privilegesOf(o, a), limitsOf(o, a)
 	m, err := mountsOf(o, a, h, ws, p.User, &r.notes)

@@ -102,6 +102,12 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	if err != nil {
 		return err
 	}
+	if f.login != nil {
+		b, _ := chooseBackend(o, h) // the note is printed where the launch chooses again, below
+		if err := loginOptions(o, h, *f.login, b); err != nil {
+			return err
+		}
+	}
 	if a, ok := o.Agents[o.Agent]; ok && a.Shell && len(o.Args) == 1 && (o.Args[0] == "-h" || o.Args[0] == "--help") {
 		_, err := fmt.Fprint(s.Out, shellHelp)
 		return err
@@ -503,6 +509,9 @@ func summary(p plan.Plan, backend backendName) string {
 	}
 	fmt.Fprintf(&b, "  runtime:  %s\n", rt)
 	fmt.Fprintf(&b, "  network:  %s\n", p.Network)
+	if len(p.Publish) > 0 {
+		fmt.Fprintf(&b, "  publish:  %s\n", strings.Join(portList(p.Publish), " "))
+	}
 	fmt.Fprintf(&b, "  privileges: %s\n", p.Privileges)
 	fmt.Fprintf(&b, "  limits:   %s\n", p.Limits)
 	if len(p.Exposes) > 0 {

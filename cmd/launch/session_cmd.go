@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -253,7 +254,12 @@ func printSessions(w io.Writer, home string, list []sess.Info, now time.Time) {
 		if !i.Started.IsZero() {
 			started = now.Sub(i.Started).Round(time.Second).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Agent, i.Backend, status, started, i.Network, tilde(home, i.Workspace))
+		network := i.Network
+		if len(i.Ports) > 0 {
+			// The published ports, as -p took them: what to open.
+			network += ", ports " + strings.Join(i.Ports, " ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Agent, i.Backend, status, started, network, tilde(home, i.Workspace))
 	}
 	tw.Flush()
 }

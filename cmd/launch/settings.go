@@ -46,6 +46,7 @@ type Settings struct {
 	Unprotect      []string       `toml:"unprotect"`
 	Network        networkSetting `toml:"network"`
 	NetworkVia     networkVia     `toml:"network_via"`
+	Publish        []portSetting  `toml:"publish"`
 	Runtime        runtimeSetting `toml:"runtime"`
 	GPUs           gpuSetting     `toml:"gpus"`
 	Pull           pullSetting    `toml:"pull"`
@@ -442,6 +443,15 @@ type privilegeMode plan.PrivilegeMode
 func (m *privilegeMode) UnmarshalText(t []byte) error {
 	v, err := plan.ParsePrivilegeMode(string(t))
 	*m = privilegeMode(v)
+	return err
+}
+
+// portSetting is one published port, [IP:]HOSTPORT:CTRPORT (plan.ParsePort).
+type portSetting plan.Port
+
+func (x *portSetting) UnmarshalText(t []byte) error {
+	v, err := plan.ParsePort(string(t))
+	*x = portSetting(v)
 	return err
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // subcommands are the names launch keeps for itself; no agent may take one.
-var subcommands = map[string]bool{"trust": true, "batch": true, "refresh": true, "creds": true, "doctor": true, "proxy": true,
+var subcommands = map[string]bool{"trust": true, "batch": true, "refresh": true, "login": true, "creds": true, "doctor": true, "proxy": true,
 	"ps": true, "attach": true, "stop": true, "logs": true, "gc": true, "completion": true, "help": true,
 	"_watch": true, "_session": true}
 
