@@ -55,7 +55,8 @@ Plan the backend cannot enforce); 125 when launch or the engine fails;
 128+N after signal N; 137 for an agent the kernel killed.
 
 Sessions (docs/sessions.md): launch ps, attach, logs, stop, gc; launch help
-SUBCOMMAND; launch completion bash|zsh|fish.`
+SUBCOMMAND; launch help AGENT (its image, credentials, suggested allowlist);
+launch completion bash|zsh|fish.`
 
 // settingFlag is a flag that sets one key of Settings; its kind (string,
 // list, bool) is the field's.
@@ -276,7 +277,7 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Flags:          f.cliFlags(),
 		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f), proxyCommand(s, h),
-			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
+			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), helpCommand(h, f), watchCommand(s, h), superviseCommand(h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")

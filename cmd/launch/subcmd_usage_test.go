@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/launchcli/launch/internal/iostreams"
+)
+
+// visibleSubcommands are the subcommands a user sees in launch --help.
+func visibleSubcommands(t *testing.T) []string {
+	t.Helper()
+	app := newApp(iostreams.Streams{}, nil, func(context.Context, *flagState, *cli.Command) error { return nil })
+	var names []string
+	for _, c := range app.Commands {
+		if !c.Hidden {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+// TestSubcommandBadFlag: a flag a subcommand does not define is a usage
+// error (exit 2) in one line naming the command, plus a hint; no help
+// text, no second copy of the error (issue 26).
+func TestSubcommandBadFlag(t *testing.T) {
+	for _, name := range append(visibleSubcommands(t), "") {
+		t.Run(name, func(t *testing.T) {
+			args := []string{name, "--bogus"}
+			full := "launch " + name
+			if name == "" {
+				args, full = []string{"--bogus", "codex"}, "launch"
+			}
+			out, errs, code := runCase(t, goldenCase{args: args})
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			want := full + ": flag provided but not defined: -bogus\nRun '" + full + " --help' for usage.\n"
+			if errs != want {
+				t.Errorf("stderr:\n%s\nwant:\n%s", errs, want)
+			}
+			if out != "" {
+				t.Errorf("stdout: %q", out)
+			}
+		})
+	}
+}
+
+// TestSubcommandMissingFlagValue: a flag without its value is a usage
+// error too.
+func TestSubcommandMissingFlagValue(t *testing.T) {
+	_, errs, code := runCase(t, goldenCase{args: []string{"attach", "--detach-keys"}})
+	if code != 2 || !strings.HasPrefix(errs, "launch attach: ") || strings.Count(errs, "\n") != 2 {
+		t.Errorf("exit %d, stderr:\n%s", code, errs)
+	}
+}
+
+// TestSubcommandHelpOwnFlags: a subcommand's help lists its own flags,
+// not the ~45 flags of a launch.
+func TestSubcommandHelpOwnFlags(t *testing.T) {
+	for _, name := range visibleSubcommands(t) {
+		t.Run(name, func(t *testing.T) {
+			out, _, code := runCase(t, goldenCase{args: []string{name, "--help"}})
+			if code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			for _, f := range []string{"--sif-path string", "--mount string", "--workspace-mount string", "--isolate ", "GLOBAL OPTIONS"} {
+				if strings.Contains(out, f) {
+					t.Errorf("launch %s --help lists %s:\n%s", name, f, out)
+				}
+			}
+			if !strings.Contains(out, "--help") {
+				t.Errorf("launch %s --help lacks its own --help:\n%s", name, out)
+			}
+		})
+	}
+	out, _, _ := runCase(t, goldenCase{args: []string{"ps", "--help"}})
+	if !strings.Contains(out, "--all") || !strings.Contains(out, "--json") {
+		t.Errorf("launch ps --help lacks its flags:\n%s", out)
+	}
+}
+
+// TestGlobalFlagsBeforeSubcommand: the launch flags before a subcommand
+// still apply where the subcommand uses them (doctor resolves a launch),
+// and doctor keeps its --json.
+func TestGlobalFlagsBeforeSubcommand(t *testing.T) {
+	out, errs, code := runCase(t, goldenCase{args: []string{"--backend", "bogus", "doctor"}})
+	if !strings.Contains(out+errs, `--backend: "bogus"`) {
+		t.Errorf("--backend bogus doctor: exit %d, stderr:\n%s", code, errs)
+	}
+	out, errs, code = runCase(t, goldenCase{args: []string{"--backend", "docker", "doctor", "--json"}})
+	if code == 2 || !strings.Contains(out, `"default_backend": "docker"`) {
+		t.Errorf("--backend docker doctor --json: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+// TestHelpAgent: launch help AGENT shows the agent's catalogue entry;
+// launch help COMMAND is still the command's help.
+func TestHelpAgent(t *testing.T) {
+	out, errs, code := runCase(t, goldenCase{args: []string{"help", "codex"}})
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+	for _, w := range []string{"codex --sandbox danger-full-access", "ghcr.io/nichd-bspc/llm:codex-latest", "oras://ghcr.io/nichd-bspc/llm-sif:codex-latest",
+		"~/.codex", "api.openai.com:443", "allow=@codex", "launch codex ARGS"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("launch help codex lacks %q:\n%s", w, out)
+		}
+	}
+	out, _, code = runCase(t, goldenCase{args: []string{"help", "shell"}})
+	if code != 0 || !strings.Contains(out, "bash -c") {
+		t.Errorf("launch help shell: exit %d:\n%s", code, out)
+	}
+	out, _, code = runCase(t, goldenCase{args: []string{"help", "my-agent"}, files: map[string]string{"home/ana/.config/launch/config.toml": "[agents.my-agent]\ncommand = [\"sh\"]\n"}})
+	if code != 0 || !strings.Contains(out, "sh") || !strings.Contains(out, "config.toml") {
+		t.Errorf("launch help my-agent: exit %d:\n%s", code, out)
+	}
+	out, _, code = runCase(t, goldenCase{args: []string{"help", "ps"}})
+	if code != 0 || !strings.Contains(out, "launch ps - list your sessions") {
+		t.Errorf("launch help ps: exit %d:\n%s", code, out)
+	}
+	out, _, code = runCase(t, goldenCase{args: []string{"help"}})
+	if code != 0 || !strings.Contains(out, "launch [flags] AGENT") {
+		t.Errorf("launch help: exit %d:\n%s", code, out)
+	}
+	_, errs, code = runCase(t, goldenCase{args: []string{"help", "bogus"}})
+	if code != 2 || !strings.Contains(errs, "codex, ") || !strings.Contains(errs, "ps") || strings.Count(errs, "\n") > 2 {
+		t.Errorf("launch help bogus: exit %d:\n%s", code, errs)
+	}
+}
