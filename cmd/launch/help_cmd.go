@@ -18,7 +18,6 @@ func helpCommand(h *Host, f *flagState) *cli.Command {
 		Name:      "help",
 		Usage:     "show this help, a subcommand's (launch help ps), or an agent's entry of the catalogue (launch help codex)",
 		UsageText: "launch help [COMMAND|AGENT]",
-		HideHelp:  true,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			root := cmd.Root()
 			name := cmd.Args().First()
