@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,5 +130,78 @@ func TestHelpAgent(t *testing.T) {
 	_, errs, code = runCase(t, goldenCase{args: []string{"help", "bogus"}})
 	if code != 2 || !strings.Contains(errs, "codex, ") || !strings.Contains(errs, "ps") || strings.Count(errs, "\n") > 2 {
 		t.Errorf("launch help bogus: exit %d:\n%s", code, errs)
+	}
+}
+
+// TestCompletionValuesParse: every value completion offers for a flag is
+// one the flag accepts.
+func TestCompletionValuesParse(t *testing.T) {
+	keys := map[string]string{}
+	for _, sf := range settingFlags {
+		keys[sf.flagName()] = sf.key
+	}
+	for flag, values := range completionValues {
+		key, ok := keys[flag]
+		if !ok {
+			t.Errorf("completionValues: --%s is not a setting flag", flag)
+			continue
+		}
+		for _, v := range values {
+			if v == "@agents" {
+				v = "allow=@codex"
+			}
+			if v == "allow=" {
+				v = "allow=example.com"
+			}
+			var s Settings
+			if err := s.setText(key, v); err != nil {
+				t.Errorf("--%s %s: %v", flag, v, err)
+			}
+		}
+	}
+}
+
+// TestCompletionTopLevelFlags: TAB after launch's flags offers the flags,
+// and the values of a flag that takes one of a few, as the completion
+// scripts ask (the word before the cursor, then
+// --generate-shell-completion).
+func TestCompletionTopLevelFlags(t *testing.T) {
+	cfg := map[string]string{"home/ana/.config/launch/config.toml": "[agents.my-agent]\ncommand = [\"sh\"]\n"}
+	cases := []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"--ba"}, []string{"--backend"}, []string{"ps", "codex", "--network"}},
+		{[]string{"--"}, []string{"--backend", "--network", "--dry-run", "--mount", "--sif-path"}, []string{"codex"}},
+		{[]string{"--backend"}, []string{"docker", "podman", "singularity"}, []string{"--backend", "codex"}},
+		{[]string{"--backend=p"}, []string{"--backend=podman"}, nil},
+		{[]string{"--network"}, []string{"none", "open", "allow=@codex", "allow=@my-agent"}, []string{"codex"}},
+		{[]string{"--network-via"}, []string{"socket", "sidecar"}, nil},
+		{[]string{"--runtime"}, []string{"runc", "runsc"}, nil},
+		{[]string{"--dry-run", "--backend", "docker", "--pull"}, []string{"missing", "always", "never"}, nil},
+		{[]string{"--sif-path"}, nil, []string{"codex", "ps", "--backend"}},
+		{[]string{"--backend", "docker"}, []string{"codex", "ps", "my-agent"}, []string{"docker"}},
+		{[]string{"codex", "--mo"}, nil, []string{"--mount"}},
+	}
+	for _, c := range cases {
+		out, errs, code := runCase(t, goldenCase{args: append(c.args, "--generate-shell-completion"), files: cfg})
+		if code != 0 {
+			t.Errorf("%q: exit %d: %s", c.args, code, errs)
+		}
+		var words []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			w, _, _ := strings.Cut(l, ":")
+			words = append(words, w)
+		}
+		for _, w := range c.want {
+			if !slices.Contains(words, w) {
+				t.Errorf("launch %s<TAB> offers %q, without %s", strings.Join(c.args, " "), words, w)
+			}
+		}
+		for _, w := range c.not {
+			if slices.Contains(words, w) {
+				t.Errorf("launch %s<TAB> offers %s: %q", strings.Join(c.args, " "), w, words)
+			}
+		}
 	}
 }
