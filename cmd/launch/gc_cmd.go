@@ -163,7 +163,29 @@ func printLeftovers(w io.Writer, list []sess.Leftover, dryRun bool) {
 	if dryRun {
 		verb = "would free"
 	}
-	fmt.Fprintf(w, "launch gc: %s %s in %d items (container sizes not counted)\n", verb, sess.FormatSize(total), len(list))
+	items := "items"
+	if len(list) == 1 {
+		items = "item"
+	}
+	fmt.Fprintf(w, "launch gc: %s %s in %d %s%s\n", verb, sess.FormatSize(total), len(list), items, uncounted(list))
+}
+
+// uncounted says which items the total leaves out: those whose engine
+// did not report a size.
+func uncounted(list []sess.Leftover) string {
+	n := 0
+	for _, l := range list {
+		if l.Size < 0 {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return " (1 size unknown, not counted)"
+	}
+	return fmt.Sprintf(" (%d sizes unknown, not counted)", n)
 }
 
 // leftoverContainers are the caller's containers that launch gc removes:

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/launchcli/launch/internal/iostreams"
+	sess "github.com/launchcli/launch/session"
 )
 
 // visibleSubcommands are the subcommands a user sees in launch --help.
@@ -203,5 +204,37 @@ func TestCompletionTopLevelFlags(t *testing.T) {
 				t.Errorf("launch %s<TAB> offers %s: %q", strings.Join(c.args, " "), w, words)
 			}
 		}
+	}
+}
+
+// TestTrustShowHeader: launch trust --show names its columns.
+func TestTrustShowHeader(t *testing.T) {
+	out, errs, code := runCase(t, goldenCase{args: []string{"trust", "--show"}, trusted: true,
+		files: map[string]string{"home/ana/proj/.launch.toml": "network = \"none\"\n"}})
+	if code != 0 || !strings.HasPrefix(out, "FILE\tSHA256\tTRUSTED\tSTATE\n") || !strings.Contains(out, "/home/ana/proj/.launch.toml\t") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+// TestCredsUnknownAgent: the error lists the agents.
+func TestCredsUnknownAgent(t *testing.T) {
+	_, errs, code := runCase(t, goldenCase{args: []string{"creds", "bogus"}})
+	if code != 2 || !strings.Contains(errs, `"bogus"`) || !strings.Contains(errs, "claude, codex, pi, shell") {
+		t.Errorf("exit %d, stderr:\n%s", code, errs)
+	}
+}
+
+// TestGCTotalLine: one item is "1 item"; what has no size is counted as
+// such.
+func TestGCTotalLine(t *testing.T) {
+	var b strings.Builder
+	printLeftovers(&b, []sess.Leftover{{Kind: "scratch", Path: "/tmp/x", Why: "gone", Size: 2048}}, true)
+	if !strings.Contains(b.String(), "launch gc: would free 2.0 kB in 1 item\n") {
+		t.Errorf("one item:\n%s", b.String())
+	}
+	b.Reset()
+	printLeftovers(&b, []sess.Leftover{{Kind: "scratch", Path: "/tmp/x", Size: 2048}, {Kind: "container", Path: "c (docker)", Size: -1}, {Kind: "container", Path: "d (docker)", Size: 4096}}, false)
+	if !strings.Contains(b.String(), "in 3 items (1 size unknown, not counted)\n") {
+		t.Errorf("three items:\n%s", b.String())
 	}
 }
