@@ -193,6 +193,21 @@ func uncounted(list []sess.Leftover) string {
 func leftoverContainers(ctx context.Context, bs []sessionBackend, now time.Time) ([]gcItem, error) {
 	list, err := allSessions(ctx, bs, true)
 	var out []gcItem
+	sizes := map[*sessionBackend]map[string]int64{}
+	sizeOf := func(f found) int64 {
+		if f.b.sizes == nil {
+			return -1
+		}
+		m, ok := sizes[f.b]
+		if !ok {
+			m, _ = f.b.sizes(ctx) // no sizes: shown as unknown
+			sizes[f.b] = m
+		}
+		if n, ok := m[f.ID]; ok {
+			return n
+		}
+		return -1
+	}
 	for _, f := range list {
 		why := ""
 		switch {
@@ -211,7 +226,7 @@ func leftoverContainers(ctx context.Context, bs []sessionBackend, now time.Time)
 		f := f
 		info := f.Info
 		out = append(out, gcItem{
-			Leftover: sess.Leftover{Kind: "container", Path: f.Name + " (" + f.Backend + ")", Why: why, Size: -1, Session: &info},
+			Leftover: sess.Leftover{Kind: "container", Path: f.Name + " (" + f.Backend + ")", Why: why, Size: sizeOf(f), Session: &info},
 			remove:   func(ctx context.Context) error { return f.b.stop(ctx, f.Info) },
 		})
 	}
