@@ -93,6 +93,12 @@ type Plan struct {
 	// and moves aside any that changed after it. Backends render only the
 	// mounts.
 	Protected []string `json:"protected,omitempty"`
+	// ProtectedGitDirs lists git directories outside the workspace (host
+	// paths, absolute and clean) that the agent may write: a worktree's,
+	// with git_dir_writable. All but the data git writes is read-only
+	// inside, and a real run fingerprints them as it does the workspace's
+	// .git.
+	ProtectedGitDirs []string `json:"protected_git_dirs,omitempty"`
 	// Watched are agent settings files that stay writable but whose keys
 	// name commands the agent's native runs on the host start: a real
 	// attached run fingerprints those keys before the session and puts

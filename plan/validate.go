@@ -134,6 +134,11 @@ func (p *Plan) Validate() error {
 			bad("protected %q: want a clean path relative to the workspace, inside it", r)
 		}
 	}
+	for _, d := range p.ProtectedGitDirs {
+		if !isCleanAbs(d) {
+			bad("protected git directory %q: want an absolute, clean host path", d)
+		}
+	}
 	return errors.Join(errs...)
 }
 

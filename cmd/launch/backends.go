@@ -135,7 +135,7 @@ func (l podmanLauncher) Run(ctx context.Context, s iostreams.Streams) (int, erro
 		if c.Rootless {
 			kind = "rootless"
 		}
-		fmt.Fprintf(s.Err, "launch: the podman service at %s is %s; set podman_rootful in launch.toml to match it, so that --dry-run prints this run's command\n", c.Endpoint(), kind)
+		fmt.Fprintf(s.Err, "launch: the podman service at %s is %s; set podman_rootful = %t in your config (~/.config/launch/config.toml) to match it, so that --dry-run prints this run's command\n", c.Endpoint(), kind, !c.Rootless)
 		for _, n := range r.Notes() {
 			if strings.HasPrefix(n, "user namespace") || strings.HasPrefix(n, "rootful podman") {
 				fmt.Fprintf(s.Err, "launch: %s\n", n)

@@ -99,7 +99,7 @@ func resolve(o *options, h *Host) (resolved, error) {
 	if err != nil {
 		return r, err
 	}
-	p.Mounts, p.Prepare, p.Protected, p.Watched = m.mounts, m.prepare, m.protected, m.watched
+	p.Mounts, p.Prepare, p.Protected, p.ProtectedGitDirs, p.Watched = m.mounts, m.prepare, m.protected, m.gitDirs, m.watched
 	if x := p.Network.Sidecar; x != nil {
 		// The sidecar writes the session log into this directory.
 		p.Prepare = append(p.Prepare, plan.HostPath{Path: filepath.Dir(x.Log), Dir: true})

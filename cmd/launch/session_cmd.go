@@ -274,7 +274,7 @@ func stopCommand(s iostreams.Streams, h *Host) *cli.Command {
 init), then SIGKILL if it is still there after the stop timeout (3 s). The
 container is then removed, with its output: read it first with launch logs.
 An ended session is only removed. --all ends and removes every session of
-yours that launch ps -a lists. The protected paths (.envrc, .git/hooks,
+yours that launch ps -a lists. The protected paths (.envrc, .git,
 ...) of a detached session that ended are then checked as after an
 attached run: what changed is moved aside and reported.
 

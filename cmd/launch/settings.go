@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distribution/reference"
 	"github.com/launchcli/launch/mounts"
 	"github.com/launchcli/launch/plan"
 )
@@ -244,6 +245,11 @@ type imageRef string
 func (r *imageRef) UnmarshalText(t []byte) error {
 	if len(t) == 0 || strings.ContainsAny(string(t), " \t\n") {
 		return fmt.Errorf("%q: an image reference is not empty and has no blanks", t)
+	}
+	// The engines' own grammar: a reference they would refuse is a usage
+	// error here, not an engine failure after the launch began.
+	if _, err := reference.ParseNormalizedNamed(string(t)); err != nil {
+		return fmt.Errorf("%q: %v; give [REGISTRY/]NAME[:TAG][@DIGEST], the name in lowercase, as docker pull takes it", t, err)
 	}
 	*r = imageRef(t)
 	return nil
