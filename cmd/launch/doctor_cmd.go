@@ -27,7 +27,7 @@ func doctorCommand(s iostreams.Streams, h *Host, f *flagState) *cli.Command {
 	return &cli.Command{
 		Name:      "doctor",
 		Usage:     "check each backend, the config files and the credentials; exit 0 only if the default backend can launch",
-		UsageText: "launch [flags] doctor [AGENT]",
+		UsageText: "launch [launch flags] doctor [--json] [AGENT]",
 		Description: `For each backend: whether its runtime is installed and answers (socket or
 binary, version, rootless or not, runsc; for Podman, the connection launch
 uses: a stopped podman machine is named), and whether the image of AGENT
@@ -43,6 +43,7 @@ Examples:
    launch doctor
    launch --backend docker doctor claude
    launch doctor --json`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runDoctor(ctx, s, h, f, cmd)
 		},
@@ -106,7 +107,7 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 	if res.Creds, err = credStatus(h, nil, time.Now()); err != nil {
 		return err
 	}
-	if cmd.Bool("json") {
+	if cmd.Bool("json") || f.json {
 		if err := writeJSON(s.Out, res); err != nil {
 			return err
 		}

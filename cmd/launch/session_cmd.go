@@ -46,6 +46,9 @@ type sessionBackend struct {
 	// backend has none.
 	sidecars      func(ctx context.Context) ([]sess.Info, error)
 	removeSidecar func(ctx context.Context, s sess.Info) error
+	// sizes are the containers' writable-layer sizes by ID (launch gc);
+	// nil where the backend reports none.
+	sizes func(ctx context.Context) (map[string]int64, error)
 }
 
 // engineCalls are an engine backend's session functions over its
@@ -61,6 +64,7 @@ type engineCalls[C any] struct {
 	removeImage  func(context.Context, C, string) error
 	sidecars     func(context.Context, C, int) ([]sess.Info, error)
 	removeSide   func(context.Context, C, sess.Info) error
+	sizes        func(context.Context, C, int) (map[string]int64, error)
 }
 
 func (k engineCalls[C]) bind(name backendName, c C, uid int, endpoint string, close func()) sessionBackend {
@@ -84,6 +88,7 @@ func (k engineCalls[C]) bind(name backendName, c C, uid int, endpoint string, cl
 		removeImage:   func(ctx context.Context, ref string) error { return k.removeImage(ctx, c, ref) },
 		sidecars:      func(ctx context.Context) ([]sess.Info, error) { return k.sidecars(ctx, c, uid) },
 		removeSidecar: func(ctx context.Context, s sess.Info) error { return k.removeSide(ctx, c, s) },
+		sizes:         func(ctx context.Context) (map[string]int64, error) { return k.sizes(ctx, c, uid) },
 	}
 }
 
@@ -91,12 +96,12 @@ var (
 	dockerCalls = engineCalls[docker.SessionEngine]{
 		list: docker.Sessions, stop: docker.Stop, remove: docker.Remove, logs: docker.Logs, attach: docker.Attach,
 		imageOf: docker.ImageOf, imagesInUse: docker.ImagesInUse, removeImage: docker.RemoveImage,
-		sidecars: docker.Sidecars, removeSide: docker.RemoveSidecar,
+		sidecars: docker.Sidecars, removeSide: docker.RemoveSidecar, sizes: docker.ContainerSizes,
 	}
 	podmanCalls = engineCalls[*podman.Conn]{
 		list: podman.Sessions, stop: podman.Stop, remove: podman.Remove, logs: podman.Logs, attach: podman.Attach,
 		imageOf: podman.ImageOf, imagesInUse: podman.ImagesInUse, removeImage: podman.RemoveImage,
-		sidecars: podman.Sidecars, removeSide: podman.RemoveSidecar,
+		sidecars: podman.Sidecars, removeSide: podman.RemoveSidecar, sizes: podman.ContainerSizes,
 	}
 )
 

@@ -159,6 +159,9 @@ func showTrusted(s iostreams.Streams, h *Host, store *trust.Store) error {
 		fmt.Fprintln(s.Err, "launch: no project config is trusted")
 		return nil
 	}
+	// Tab-separated, a header first: cut -f and awk read it as well as a
+	// person does.
+	fmt.Fprintln(s.Out, "FILE\tSHA256\tTRUSTED\tSTATE")
 	for _, p := range paths {
 		l, widening, err := reviewIn(h, filepath.Dir(p))
 		state := "unchanged"
