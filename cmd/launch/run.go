@@ -230,6 +230,11 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 	if err := askToLaunch(ctx, s, o, p, backend); err != nil {
 		return err
 	}
+	last, release, err := placeholderLock(h)
+	if err != nil {
+		return err
+	}
+	defer release()
 	made, err := prepare(p.Prepare)
 	if err != nil {
 		return err
@@ -238,7 +243,11 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		// realRunChecks refused a host proxy and --isolate here.
 		return runDetached(ctx, s, h, p, backend, l)
 	}
-	defer removePlaceholders(made)
+	defer func() {
+		if last() {
+			removePlaceholders(made)
+		}
+	}()
 	wsDir, iso := p.Workspace, p.Isolation
 	var rec sessionRecord
 	if iso != nil {
@@ -475,6 +484,24 @@ func prepare(hp []plan.HostPath) (placeholders []plan.HostPath, err error) {
 		}
 	}
 	return placeholders, nil
+}
+
+// placeholderLock is held (shared) by every launch from before it prepares
+// the agent settings' placeholders until its session ends. Only the last
+// launch out removes the placeholders it made: another launch in the same
+// home (a batch, a second terminal) may still have them mounted, and a
+// read-only mount whose source is gone fails to start. A placeholder that
+// a launch found made by another stays until a later last launch made it.
+func placeholderLock(h *Host) (last func() bool, release func(), err error) {
+	dir := stateDir(h)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("agent settings: create %q for the placeholders' lock: %w", dir, err)
+	}
+	last, release, err = sess.Shared(filepath.Join(dir, "placeholders.lock"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent settings: lock %q: %w", filepath.Join(dir, "placeholders.lock"), err)
+	}
+	return last, release, nil
 }
 
 // removePlaceholders removes the agent settings that prepare made only for
