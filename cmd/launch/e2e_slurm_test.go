@@ -94,6 +94,16 @@ func TestE2ESlurm(t *testing.T) {
 	}
 }
 
+// TestE2ESlurmJobEnv: under --slurm the job's own variables reach the
+// agent without --env.
+func TestE2ESlurmJobEnv(t *testing.T) {
+	s := slurmSession(t)
+	out, errs, code := s.run("", "--slurm-args=--cpus-per-task=1", "--yes", "shell", `echo "job=$SLURM_JOB_ID cpus=$SLURM_CPUS_PER_TASK"`)
+	if code != 0 || !strings.Contains(out, "job=") || strings.Contains(out, "job= ") || !strings.Contains(out, "cpus=1") {
+		t.Errorf("exit %d; stdout %q; stderr:\n%s", code, out, errs)
+	}
+}
+
 // TestE2ESlurmTerminal: on a terminal, the session gets a pseudo-terminal
 // in the allocation (srun --pty), typed input arrives, and the exit code
 // comes back.
