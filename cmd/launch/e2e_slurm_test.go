@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -194,6 +195,50 @@ func copyFile(t *testing.T, from, to string, s *session) {
 	s.write(to, string(b))
 }
 
+// TestE2ESlurmCancelledPs: a detached Slurm launch cancelled while it runs
+// shows in launch ps -a, once Slurm no longer lists it, with its workspace
+// and the time it was launched, not the time it was cancelled.
+func TestE2ESlurmCancelledPs(t *testing.T) {
+	s := slurmSession(t)
+	before := time.Now()
+	out, errs, code := s.run("", "--yes", "--detach", "shell", "echo started; sleep 120")
+	submitted := time.Now()
+	id := strings.TrimSpace(out)
+	if code != 0 || id == "" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	log := filepath.Join(s.home, ".local/state/launch/slurm", "launch-shell-"+id+".log")
+	waitUntil(t, 60*time.Second, "the job's log to show it started", func() bool {
+		b, _ := os.ReadFile(log)
+		return strings.Contains(string(b), "started")
+	})
+	if out, err := exec.Command("scancel", id).CombinedOutput(); err != nil {
+		t.Fatalf("scancel %s: %v: %s", id, err, out)
+	}
+	waitUntil(t, 60*time.Second, "squeue to forget job "+id, func() bool {
+		q, _ := exec.Command("squeue", "-h", "-j", id, "-o", "%i").CombinedOutput()
+		return !strings.Contains(string(q), id)
+	})
+	psOut, psErr, _ := s.runPlain("ps", "-a", "--json")
+	var list []struct {
+		Name, Workspace string
+		Started         time.Time
+	}
+	if err := json.Unmarshal([]byte(psOut), &list); err != nil {
+		t.Fatalf("launch ps -a --json: %v:\n%s\n%s", err, psOut, psErr)
+	}
+	for _, i := range list {
+		if i.Name != id {
+			continue
+		}
+		if i.Workspace != s.ws || i.Started.Before(before) || i.Started.After(submitted) {
+			t.Errorf("job %s: workspace %q, started %s; want %s, launched between %s and %s", id, i.Workspace, i.Started, s.ws, before, submitted)
+		}
+		return
+	}
+	t.Errorf("launch ps -a does not list the cancelled job %s:\n%s", id, psOut)
+}
+
 // TestE2ESlurmDetach: --slurm --detach submits a batch job and returns its
 // id at once; the job shows in squeue, and its log fills with the agent's
 // output.
@@ -230,5 +275,15 @@ func TestE2ESlurmDetach(t *testing.T) {
 			t.Fatalf("log %s never showed the end:\n%s", log, b)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitUntil polls cond until it holds, or fails the test after limit.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s waiting for %s", limit, what)
+		}
 	}
 }
