@@ -54,7 +54,7 @@ func Doctor(ctx context.Context, h DoctorHost, name, image, cacheDir string) hea
 	if h.FUSEUsable() {
 		r.Add("/dev/fuse", "usable (SIF files are mounted)")
 	} else {
-		r.Add("/dev/fuse", "not usable (SIF files are extracted first: --unsquash, slower start)")
+		r.Add("/dev/fuse", "not usable (a SIF is unpacked once into the unpack cache and kept: a slower first start)")
 	}
 	r.Add("runsc", "not applicable (Apptainer has its own runtime)")
 	if image != "" {

@@ -186,6 +186,33 @@ func TestE2ESandboxCache(t *testing.T) {
 	}
 }
 
+// TestE2ESandboxCacheDir: with APPTAINER_CACHEDIR set (a cluster's way to
+// keep images off a small home quota) the SIF is unpacked there, not under
+// ~/.cache, and launch doctor says so.
+func TestE2ESandboxCacheDir(t *testing.T) {
+	s := newSession(t, backendNamed(backendSingularity))
+	if s.cred == nil {
+		need(t, errors.New("the test needs root, to run launch as an ordinary user without FUSE"))
+	}
+	cachedir := filepath.Join(s.home, "data", "apptainer")
+	s.write(filepath.Join(cachedir, "keep"), "")
+	s.env = append(s.env, "APPTAINER_CACHEDIR="+cachedir)
+	sif := filepath.Join(s.home, "img.sif")
+	copyFile(t, ciImages+"/busybox.sif", sif, s)
+	s.backend.flags = []string{"--backend", "singularity", "--sif-path", sif}
+	want := filepath.Join(cachedir, "launch-sandbox")
+	if _, errs, code := s.run("", "--yes", "shell", "true"); code != 0 || !strings.Contains(errs, "unpacking it once into "+want) {
+		t.Fatalf("exit %d, want the unpack under %s; stderr:\n%s", code, want, errs)
+	}
+	if boxes, _ := filepath.Glob(filepath.Join(s.home, ".cache/launch/sandbox/*")); len(boxes) > 0 {
+		t.Errorf("unpacked under ~/.cache too: %q", boxes)
+	}
+	out, errs, _ := s.run("", "doctor")
+	if !strings.Contains(out+errs, "unpack cache") || !strings.Contains(out+errs, want+" (from APPTAINER_CACHEDIR") || !strings.Contains(out+errs, "GB free") {
+		t.Errorf("launch doctor does not name the unpack cache %s:\n%s\n%s", want, out, errs)
+	}
+}
+
 func copyFile(t *testing.T, from, to string, s *session) {
 	t.Helper()
 	b, err := os.ReadFile(from)
