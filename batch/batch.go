@@ -26,7 +26,8 @@ import (
 
 // File is a batch file.
 type File struct {
-	// Concurrency is how many tasks run at once; 0 means 4.
+	// Concurrency is how many tasks run at once: at least 1; 4 when the
+	// file leaves it out.
 	Concurrency int `toml:"concurrency"`
 	// Results is the results table's path, relative to the file; default
 	// FILE.results.tsv. Logs go to FILE.logs/NAME.log.
@@ -79,11 +80,11 @@ func Load(path string) (*File, error) {
 	if len(f.Tasks) == 0 {
 		return nil, fmt.Errorf("batch file %s: no [[task]]; add one per launch", path)
 	}
-	if f.Concurrency < 0 {
-		return nil, fmt.Errorf("batch file %s: concurrency %d: must be positive", path, f.Concurrency)
-	}
-	if f.Concurrency == 0 {
+	switch {
+	case !md.IsDefined("concurrency"):
 		f.Concurrency = DefaultConcurrency
+	case f.Concurrency < 1:
+		return nil, fmt.Errorf("batch file %s: concurrency = %d: want at least 1 (tasks at once); leave it out for %d", path, f.Concurrency, DefaultConcurrency)
 	}
 	seen := map[string]bool{}
 	for i := range f.Tasks {

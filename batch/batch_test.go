@@ -48,7 +48,9 @@ func TestLoad(t *testing.T) {
 		{"[[task]]\nagent = \"x\"\nworkspace = \"a\"\nflags = [\"--slurm\"]\n", "--slurm: the batch decides"},
 		{"[[task]]\nagent = \"x\"\nworkspace = \"a\"\nflags = [\"exec\"]\n", "the agent's arguments go in args"},
 		{"[[task]]\nagent = \"x\"\nworkspace = \"a\"\nwrkspace = 1\n", `unknown key "task.wrkspace"`},
-		{"concurrency = -1\n[[task]]\nagent = \"x\"\nworkspace = \"a\"\n", "concurrency -1"},
+		{"concurrency = -1\n[[task]]\nagent = \"x\"\nworkspace = \"a\"\n", "concurrency = -1: want at least 1"},
+		// 0 is no concurrency at all, not the default: refused, not silently 4.
+		{"concurrency = 0\n[[task]]\nagent = \"x\"\nworkspace = \"a\"\n", "concurrency = 0: want at least 1 (tasks at once); leave it out for 4"},
 	} {
 		_, err := Load(writeFile(t, dir, "bad.toml", c.text))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -84,14 +84,20 @@ func Sort(list []Info) {
 	})
 }
 
-// Find returns the sessions in list whose name is name, or whose ID starts
-// with name (at least 4 characters of it).
+// Find returns the sessions in list whose name is name (several when
+// backends share it), or else whose ID starts with name (at least 4
+// characters of it).
 func Find(list []Info, name string) []Info {
 	var out []Info
 	for _, s := range list {
 		if s.Name == name {
-			return []Info{s}
+			// Every one: Docker's and Podman's sessions of one workspace
+			// share a name, and picking one would act on a guess.
+			out = append(out, s)
 		}
+	}
+	if len(out) > 0 {
+		return out
 	}
 	if len(name) >= 4 {
 		for _, s := range list {

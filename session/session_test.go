@@ -41,7 +41,8 @@ func TestDetachKeyBytes(t *testing.T) {
 }
 
 func TestFind(t *testing.T) {
-	list := []Info{{Name: "launch-codex-a", ID: "abcdef123"}, {Name: "abcd", ID: "0123"}, {Name: "x", ID: "abcd999"}}
+	list := []Info{{Name: "launch-codex-a", ID: "abcdef123"}, {Name: "abcd", ID: "0123"}, {Name: "x", ID: "abcd999"},
+		{Name: "launch-shell-w", ID: "d1", Backend: "docker"}, {Name: "launch-shell-w", ID: "p1", Backend: "podman"}}
 	for _, c := range []struct {
 		name string
 		want []string
@@ -51,9 +52,13 @@ func TestFind(t *testing.T) {
 		{"abcde", []string{"launch-codex-a"}},
 		{"abc", nil}, // too short for an ID
 		{"nope", nil},
+		{"launch-shell-w", []string{"launch-shell-w/docker", "launch-shell-w/podman"}}, // both, not the first
 	} {
 		var got []string
 		for _, s := range Find(list, c.name) {
+			if s.Backend != "" {
+				s.Name += "/" + s.Backend
+			}
 			got = append(got, s.Name)
 		}
 		if strings.Join(got, ",") != strings.Join(c.want, ",") {

@@ -91,11 +91,14 @@ func Serve(dir, name string, argv []string) error {
 	sess.WriteState(dir, st) //nolint:errcheck // ps then shows it created
 	var clients sync.Map
 	go serveAttach(ln, master, &clients)
+	// The log without colours and cursor moves; attached clients get
+	// every byte.
+	plain := &plainWriter{w: logf}
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := master.Read(buf)
 		if n > 0 {
-			logf.Write(buf[:n]) //nolint:errcheck // the log is best effort
+			plain.Write(buf[:n]) //nolint:errcheck // the log is best effort
 			clients.Range(func(k, _ any) bool {
 				if _, werr := k.(net.Conn).Write(buf[:n]); werr != nil {
 					k.(net.Conn).Close()

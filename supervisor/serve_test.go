@@ -65,7 +65,7 @@ func (s *syncBuffer) String() string {
 // with the session's exit code.
 func TestServeAndAttach(t *testing.T) {
 	dir, st := newSession(t, filepath.Join(t.TempDir(), "sock"))
-	script := `stty -echo; read line; echo "got:$line"; stty size; read line; exit 3`
+	script := `stty -echo; read line; printf '\033[1;31mcolour\033[0m\n'; echo "got:$line"; stty size; read line; exit 3`
 	served := make(chan error, 1)
 	go func() { served <- Serve(dir, st.Name, []string{"/bin/sh", "-c", script}) }()
 	for deadline := time.Now().Add(10 * time.Second); state(t, dir).Status == sess.Created; time.Sleep(20 * time.Millisecond) {
@@ -97,8 +97,11 @@ func TestServeAndAttach(t *testing.T) {
 	if end.Status != sess.Exited || end.ExitCode == nil || *end.ExitCode != 3 {
 		t.Errorf("state after the session: %+v", end)
 	}
-	if b, _ := os.ReadFile(st.Log); !strings.Contains(string(b), "got:hello") {
-		t.Errorf("log %q lacks the session's output", b)
+	if b, _ := os.ReadFile(st.Log); !strings.Contains(string(b), "got:hello") || !strings.Contains(string(b), "colour") || strings.Contains(string(b), "\x1b") {
+		t.Errorf("log %q: want the session's output without escape sequences", b)
+	}
+	if !strings.Contains(out.String(), "\x1b[1;31mcolour") {
+		t.Errorf("the attached terminal did not get the colours: %q", out.String())
 	}
 	if _, err := os.Lstat(st.Socket); !os.IsNotExist(err) {
 		t.Errorf("socket %s left after the session: %v", st.Socket, err)

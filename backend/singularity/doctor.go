@@ -55,7 +55,7 @@ func Doctor(ctx context.Context, h DoctorHost, name, image, cacheDir string) hea
 	if h.FUSEUsable() {
 		r.Add("/dev/fuse", "usable (SIF files are mounted)")
 	} else {
-		r.Add("/dev/fuse", "not usable (a SIF is unpacked once into launch's sandbox cache and that copy is reused: the first launch of an image is slower)")
+		r.Add("/dev/fuse", "not usable (a SIF is unpacked once into the unpack cache and kept: a slower first start)")
 	}
 	r.Add("runsc", "not applicable (Apptainer has its own runtime)")
 	if image != "" {

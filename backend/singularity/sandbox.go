@@ -66,7 +66,12 @@ func (c *sandboxCache) ensure(ctx context.Context, e runner, binary, image strin
 		return "", fmt.Errorf("unpacked image cache: %w", err)
 	}
 	defer removeAll(part) //nolint:errcheck // gone after the rename
+	stop := func() {}
+	if s.ErrTerminal() { // progress on a terminal only, never into a log
+		stop = showProgress(s.Err, "unpacking "+filepath.Base(image), func() int64 { return dirSize(part) }, need, progressEvery)
+	}
 	code, err := e.Run(ctx, proc{Argv: []string{binary, "build", "--force", "--sandbox", part, image}, Env: e.Environ(), Streams: iostreams.Streams{In: strings.NewReader(""), Out: s.Err, Err: s.Err}})
+	stop()
 	if err != nil {
 		return "", err
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,11 +29,11 @@ func batchCommand(s iostreams.Streams, h *Host) *cli.Command {
 	return &cli.Command{
 		Name:      "batch",
 		Usage:     "run the tasks a batch file lists: locally, or as one Slurm job array",
-		UsageText: "launch batch [--slurm[=ARGS]] [--dry-run] FILE",
+		UsageText: "launch [launch flags for every task] batch [--slurm[=ARGS]] [--dry-run] FILE",
 		Description: `FILE (TOML) lists tasks; each is a normal launch (launch --yes FLAGS AGENT
 -- ARGS) in its own workspace, with the same rules as any other:
 
-   concurrency = 4            # at most this many at once (default 4)
+   concurrency = 4            # at most this many at once (default 4, at least 1)
    [[task]]
    name = "repo-a"            # default task-N
    workspace = "repos/a"      # relative to FILE
@@ -43,8 +45,14 @@ Each task's output goes to FILE.logs/NAME.log, and a row (task, state, exit,
 seconds, log) goes to FILE.results.tsv as the task ends. Without Slurm the
 tasks run here; with --slurm (or [slurm] enabled = true in your config) they
 are one job array (sbatch --array, the concurrency as its limit), and launch
-waits for it. --dry-run prints the sbatch script. Exit status: 0 when every
-task succeeded, 1 when one failed.
+waits for it. --dry-run prints the sbatch script. concurrency is at least 1.
+
+Launch flags given before batch (launch --backend singularity --sif-path
+agents.sif batch FILE) apply to every task, ahead of its own flags, unless
+the task sets the same flag. Every task is checked first, as its launch
+would check it: a bad agent or flag in any task fails the batch (exit 2)
+before anything runs or is queued. Exit status: 0 when every task
+succeeded, 1 when one failed, 2 when the file or a task is wrong.
 
 Examples:
    launch batch tasks.toml
@@ -58,14 +66,24 @@ Examples:
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if task {
-				return batchTask(ctx, s, h, cmd.Args().Slice())
+				return batchTask(ctx, s, h, cmd, cmd.Args().Slice())
 			}
 			if cmd.Args().Len() != 1 {
 				return usagef("launch batch takes one FILE (see launch batch --help)")
 			}
-			file, err := batch.Load(cmd.Args().First())
+			file, globals, err := loadBatch(cmd, cmd.Args().First())
 			if err != nil {
-				return usagef("%w", err)
+				return err
+			}
+			dry := f.dryRun || rootBool(cmd, "dry-run")
+			if f.slurm || rootBool(cmd, "slurm") {
+				f.slurm = true
+			}
+			if v := rootText(cmd, "slurm-args"); f.slurmArgs == "" && v != "" {
+				f.slurmArgs = v
+			}
+			if err := checkTasks(ctx, s, h, file); err != nil {
+				return err
 			}
 			layers, err := userLayers(h)
 			if err != nil {
@@ -76,9 +94,9 @@ Examples:
 				return err
 			}
 			if on {
-				return batchSlurm(ctx, s, h, file, so, batchExport(h, layers, file), f.dryRun)
+				return batchSlurm(ctx, s, h, file, so, batchExport(h, layers, file), globals, dry)
 			}
-			return batchLocal(ctx, s, h, file, f.dryRun)
+			return batchLocal(ctx, s, h, file, dry)
 		},
 	}
 }
@@ -126,9 +144,11 @@ func batchSummary(s iostreams.Streams, file *batch.File, ran int) error {
 }
 
 // batchSlurm submits the tasks as one job array and waits for it.
-func batchSlurm(ctx context.Context, s iostreams.Streams, h *Host, file *batch.File, so slurm.Options, export []string, dry bool) error {
+func batchSlurm(ctx context.Context, s iostreams.Streams, h *Host, file *batch.File, so slurm.Options, export, globals []string, dry bool) error {
+	// Each array task reads the file again: the global flags go with it.
+	inner := append(append([]string{h.Executable}, globals...), "batch", "--task", file.Path)
 	script := slurm.ArrayScript(so, "launch-batch", len(file.Tasks), file.Concurrency, export,
-		filepath.Join(file.Path+".logs", "slurm-%A_%a.out"), []string{h.Executable, "batch", "--task", file.Path})
+		filepath.Join(file.Path+".logs", "slurm-%A_%a.out"), inner)
 	if dry {
 		fmt.Fprintf(s.Err, "launch: dry run: submit with: sbatch --wait --chdir=%s < SCRIPT; nothing was submitted\n", shell.Quote(filepath.Dir(file.Path)))
 		_, err := fmt.Fprint(s.Out, script)
@@ -182,13 +202,13 @@ func waitJob(ctx context.Context, id string) error {
 }
 
 // batchTask runs one task of a Slurm job array: FILE INDEX.
-func batchTask(ctx context.Context, s iostreams.Streams, h *Host, args []string) error {
+func batchTask(ctx context.Context, s iostreams.Streams, h *Host, cmd *cli.Command, args []string) error {
 	if len(args) != 2 {
 		return usagef("launch batch --task FILE INDEX")
 	}
-	file, err := batch.Load(args[0])
+	file, _, err := loadBatch(cmd, args[0])
 	if err != nil {
-		return usagef("%w", err)
+		return err
 	}
 	i, err := strconv.Atoi(args[1])
 	if err != nil || i < 0 || i >= len(file.Tasks) {
@@ -243,4 +263,126 @@ func batchExport(h *Host, layers []layer, file *batch.File) []string {
 		}
 	}
 	return out
+}
+
+// notForTasks are launch flags that batch reads itself, or that no task may
+// take: given to launch batch, they are the batch's (--dry-run, --slurm) or
+// refused (--detach), never passed to a task.
+var notForTasks = map[string]bool{
+	"help": true, "h": true, "version": true, "dry-run": true, "json": true, "slurm": true, "slurm-args": true,
+	"yes": true, "y": true, "detach": true, "d": true, "generate-shell-completion": true,
+}
+
+// loadBatch reads the batch file and puts the launch flags given to launch
+// batch itself (launch --backend singularity batch FILE) before each task's
+// own flags, except those the task sets itself. It returns the global flags
+// as words, for the array tasks under Slurm.
+func loadBatch(cmd *cli.Command, path string) (*batch.File, []string, error) {
+	file, err := batch.Load(path)
+	if err != nil {
+		return nil, nil, usagef("%w", err)
+	}
+	if fl := rootFlag(cmd, "detach"); fl != nil && fl.IsSet() {
+		return nil, nil, usagef("launch batch: --detach: the batch waits for its tasks; leave --detach out")
+	}
+	var all []string
+	var groups [][]string // one per flag: its words
+	var names [][]string  // the flag's names
+	for _, fl := range cmd.Root().Flags {
+		n := fl.Names()
+		if !fl.IsSet() || notForTasks[n[0]] {
+			continue
+		}
+		var words []string
+		switch v := fl.Get().(type) {
+		case []string:
+			for _, x := range v {
+				words = append(words, "--"+n[0]+"="+x)
+			}
+		default:
+			words = []string{fmt.Sprintf("--%s=%v", n[0], v)}
+		}
+		groups, names = append(groups, words), append(names, n)
+		all = append(all, words...)
+	}
+	takes := takesValue(cmd.Root().Flags)
+	for i := range file.Tasks {
+		t := &file.Tasks[i]
+		own := taskFlagNames(t.Flags, takes)
+		var pre []string
+		for g, words := range groups {
+			if !slices.ContainsFunc(names[g], func(n string) bool { return own[n] }) {
+				pre = append(pre, words...)
+			}
+		}
+		t.Flags = append(pre, t.Flags...)
+	}
+	return file, all, nil
+}
+
+// taskFlagNames are the names of the flags a task's flags set.
+func taskFlagNames(flags []string, takes map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i < len(flags); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(flags[i], "-"), "=")
+		out[name] = true
+		if !hasValue && takes[name] {
+			i++
+		}
+	}
+	return out
+}
+
+// rootFlag is the launch flag of that name, or nil.
+func rootFlag(cmd *cli.Command, name string) cli.Flag {
+	for _, fl := range cmd.Root().Flags {
+		if slices.Contains(fl.Names(), name) {
+			return fl
+		}
+	}
+	return nil
+}
+
+// rootBool is whether the launch flag name was set to true before the
+// subcommand (launch --dry-run batch FILE).
+func rootBool(cmd *cli.Command, name string) bool {
+	fl := rootFlag(cmd, name)
+	if fl == nil || !fl.IsSet() {
+		return false
+	}
+	b, _ := fl.Get().(bool)
+	return b
+}
+
+// rootText is the launch flag name's value, or "".
+func rootText(cmd *cli.Command, name string) string {
+	fl := rootFlag(cmd, name)
+	if fl == nil || !fl.IsSet() {
+		return ""
+	}
+	v, _ := fl.Get().(string)
+	return v
+}
+
+// checkTasks checks every task as its launch would (launch --json, in
+// process: every check a real run makes, nothing run or created), before
+// any task runs or the array is queued: a bad agent or flag in the tenth
+// task fails the batch at once, not after nine tasks or in the queue.
+func checkTasks(ctx context.Context, s iostreams.Streams, h *Host, file *batch.File) error {
+	for _, t := range file.Tasks {
+		th := *h
+		th.Cwd, th.Terminal = t.Workspace, false
+		argv := t.Argv(h.Executable)
+		argv = append([]string{argv[0], "--json"}, argv[1:]...)
+		th.Args = argv
+		var errb bytes.Buffer
+		code := runApp(ctx, iostreams.Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb}, &th, argv)
+		if code != 0 {
+			// The last line is the error; warnings come before it.
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			msg := strings.TrimPrefix(lines[len(lines)-1], "launch: ")
+			return usagef("batch file %s: task %s: %s; nothing was run", file.Path, t.Name, msg)
+		}
+	}
+	return nil
 }

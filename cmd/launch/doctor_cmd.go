@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -155,10 +156,54 @@ func probeBackends(ctx context.Context, h *Host, o *options, oci, sif string) []
 	ph := podmanHost(h)
 	ph.URL = o.PodmanURL
 	sh := singularityDoctorHost{Host: singularity.Host{}, lookPath: h.LookPath, needsUserNS: h.NeedsUserNS, fuse: h.FUSEUsable}
+	sr := singularity.Doctor(ctx, sh, o.SingularityBin, sif, filepath.Join(cache, "launch", "sif"))
+	if sr.Ready {
+		unpackCache(&sr, h, freeSpace)
+	}
 	return []health.Report{
 		docker.Doctor(ctx, dockerHost(h), oci),
 		podman.Doctor(ctx, cli, ph, oci),
-		singularity.Doctor(ctx, sh, o.SingularityBin, sif, filepath.Join(cache, "launch", "sif")),
+		sr,
+	}
+}
+
+// unpackMin is the free space below which doctor warns about the unpack
+// cache: the agents image takes 1.7 GB unpacked, a second version as much.
+const unpackMin = 4 << 30
+
+// unpackCache says where a SIF is unpacked when FUSE is not usable, what
+// chose that place and how much room is left there; free measures a
+// directory's file system.
+func unpackCache(r *health.Report, h *Host, free func(string) (uint64, error)) {
+	dir, from := sandboxDir(h)
+	value := dir + " (from " + from + "; LAUNCH_SANDBOX_DIR or APPTAINER_CACHEDIR moves it"
+	n, err := free(dir)
+	if err == nil {
+		value += fmt.Sprintf("; %.1f GB free)", float64(n)/1e9)
+	} else {
+		value += "; free space unknown: " + err.Error() + ")"
+	}
+	r.Add("unpack cache", value)
+	if err == nil && n < unpackMin && !h.FUSEUsable() {
+		r.Warn(fmt.Sprintf("the unpack cache %s has %.1f GB free; without FUSE each SIF is unpacked there (1.7 GB for the agents image)", dir, float64(n)/1e9),
+			"export LAUNCH_SANDBOX_DIR (or APPTAINER_CACHEDIR) to a larger disk: node-local scratch or a project directory, not a home with a small quota")
+	}
+}
+
+// freeSpace is the space left to an ordinary user on the file system of
+// dir, or of its nearest existing parent.
+func freeSpace(dir string) (uint64, error) {
+	for {
+		var st syscall.Statfs_t
+		err := syscall.Statfs(dir, &st)
+		if err == nil {
+			return uint64(st.Bavail) * uint64(st.Bsize), nil
+		}
+		parent := filepath.Dir(dir)
+		if !errors.Is(err, syscall.ENOENT) || parent == dir {
+			return 0, err
+		}
+		dir = parent
 	}
 }
 

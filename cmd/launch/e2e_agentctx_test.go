@@ -162,8 +162,10 @@ func TestE2EIsolate(t *testing.T) {
 		if got := git("diff", "--name-status", "main", branch+"~1"); got != "M\tkeep" {
 			t.Errorf("the commit below the agent's holds %q, want the user's uncommitted change to keep", got)
 		}
-		if !strings.Contains(errs, "git merge "+branch) {
-			t.Errorf("stderr does not say how to merge:\n%s", errs)
+		// The user had an uncommitted change: the way to take the work
+		// leaves launch's snapshot of it out.
+		if !strings.Contains(errs, "take it: git cherry-pick ") || !strings.Contains(errs, ".."+branch+"   drop it") {
+			t.Errorf("stderr does not say how to take only the agent's commits:\n%s", errs)
 		}
 		left, _ := os.ReadDir(filepath.Join(s.home, ".local/state/launch/isolated"))
 		if len(left) != 0 {

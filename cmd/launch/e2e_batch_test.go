@@ -150,3 +150,29 @@ func TestE2EBatchSlurm(t *testing.T) {
 	}
 	checkBatch(t, file, 20, secret)
 }
+
+// TestE2EBatchGlobalFlags: launch's flags before batch (the backend, the
+// SIF, --slurm) reach every task of a Slurm job array that sets none of
+// its own; without them the tasks would use the default image.
+func TestE2EBatchGlobalFlags(t *testing.T) {
+	s := slurmSession(t) // s.cmd puts the backend's flags and --slurm before batch
+	var b strings.Builder
+	// One at a time: concurrent launches in one home race on the agent
+	// settings' placeholder mounts (see TestE2EBatchSlurm).
+	b.WriteString("concurrency = 1\n")
+	for _, name := range []string{"g1", "g2"} {
+		s.write(filepath.Join(s.ws, name, "mine"), name+"\n")
+		fmt.Fprintf(&b, "[[task]]\nname = %q\nworkspace = %q\nagent = \"shell\"\nargs = [\"cat mine\"]\n", name, name)
+	}
+	file := filepath.Join(s.ws, "global.toml")
+	s.write(file, b.String())
+	_, errs, code := s.run("", "batch", file)
+	if code != 0 || !strings.Contains(errs, "2 of 2 tasks ok") || !strings.Contains(errs, "Slurm job array") {
+		t.Fatalf("exit %d; stderr:\n%s", code, errs)
+	}
+	for _, name := range []string{"g1", "g2"} {
+		if log, _ := os.ReadFile(file + ".logs/" + name + ".log"); !strings.Contains(string(log), name+"\n") {
+			t.Errorf("task %s: log:\n%s", name, log)
+		}
+	}
+}

@@ -205,3 +205,39 @@ func TestE2EDetachedSessionEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestE2ESessionNameOnTwoBackends: a Docker and a Podman session of one
+// workspace get the same name; launch stop NAME then stops neither and
+// names both, and --backend chooses.
+func TestE2ESessionNameOnTwoBackends(t *testing.T) {
+	d, p := backendNamed(backendDocker), backendNamed(backendPodman)
+	need(t, p.ready())
+	s := newSession(t, d)
+	start := func(b e2eBackend) string {
+		c := s.command(s.bin, append(append([]string{}, b.flags...), "--yes", "--detach", "shell", "sleep 300")...)
+		out, err := c.Output()
+		name := strings.TrimSpace(string(out))
+		if err != nil || name == "" {
+			t.Fatalf("launch --detach on %s: %v: %q", b.name, err, out)
+		}
+		t.Cleanup(func() { s.runPlain("stop", "--backend", string(b.name), name) })
+		return name
+	}
+	dn, pn := start(d), start(p)
+	if dn != pn {
+		t.Skipf("the sessions got different names (%s, %s): nothing to choose between", dn, pn)
+	}
+	_, errs, code := s.runPlain("stop", dn)
+	if code != 2 || !strings.Contains(errs, "2 sessions have that name") || !strings.Contains(errs, "docker (ID ") || !strings.Contains(errs, "podman (ID ") || !strings.Contains(errs, "--backend") {
+		t.Errorf("launch stop %s: exit %d, want 2 naming both; stderr:\n%s", dn, code, errs)
+	}
+	if list := sessionsOf(t, s, false); len(list) != 2 {
+		t.Errorf("after the refused stop: %d sessions, want both running: %+v", len(list), list)
+	}
+	if out, errs, code := s.runPlain("stop", "--backend", "podman", pn); code != 0 || strings.TrimSpace(out) != pn {
+		t.Errorf("launch stop --backend podman: exit %d, stdout %q; stderr:\n%s", code, out, errs)
+	}
+	if list := sessionsOf(t, s, false); len(list) != 1 || list[0].Backend != "docker" {
+		t.Errorf("after stopping the Podman one: %+v, want the Docker one left", list)
+	}
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -94,6 +95,16 @@ func TestE2ESlurm(t *testing.T) {
 	}
 }
 
+// TestE2ESlurmJobEnv: under --slurm the job's own variables reach the
+// agent without --env.
+func TestE2ESlurmJobEnv(t *testing.T) {
+	s := slurmSession(t)
+	out, errs, code := s.run("", "--slurm-args=--cpus-per-task=1", "--yes", "shell", `echo "job=$SLURM_JOB_ID cpus=$SLURM_CPUS_PER_TASK"`)
+	if code != 0 || !strings.Contains(out, "job=") || strings.Contains(out, "job= ") || !strings.Contains(out, "cpus=1") {
+		t.Errorf("exit %d; stdout %q; stderr:\n%s", code, out, errs)
+	}
+}
+
 // TestE2ESlurmTerminal: on a terminal, the session gets a pseudo-terminal
 // in the allocation (srun --pty), typed input arrives, and the exit code
 // comes back.
@@ -175,6 +186,33 @@ func TestE2ESandboxCache(t *testing.T) {
 	}
 }
 
+// TestE2ESandboxCacheDir: with APPTAINER_CACHEDIR set (a cluster's way to
+// keep images off a small home quota) the SIF is unpacked there, not under
+// ~/.cache, and launch doctor says so.
+func TestE2ESandboxCacheDir(t *testing.T) {
+	s := newSession(t, backendNamed(backendSingularity))
+	if s.cred == nil {
+		need(t, errors.New("the test needs root, to run launch as an ordinary user without FUSE"))
+	}
+	cachedir := filepath.Join(s.home, "data", "apptainer")
+	s.write(filepath.Join(cachedir, "keep"), "")
+	s.env = append(s.env, "APPTAINER_CACHEDIR="+cachedir)
+	sif := filepath.Join(s.home, "img.sif")
+	copyFile(t, ciImages+"/busybox.sif", sif, s)
+	s.backend.flags = []string{"--backend", "singularity", "--sif-path", sif}
+	want := filepath.Join(cachedir, "launch-sandbox")
+	if _, errs, code := s.run("", "--yes", "shell", "true"); code != 0 || !strings.Contains(errs, "unpacking it once into "+want) {
+		t.Fatalf("exit %d, want the unpack under %s; stderr:\n%s", code, want, errs)
+	}
+	if boxes, _ := filepath.Glob(filepath.Join(s.home, ".cache/launch/sandbox/*")); len(boxes) > 0 {
+		t.Errorf("unpacked under ~/.cache too: %q", boxes)
+	}
+	out, errs, _ := s.run("", "doctor")
+	if !strings.Contains(out+errs, "unpack cache") || !strings.Contains(out+errs, want+" (from APPTAINER_CACHEDIR") || !strings.Contains(out+errs, "GB free") {
+		t.Errorf("launch doctor does not name the unpack cache %s:\n%s\n%s", want, out, errs)
+	}
+}
+
 func copyFile(t *testing.T, from, to string, s *session) {
 	t.Helper()
 	b, err := os.ReadFile(from)
@@ -182,6 +220,50 @@ func copyFile(t *testing.T, from, to string, s *session) {
 		t.Fatal(err)
 	}
 	s.write(to, string(b))
+}
+
+// TestE2ESlurmCancelledPs: a detached Slurm launch cancelled while it runs
+// shows in launch ps -a, once Slurm no longer lists it, with its workspace
+// and the time it was launched, not the time it was cancelled.
+func TestE2ESlurmCancelledPs(t *testing.T) {
+	s := slurmSession(t)
+	before := time.Now()
+	out, errs, code := s.run("", "--yes", "--detach", "shell", "echo started; sleep 120")
+	submitted := time.Now()
+	id := strings.TrimSpace(out)
+	if code != 0 || id == "" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errs)
+	}
+	log := filepath.Join(s.home, ".local/state/launch/slurm", "launch-shell-"+id+".log")
+	waitUntil(t, 60*time.Second, "the job's log to show it started", func() bool {
+		b, _ := os.ReadFile(log)
+		return strings.Contains(string(b), "started")
+	})
+	if out, err := exec.Command("scancel", id).CombinedOutput(); err != nil {
+		t.Fatalf("scancel %s: %v: %s", id, err, out)
+	}
+	waitUntil(t, 60*time.Second, "squeue to forget job "+id, func() bool {
+		q, _ := exec.Command("squeue", "-h", "-j", id, "-o", "%i").CombinedOutput()
+		return !strings.Contains(string(q), id)
+	})
+	psOut, psErr, _ := s.runPlain("ps", "-a", "--json")
+	var list []struct {
+		Name, Workspace string
+		Started         time.Time
+	}
+	if err := json.Unmarshal([]byte(psOut), &list); err != nil {
+		t.Fatalf("launch ps -a --json: %v:\n%s\n%s", err, psOut, psErr)
+	}
+	for _, i := range list {
+		if i.Name != id {
+			continue
+		}
+		if i.Workspace != s.ws || i.Started.Before(before) || i.Started.After(submitted) {
+			t.Errorf("job %s: workspace %q, started %s; want %s, launched between %s and %s", id, i.Workspace, i.Started, s.ws, before, submitted)
+		}
+		return
+	}
+	t.Errorf("launch ps -a does not list the cancelled job %s:\n%s", id, psOut)
 }
 
 // TestE2ESlurmDetach: --slurm --detach submits a batch job and returns its
@@ -220,5 +302,15 @@ func TestE2ESlurmDetach(t *testing.T) {
 			t.Fatalf("log %s never showed the end:\n%s", log, b)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitUntil polls cond until it holds, or fails the test after limit.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s waiting for %s", limit, what)
+		}
 	}
 }

@@ -285,7 +285,8 @@ func leftoverFiles(h *Host) ([]gcItem, error) {
 	cache := cacheHome(h)
 	inUse := sess.ProcessesUsing("/proc")
 	sifs, err := sess.UnlinkedSIFs(filepath.Join(cache, "launch", "sif"))
-	boxes, berr := sess.StaleSandboxes(filepath.Join(cache, "launch", "sandbox"), inUse)
+	box, _ := sandboxDir(h)
+	boxes, berr := sess.StaleSandboxes(box, inUse)
 	tmp := h.Getenv("TMPDIR")
 	if !filepath.IsAbs(tmp) {
 		tmp = "/tmp"

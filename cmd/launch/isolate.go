@@ -153,6 +153,10 @@ func resultMessage(iso *plan.Isolation) string {
 type sessionRecord struct {
 	Source string `json:"source"`
 	Base   string `json:"base,omitempty"` // the commit the agent started from
+	// Snapshot is set when Base is launch's commit of the workspace's
+	// uncommitted changes (untracked files too), not the workspace's HEAD:
+	// taking the branch must then leave that commit out.
+	Snapshot bool `json:"snapshot,omitempty"`
 	// WorktreeConfig is the SHA-256 of the copy's .git/config.worktree
 	// when the session started ("" when it had none): one that the session
 	// creates or changes stops the result (copyGitProblem).
@@ -213,11 +217,11 @@ func isolateStart(ctx context.Context, iso *plan.Isolation) (sessionRecord, erro
 		}
 	}
 	if iso.Git {
-		base, err := commitAll(ctx, part, snapshotMessage(iso))
+		base, made, err := commitAll(ctx, part, snapshotMessage(iso))
 		if err != nil {
 			return fail(err)
 		}
-		rec.Base = base
+		rec.Base, rec.Snapshot = base, made
 		rec.WorktreeConfig = fileSum(filepath.Join(part, ".git", "config.worktree"))
 	}
 	b, _ := json.Marshal(rec)
@@ -234,25 +238,27 @@ func isolateStart(ctx context.Context, iso *plan.Isolation) (sessionRecord, erro
 }
 
 // commitAll commits everything in the repository dir (if anything changed)
-// and returns HEAD, "" when the repository has no commit.
-func commitAll(ctx context.Context, dir, msg string) (string, error) {
+// and returns HEAD, "" when the repository has no commit, and whether it
+// made a commit.
+func commitAll(ctx context.Context, dir, msg string) (head string, made bool, err error) {
 	git := func(args ...string) *exec.Cmd {
 		return exec.CommandContext(ctx, "git", append(append(append([]string{}, gitSafe...), "-C", dir), args...)...)
 	}
 	if out, err := git("add", "-A").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("git add -A in %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+		return "", false, fmt.Errorf("git add -A in %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
 	}
 	if err := git("diff", "--cached", "--quiet").Run(); err != nil {
 		args := append(append([]string{}, gitIdentity...), "commit", "-q", "--no-verify", "-m", msg)
 		if out, err := git(args...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("git commit in %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+			return "", false, fmt.Errorf("git commit in %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
 		}
+		made = true
 	}
 	out, err := git("rev-parse", "-q", "--verify", "HEAD").Output()
 	if err != nil {
-		return "", nil // no commit yet
+		return "", made, nil // no commit yet
 	}
-	return strings.TrimSpace(string(out)), nil
+	return strings.TrimSpace(string(out)), made, nil
 }
 
 // isolateFinish brings the session's result back and removes the copy: in
@@ -296,15 +302,28 @@ func isolateFinish(ctx context.Context, w io.Writer, iso *plan.Isolation, rec se
 	}
 	os.RemoveAll(iso.Copy)
 	os.Remove(recordPath(iso))
+	fmt.Fprint(w, takeLines(iso, rec))
+	return nil
+}
+
+// takeLines say where the agent's work is and how to review, take or drop
+// it. When the branch starts from launch's snapshot of the workspace's
+// uncommitted changes (untracked files such as .env included), taking it
+// is a cherry-pick of the commits after the snapshot: a merge would bring
+// the snapshot too, committing files the user never tracked.
+func takeLines(iso *plan.Isolation, rec sessionRecord) string {
 	base := rec.Base
 	if base == "" {
-		fmt.Fprintf(w, "launch: the agent's work is on the branch %s\nlaunch: review: git log -p %s\n", iso.Branch, iso.Branch)
-	} else {
-		short := base[:min(12, len(base))]
-		fmt.Fprintf(w, "launch: the agent's work is on the branch %s (on top of %s)\nlaunch: review: git log -p %s..%s   or   git diff %s %s\nlaunch: take it: git merge %s   drop it: git branch -D %s\n",
-			iso.Branch, short, short, iso.Branch, short, iso.Branch, iso.Branch, iso.Branch)
+		return fmt.Sprintf("launch: the agent's work is on the branch %s\nlaunch: review: git log -p %s\n", iso.Branch, iso.Branch)
 	}
-	return nil
+	short := base[:min(12, len(base))]
+	take, why := "git merge "+iso.Branch, ""
+	if rec.Snapshot {
+		take = "git cherry-pick " + short + ".." + iso.Branch
+		why = "launch: " + short + " is launch's snapshot of your uncommitted changes (untracked files included), which stay yours and uncommitted: cherry-pick takes only the agent's commits; git merge would commit the snapshot too\n"
+	}
+	return fmt.Sprintf("launch: the agent's work is on the branch %s (on top of %s)\nlaunch: review: git log -p %s..%s   or   git diff %s %s\nlaunch: take it: %s   drop it: git branch -D %s\n%s",
+		iso.Branch, short, short, iso.Branch, short, iso.Branch, take, iso.Branch, why)
 }
 
 // keptError says that the copy was kept and how to go on with it.

@@ -249,3 +249,46 @@ func TestReadHead(t *testing.T) {
 		t.Errorf("a ref that is a link: %q, no error", got)
 	}
 }
+
+// TestIsolateTakeLeavesUntracked: the printed way to take the agent's work
+// brings the agent's changes only: an untracked .env and an uncommitted
+// change of the workspace, which launch's snapshot commit holds, stay
+// untracked and uncommitted, and nothing of them is committed.
+func TestIsolateTakeLeavesUntracked(t *testing.T) {
+	iso, _, git := isoRepo(t)
+	os.RemoveAll(iso.Copy)
+	os.Remove(recordPath(iso))
+	write(t, filepath.Join(iso.Source, ".env"), "SECRET=1\n")
+	rec, err := isolateStart(context.Background(), iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(iso.Copy, "b"), "the agent's\n")
+	var out strings.Builder
+	if err := isolateFinish(context.Background(), &out, iso, rec); err != nil {
+		t.Fatal(err)
+	}
+	_, take, ok := strings.Cut(out.String(), "take it: ")
+	take, _, _ = strings.Cut(take, "   drop it:")
+	if !ok || !strings.HasPrefix(take, "git ") {
+		t.Fatalf("no take-it command in:\n%s", out.String())
+	}
+	c := exec.Command("sh", "-c", take)
+	c.Dir = iso.Source
+	c.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@e", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@e")
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", take, err, b)
+	}
+	if got := git(iso.Source, "show", "HEAD:b"); got != "the agent's" {
+		t.Errorf("the agent's file did not come: %q", got)
+	}
+	if got := git(iso.Source, "ls-tree", "-r", "--name-only", "HEAD"); strings.Contains(got, ".env") {
+		t.Errorf("%s committed the untracked .env: %s", take, got)
+	}
+	if got := git(iso.Source, "show", "HEAD:a"); got != "one" {
+		t.Errorf("%s committed the workspace's uncommitted change of a: %q", take, got)
+	}
+	if got := git(iso.Source, "status", "--porcelain"); got != "M a\n?? .env" && got != " M a\n?? .env" {
+		t.Errorf("after %s, status:\n%s\nwant a modified, .env untracked", take, got)
+	}
+}

@@ -67,6 +67,16 @@ func envOf(o *options, a agent, h *Host, p plan.Plan, m mountSet, n *notes) ([]p
 	if p.GPUs.Any() {
 		inherit("CUDA_VISIBLE_DEVICES")
 	}
+	// In a Slurm job (launch --slurm, a task of launch batch --slurm, the
+	// user's own sbatch script), the job's variables describe where the
+	// agent runs (SLURM_JOB_ID, SLURM_CPUS_PER_TASK): they pass by name.
+	if _, inJob := h.LookupEnv("SLURM_JOB_ID"); inJob {
+		for _, name := range h.EnvNames() {
+			if strings.HasPrefix(name, "SLURM_") {
+				inherit(name)
+			}
+		}
+	}
 	user := userEnv(o, h, n)
 	if m.certs {
 		for _, v := range certVars {

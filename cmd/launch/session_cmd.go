@@ -191,6 +191,13 @@ func findSession(ctx context.Context, bs []sessionBackend, name string) (found, 
 				return f, nil
 			}
 		}
+	case len(match) > 1 && match[0].Name == name:
+		var which []string
+		for _, m := range match {
+			which = append(which, fmt.Sprintf("%s (ID %s)", m.Backend, m.ID[:min(12, len(m.ID))]))
+		}
+		return found{}, usagef("session %q: %d sessions have that name, on %s; choose one with --backend %s (launch stop --backend %s %s), or give its ID",
+			name, len(match), strings.Join(which, " and "), match[0].Backend, match[0].Backend, name)
 	case len(match) > 1:
 		return found{}, usagef("session %q: %d sessions match; give more of the ID or the name (launch ps -a)", name, len(match))
 	}
@@ -272,6 +279,7 @@ func printSessions(w io.Writer, home string, list []sess.Info, now time.Time) {
 // stopCommand is "launch stop".
 func stopCommand(s iostreams.Streams, h *Host) *cli.Command {
 	var all bool
+	var backend string
 	return &cli.Command{
 		Name:      "stop",
 		Usage:     "end sessions (SIGTERM to the agent, SIGKILL 3 s later) and remove them",
@@ -288,13 +296,17 @@ Examples:
    launch stop launch-codex-myproject
    launch stop --all`,
 		ShellComplete: completeSessions(h, true),
-		Flags:         []cli.Flag{&cli.BoolFlag{Name: "all", Destination: &all, Usage: "every session of yours, ended ones included"}},
+		Flags:         []cli.Flag{&cli.BoolFlag{Name: "all", Destination: &all, Usage: "every session of yours, ended ones included"}, backendFlag(&backend)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			names := cmd.Args().Slice()
 			if all == (len(names) > 0) {
 				return usagef("launch stop: name the sessions (launch ps lists them) or give --all, not both")
 			}
-			return withSessions(ctx, h, func(bs []sessionBackend) error {
+			return withSessions(ctx, h, func(every []sessionBackend) error {
+				bs, err := onBackend(cmd, every, backend)
+				if err != nil {
+					return err
+				}
 				targets, err := stopTargets(ctx, bs, names, all)
 				for _, t := range targets {
 					if serr := t.b.stop(context.WithoutCancel(ctx), t.Info); serr != nil {
@@ -303,7 +315,7 @@ Examples:
 					}
 					fmt.Fprintln(s.Out, t.Name)
 				}
-				return errors.Join(err, checkEndedGuards(context.WithoutCancel(ctx), s.Err, h, bs))
+				return errors.Join(err, checkEndedGuards(context.WithoutCancel(ctx), s.Err, h, every))
 			})
 		},
 	}
@@ -328,6 +340,7 @@ func stopTargets(ctx context.Context, bs []sessionBackend, names []string, all b
 // logsCommand is "launch logs".
 func logsCommand(s iostreams.Streams, h *Host) *cli.Command {
 	var follow bool
+	var backend string
 	return &cli.Command{
 		Name:      "logs",
 		Usage:     "print a session's output",
@@ -337,12 +350,16 @@ terminal's output as the agent drew it); -f keeps printing until the
 session ends or you press Ctrl-C. An ended session's output stays
 readable until launch stop or launch gc removes it.`,
 		ShellComplete: completeSessions(h, true),
-		Flags:         []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Destination: &follow, Usage: "keep printing until the session ends"}},
+		Flags:         []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Destination: &follow, Usage: "keep printing until the session ends"}, backendFlag(&backend)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usagef("launch logs: name one session (launch ps -a lists them)")
 			}
-			return withSessions(ctx, h, func(bs []sessionBackend) error {
+			return withSessions(ctx, h, func(every []sessionBackend) error {
+				bs, err := onBackend(cmd, every, backend)
+				if err != nil {
+					return err
+				}
 				f, err := findSession(ctx, bs, cmd.Args().First())
 				if err != nil {
 					return err
@@ -356,6 +373,7 @@ readable until launch stop or launch gc removes it.`,
 // attachCommand is "launch attach".
 func attachCommand(s iostreams.Streams, h *Host) *cli.Command {
 	keys := sess.DefaultDetachKeys
+	var backend string
 	return &cli.Command{
 		Name:      "attach",
 		Usage:     "connect your terminal to a running session; detach again with ctrl-p ctrl-q",
@@ -363,8 +381,11 @@ func attachCommand(s iostreams.Streams, h *Host) *cli.Command {
 		Description: `Connects this terminal to the session (raw mode, its size and every
 resize) as if it had been started here. The detach keys (ctrl-p ctrl-q by
 default, as Docker's) leave it running; so do a closed terminal and a
-signal to launch attach. When the session ends, launch attach exits with
-the agent's exit code.
+signal to launch attach. A session started without a terminal has none
+to share: your terminal stays line by line, the detach keys do not
+detach, and ctrl-c does (the session runs on). When the session ends,
+launch attach exits with the agent's exit code. --backend chooses between
+a Docker and a Podman session of the same name.
 
 Examples:
    launch --detach codex       # prints the session's name
@@ -372,7 +393,7 @@ Examples:
    launch attach --detach-keys ctrl-x,x launch-codex-myproject`,
 		ShellComplete: completeSessions(h, false),
 		Flags: []cli.Flag{&cli.StringFlag{Name: "detach-keys", Destination: &keys, Value: sess.DefaultDetachKeys,
-			Usage: "the key sequence that detaches: comma-separated, each a character or ctrl-X (Podman: empty turns detaching off)"}},
+			Usage: "the key sequence that detaches: comma-separated, each a character or ctrl-X (Podman: empty turns detaching off)"}, backendFlag(&backend)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usagef("launch attach: name one session (launch ps lists them)")
@@ -380,7 +401,11 @@ Examples:
 			if err := sess.CheckDetachKeys(keys); err != nil {
 				return usagef("--detach-keys: %w", err)
 			}
-			return withSessions(ctx, h, func(bs []sessionBackend) error {
+			return withSessions(ctx, h, func(every []sessionBackend) error {
+				bs, err := onBackend(cmd, every, backend)
+				if err != nil {
+					return err
+				}
 				return attachTo(ctx, s, h, bs, cmd.Args().First(), keys)
 			})
 		},
@@ -412,4 +437,36 @@ func attachTo(ctx context.Context, s iostreams.Streams, h *Host, bs []sessionBac
 		return exitError{code}
 	}
 	return nil
+}
+
+// backendFlag is --backend of launch stop, logs and attach: look only at
+// one backend's sessions, for a name that two share (Docker and Podman
+// name a workspace's session alike). launch --backend B before the
+// subcommand does the same.
+func backendFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{Name: "backend", Destination: dest,
+		Usage: "look only at this backend's sessions (docker, podman, singularity, slurm): for a name that sessions on two backends share"}
+}
+
+// onBackend keeps the backends named by --backend (or launch --backend
+// before the subcommand); all of them when it is not given.
+func onBackend(cmd *cli.Command, bs []sessionBackend, name string) ([]sessionBackend, error) {
+	if name == "" {
+		name = rootText(cmd, "backend")
+	}
+	if name == "" || name == "auto" {
+		return bs, nil
+	}
+	var out []sessionBackend
+	var names []string
+	for _, b := range bs {
+		names = append(names, string(b.name))
+		if string(b.name) == name {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("--backend %q: no such backend answers here; want one of %s", name, strings.Join(names, ", "))
+	}
+	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v3"
+
 	"github.com/launchcli/launch/internal/naming"
 	sess "github.com/launchcli/launch/session"
 )
@@ -45,5 +47,37 @@ func TestPrintSessionsPorts(t *testing.T) {
 	printSessions(&b, "/home/ana", []sess.Info{i}, time.Now())
 	if want := "open, ports 127.0.0.1:8080:80 [::1]:9000:9000"; !strings.Contains(b.String(), want) {
 		t.Errorf("launch ps lacks %q:\n%s", want, b.String())
+	}
+}
+
+// TestSessionNameOnTwoBackends: a name that a Docker and a Podman session
+// share is an error naming both and how to choose, never a guess; --backend
+// chooses.
+func TestSessionNameOnTwoBackends(t *testing.T) {
+	backend := func(name backendName, id string) sessionBackend {
+		return sessionBackend{name: name, list: func(context.Context, bool) ([]sess.Info, error) {
+			return []sess.Info{{Name: "launch-shell-proj", ID: id, Backend: string(name)}}, nil
+		}}
+	}
+	bs := []sessionBackend{backend(backendDocker, "d0c4e2f1a9b8c7d6"), backend(backendPodman, "9f0d1e2c3b4a5968")}
+	_, err := findSession(context.Background(), bs, "launch-shell-proj")
+	if !errors.Is(err, errUsage) {
+		t.Fatalf("err %v: want a usage error", err)
+	}
+	for _, want := range []string{"2 sessions have that name", "docker (ID d0c4e2f1a9b8)", "podman (ID 9f0d1e2c3b4a)", "--backend docker"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	cmd := &cli.Command{Name: "launch", Flags: []cli.Flag{&cli.StringFlag{Name: "backend"}}}
+	only, err := onBackend(cmd, bs, "podman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := findSession(context.Background(), only, "launch-shell-proj"); err != nil || f.Backend != "podman" {
+		t.Errorf("--backend podman: %+v, %v", f.Info, err)
+	}
+	if _, err := onBackend(cmd, bs, "dokcer"); err == nil || !strings.Contains(err.Error(), "want one of docker, podman") {
+		t.Errorf("--backend dokcer: %v", err)
 	}
 }

@@ -54,7 +54,7 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 	}
 	if c.Unsquash {
 		// Without FUSE a SIF is unpacked once and kept, not on every launch.
-		c.SandboxDir = filepath.Join(cache, "launch", "sandbox")
+		c.SandboxDir, _ = sandboxDir(h)
 		c.SandboxMax = int64(o.SandboxMax)
 	}
 	if p.Limits.Any() {
@@ -123,4 +123,25 @@ func reportImage(w io.Writer, i singularity.ImageInfo) {
 func (l singularityLauncher) Run(ctx context.Context, s iostreams.Streams) (int, error) {
 	*l.imageLog = s.Err
 	return l.Exec(ctx, singularity.Host{Started: l.started}, s)
+}
+
+// sandboxDir is where launch unpacks a SIF once and keeps it when FUSE is
+// not usable (1.7 GB for the agents image), and which variable chose it:
+// $LAUNCH_SANDBOX_DIR (node-local scratch, say), else launch-sandbox in
+// Apptainer's own cache ($APPTAINER_CACHEDIR, $SINGULARITY_CACHEDIR:
+// where a cluster's users already keep large image files off their home
+// quota), else $XDG_CACHE_HOME/launch/sandbox.
+func sandboxDir(h *Host) (dir, from string) {
+	if d := h.Getenv("LAUNCH_SANDBOX_DIR"); filepath.IsAbs(d) {
+		return filepath.Clean(d), "LAUNCH_SANDBOX_DIR"
+	}
+	for _, v := range []string{"APPTAINER_CACHEDIR", "SINGULARITY_CACHEDIR"} {
+		if d := h.Getenv(v); filepath.IsAbs(d) {
+			return filepath.Join(d, "launch-sandbox"), v
+		}
+	}
+	if d := h.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "launch", "sandbox"), "XDG_CACHE_HOME"
+	}
+	return filepath.Join(h.Home, ".cache", "launch", "sandbox"), "the default"
 }

@@ -72,8 +72,10 @@ type slurmJob struct {
 	// launch's own terminal.
 	printed []string
 	// script, for a detached launch, is the sbatch script (argv is then
-	// sbatch, reading it on stdin) and logs the directory its log goes to.
-	script, logs string
+	// sbatch, reading it on stdin) and logs the directory its log goes to;
+	// name is the job's name (launch-AGENT) and workspace where it runs.
+	script, logs    string
+	name, workspace string
 }
 
 // slurmArgv builds the srun command for Plan p. GPUs are asked of Slurm by
@@ -100,7 +102,7 @@ func slurmArgv(o *options, h *Host, p plan.Plan, app *cli.Command) (slurmJob, er
 		return slurmJob{
 			argv:   []string{"sbatch", "--parsable", "--chdir=" + h.Cwd},
 			script: slurm.JobScript(so, name, export, filepath.Join(logs, name+"-%j.log"), inner),
-			logs:   logs,
+			logs:   logs, name: name, workspace: h.Cwd,
 		}, nil
 	}
 	return slurmJob{argv: slurm.Srun(so, name, p.TTY, export, inner), printed: slurm.Srun(so, name, true, export, inner)}, nil
@@ -235,6 +237,12 @@ func runSlurm(ctx context.Context, s iostreams.Streams, h *Host, j slurmJob) err
 			return fmt.Errorf("sbatch exited with status %d", code)
 		}
 		id := strings.TrimSpace(strings.Split(out.String(), ";")[0])
+		// Slurm forgets an ended job (MinJobAge) unless accounting keeps
+		// it: launch ps -a reads the workspace and the submission time
+		// from this record, not from the log's times.
+		if err := writeJobRecord(j.logs, j.name, id, jobRecord{Workspace: j.workspace, Submitted: h.Now()}); err != nil {
+			fmt.Fprintf(s.Err, "launch: warning: job %s: %v; launch ps -a will not show its workspace once it ends\n", id, err)
+		}
 		fmt.Fprintln(s.Out, id)
 		fmt.Fprintf(s.Err, "launch: submitted Slurm job %s; its log: %s (tail -f it); stop it with scancel %s\n", id, filepath.Join(j.logs, "*-"+id+".log"), id)
 		return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -58,11 +59,12 @@ func slurmBackend(h *Host) (sessionBackend, bool) {
 	}
 	cancel := func(ctx context.Context, i sess.Info) error {
 		if i.Status.Ended() {
-			// Over: its log is all that is left.
+			// Over: its log (and launch's record of it) is all that is left.
 			for _, l := range jobLogs(i.ID) {
 				if err := os.Remove(l); err != nil {
 					return err
 				}
+				os.Remove(strings.TrimSuffix(l, ".log") + ".json")
 			}
 			return nil
 		}
@@ -106,10 +108,37 @@ func endedJobs(logDir string, queued []sess.Info) []sess.Info {
 			continue
 		}
 		i := sess.Info{Name: id, ID: id, Agent: agent, Backend: "slurm", Status: sess.Exited, Network: "-", Detached: true}
-		if fi, err := os.Stat(l); err == nil {
-			i.Started = fi.ModTime()
+		// The log's times are when the job last wrote (a cancelled job:
+		// when it was cancelled); when it was launched and where come
+		// from launch's record, made as it submitted the job.
+		if rec, err := readJobRecord(strings.TrimSuffix(l, ".log") + ".json"); err == nil {
+			i.Workspace, i.Started = rec.Workspace, rec.Submitted
 		}
 		out = append(out, i)
 	}
 	return out
+}
+
+// jobRecord is what launch keeps of a detached Slurm launch next to its
+// log (launch-AGENT-JOBID.json): where it runs and when it was submitted.
+type jobRecord struct {
+	Workspace string    `json:"workspace"`
+	Submitted time.Time `json:"submitted"`
+}
+
+func writeJobRecord(dir, name, id string, r jobRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name+"-"+id+".json"), b, 0o600)
+}
+
+func readJobRecord(p string) (jobRecord, error) {
+	var r jobRecord
+	b, err := readSmall(p, 1<<16)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	return r, err
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/launchcli/launch/internal/iostreams"
 	"github.com/launchcli/launch/internal/shell"
+	"github.com/launchcli/launch/plan"
 )
 
 // TestSlurmDryRun: under --slurm the dry run prints the srun command whose
@@ -89,4 +90,26 @@ func TestWithoutFlags(t *testing.T) {
 // decides --pty when it runs (shell.Terminal).
 func printedSrun(args string) string {
 	return "(\n" + strings.Join(shell.Terminal("--pty"), "\n") + "\nsrun $launch_tty " + args + "\n)\n"
+}
+
+// TestSlurmJobEnv: in a Slurm job the job's own variables reach the agent by
+// name, without --env; outside a job a stray SLURM_ variable does not.
+func TestSlurmJobEnv(t *testing.T) {
+	passed := func(env ...string) map[string]plan.EnvVar {
+		p, _ := resolveCase(t, goldenCase{args: []string{"shell"}, env: env})
+		out := map[string]plan.EnvVar{}
+		for _, e := range p.Env {
+			out[e.Name] = e
+		}
+		return out
+	}
+	got := passed("SLURM_JOB_ID=42", "SLURM_CPUS_PER_TASK=4", "SLURM_ARRAY_TASK_ID=3")
+	for _, n := range []string{"SLURM_JOB_ID", "SLURM_CPUS_PER_TASK", "SLURM_ARRAY_TASK_ID"} {
+		if e, ok := got[n]; !ok || !e.FromHost {
+			t.Errorf("in a job: %s not passed by name: %+v", n, got)
+		}
+	}
+	if _, ok := passed("SLURM_CONF=/etc/slurm.conf")["SLURM_CONF"]; ok {
+		t.Errorf("outside a job: SLURM_CONF passed")
+	}
 }

@@ -29,6 +29,13 @@ func (s Streams) Terminal() (*os.File, bool) {
 	return f, true
 }
 
+// ErrTerminal reports whether Err is a terminal (a progress line is drawn
+// there only).
+func (s Streams) ErrTerminal() bool {
+	f, ok := s.Err.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // OutTerminal reports whether Out is a terminal.
 func (s Streams) OutTerminal() bool {
 	f, ok := s.Out.(*os.File)
