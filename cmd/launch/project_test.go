@@ -408,36 +408,42 @@ func trustedStore(fsys fstest.MapFS, ws string) *fstest.MapFile {
 // this workspace back is mounted; a secret store, a system directory, the
 // home directory, a directory with a socket or a git directory of another
 // worktree is refused before anything starts, with the value and the fix.
-func TestGitdirFileRefused(t *testing.T) {
-	base := func() fstest.MapFS {
-		fsys := goldenCase{}.fs()
-		for k := range fsys {
-			if strings.HasPrefix(k, "home/ana/proj/.git/") {
-				delete(fsys, k)
-			}
+// gitdirFS is the fake host of the .git file tests: secret stores, system
+// directories with sockets, a look-alike git directory holding a socket,
+// another worktree's git directory, and one submodule's git directory that
+// names the workspace back (the only one launch may mount).
+func gitdirFS() fstest.MapFS {
+	fsys := goldenCase{}.fs()
+	for k := range fsys {
+		if strings.HasPrefix(k, "home/ana/proj/.git/") {
+			delete(fsys, k)
 		}
-		dir := &fstest.MapFile{Mode: fs.ModeDir | 0o755}
-		fsys["home/ana/.ssh/id_ed25519"] = &fstest.MapFile{Data: []byte("key")}
-		fsys["run/docker.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
-		fsys["var/run"] = &fstest.MapFile{Mode: fs.ModeSymlink, Data: []byte("/run")}
-		fsys["run/user/1000/podman/podman.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
-		// A look-alike git directory with a socket in it, outside /run.
-		fsys["tmp/sockdir/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
-		fsys["tmp/sockdir/objects"], fsys["tmp/sockdir/refs"] = dir, dir
-		fsys["tmp/sockdir/gitdir"] = &fstest.MapFile{Data: []byte("/home/ana/proj/.git\n")}
-		fsys["tmp/sockdir/agent.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
-		// Another worktree's git directory.
-		fsys["home/ana/main/.git/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
-		fsys["home/ana/main/.git/objects"], fsys["home/ana/main/.git/refs"] = dir, dir
-		fsys["home/ana/main/.git/worktrees/other/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/other\n")}
-		fsys["home/ana/main/.git/worktrees/other/commondir"] = &fstest.MapFile{Data: []byte("../..\n")}
-		fsys["home/ana/main/.git/worktrees/other/gitdir"] = &fstest.MapFile{Data: []byte("/home/ana/other/.git\n")}
-		// A submodule's git directory that names the workspace.
-		fsys["home/ana/super/.git/modules/proj/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
-		fsys["home/ana/super/.git/modules/proj/objects"], fsys["home/ana/super/.git/modules/proj/refs"] = dir, dir
-		fsys["home/ana/super/.git/modules/proj/config"] = &fstest.MapFile{Data: []byte("[core]\n\tworktree = ../../../../proj\n")}
-		return fsys
 	}
+	dir := &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+	fsys["home/ana/.ssh/id_ed25519"] = &fstest.MapFile{Data: []byte("key")}
+	fsys["run/docker.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
+	fsys["var/run"] = &fstest.MapFile{Mode: fs.ModeSymlink, Data: []byte("/run")}
+	fsys["run/user/1000/podman/podman.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
+	// A look-alike git directory with a socket in it, outside /run.
+	fsys["tmp/sockdir/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
+	fsys["tmp/sockdir/objects"], fsys["tmp/sockdir/refs"] = dir, dir
+	fsys["tmp/sockdir/gitdir"] = &fstest.MapFile{Data: []byte("/home/ana/proj/.git\n")}
+	fsys["tmp/sockdir/agent.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
+	// Another worktree's git directory.
+	fsys["home/ana/main/.git/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
+	fsys["home/ana/main/.git/objects"], fsys["home/ana/main/.git/refs"] = dir, dir
+	fsys["home/ana/main/.git/worktrees/other/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/other\n")}
+	fsys["home/ana/main/.git/worktrees/other/commondir"] = &fstest.MapFile{Data: []byte("../..\n")}
+	fsys["home/ana/main/.git/worktrees/other/gitdir"] = &fstest.MapFile{Data: []byte("/home/ana/other/.git\n")}
+	// A submodule's git directory that names the workspace.
+	fsys["home/ana/super/.git/modules/proj/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
+	fsys["home/ana/super/.git/modules/proj/objects"], fsys["home/ana/super/.git/modules/proj/refs"] = dir, dir
+	fsys["home/ana/super/.git/modules/proj/config"] = &fstest.MapFile{Data: []byte("[core]\n\tworktree = ../../../../proj\n")}
+	return fsys
+}
+
+func TestGitdirFileRefused(t *testing.T) {
+	base := gitdirFS
 	for _, tt := range []struct{ name, gitdir, want string }{
 		{"ssh", "/home/ana/.ssh", `it lies in "/home/ana/.ssh", a store of credentials`},
 		{"ssh-relative", "../.ssh", `it lies in "/home/ana/.ssh", a store of credentials`},
@@ -493,4 +499,49 @@ func gitIndex(paths ...string) string {
 		b.Write(entry)
 	}
 	return b.String()
+}
+
+// FuzzGitdirFile: whatever the agent writes in the workspace's .git file,
+// launch mounts no secret store, system directory, socket directory, home
+// or other worktree's git directory: it refuses (exit 2), or mounts the one
+// git directory that names the workspace back.
+func FuzzGitdirFile(f *testing.F) {
+	for _, seed := range []string{
+		"gitdir: /home/ana/.ssh\n", "gitdir: ../.ssh", "gitdir:/var/run", "gitdir: /run/user/1000\n",
+		"gitdir: /", "gitdir: /home/ana", "gitdir: /tmp/sockdir", "gitdir: /home/ana/main/.git/worktrees/other",
+		"gitdir: ../super/.git/modules/proj\n", "gitdir: ../super/.git/modules/proj/../../../.ssh", "gitdir: \t/home/ana/.ssh \r\n",
+		"gitdir: ./../../ana/.ssh", "gitdir: /home/ana/super/.git/modules/proj/.", "", "gitdir:", "\ngitdir: /run",
+	} {
+		f.Add(seed)
+	}
+	forbidden := []string{"/home/ana/.ssh", "/run", "/var/run", "/tmp/sockdir", "/home/ana/main"}
+	f.Fuzz(func(t *testing.T, content string) {
+		fsys := gitdirFS()
+		fsys["home/ana/proj/.git"] = &fstest.MapFile{Data: []byte(content)}
+		out, errs, code := runFS(t, goldenCase{args: []string{"--json", "--backend", "docker", "--git-dir-writable", "codex"}}, fsys)
+		if code == 2 {
+			return
+		}
+		if code != 0 {
+			t.Fatalf(".git %q: exit %d, stderr %s", content, code, errs)
+		}
+		var got struct {
+			Plan struct {
+				Mounts []struct{ Source string }
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf(".git %q: %v\n%s", content, err, out)
+		}
+		for _, m := range got.Plan.Mounts {
+			if m.Source == "/" || m.Source == "/home/ana" || m.Source == "/home" {
+				t.Fatalf(".git %q mounted %q", content, m.Source)
+			}
+			for _, bad := range forbidden {
+				if m.Source == bad || strings.HasPrefix(m.Source, bad+"/") {
+					t.Fatalf(".git %q mounted %q", content, m.Source)
+				}
+			}
+		}
+	})
 }
