@@ -114,7 +114,7 @@ var realAgents = []realAgent{
 		// ANTHROPIC_ and CLAUDE_CODE variables pass by the agent's prefixes.
 		s.env = append(s.env, "ANTHROPIC_BASE_URL="+m.base(), "ANTHROPIC_API_KEY="+key,
 			"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
-		return []string{"claude", "-p", "--dangerously-skip-permissions", agentPrompt}
+		return []string{"claude", "-p", "--allowedTools=Bash", agentPrompt}
 	}},
 	{"codex", func(s *session, m *modelServer, key string) []string {
 		s.env = append(s.env, "FAKE_OPENAI_KEY="+key)
