@@ -141,6 +141,17 @@ var realAgents = []realAgent{
 // fake key is on no command line, the protected paths are untouched, and
 // no container is left.
 func TestE2ERealAgents(t *testing.T) {
+	// Apptainer unpacks the SIF (1.3 GB) into launch's sandbox cache once:
+	// one cache for all its runs here, not one per session's home.
+	cache, err := os.MkdirTemp("", "launch-e2e-sandbox-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cache) })
+	os.Chmod(cache, 0o755)
+	if os.Getuid() == 0 {
+		os.Chown(cache, testUID, testUID)
+	}
 	for _, b := range agentBackends() {
 		t.Run(string(b.name), func(t *testing.T) {
 			for _, a := range realAgents {
@@ -149,6 +160,13 @@ func TestE2ERealAgents(t *testing.T) {
 				}
 				t.Run(a.name, func(t *testing.T) {
 					s := newNetSession(t, b)
+					if b.name == backendSingularity || b.name == "slurm" {
+						for i, e := range s.env {
+							if strings.HasPrefix(e, "XDG_CACHE_HOME=") {
+								s.env[i] = "XDG_CACHE_HOME=" + cache
+							}
+						}
+					}
 					runRealAgent(t, s, a, false)
 				})
 			}
