@@ -155,9 +155,6 @@ func TestE2ERealAgents(t *testing.T) {
 	for _, b := range agentBackends() {
 		t.Run(string(b.name), func(t *testing.T) {
 			for _, a := range realAgents {
-				if b.name == "slurm" && a.name == "pi" {
-					continue // under Slurm: Claude Code and Codex
-				}
 				t.Run(a.name, func(t *testing.T) {
 					s := newNetSession(t, b)
 					if b.name == backendSingularity || b.name == "slurm" {
