@@ -51,7 +51,7 @@ test-integration: build
 	$(GO) test -tags '$(TAGS) integration' -count=1 -timeout 60m -p 1 ./backend/...
 
 golden:
-	$(GO) test -tags '$(TAGS)' $(GOLDEN) -update
+	$(GO) test -tags '$(TAGS)' -p 1 $(GOLDEN) -update
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt: run gofmt -w .'; exit 1; }

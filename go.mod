@@ -16,6 +16,7 @@ require (
 	github.com/sylabs/sif/v2 v2.24.2
 	github.com/urfave/cli-docs/v3 v3.2.0
 	github.com/urfave/cli/v3 v3.14.0
+	go.podman.io/common v0.68.1
 	go.podman.io/podman/v6 v6.0.2
 	golang.org/x/net v0.57.0
 	golang.org/x/sys v0.49.0
@@ -106,7 +107,6 @@ require (
 	go.opentelemetry.io/otel v1.43.0 // indirect
 	go.opentelemetry.io/otel/metric v1.43.0 // indirect
 	go.opentelemetry.io/otel/trace v1.43.0 // indirect
-	go.podman.io/common v0.68.1 // indirect
 	go.podman.io/image/v5 v5.40.0 // indirect
 	go.podman.io/storage v1.63.0 // indirect
 	golang.org/x/crypto v0.55.0 // indirect

@@ -3,7 +3,9 @@
 # is cheap to run again: what a previous run made or started is reused.
 #
 #   1. installs openssh-server and rsync when missing;
-#   2. creates the test user launchremote (its home is where the files land);
+#   2. creates the test user launchremote (its home is where the files land),
+#      and lets root and the uid-1000 test user log in with a key (the
+#      podman machine test's own sshd);
 #   3. makes a client key and a host key under /var/lib/launch-ci/ssh and
 #      authorizes the client key for launchremote;
 #   4. starts sshd on 127.0.0.1:2299 (no systemd; pid in
@@ -45,6 +47,17 @@ getent passwd "$user" >/dev/null || useradd --create-home --shell /bin/sh "$user
 # account even for a key: "*" means no password, not locked.
 usermod -p '*' "$user"
 home=$(getent passwd "$user" | cut -d: -f6)
+
+# The podman machine test (cmd/launch/e2e_podman_machine_test.go) runs an
+# sshd of its own, without PAM, for root and the uid-1000 test user: sshd
+# then refuses a locked account's key ("!" in /etc/shadow), as useradd
+# leaves it. "*": no password, not locked.
+for u in root $(getent passwd 1000 | cut -d: -f1); do
+	if getent shadow "$u" | cut -d: -f2 | grep -q '^!'; then
+		log "unlocking $u for key logins (no password)"
+		usermod -p '*' "$u"
+	fi
+done
 
 # ---- 3. keys -------------------------------------------------------------------
 [ -f "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C launch-ci-client -f "$dir/client_ed25519"

@@ -62,6 +62,9 @@ type Plan struct {
 	PathPrepend []string `json:"path_prepend,omitempty"`
 	// Network is the network policy.
 	Network Network `json:"network"`
+	// Publish lists the container's TCP ports served on the host, in the
+	// order asked; empty for none. Validate requires NetworkOpen for any.
+	Publish []Port `json:"publish,omitempty"`
 	// Runtime is the OCI runtime flavour; empty means RuntimeRunc.
 	Runtime Runtime `json:"runtime,omitempty"`
 	// Privileges says what the agent may hold or gain: by default
@@ -93,6 +96,12 @@ type Plan struct {
 	// and moves aside any that changed after it. Backends render only the
 	// mounts.
 	Protected []string `json:"protected,omitempty"`
+	// ProtectedGitDirs lists git directories outside the workspace (host
+	// paths, absolute and clean) that the agent may write: a worktree's,
+	// with git_dir_writable. All but the data git writes is read-only
+	// inside, and a real run fingerprints them as it does the workspace's
+	// .git.
+	ProtectedGitDirs []string `json:"protected_git_dirs,omitempty"`
 	// Watched are agent settings files that stay writable but whose keys
 	// name commands the agent's native runs on the host start: a real
 	// attached run fingerprints those keys before the session and puts

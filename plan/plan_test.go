@@ -91,6 +91,30 @@ func TestValidate(t *testing.T) {
 		{"memory-tiny", func(p *Plan) { p.Limits.Memory = 1024 }, "memory 1024"},
 		{"cpus-negative", func(p *Plan) { p.Limits.MilliCPUs = -1 }, "milli_cpus"},
 		{"pids-tiny", func(p *Plan) { p.Limits.PIDs = 3 }, "pids 3"},
+		{"publish-open", func(p *Plan) {
+			p.Network = Network{Mode: NetworkOpen}
+			p.Publish = []Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}, {HostIP: "::1", HostPort: 8080, ContainerPort: 80}}
+		}, ""},
+		{"publish-network-none", func(p *Plan) {
+			p.Network = Network{Mode: NetworkNone}
+			p.Publish = []Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}}
+		}, "needs --network open"},
+		{"publish-allowlist", func(p *Plan) {
+			p.Network = Network{Mode: NetworkAllow, Allow: []HostPort{{Host: "a", Port: 443}}}
+			p.Publish = []Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}}
+		}, "with network allow the container has no network interface"},
+		{"publish-twice", func(p *Plan) {
+			p.Network = Network{Mode: NetworkOpen}
+			p.Publish = []Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}, {HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 81}}
+		}, "127.0.0.1:8080 published twice"},
+		{"publish-no-address", func(p *Plan) {
+			p.Network = Network{Mode: NetworkOpen}
+			p.Publish = []Port{{HostPort: 8080, ContainerPort: 80}}
+		}, "not an IP address"},
+		{"publish-port-zero", func(p *Plan) {
+			p.Network = Network{Mode: NetworkOpen}
+			p.Publish = []Port{{HostIP: "127.0.0.1", HostPort: 8080}}
+		}, "ports run from 1 to 65535"},
 		{"pids-default-alone", func(p *Plan) { p.Limits.PIDsDefault = true }, "pids_default"},
 	}
 	for _, tt := range tests {
@@ -247,5 +271,42 @@ func TestUnmapped(t *testing.T) {
 		if got := p.Unmapped(); got != tt.want {
 			t.Errorf("%s: Unmapped() = %+v, want %+v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestParsePort(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Port
+		wantErr string
+	}{
+		{in: "8080:80", want: Port{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80}},
+		{in: "0.0.0.0:3000:3000", want: Port{HostIP: "0.0.0.0", HostPort: 3000, ContainerPort: 3000}},
+		{in: "[::1]:9000:90", want: Port{HostIP: "::1", HostPort: 9000, ContainerPort: 90}},
+		{in: "192.168.001.2:1:2", wantErr: "is not an IP address"},
+		{in: "80", wantErr: "no container port"},
+		{in: "::1:9000:90", wantErr: "IPv6 address in brackets"},
+		{in: "localhost:8080:80", wantErr: `"localhost" is not an IP address`},
+		{in: "8080:0", wantErr: "container port \"0\""},
+		{in: "70000:80", wantErr: "host port \"70000\""},
+		{in: "8080:80/udp", wantErr: "container port"},
+		{in: ":80", wantErr: "host port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParsePort(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParsePort(%q) = %v, %v; want an ErrInvalid about %s", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParsePort(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+			if back, err := ParsePort(got.String()); err != nil || back != got {
+				t.Errorf("ParsePort(%q) (its String) = %v, %v; want %v", got.String(), back, err, got)
+			}
+		})
 	}
 }

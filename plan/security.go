@@ -270,7 +270,7 @@ func ParsePIDs(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 16 {
-		return 0, Errorf(ErrInvalid, "pids %q: want a whole number of processes of at least 16, or none for no limit", s)
+		return 0, Errorf(ErrInvalid, "pids %q: want a whole number of processes of at least 16, or none (or 0) for no limit", s)
 	}
 	return n, nil
 }

@@ -92,6 +92,7 @@ func (p *Plan) Validate() error {
 			bad("env %s: names must be sorted and unique", e.Name)
 		}
 	}
+	p.validatePublish(bad)
 	switch p.Network.Mode {
 	case NetworkOpen, NetworkNone:
 		if len(p.Network.Allow) > 0 {
@@ -132,6 +133,11 @@ func (p *Plan) Validate() error {
 	for _, r := range p.Protected {
 		if r == "" || path.IsAbs(r) || path.Clean(r) != r || r == "." || r == ".." || strings.HasPrefix(r, "../") {
 			bad("protected %q: want a clean path relative to the workspace, inside it", r)
+		}
+	}
+	for _, d := range p.ProtectedGitDirs {
+		if !isCleanAbs(d) {
+			bad("protected git directory %q: want an absolute, clean host path", d)
 		}
 	}
 	return errors.Join(errs...)

@@ -58,6 +58,8 @@ type Info struct {
 	ExitCode *int `json:"exit_code,omitempty"`
 	// Network is the network policy ("none", "open", ...).
 	Network string `json:"network"`
+	// Ports are the published ports, IP:HOSTPORT:CTRPORT; empty for none.
+	Ports []string `json:"ports,omitempty"`
 	// Detached reports whether the session was started with --detach; an
 	// attached one belongs to a running launch (PID).
 	Detached bool `json:"detached"`
@@ -149,6 +151,9 @@ func FromLabels(labels map[string]string) Info {
 
 		Sidecar:       labels[naming.LabelSidecar],
 		SidecarVolume: labels[naming.LabelSidecarVolume],
+	}
+	if v := labels[naming.LabelPorts]; v != "" {
+		i.Ports = strings.Split(v, ",")
 	}
 	if t, err := time.Parse(time.RFC3339, labels[naming.LabelStarted]); err == nil {
 		i.Started = t

@@ -35,6 +35,10 @@ type Host struct {
 	GOOS string
 	// Exists reports whether a socket path exists; nil means os.Stat.
 	Exists func(path string) bool
+	// Access reports whether this user may connect to the unix socket at
+	// path (write permission): nil, or an error that wraps syscall.EACCES
+	// when not. Nil means access(2) with W_OK.
+	Access func(path string) error
 }
 
 // HostFromOS returns the Host of the running process.
@@ -192,32 +196,93 @@ func Connect(ctx context.Context, h Host) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tried []string
+	ue := &UnreachableError{}
 	for _, ep := range eps {
 		c, err := dial(ctx, ep, h)
 		if err == nil {
 			return c, nil
 		}
-		tried = append(tried, fmt.Sprintf("%s: %v", ep, err))
+		ue.Tried = append(ue.Tried, fmt.Sprintf("%s: %v", ep, err))
+		if errors.Is(err, syscall.EACCES) {
+			ue.Denied = append(ue.Denied, ep.Host)
+		}
 	}
-	return nil, &UnreachableError{Tried: tried}
+	return nil, ue
 }
 
 // UnreachableError is Connect's error when no engine answers.
 type UnreachableError struct {
 	// Tried lists each endpoint with the reason it failed.
 	Tried []string
+	// Denied are the endpoints whose socket this user may not connect to
+	// (EACCES): an engine runs there, for others.
+	Denied []string
 }
 
 func (e *UnreachableError) Error() string {
+	if len(e.Denied) > 0 {
+		return "permission denied on the docker socket (tried " + strings.Join(e.Tried, "; ") + "): " + DeniedFix
+	}
 	return "no docker engine answers (tried " + strings.Join(e.Tried, "; ") +
 		"): start dockerd (Linux), Docker Desktop, `colima start` or OrbStack, or point DOCKER_HOST at a running engine; or use --backend podman"
+}
+
+// DeniedFix is what to do when the docker socket refuses this user.
+const DeniedFix = "the engine runs, but this user may not use it; join the docker group (`sudo usermod -aG docker $USER`, then log out and in) or use rootless Podman (--backend podman)"
+
+// Usable reports whether this user may connect to the engine that h points
+// at, without asking it: nil, or an *UnreachableError with Denied set when
+// every unix socket that exists refuses this user (EACCES). An endpoint it
+// cannot judge so (tcp, ssh) counts as usable; Connect says more.
+func Usable(h Host) error {
+	eps, err := Endpoints(h)
+	if err != nil {
+		return nil // a broken context: Connect says why
+	}
+	exists, access := h.Exists, h.Access
+	if exists == nil {
+		exists = func(p string) bool { _, err := os.Stat(p); return err == nil }
+	}
+	if access == nil {
+		access = accessW
+	}
+	ue := &UnreachableError{}
+	for _, ep := range eps {
+		p, unix := strings.CutPrefix(ep.Host, "unix://")
+		if !unix {
+			return nil
+		}
+		if !exists(p) {
+			continue
+		}
+		err := access(p)
+		if !errors.Is(err, syscall.EACCES) {
+			return nil
+		}
+		ue.Tried = append(ue.Tried, fmt.Sprintf("%s: permission denied", ep))
+		ue.Denied = append(ue.Denied, ep.Host)
+	}
+	if len(ue.Denied) == 0 {
+		return nil
+	}
+	return ue
 }
 
 // dial makes a client for ep and pings it.
 func dial(ctx context.Context, ep Endpoint, h Host) (*client.Client, error) {
 	if strings.HasPrefix(ep.Host, "ssh://") {
 		return nil, errors.New("ssh:// endpoints are not supported yet; forward the socket (ssh -L /tmp/docker.sock:/var/run/docker.sock HOST) and set DOCKER_HOST=unix:///tmp/docker.sock")
+	}
+	if p, unix := strings.CutPrefix(ep.Host, "unix://"); unix {
+		// The client reports a refused socket by text alone: ask the
+		// kernel first, whose answer has a type.
+		access := h.Access
+		if access == nil {
+			access = accessW
+		}
+		if err := access(p); errors.Is(err, syscall.EACCES) {
+			return nil, syscall.EACCES
+		}
 	}
 	opts := []client.Opt{client.WithHost(ep.Host)}
 	getenv := h.Getenv
@@ -258,8 +323,8 @@ func pingError(err error) error {
 		switch {
 		case errors.Is(op.Err, fs.ErrNotExist):
 			return errors.New("no such socket")
-		case errors.Is(op.Err, fs.ErrPermission):
-			return errors.New("permission denied (add your user to the docker group, or use rootless docker)")
+		case errors.Is(op.Err, syscall.EACCES):
+			return syscall.EACCES
 		case errors.Is(op.Err, syscall.ECONNREFUSED):
 			return errors.New("connection refused (the engine is not running)")
 		}
@@ -267,3 +332,7 @@ func pingError(err error) error {
 	}
 	return err
 }
+
+// accessW is access(2) with W_OK (2 on Linux and macOS), which connecting
+// to a unix socket needs.
+func accessW(p string) error { return syscall.Access(p, 2) }

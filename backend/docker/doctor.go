@@ -27,6 +27,10 @@ func Doctor(ctx context.Context, h Host, image string) health.Report {
 	c, err := Connect(ctx, h)
 	var ue *UnreachableError
 	switch {
+	case errors.As(err, &ue) && len(ue.Denied) > 0:
+		r.Add("endpoints tried", strings.Join(ue.Tried, "; "))
+		r.Fail("permission denied on the docker socket "+strings.Join(ue.Denied, ", "), DeniedFix)
+		return r
 	case errors.As(err, &ue):
 		r.Add("endpoints tried", strings.Join(ue.Tried, "; "))
 		r.Fail("no docker engine answers", "start dockerd (Linux: sudo systemctl start docker, or dockerd &), Docker Desktop, colima start or OrbStack; or point DOCKER_HOST at a running engine; or use --backend podman or singularity")

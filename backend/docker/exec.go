@@ -211,7 +211,7 @@ func create(ctx context.Context, e engine, req Request) (id, name string, err er
 			return "", "", fmt.Errorf("%s: names %s to %s are all taken; remove old containers (docker ps -a --filter label=%s)", what, req.Name, naming.Numbered(req.Name, maxNames), naming.LabelPlan)
 		}
 		if strings.Contains(err.Error(), "bind source path does not exist") {
-			return "", "", fmt.Errorf("%s: %w; create it or fix the mount (--mount, --ro, [mounts] in launch.toml)", what, trimEngineText(err))
+			return "", "", fmt.Errorf("%s: %w; create it or fix the mount (--mount, --ro, or mounts = [...] in ~/.config/launch/config.toml or the project's .launch.toml)", what, trimEngineText(err))
 		}
 		return "", "", engineError(e, what, err)
 	}

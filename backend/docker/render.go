@@ -11,7 +11,10 @@ package docker
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -211,6 +214,7 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		host.NetworkMode = network.NetworkNone
 	case plan.NetworkOpen:
 	}
+	publish(cfg, host, p.Publish)
 	if p.Runtime == plan.RuntimeRunsc {
 		host.Runtime = string(plan.RuntimeRunsc)
 	}
@@ -300,6 +304,20 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 // privileges renders plan.Privileges: no-new-privileges as a security
 // option, no capabilities as a drop of ALL (the bounding set too), and the
 // ones added back by name.
+// publish renders the published ports as `docker run -p IP:H:C` does: the
+// container port exposed, and bound on the host address and port.
+func publish(cfg *container.Config, host *container.HostConfig, ports []plan.Port) {
+	for _, x := range ports {
+		c, _ := network.PortFrom(uint16(x.ContainerPort), network.TCP)
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts, host.PortBindings = network.PortSet{}, network.PortMap{}
+		}
+		cfg.ExposedPorts[c] = struct{}{}
+		// Validate checked the address and the ports.
+		host.PortBindings[c] = append(host.PortBindings[c], network.PortBinding{HostIP: netip.MustParseAddr(x.HostIP), HostPort: strconv.Itoa(x.HostPort)})
+	}
+}
+
 func privileges(host *container.HostConfig, pr plan.Privileges) {
 	pr = pr.Effective()
 	if pr.NoNewPrivileges {
@@ -495,6 +513,7 @@ func Command(verb string, req Request, inherited []string) []string {
 	default:
 		argv = append(argv, "--network", string(host.NetworkMode))
 	}
+	argv = append(argv, publishFlags(host.PortBindings)...)
 	if host.ReadonlyRootfs {
 		argv = append(argv, "--read-only")
 	}
@@ -564,6 +583,26 @@ func Command(verb string, req Request, inherited []string) []string {
 		argv = append(argv, cfg.Entrypoint[1:]...)
 	}
 	return append(argv, cfg.Cmd...)
+}
+
+// publishFlags are the -p flags of bindings, by container port.
+func publishFlags(bindings network.PortMap) []string {
+	ports := make([]network.Port, 0, len(bindings))
+	for c := range bindings {
+		ports = append(ports, c)
+	}
+	slices.SortFunc(ports, func(a, b network.Port) int { return int(a.Num()) - int(b.Num()) })
+	var argv []string
+	for _, c := range ports {
+		for _, b := range bindings[c] {
+			ctr := c.Port()
+			if c.Proto() != network.TCP {
+				ctr = c.String()
+			}
+			argv = append(argv, "-p", net.JoinHostPort(b.HostIP.String(), b.HostPort)+":"+ctr)
+		}
+	}
+	return argv
 }
 
 func formatPlatform(p ocispec.Platform) string {

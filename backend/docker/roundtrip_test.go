@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -29,7 +30,7 @@ import (
 var (
 	valueFlags = []string{"--name", "--pull", "--platform", "--user", "--workdir", "--network", "--runtime",
 		"--stop-timeout", "--cap-drop", "--cap-add", "--security-opt", "--memory", "--memory-swap", "--cpus", "--pids-limit",
-		"--gpus", "--env", "--mount", "--tmpfs", "--label", "--entrypoint"}
+		"--gpus", "--env", "--mount", "--tmpfs", "--label", "-p", "--entrypoint"}
 	boolFlags = []string{"--rm", "--init", "-d", "-i", "-t", "--read-only"}
 )
 
@@ -120,6 +121,27 @@ func parseRun(argv []string, lookup func(string) (string, bool)) (Request, []str
 			cfg.WorkingDir = v
 		case "--network":
 			host.NetworkMode = container.NetworkMode(v)
+		case "-p":
+			// docker run -p [IP:]HOST:CTR exposes CTR/tcp and binds it
+			// (an IPv6 address without its brackets).
+			i := strings.LastIndexByte(v, ':')
+			j := strings.LastIndexByte(v[:i], ':')
+			if j < 0 {
+				return Request{}, nil, fmt.Errorf("-p %q: want IP:HOST:CTR", v)
+			}
+			ip, err := netip.ParseAddr(strings.Trim(v[:j], "[]"))
+			if err != nil {
+				return Request{}, nil, fmt.Errorf("-p %q: %w", v, err)
+			}
+			c, err := network.ParsePort(v[i+1:])
+			if err != nil {
+				return Request{}, nil, fmt.Errorf("-p %q: %w", v, err)
+			}
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts, host.PortBindings = network.PortSet{}, network.PortMap{}
+			}
+			cfg.ExposedPorts[c] = struct{}{}
+			host.PortBindings[c] = append(host.PortBindings[c], network.PortBinding{HostIP: ip, HostPort: v[j+1 : i]})
 		case "--runtime":
 			host.Runtime = v
 		case "--stop-timeout":
@@ -467,8 +489,9 @@ func TestCommandRoundTripDetects(t *testing.T) {
 	for _, want := range append(append([]string{}, valueFlags[:len(valueFlags)-1]...), boolFlags...) {
 		// Every flag but --entrypoint (Render keeps the image's) is used;
 		// -d (never with --rm) is the detached control's below; --read-only
-		// is the proxy sidecar's own (TestCommandRoundTripSidecar).
-		if !slices.Contains(argv, want) && want != "-d" && want != "--read-only" {
+		// is the proxy sidecar's own (TestCommandRoundTripSidecar); -p needs
+		// an open network (the publish plans of TestCommandRoundTrip).
+		if !slices.Contains(argv, want) && want != "-d" && want != "--read-only" && want != "-p" {
 			t.Errorf("the rich plan's command lacks %s: %q", want, argv)
 		}
 	}

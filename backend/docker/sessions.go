@@ -80,6 +80,22 @@ func Sessions(ctx context.Context, e SessionEngine, uid int, all bool) ([]sess.I
 	return out, nil
 }
 
+// ContainerSizes are the sizes of the writable layers of uid's session
+// containers, by ID: what removing each frees (the image stays). Docker
+// computes them on request, so only launch gc asks.
+func ContainerSizes(ctx context.Context, e SessionEngine, uid int) (map[string]int64, error) {
+	f := make(client.Filters).Add("label", naming.LabelPlan, naming.LabelUser+"="+strconv.Itoa(uid))
+	res, err := e.ContainerList(ctx, client.ContainerListOptions{All: true, Size: true, Filters: f})
+	if err != nil {
+		return nil, sessionError(e, "list container sizes", err)
+	}
+	out := map[string]int64{}
+	for _, c := range res.Items {
+		out[c.ID] = c.SizeRw
+	}
+	return out, nil
+}
+
 // Stop ends the session s: SIGTERM to the container's init, which passes
 // it on to the agent, then SIGKILL after the container's stop timeout; then
 // the container is removed.

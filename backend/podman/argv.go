@@ -3,6 +3,7 @@ package podman
 import (
 	"bytes"
 	"encoding/csv"
+	"net"
 	"strconv"
 	"strings"
 
@@ -103,6 +104,12 @@ func command(q request) ([]string, error) {
 		argv = append(argv, "--network", string(specgen.NoNetwork))
 	default:
 		return nil, plan.Errorf(plan.ErrUnsupported, "podman run: network %q: not rendered by this backend", s.NetNS.NSMode)
+	}
+	for _, m := range s.PortMappings {
+		if m.Range > 1 || m.HostPort == 0 || (m.Protocol != "" && m.Protocol != "tcp") {
+			return nil, plan.Errorf(plan.ErrUnsupported, "podman run: port mapping %+v: not rendered by this backend", m)
+		}
+		argv = append(argv, "-p", net.JoinHostPort(m.HostIP, strconv.Itoa(int(m.HostPort)))+":"+strconv.Itoa(int(m.ContainerPort)))
 	}
 	if s.HTTPProxy != nil && !*s.HTTPProxy {
 		argv = append(argv, "--http-proxy=false")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	nettypes "go.podman.io/common/libnetwork/types"
 	"go.podman.io/podman/v6/pkg/specgen"
 	"go.podman.io/podman/v6/pkg/specgenutilexternal"
 )
@@ -379,6 +381,20 @@ func parseRun(argv []string, env map[string]string) (*specgen.SpecGenerator, pla
 			}
 		case "--user":
 			s.User = v
+		case "-p":
+			// What podman run's parser of --publish
+			// (specgenutil.CreatePortBindings, which needs more modules
+			// than this test has) makes of [IP]:HOST:CTR: one port (Range
+			// 1), no protocol, the address without brackets.
+			i := max(strings.LastIndexByte(v, ':'), 0)
+			j := strings.LastIndexByte(v[:i], ':')
+			ip := net.ParseIP(strings.Trim(v[:max(j, 0)], "[]"))
+			h, errH := strconv.ParseUint(v[j+1:i], 10, 16)
+			c, errC := strconv.ParseUint(v[i+1:], 10, 16)
+			if j < 0 || ip == nil || errH != nil || errC != nil {
+				return nil, "", fmt.Errorf("-p %q: want [IP]:HOST:CTR", v)
+			}
+			s.PortMappings = append(s.PortMappings, nettypes.PortMapping{HostIP: ip.String(), HostPort: uint16(h), ContainerPort: uint16(c), Range: 1})
 		case "--network":
 			if v != "none" {
 				return nil, "", fmt.Errorf("--network %q: unexpected", v)

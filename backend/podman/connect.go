@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -405,14 +406,57 @@ func socketOwner(p string) (int, bool) {
 // connectError says that the service the user named does not answer, and
 // how to make it.
 func connectError(ep Endpoint, err error) error {
-	how := "is the service running? (`podman system connection ls`, `systemctl --user start podman.socket`)"
-	if ep.Machine {
-		how = "start the machine: `podman machine start` (or in Podman Desktop)"
+	what, fix := unreachable(ep, err)
+	return fmt.Errorf("podman: %s; %s", what, fix)
+}
+
+// unreachable says that the service at ep, which the user named, does not
+// answer (err), and how to make it answer.
+func unreachable(ep Endpoint, err error) (what, fix string) {
+	if what, fix, ok := machineStopped(ep, err); ok {
+		return what, fix
 	}
-	if strings.HasPrefix(ep.URI, "ssh://") && !ep.Machine {
-		how = "check the ssh destination and its key (CONTAINER_SSHKEY, the connection's identity) and that the remote service runs"
+	what = fmt.Sprintf("cannot reach the service at %s: %s", ep, shortError(err))
+	switch {
+	case ep.Machine:
+		fix = "start the machine: `podman machine start` (or in Podman Desktop)"
+	case strings.HasPrefix(ep.URI, "ssh://"):
+		fix = "check the ssh destination and its key (CONTAINER_SSHKEY, the connection's identity) and that the remote service runs"
+	default:
+		fix = "is the service running? (`podman system connection ls`, `systemctl --user start podman.socket`)"
 	}
-	return fmt.Errorf("podman: cannot reach the service at %s: %s; %s", ep, shortError(err), how)
+	return what, fix
+}
+
+// machineStopped says that ep's podman machine is not running, and how to
+// start it, when ep is a machine's connection that nothing answers: its
+// ssh port (or its forwarded API socket) refused the dial, as when the VM
+// is stopped. ok is false for any other failure (a refused key, an ssh
+// agent that does not answer, a service that does not answer inside a
+// running machine). The dial error is
+// classified by its type, not its text.
+func machineStopped(ep Endpoint, err error) (what, fix string, ok bool) {
+	var op *net.OpError
+	if !ep.Machine || !errors.As(err, &op) || op.Op != "dial" {
+		return "", "", false
+	}
+	// The dial of the machine's own address: tcp to its ssh port, or its
+	// socket; not that of an ssh agent's socket (SSH_AUTH_SOCK) that is gone.
+	if ssh := strings.HasPrefix(ep.URI, "ssh://"); ssh != strings.HasPrefix(op.Net, "tcp") {
+		return "", "", false
+	}
+	at := ep.URI
+	if op.Addr != nil {
+		at = op.Addr.String()
+	}
+	name := machineName(ep.Source)
+	what = fmt.Sprintf("the podman machine is not running: nothing answers at %s (%s)", at, ep.Source)
+	fix = "start it: `podman machine start`, or start it in Podman Desktop"
+	if name != "" {
+		what = fmt.Sprintf("the podman machine %q is not running: nothing answers at %s (%s)", name, at, ep.Source)
+		fix = fmt.Sprintf("start it: `podman machine start %s`, or start it in Podman Desktop", name)
+	}
+	return what, fix, true
 }
 
 // shortError is err's message without the bindings' wrapping.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -161,4 +163,80 @@ func TestConnectErrors(t *testing.T) {
 			t.Errorf("error %v does not say that the socket is missing", err)
 		}
 	})
+}
+
+// refusingAddr is a loopback address where nothing listens: a listener's,
+// closed.
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestMachineStopped classifies the errors of real dials, through the
+// bindings as Connect makes them: a machine's connection whose ssh port or
+// forwarded socket refuses is a stopped machine; the same refusal of a
+// connection that is no machine's, and a machine's ssh that answers but
+// fails (here, a server that hangs up before the handshake), are not.
+func TestMachineStopped(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // the ssh client's known_hosts
+	hangup, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hangup.Close()
+	go func() {
+		for {
+			c, err := hangup.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	refused := refusingAddr(t)
+	src := `connection "podman-machine-default-root" in /c.json`
+	machine := Endpoint{URI: "ssh://core@" + refused + "/run/podman/podman.sock", Machine: true, Source: src}
+	tests := []struct {
+		name  string
+		ep    Endpoint
+		agent string // SSH_AUTH_SOCK; unset when empty
+		want  string // in what, or "" for not classified
+	}{
+		{"ssh-refused", machine, "", `the podman machine "podman-machine-default" is not running: nothing answers at ` + refused},
+		{"api-socket-gone", Endpoint{URI: "unix:///nonexistent/podman-machine-default-api.sock", Machine: true, Source: src + ", its forwarded API socket"}, "", `the podman machine "podman-machine-default" is not running`},
+		{"not-a-machine", Endpoint{URI: machine.URI, Source: "CONTAINER_HOST"}, "", ""},
+		{"ssh-agent-gone", machine, "/nonexistent/agent.sock", ""},
+		{"ssh-hangs-up", Endpoint{URI: "ssh://core@" + hangup.Addr().String() + "/run/podman/podman.sock", Machine: true, Source: src}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SSH_AUTH_SOCK", tt.agent)
+			if tt.agent == "" {
+				os.Unsetenv("SSH_AUTH_SOCK")
+			}
+			_, err := dial(context.Background(), tt.ep)
+			if err == nil {
+				t.Fatal("dial succeeded")
+			}
+			what, fix, ok := machineStopped(tt.ep, err)
+			if tt.want == "" {
+				if ok {
+					t.Errorf("%v: classified as a stopped machine: %s", err, what)
+				}
+				return
+			}
+			if !ok || !strings.Contains(what, tt.want) || fix != "start it: `podman machine start podman-machine-default`, or start it in Podman Desktop" {
+				t.Errorf("%v: what %q, fix %q; want %q and podman machine start", err, what, fix, tt.want)
+			}
+			if err := connectError(tt.ep, err); !strings.Contains(err.Error(), "podman machine start podman-machine-default") || strings.Contains(err.Error(), "dial ") {
+				t.Errorf("Connect's error %q: want podman machine start, without the dial error", err)
+			}
+		})
+	}
 }

@@ -37,11 +37,12 @@ type info struct {
 	} `json:"version"`
 }
 
-// Doctor reports on Podman: the binary, whether its service answers, its
-// version, rootless or not, whether runsc is installed where Podman finds
-// runtimes, and whether image is present. Ready means `podman info`
-// answers.
-func Doctor(ctx context.Context, cli DoctorCLI, image string) health.Report {
+// Doctor reports on Podman: the binary; the service the user named (--url,
+// CONTAINER_HOST, a connection), as launch reaches it; whether the podman
+// command's service answers, its version, rootless or not; whether runsc is
+// installed where Podman finds runtimes, and whether image is present.
+// Ready means that both answer.
+func Doctor(ctx context.Context, cli DoctorCLI, h Host, image string) health.Report {
 	r := health.Report{Backend: "podman"}
 	bin, err := cli.LookPath("podman")
 	if err != nil {
@@ -49,6 +50,9 @@ func Doctor(ctx context.Context, cli DoctorCLI, image string) health.Report {
 		return r
 	}
 	r.Add("binary", bin)
+	if !doctorNamed(ctx, h, &r) {
+		return r
+	}
 	out, errOut, err := cli.Capture(ctx, []string{bin, "info", "--format", "json"})
 	if err != nil {
 		r.Fail("podman info: "+lastLine(errOut, err), "start the service: podman machine start (macOS), systemctl --user start podman.socket (Linux, rootless); check CONTAINER_HOST and podman system connection list")
@@ -91,6 +95,40 @@ func Doctor(ctx context.Context, cli DoctorCLI, image string) health.Report {
 		r.Warn("podman image exists "+image+": "+lastLine(errOut, err), "check podman info")
 	}
 	return r
+}
+
+// doctorNamed checks the service the user named (--url, CONTAINER_HOST, a
+// connection), through launch's own client: the podman command may read
+// another (Podman 4 reads no podman-connections.json). A podman machine
+// that is not running is said so, with the command that starts it. It
+// reports false, with the problem in r, when launch cannot reach the
+// service; true when it can, or when the user named none (the podman
+// command's check below covers the default sockets).
+func doctorNamed(ctx context.Context, h Host, r *health.Report) bool {
+	eps, err := Endpoints(h)
+	if err != nil {
+		r.Fail(err.Error(), "fix the file it names, or list the connections: podman system connection ls")
+		return false
+	}
+	ep := eps[0]
+	if !ep.Named {
+		return true
+	}
+	r.Add("connection", ep.String())
+	c, err := dial(ctx, ep)
+	if err != nil {
+		r.Fail(unreachable(ep, err))
+		return false
+	}
+	kind := "rootful"
+	if c.Rootless {
+		kind = "rootless"
+	}
+	if c.Machine {
+		kind += ", in a podman machine"
+	}
+	r.Add("its service", kind)
+	return true
 }
 
 // lastLine is the last line of a program's standard error, or err.

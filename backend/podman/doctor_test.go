@@ -3,6 +3,7 @@ package podman
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -53,7 +54,7 @@ func TestDoctor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Doctor(context.Background(), tt.cli, "img")
+			r := Doctor(context.Background(), tt.cli, host(nil, nil), "img")
 			var all []string
 			for _, f := range r.Facts {
 				all = append(all, f.Name+"="+f.Value)
@@ -70,5 +71,32 @@ func TestDoctor(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDoctorMachineStopped: a default connection to a podman machine whose
+// ssh port refuses (the machine is stopped) is reported as such, with the
+// command that starts it, and not as a dial error; the podman command is
+// not asked (fakeCLI panics on a call it does not expect).
+func TestDoctorMachineStopped(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // the ssh client's known_hosts
+	t.Setenv("SSH_AUTH_SOCK", "")
+	os.Unsetenv("SSH_AUTH_SOCK")
+	conns := "/home/me/.config/containers/podman-connections.json"
+	uri := "ssh://core@" + refusingAddr(t) + "/run/user/501/podman/podman.sock"
+	file := `{"Connection":{"Default":"podman-machine-default","Connections":{"podman-machine-default":{"URI":"` + uri + `","IsMachine":true}}}}`
+	r := Doctor(context.Background(), fakeCLI{onPath: map[string]bool{"podman": true}}, host(nil, map[string]string{conns: file}), "img")
+	if r.Ready || len(r.Problems) != 1 {
+		t.Fatalf("report %+v, want one problem, not ready", r)
+	}
+	p := r.Problems[0]
+	if !p.Fatal || !strings.Contains(p.What, `the podman machine "podman-machine-default" is not running`) || !strings.Contains(p.Fix, "podman machine start podman-machine-default") {
+		t.Errorf("problem %+v, want the machine named as stopped and podman machine start", p)
+	}
+	if strings.Contains(p.What, "dial") || strings.Contains(p.What, "unable to connect") {
+		t.Errorf("problem %q shows the raw dial error", p.What)
+	}
+	if got := r.Facts[len(r.Facts)-1]; got.Name != "connection" || !strings.Contains(got.Value, uri) {
+		t.Errorf("facts %+v, want the connection last", r.Facts)
 	}
 }

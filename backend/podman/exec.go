@@ -272,7 +272,7 @@ func createContainer(ctx context.Context, e engine, spec *specgen.SpecGenerator)
 			return "", "", plan.Errorf(plan.ErrUnsupported, "%s: %v; the service has no CDI spec for these GPUs: generate one on its host with `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, or drop --gpus", what, err)
 		case strings.Contains(err.Error(), "no such file or directory") && strings.Contains(err.Error(), "mount"),
 			strings.Contains(err.Error(), "statfs"):
-			return "", "", fmt.Errorf("%s: %w; create it or fix the mount (--mount, --ro, [mounts] in launch.toml); with a podman machine, the path must be one the machine shares", what, err)
+			return "", "", fmt.Errorf("%s: %w; create it or fix the mount (--mount, --ro, or mounts = [...] in ~/.config/launch/config.toml or the project's .launch.toml); with a podman machine, the path must be one the machine shares", what, err)
 		}
 		return "", "", engineError(e, what, err)
 	}

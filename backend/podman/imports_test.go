@@ -8,7 +8,8 @@ import (
 )
 
 // TestImports keeps the package's direct imports to what its doc comment
-// allows: plan, internal/*, Podman's packages, the OCI runtime-spec types,
+// allows: plan, internal/*, Podman's packages, the OCI runtime-spec types
+// and Podman's network types,
 // a TOML decoder and the standard library, never another backend or cmd.
 func TestImports(t *testing.T) {
 	out, err := exec.Command("go", "list", "-tags", "remote exclude_graphdriver_btrfs containers_image_openpgp",
@@ -22,7 +23,8 @@ func TestImports(t *testing.T) {
 		"github.com/launchcli/launch/session",
 		"go.podman.io/podman/v6/",
 		"github.com/opencontainers/runtime-spec/specs-go",
-		"github.com/BurntSushi/toml", // containers.conf, for the connection
+		"go.podman.io/common/libnetwork/types", // specgen's port mappings
+		"github.com/BurntSushi/toml",           // containers.conf, for the connection
 	}
 	imports := strings.Fields(string(out))
 	if !slices.Contains(imports, "go.podman.io/podman/v6/pkg/specgen") {

@@ -13,7 +13,8 @@
 // This package may import plan, internal/*, session (what launch ps shows),
 // the standard library,
 // go.podman.io/podman/v6 (pkg/specgen, pkg/bindings) with the OCI
-// runtime-spec types its request is made of, and a TOML decoder for
+// runtime-spec types and go.podman.io/common's network types (port
+// mappings) its request is made of, and a TOML decoder for
 // containers.conf.
 // It never imports another backend or cmd. Podman's packages need the build
 // tags `remote exclude_graphdriver_btrfs containers_image_openpgp` and
@@ -30,6 +31,7 @@ import (
 	"github.com/launchcli/launch/internal/shell"
 	"github.com/launchcli/launch/plan"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	nettypes "go.podman.io/common/libnetwork/types"
 	"go.podman.io/podman/v6/pkg/specgen"
 )
 
@@ -271,6 +273,12 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	case plan.NetworkOpen:
 		// The service's default network.
+	}
+	for _, x := range p.Publish {
+		// As `podman run -p IP:H:C` sends it (specgenutil.CreatePortBindings:
+		// one port, no protocol, which the service takes as tcp). Validate
+		// checked the ports.
+		s.PortMappings = append(s.PortMappings, nettypes.PortMapping{HostIP: x.HostIP, HostPort: uint16(x.HostPort), ContainerPort: uint16(x.ContainerPort), Range: 1})
 	}
 
 	if p.Runtime == plan.RuntimeRunsc {

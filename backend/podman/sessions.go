@@ -66,6 +66,29 @@ func Sessions(ctx context.Context, c *Conn, uid int, all bool) ([]sess.Info, err
 	return out, nil
 }
 
+// ContainerSizes are the sizes of the writable layers of uid's session
+// containers, by ID: what removing each frees (the image stays). Podman
+// computes them on request (size=true), so only launch gc asks.
+func ContainerSizes(ctx context.Context, c *Conn, uid int) (map[string]int64, error) {
+	filters, _ := json.Marshal(map[string][]string{"label": {naming.LabelPlan, naming.LabelUser + "=" + strconv.Itoa(uid)}})
+	var list []struct {
+		ID   string `json:"Id"`
+		Size *struct {
+			RwSize int64 `json:"rwSize"`
+		} `json:"Size"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/containers/json", url.Values{"all": {"true"}, "size": {"true"}, "filters": {string(filters)}}, nil, &list); err != nil {
+		return nil, engineError(c, "list container sizes", err)
+	}
+	out := map[string]int64{}
+	for _, l := range list {
+		if l.Size != nil {
+			out[l.ID] = l.Size.RwSize
+		}
+	}
+	return out, nil
+}
+
 // Stop ends the session s: SIGTERM to the container's init, which passes
 // it on to the agent, SIGKILL after the stop timeout; then it is removed.
 func Stop(ctx context.Context, c *Conn, s sess.Info) error {

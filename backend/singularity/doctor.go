@@ -23,7 +23,8 @@ type DoctorHost interface {
 
 // Doctor reports on the Apptainer/Singularity runtime: the binary (name is
 // --singularity-bin, empty for the default search), its version, whether a
-// user namespace or --unsquash is needed here, and whether image (a SIF
+// user namespace is needed here, whether SIF files can be mounted
+// (FUSE) or are unpacked into the sandbox cache, and whether image (a SIF
 // path, or an oras:// or docker:// reference looked up in cacheDir) is
 // present. Ready means the binary is found and answers --version.
 func Doctor(ctx context.Context, h DoctorHost, name, image, cacheDir string) health.Report {
@@ -54,7 +55,7 @@ func Doctor(ctx context.Context, h DoctorHost, name, image, cacheDir string) hea
 	if h.FUSEUsable() {
 		r.Add("/dev/fuse", "usable (SIF files are mounted)")
 	} else {
-		r.Add("/dev/fuse", "not usable (SIF files are extracted first: --unsquash, slower start)")
+		r.Add("/dev/fuse", "not usable (a SIF is unpacked once into launch's sandbox cache and that copy is reused: the first launch of an image is slower)")
 	}
 	r.Add("runsc", "not applicable (Apptainer has its own runtime)")
 	if image != "" {

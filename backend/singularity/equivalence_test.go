@@ -24,6 +24,7 @@ var unsupportedCorpus = map[string]string{
 	"privileges-image":   `privileges image: not supported by the singularity backend for an unprivileged user: apptainer runs your container with no capabilities and no new privileges, and mounts images nosuid, so sudo in the image cannot work; leave privileges at least (install what the agent needs into the image), or use --backend docker or --backend podman`,
 	"runsc-network-none": `runtime "runsc": not supported by the singularity backend (apptainer has no gVisor runtime); use --backend docker or --backend podman`,
 	"runtime-runsc":      `runtime "runsc": not supported by the singularity backend (apptainer has no gVisor runtime); use --backend docker or --backend podman`,
+	"publish":            `publish "127.0.0.1:8080:80": apptainer shares the host's network and cannot map ports: the agent's port 80 is the host's port 80; publish 80:80, or use --backend docker or --backend podman`,
 	"network-sidecar":    `network "allow=api.openai.com:443,github.com:22" through a proxy sidecar: a sidecar is a container of an engine, which Apptainer has not; use network_via = "socket" (the default on Linux)`,
 }
 

@@ -83,6 +83,21 @@ type pull struct {
 
 // refuse is the error for a part of a valid Plan this backend cannot
 // honour: it wraps plan.ErrUnsupported without repeating its text.
+// publish checks the published ports against the host's network, which an
+// open network under Apptainer is: the agent's ports are the host's own,
+// with no mapping in between (plan.Validate already refused publish with
+// network none or an allowlist, whose network namespace has no interface a
+// host port could reach).
+func (r *Rendered) publish(ports []plan.Port) error {
+	for _, x := range ports {
+		if x.HostPort != x.ContainerPort {
+			return refuse("publish %q: apptainer shares the host's network and cannot map ports: the agent's port %d is the host's port %d; publish %d:%d, or use --backend docker or --backend podman", x, x.ContainerPort, x.ContainerPort, x.ContainerPort, x.ContainerPort)
+		}
+		r.notes = append(r.notes, fmt.Sprintf("publish %s: apptainer shares the host's network, so the agent's port %d is the host's own, on whichever address the agent's server listens (not only %s): listen on 127.0.0.1 to keep it to this machine", x, x.ContainerPort, x.HostIP))
+	}
+	return nil
+}
+
 func refuse(format string, args ...any) error {
 	return plan.Errorf(plan.ErrUnsupported, format, args...)
 }
@@ -170,6 +185,9 @@ func Render(p plan.Plan, c Config) (Rendered, error) {
 	a = append(a, "--home", p.User.Home, "--pwd", p.Workdir)
 	if p.Network.Mode == plan.NetworkNone {
 		a = append(a, "--net", "--network", "none")
+	}
+	if err := r.publish(p.Publish); err != nil {
+		return Rendered{}, err
 	}
 	sec, err := r.security(p, c)
 	if err != nil {

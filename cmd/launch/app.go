@@ -55,7 +55,8 @@ Plan the backend cannot enforce); 125 when launch or the engine fails;
 128+N after signal N; 137 for an agent the kernel killed.
 
 Sessions (docs/sessions.md): launch ps, attach, logs, stop, gc; launch help
-SUBCOMMAND; launch completion bash|zsh|fish.`
+SUBCOMMAND; launch help AGENT (its image, credentials, suggested allowlist);
+launch completion bash|zsh|fish.`
 
 // settingFlag is a flag that sets one key of Settings; its kind (string,
 // list, bool) is the field's.
@@ -87,13 +88,14 @@ var settingFlags = []settingFlag{
 	{key: "env", usage: "set NAME=VALUE in the container, or pass the host's NAME by name (repeatable; wins over everything else)"},
 	{key: "mounts", name: "mount", usage: "bind HOST[:CTR[:ro]] into the container; relative HOST is against the workspace (repeatable; $LLM_DEVCONTAINER_MOUNTS adds defaults)"},
 	{key: "global_read_only", usage: "mount the workspace read-only"},
-	{key: "git_dir_writable", usage: "when the workspace is a git worktree, mount its git directory (outside the workspace) writable, so that the agent can commit; its hooks and config stay read-only"},
+	{key: "git_dir_writable", usage: "when the workspace is a git worktree, mount its git directory (outside the workspace) writable, so that the agent can commit; all but its objects, refs, logs, index and HEAD stay read-only"},
 	{key: "isolate", usage: "give the agent a copy of the workspace (with .git), not the workspace: afterwards what it left comes back as the git branch launch/SESSION (your working tree and index untouched), or as a new directory next to a workspace that is not a git repository (docs/agents.md)"},
 	{key: "isolate_max", usage: "refuse --isolate for a workspace larger than this, such as 500M or 20G, or 0 for no limit (default 2G)"},
 	{key: "ro", usage: "re-mount a path inside the workspace read-only (repeatable)"},
 	{key: "mask", usage: "hide a path inside the workspace behind an empty read-only directory or file (repeatable)"},
 	{key: "network", usage: "network policy: open, none, or allow=HOST[:PORT],... (*.NAME for the names under NAME, @AGENT for an agent's suggested list; only those hosts, by name, through launch's proxy, see --network-via) (default open)"},
 	{key: "network_via", usage: "how --network allow=... is enforced: socket (launch's proxy on the host, through a Unix socket shared with the container; Linux) or sidecar (the proxy in a container of its own, the agent on an internal network; docker) (default: socket on Linux, sidecar on macOS)"},
+	{key: "publish", usage: "serve the container's TCP port CTRPORT on the host's HOSTPORT, on 127.0.0.1 unless IP names another address: [IP:]HOSTPORT:CTRPORT (repeatable; needs --network open; with apptainer the agent's ports are the host's own, so HOSTPORT is CTRPORT)"},
 	{key: "runtime", usage: "OCI runtime: runc or runsc (gVisor); docker and podman only"},
 	{key: "gpus", usage: "GPUs: none, all, auto (all when CUDA_VISIBLE_DEVICES or a Slurm GPU allocation is set), or ids such as 0,1"},
 	{key: "pull", usage: "when to fetch the image: missing, always or never (default: missing for launch's own default image, never for an image you name)"},
@@ -101,7 +103,7 @@ var settingFlags = []settingFlag{
 	{key: "cap_add", usage: "keep a Linux capability, by name (NET_BIND_SERVICE, CAP_CHOWN; repeatable)"},
 	{key: "memory", usage: "memory limit of the container, such as 512m or 4g; past it the agent is killed (exit 137) (default: none)"},
 	{key: "cpus", usage: "CPU limit of the container, such as 2 or 0.5 (default: none)"},
-	{key: "pids", usage: "most processes and threads in the container at once, or none (default: 4096)"},
+	{key: "pids", usage: "most processes and threads in the container at once (at least 16), or none (or 0) for no limit (default: 4096)"},
 	{key: "allow_secrets", usage: "allow a workspace that is or holds your home directory, or holds a secret store (.ssh, .aws, .gnupg, ...); the plan names what it exposes"},
 	{key: "podman_url", name: "url", usage: "the Podman service to use: unix:///path.sock, ssh://user@host[:port]/path.sock (key from $CONTAINER_SSHKEY) or tcp://host:port, as podman --url; default $CONTAINER_HOST, $CONTAINER_CONNECTION, the default connection, then the local sockets"},
 	{key: "singularity_bin", usage: "apptainer or singularity binary to use (default: apptainer, then singularity, on PATH)"},
@@ -126,6 +128,8 @@ type flagState struct {
 	resume                string
 	sshHosts              []string
 	sshAgent              bool
+	// login is set by launch login: the launch runs the agent's login.
+	login *loginRequest
 }
 
 // flagFor is the flag that sets key, if any.
@@ -184,7 +188,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 			out = append(out, &cli.StringFlag{Name: name, Aliases: sf.aliases, Usage: sf.usage, Destination: f.text[sf.key]})
 		}
 	}
-	return append(out,
+	out = append(out,
 		&cli.StringFlag{Name: "config", Destination: &f.config, Usage: "user config file instead of $XDG_CONFIG_HOME/launch/config.toml"},
 		&cli.StringFlag{Name: "prompt", Destination: &f.prompt, Usage: "give the agent the system prompt in FILE (instead of the agent's prompt or prompt_file in the config); a private copy is mounted read-only and named the agent's own way (docs/agents.md)"},
 		&cli.StringSliceFlag{Name: "skill", Destination: &f.skills, Usage: "give the agent the skill NAME, from the project's or your skills directory (.claude/skills/NAME, ~/.claude/skills/NAME for claude), mounted read-only (repeatable)"},
@@ -198,6 +202,56 @@ func (f *flagState) cliFlags() []cli.Flag {
 		&cli.StringFlag{Name: "slurm-args", Destination: &f.slurmArgs, Usage: "more srun options, shell-quoted (implies --slurm; same as --slurm=ARGS)"},
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Destination: &f.detach, Usage: "start the session and return, printing its name (Docker, Podman): launch attach, logs, stop NAME; with --slurm: submit the launch as a batch job (sbatch) whose output goes to a log under $XDG_STATE_HOME/launch/slurm"},
 	)
+	return localFlags(out)
+}
+
+// localFlags marks the launch flags local to the root command: the cli
+// package would otherwise add every one to each subcommand's flags and
+// help. Given before a subcommand they are still parsed, and the commands
+// that use them (doctor) read them from the root (cmd.IsSet looks there).
+func localFlags(flags []cli.Flag) []cli.Flag {
+	for _, fl := range flags {
+		switch fl := fl.(type) {
+		case *cli.StringFlag:
+			fl.Local = true
+		case *cli.StringSliceFlag:
+			fl.Local = true
+		case *cli.BoolFlag:
+			fl.Local = true
+		default:
+			panic(fmt.Sprintf("launch flag %s of type %T: mark it local", fl.Names()[0], fl))
+		}
+	}
+	return flags
+}
+
+// usageError is a command line the cli package refused (an unknown flag,
+// a flag without its value): the message names the command and says
+// where its usage is. Every error the package hands to OnUsageError is
+// one, whatever its text.
+type usageError struct {
+	cmd string // "launch", "launch ps"
+	err error
+}
+
+func (e usageError) Error() string {
+	return fmt.Sprintf("%s: %v\nRun '%s --help' for usage.", e.cmd, e.err, e.cmd)
+}
+
+func (e usageError) Unwrap() []error { return []error{e.err, errUsage} }
+
+// onUsageError makes the cli package's usage errors usageErrors, for cmd
+// and every command under it: without it the package prints the error,
+// the whole help, and returns the error to be printed again.
+func onUsageError(cmd *cli.Command) {
+	if cmd.OnUsageError == nil {
+		cmd.OnUsageError = func(_ context.Context, c *cli.Command, err error, _ bool) error {
+			return usageError{cmd: c.FullName(), err: err}
+		}
+	}
+	for _, sub := range cmd.Commands {
+		onUsageError(sub)
+	}
 }
 
 // newApp builds the CLI. run is called once flags are parsed; tests pass
@@ -205,7 +259,7 @@ func (f *flagState) cliFlags() []cli.Flag {
 func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagState, cmd *cli.Command) error) *cli.Command {
 	f := &flagState{}
 	stop := 1
-	return &cli.Command{
+	app := &cli.Command{
 		Name:                  "launch",
 		Usage:                 "run an AI coding agent in a container that sees only what it needs",
 		UsageText:             "launch [flags] AGENT [agent args...]\n\nAGENT: codex, claude, pi, shell, or one defined in a config file",
@@ -224,12 +278,9 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 		Suggest:                   true,
 		// main chooses exit codes; the library must never exit.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
-		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
-			return usagef("%v (see launch --help)", err)
-		},
-		Flags: f.cliFlags(),
+		Flags:          f.cliFlags(),
 		Commands: []*cli.Command{trustCommand(s, h), batchCommand(s, h), refreshCommand(s, h), credsCommand(s, h), doctorCommand(s, h, f), proxyCommand(s, h),
-			psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), watchCommand(s, h), superviseCommand(h)},
+			loginCommand(f, run), psCommand(s, h), attachCommand(s, h), stopCommand(s, h), logsCommand(s, h), gcCommand(s, h), helpCommand(h, f), watchCommand(s, h), superviseCommand(h)},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() == 0 {
 				return usagef("no AGENT given; try launch codex, launch claude, launch pi or launch shell")
@@ -237,6 +288,8 @@ func newApp(s iostreams.Streams, h *Host, run func(ctx context.Context, f *flagS
 			return run(ctx, f, cmd)
 		},
 	}
+	onUsageError(app)
+	return app
 }
 
 // agentWords are the agent and its arguments as the user typed them, from

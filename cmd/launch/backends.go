@@ -36,7 +36,19 @@ func runLabels(o *options, h *Host, p plan.Plan) map[string]string {
 	}
 	labels := naming.RunLabels(h.PID, time.Now())
 	maps.Copy(labels, naming.SessionLabels(h.UID, p.Network.String(), o.Detach && !o.SlurmOn))
+	if len(p.Publish) > 0 {
+		labels[naming.LabelPorts] = strings.Join(portList(p.Publish), ",")
+	}
 	return labels
+}
+
+// portList is each published port as -p takes it (IP:HOSTPORT:CTRPORT).
+func portList(ports []plan.Port) []string {
+	var out []string
+	for _, x := range ports {
+		out = append(out, x.String())
+	}
+	return out
 }
 
 // unsupportedError turns a backend's capability error into a usage error:
@@ -135,7 +147,7 @@ func (l podmanLauncher) Run(ctx context.Context, s iostreams.Streams) (int, erro
 		if c.Rootless {
 			kind = "rootless"
 		}
-		fmt.Fprintf(s.Err, "launch: the podman service at %s is %s; set podman_rootful in launch.toml to match it, so that --dry-run prints this run's command\n", c.Endpoint(), kind)
+		fmt.Fprintf(s.Err, "launch: the podman service at %s is %s; set podman_rootful = %t in your config (~/.config/launch/config.toml) to match it, so that --dry-run prints this run's command\n", c.Endpoint(), kind, !c.Rootless)
 		for _, n := range r.Notes() {
 			if strings.HasPrefix(n, "user namespace") || strings.HasPrefix(n, "rootful podman") {
 				fmt.Fprintf(s.Err, "launch: %s\n", n)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 )
@@ -13,22 +16,96 @@ import (
 // fish|pwsh prints the script; the script asks launch itself, with
 // --generate-shell-completion, for the words). launch adds the agents of
 // the built-in catalogue and of your config files after the subcommands,
-// and the session names after attach, stop and logs.
+// and the session names after attach, stop and logs, and completes
+// launch's own flags and the values of those that take one of a few
+// (completionValues).
+
+// completionValues are the values TAB offers after a launch flag; each is
+// one the flag accepts (TestCompletionValuesParse). "@agents" stands for
+// allow=@NAME for every agent.
+var completionValues = map[string][]string{
+	"backend":     {"docker", "podman", "singularity", "apptainer"},
+	"network":     {"open", "none", "allow=", "@agents"},
+	"network-via": {"socket", "sidecar"},
+	"runtime":     {"runc", "runsc"},
+	"gpus":        {"none", "all", "auto"},
+	"pull":        {"missing", "always", "never"},
+	"privileges":  {"least", "image"},
+	"pids":        {"none", "4096"},
+	"cap-add":     {"NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_RAW", "SYS_PTRACE"},
+}
 
 // completeAgents prints the subcommands and the agents, one a line, as
 // the completion script reads them ("word:description").
 func completeAgents(h *Host) cli.ShellCompleteFunc {
 	return func(ctx context.Context, cmd *cli.Command) {
+		w := cmd.Root().Writer
+		// The word before the cursor, as the script passes it: the
+		// partial word itself when it starts with "-" (launch --ba), else
+		// the word before it (launch --backend ).
+		if n := len(h.Args); n >= 3 && strings.HasPrefix(h.Args[n-2], "-") && cmd.NArg() <= 1 {
+			completeFlag(w, h, cmd, h.Args[n-2])
+			return
+		}
 		if cmd.NArg() > 0 {
 			return // after the agent: its own arguments
 		}
-		w := cmd.Root().Writer
 		for _, c := range cmd.Commands {
 			if !c.Hidden {
 				fmt.Fprintf(w, "%s:%s\n", c.Name, c.Usage)
 			}
 		}
 		printAgents(w, h)
+	}
+}
+
+// completeFlag prints what TAB offers after word, a flag or part of one:
+// the values of a flag that takes one of a few (--backend, or
+// --backend=VALUE), nothing for one that takes a path or free text (the
+// shell then offers files), else the flags that start with word.
+func completeFlag(w io.Writer, h *Host, cmd *cli.Command, word string) {
+	name, _, withValue := strings.Cut(strings.TrimLeft(word, "-"), "=")
+	for _, f := range cmd.Flags {
+		if !slices.Contains(f.Names(), name) || !takesValue([]cli.Flag{f})[name] {
+			continue
+		}
+		prefix := ""
+		if withValue {
+			prefix = "--" + name + "="
+		}
+		for _, v := range completionValues[f.Names()[0]] {
+			if v != "@agents" {
+				fmt.Fprintln(w, prefix+v)
+				continue
+			}
+			var agents bytes.Buffer
+			printAgents(&agents, h)
+			for _, l := range strings.Fields(agents.String()) {
+				a, _, _ := strings.Cut(l, ":")
+				fmt.Fprintf(w, "%sallow=@%s:the suggested allowlist of %s\n", prefix, a, a)
+			}
+		}
+		return
+	}
+	if withValue {
+		return
+	}
+	for _, f := range cmd.Flags {
+		if vf, ok := f.(cli.VisibleFlag); ok && !vf.IsVisible() {
+			continue
+		}
+		usage := ""
+		if df, ok := f.(cli.DocGenerationFlag); ok {
+			usage = df.GetUsage()
+			if i := strings.IndexAny(usage, ";("); i > 0 {
+				usage = strings.TrimSpace(usage[:i])
+			}
+		}
+		for _, n := range f.Names() {
+			if len(n) > 1 && strings.HasPrefix("--"+n, word) {
+				fmt.Fprintf(w, "--%s:%s\n", n, usage)
+			}
+		}
 	}
 }
 

@@ -68,6 +68,11 @@ type agentConfig struct {
 	// NetworkAllow is the agent's suggested allowlist (HOST[:PORT] each),
 	// used only when a policy names it: --network allow=@codex.
 	NetworkAllow []string `toml:"network_allow"`
+	// Login is the agent's own login command (launch login AGENT); LoginPort
+	// the port on the container's 127.0.0.1 its browser callback listens on
+	// (0: a login without a callback).
+	Login     []string `toml:"login"`
+	LoginPort *int     `toml:"login_port"`
 }
 
 // agent is a resolved catalogue entry.
@@ -117,6 +122,10 @@ type agent struct {
 	SSHAgent bool
 	// NetworkAllow is the suggested allowlist (network_allow).
 	NetworkAllow []string
+	// Login and LoginPort are the agent's login command and its callback
+	// port (login, login_port); empty and 0 when it has none.
+	Login     []string
+	LoginPort int
 }
 
 // layer is a decoded config file and where it came from.
@@ -394,6 +403,10 @@ func catalogue(layers []layer) map[string]agent {
 			if c.NetworkAllow != nil {
 				a.NetworkAllow = c.NetworkAllow
 			}
+			if c.Login != nil {
+				a.Login = c.Login
+			}
+			setIf(&a.LoginPort, c.LoginPort)
 			out[name] = a
 		}
 	}

@@ -72,7 +72,7 @@ func credStatus(h *Host, agents []string, now time.Time) ([]creds.Status, error)
 	for _, name := range agents {
 		a, ok := cat[name]
 		if !ok {
-			return nil, usagef("unknown agent %q; see launch --help for the agents", name)
+			return nil, usagef("creds: unknown agent %q; the agents: %s", name, strings.Join(sortedKeys(cat), ", "))
 		}
 		var roots []string
 		for _, c := range a.Credentials {

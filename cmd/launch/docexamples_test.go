@@ -56,6 +56,8 @@ var docFixtures = map[string]docFixture{
 		docProject: "mounts = [\"~/.ssh\"]\nro = [\"docs\"]\nenv = [\"AWS_SECRET_ACCESS_KEY\"]\n"}}, code: 2},
 	// docs/network.md: an allowlist on a Mac.
 	"macos": {host: func(h *Host) { h.GOOS = "darwin" }, code: 2},
+	// docs/getting-started.md: a first dry run on a Mac (Podman, the default).
+	"macos-podman": {host: func(h *Host) { h.GOOS = "darwin" }},
 	// docs/network.md: the proxy sidecar on a Mac, with the Linux
 	// launch binary it runs in the cache.
 	"macos-sidecar": {host: func(h *Host) { h.GOOS = "darwin" },
@@ -85,6 +87,7 @@ var docFixtures = map[string]docFixture{
 // generates, each with why: the test fails on any other unmarked block that
 // shows what launch prints, and on an entry here that no longer matches.
 var exemptBlocks = []struct{ file, first, why string }{
+	{"docs/security.md", "launch: /home/ana/proj/.git names the git directory", "needs a .git file naming ~/.ssh (TestGitdirFileRefused, TestE2EGitdirFileRefused check the message)"},
 	{"docs/agents.md", "launch: the agent's work is on the branch", "printed when a real --isolate session ends (TestE2EIsolate)"},
 	{"docs/agents.md", "launch: the session's copy is kept at", "printed when a real --isolate session is interrupted (TestE2EIsolateInterrupted)"},
 	{"docs/security.md", "launch: --isolate: launch did not bring the session's work back", "printed when a real --isolate session ends with a redirected git directory (TestIsolateFinishRefuses, TestE2EIsolateRefusesRedirectedGitDir)"},
@@ -95,7 +98,8 @@ var exemptBlocks = []struct{ file, first, why string }{
 	{"docs/network.md", "launch: network forwarder: the proxy's socket", "printed by the forwarder at run time under runsc without --host-uds=open (TestE2EForwarderRefusedSocket)"},
 	{"docs/podman.md", "launch: warning: mount \"/Volumes/data/proj\"", "needs a Mac with a podman machine"},
 	{"docs/podman.md", "launch: warning: platform linux/amd64 on a arm64 podman machine", "needs a Mac with an arm64 podman machine"},
-	{"docs/podman.md", "launch: podman: cannot reach the service at ssh://", "needs a Mac whose podman machine is stopped"},
+	{"docs/podman.md", "launch: podman: cannot reach the service at ssh://", "needs a remote host whose service does not answer"},
+	{"docs/podman.md", "launch: podman: the podman machine \"podman-machine-default\" is not running", "a real run with the machine stopped, on a port of its own (TestE2EPodmanMachine; TestMachineStopped)"},
 	{"docs/podman.md", "launch: user namespace keep-id: not supported", "only backend/podman's Config forces keep-id (render tests); no flag does"},
 	{"docs/podman.md", "launch: the podman service at unix:///run/podman/podman.sock (rootful socket) is rootful", "a real run against a service of the other kind than the dry run guessed"},
 	{"docs/podman.md", "launch: runtime \"runsc\": the podman service", "a real run against a Podman 4 service (backend/podman exec tests, with a fake engine)"},
@@ -194,7 +198,8 @@ func runDocExample(t *testing.T, b docBlock) (string, error) {
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(&out, summary(r.Plan, chooseBackend(o, h)))
+			b, _ := chooseBackend(o, h)
+			_, err = fmt.Fprint(&out, summary(r.Plan, b))
 			return err
 		})
 		if err := app.Run(context.Background(), append([]string{"launch"}, args...)); err != nil {

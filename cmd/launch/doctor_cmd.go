@@ -27,9 +27,10 @@ func doctorCommand(s iostreams.Streams, h *Host, f *flagState) *cli.Command {
 	return &cli.Command{
 		Name:      "doctor",
 		Usage:     "check each backend, the config files and the credentials; exit 0 only if the default backend can launch",
-		UsageText: "launch [flags] doctor [AGENT]",
+		UsageText: "launch [launch flags] doctor [--json] [AGENT]",
 		Description: `For each backend: whether its runtime is installed and answers (socket or
-binary, version, rootless or not, runsc), and whether the image of AGENT
+binary, version, rootless or not, runsc; for Podman, the connection launch
+uses: a stopped podman machine is named), and whether the image of AGENT
 (default codex) is present. Then the config files that apply, and the
 credential status (as launch creds). Every problem comes with its fix.
 
@@ -42,6 +43,7 @@ Examples:
    launch doctor
    launch --backend docker doctor claude
    launch doctor --json`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runDoctor(ctx, s, h, f, cmd)
 		},
@@ -50,7 +52,9 @@ Examples:
 
 // doctorResult is everything launch doctor found; --json prints it.
 type doctorResult struct {
-	Default  backendName      `json:"default_backend"`
+	Default backendName `json:"default_backend"`
+	// Choice says why Default is not the usual choice ("" when it is).
+	Choice   string           `json:"default_backend_note,omitempty"`
 	Ready    bool             `json:"ready"`
 	Agent    string           `json:"agent"`
 	Backends []health.Report  `json:"backends"`
@@ -84,7 +88,7 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 		}
 	}
 	res.Config = configFiles(h, f, configOK)
-	res.Default = chooseBackend(o, h)
+	res.Default, res.Choice = chooseBackend(o, h)
 	oci, sif, err := doctorImages(o, h, res.Agent)
 	if err != nil {
 		return err
@@ -103,7 +107,7 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 	if res.Creds, err = credStatus(h, nil, time.Now()); err != nil {
 		return err
 	}
-	if cmd.Bool("json") {
+	if cmd.Bool("json") || f.json {
 		if err := writeJSON(s.Out, res); err != nil {
 			return err
 		}
@@ -147,10 +151,13 @@ func probeBackends(ctx context.Context, h *Host, o *options, oci, sif string) []
 	if !filepath.IsAbs(cache) {
 		cache = filepath.Join(h.Home, ".cache")
 	}
+	// The podman service launch itself would use: the config's --url too.
+	ph := podmanHost(h)
+	ph.URL = o.PodmanURL
 	sh := singularityDoctorHost{Host: singularity.Host{}, lookPath: h.LookPath, needsUserNS: h.NeedsUserNS, fuse: h.FUSEUsable}
 	return []health.Report{
 		docker.Doctor(ctx, dockerHost(h), oci),
-		podman.Doctor(ctx, cli, oci),
+		podman.Doctor(ctx, cli, ph, oci),
 		singularity.Doctor(ctx, sh, o.SingularityBin, sif, filepath.Join(cache, "launch", "sif")),
 	}
 }
@@ -228,6 +235,9 @@ func printDoctor(w io.Writer, home string, res doctorResult) {
 	printCredStatus(&b, home, res.Creds)
 	for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		fmt.Fprintf(w, "  %s\n", l)
+	}
+	if res.Choice != "" {
+		fmt.Fprintf(w, "%s\n", res.Choice)
 	}
 	if res.Ready {
 		fmt.Fprintf(w, "launch can start agents here with the default backend, %s\n", res.Default)

@@ -443,7 +443,9 @@ func TestE2EIsolateWorktree(t *testing.T) {
 		}
 
 		// The agent plants a clean filter and a hook in the copy's git
-		// directory: launch's git commands on the host run neither.
+		// directory (a worktree's copy gets its .git when the session starts:
+		// nothing of it is a read-only mount): launch's git commands on the
+		// host run neither.
 		marker := filepath.Join(s.home, "planted-ran")
 		plant := fmt.Sprintf(`printf '[filter "x"]\n\tclean = touch %s; cat\n[core]\n\thooksPath = .git/hooks\n' >> .git/config && `+
 			`echo '* filter=x' > .gitattributes && mkdir -p .git/hooks && printf '#!/bin/sh\ntouch %s\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit && echo more >> modify`, marker, marker)
@@ -451,9 +453,8 @@ func TestE2EIsolateWorktree(t *testing.T) {
 		if _, err := os.Stat(marker); err == nil || code != 0 {
 			t.Errorf("what the agent planted ran on the host (or exit %d); stdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		if !strings.Contains(errs, "moved aside") {
-			t.Errorf("stderr does not say the changed git config was moved aside:\n%s", errs)
-		}
+		// The copy's .git is the return's to check (it runs no git with it),
+		// not the protected paths' fingerprint: nothing of it is moved aside.
 	})
 }
 

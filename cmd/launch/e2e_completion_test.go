@@ -56,6 +56,11 @@ var completionCases = []struct {
 	{"launch my", []string{"my-agent"}, []string{"codex"}},
 	{"launch ps --", []string{"--all", "--json"}, nil},
 	{"launch gc --", []string{"--dry-run", "--images"}, nil},
+	{"launch --ba", []string{"--backend"}, []string{"--network", "codex"}},
+	{"launch --backend ", []string{"docker", "podman", "singularity"}, []string{"codex", "ps"}},
+	{"launch --network ", []string{"none", "open", "allow=@codex", "allow=@my-agent"}, []string{"codex"}},
+	{"launch --backend docker --runtime ", []string{"runc", "runsc"}, []string{"codex"}},
+	{"launch --backend docker ", []string{"codex", "ps"}, []string{"docker"}},
 }
 
 // checkCompletion checks completionCases with complete, which returns the

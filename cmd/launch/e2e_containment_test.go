@@ -40,13 +40,13 @@ func forEachContainmentBackend(t *testing.T, f func(t *testing.T, s *session)) {
 }
 
 // plantGitConfig is a shell line that appends text to the copy's
-// .git/config (the user has unprotected it) and asks for filter x on every
+// .git/config (the user has unprotected .git) and asks for filter x on every
 // file, then changes a file.
 func plantGitConfig(text string) string {
 	return fmt.Sprintf(`printf %%s %s >> .git/config && echo '* filter=x' > .gitattributes && echo two >> modify`, shell.Quote(text))
 }
 
-// TestE2EIsolateRunsNoAgentGitConfig: with .git/config unprotected (the
+// TestE2EIsolateRunsNoAgentGitConfig: with .git unprotected (the
 // user lets the agent set up its copy's repository), the agent plants (a)
 // a clean filter that its .gitattributes asks for and (b) gpg.program with
 // commit.gpgsign; launch brings the work back as a branch and neither
@@ -55,7 +55,7 @@ func plantGitConfig(text string) string {
 func TestE2EIsolateRunsNoAgentGitConfig(t *testing.T) {
 	forEachContainmentBackend(t, func(t *testing.T, s *session) {
 		git := isolatedRepo(t, s)
-		s.write(filepath.Join(s.home, ".config/launch/config.toml"), "unprotect = [\".git/config\"]\n")
+		s.write(filepath.Join(s.home, ".config/launch/config.toml"), "unprotect = [\".git\"]\n")
 		evil := filepath.Join(s.home, "evil.sh")
 		for _, c := range []struct{ name, config string }{
 			{"filter", "[filter \"x\"]\n\tclean = %s; cat\n\trequired = true\n"},

@@ -92,7 +92,7 @@ func TestE2EDoctor(t *testing.T) {
 		{"podman", []string{"--backend", "podman"}, nil, 0, []string{"podman: ready (default backend)", "  version  ", "launch can start agents here with the default backend, podman"}},
 		{"apptainer", []string{"--backend", "singularity"}, nil, 0, []string{"singularity: ready (default backend)", "apptainer 1."}},
 		{"docker-stopped", []string{"--backend", "docker"}, []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, 1, []string{"docker: NOT READY (default backend)", "✗ no docker engine answers", "fix: start dockerd", "launch cannot start agents with the default backend, docker"}},
-		{"podman-stopped", []string{"--backend", "podman"}, []string{"CONTAINER_HOST=unix:///nonexistent/podman.sock"}, 1, []string{"podman: NOT READY (default backend)", "✗ podman info: ", "fix: start the service: podman machine start"}},
+		{"podman-stopped", []string{"--backend", "podman"}, []string{"CONTAINER_HOST=unix:///nonexistent/podman.sock"}, 1, []string{"podman: NOT READY (default backend)", "✗ cannot reach the service at unix:///nonexistent/podman.sock (CONTAINER_HOST)", "fix: is the service running?"}},
 		{"podman-missing", []string{"--backend", "podman"}, []string{"PATH=" + bare}, 1, []string{"✗ podman is not installed (not on PATH)", "fix: install Podman"}},
 		{"apptainer-missing", []string{"--backend", "singularity"}, []string{"PATH=" + bare}, 1, []string{"singularity: NOT READY (default backend)", "✗ no apptainer or singularity on PATH", "fix: on an HPC cluster: module load apptainer"}},
 		// Another backend down does not fail the default one.

@@ -250,58 +250,69 @@ func forEachBackend(t *testing.T, f func(t *testing.T, s *session)) {
 }
 
 func TestE2EStdinStdoutStderrExitCode(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *session) {
-		out, errOut, code := s.run("hi\n", "--yes", "shell", "--", "cat")
-		if code != 0 || out != "hi\n" {
-			t.Errorf("echo hi | launch shell -- cat: exit %d, stdout %q, stderr %q; want hi", code, out, errOut)
-		}
-		out, errOut, code = s.run("", "--yes", "shell", "echo to-out; echo to-err >&2; exit 7")
-		if code != 7 {
-			t.Errorf("exit code %d, want 7 (stderr %q)", code, errOut)
-		}
-		if out != "to-out\n" {
-			t.Errorf("stdout %q, want only to-out", out)
-		}
-		if !strings.Contains(errOut, "to-err") || strings.Contains(out, "to-err") {
-			t.Errorf("stderr %q / stdout %q: stderr must stay apart", errOut, out)
-		}
-	})
+	forEachBackend(t, checkStdio)
+}
+
+// checkStdio: stdin reaches the agent, its stdout and stderr stay apart,
+// and its exit code is launch's.
+func checkStdio(t *testing.T, s *session) {
+	t.Helper()
+	out, errOut, code := s.run("hi\n", "--yes", "shell", "--", "cat")
+	if code != 0 || out != "hi\n" {
+		t.Errorf("echo hi | launch shell -- cat: exit %d, stdout %q, stderr %q; want hi", code, out, errOut)
+	}
+	out, errOut, code = s.run("", "--yes", "shell", "echo to-out; echo to-err >&2; exit 7")
+	if code != 7 {
+		t.Errorf("exit code %d, want 7 (stderr %q)", code, errOut)
+	}
+	if out != "to-out\n" {
+		t.Errorf("stdout %q, want only to-out", out)
+	}
+	if !strings.Contains(errOut, "to-err") || strings.Contains(out, "to-err") {
+		t.Errorf("stderr %q / stdout %q: stderr must stay apart", errOut, out)
+	}
 }
 
 // TestE2EEnvAllowlist: the container sees exactly the Plan's variables; a
 // secret in launch's own environment is absent unless passed by name, and
 // then arrives with its value.
 func TestE2EEnvAllowlist(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *session) {
-		// http_proxy is allowlisted (both cases reach the container); TERM
-		// is not, without a terminal; the others are not.
-		s.env = append(s.env, "LAUNCH_E2E_SECRET=s3cret-value-e2e", "TERM=xterm-test", "NOT_ALLOWED=leak-value", "APPTAINERENV_EXTRA=leak-value", "http_proxy=http://proxy.example:1")
-		plan, _, code := s.run("", "--json", "shell")
-		if code != 0 {
-			t.Fatalf("--json: exit %d", code)
+	forEachBackend(t, checkEnvAllowlist)
+}
+
+// checkEnvAllowlist: the container's variables are the Plan's; no other
+// value of launch's environment reaches it.
+func checkEnvAllowlist(t *testing.T, s *session) {
+	t.Helper()
+	defer func(env []string) { s.env = env }(s.env)
+	// http_proxy is allowlisted (both cases reach the container); TERM
+	// is not, without a terminal; the others are not.
+	s.env = append(s.env, "LAUNCH_E2E_SECRET=s3cret-value-e2e", "TERM=xterm-test", "NOT_ALLOWED=leak-value", "APPTAINERENV_EXTRA=leak-value", "http_proxy=http://proxy.example:1")
+	plan, _, code := s.run("", "--json", "shell")
+	if code != 0 {
+		t.Fatalf("--json: exit %d", code)
+	}
+	out, errOut, code := s.run("", "--yes", "shell", "env")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := envNames(out, runtimeAdded[s.backend.name])
+	want := planEnvNames(t, plan)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("container env names\n got %v\nwant %v (the Plan's)", got, want)
+	}
+	if strings.Contains(out, "s3cret-value-e2e") || strings.Contains(out, "leak-value") || strings.Contains(out, "xterm-test") {
+		t.Errorf("a host value leaked into the container:\n%s", out)
+	}
+	for _, want := range []string{"http_proxy=http://proxy.example:1\n", "HTTP_PROXY=http://proxy.example:1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("container env lacks %q:\n%s", want, out)
 		}
-		out, errOut, code := s.run("", "--yes", "shell", "env")
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errOut)
-		}
-		got := envNames(out, runtimeAdded[s.backend.name])
-		want := planEnvNames(t, plan)
-		if strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Errorf("container env names\n got %v\nwant %v (the Plan's)", got, want)
-		}
-		if strings.Contains(out, "s3cret-value-e2e") || strings.Contains(out, "leak-value") || strings.Contains(out, "xterm-test") {
-			t.Errorf("a host value leaked into the container:\n%s", out)
-		}
-		for _, want := range []string{"http_proxy=http://proxy.example:1\n", "HTTP_PROXY=http://proxy.example:1\n"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("container env lacks %q:\n%s", want, out)
-			}
-		}
-		out, _, _ = s.run("", "--yes", "--env", "LAUNCH_E2E_SECRET", "shell", "echo \"$LAUNCH_E2E_SECRET\"")
-		if out != "s3cret-value-e2e\n" {
-			t.Errorf("--env LAUNCH_E2E_SECRET: container saw %q", out)
-		}
-	})
+	}
+	out, _, _ = s.run("", "--yes", "--env", "LAUNCH_E2E_SECRET", "shell", "echo \"$LAUNCH_E2E_SECRET\"")
+	if out != "s3cret-value-e2e\n" {
+		t.Errorf("--env LAUNCH_E2E_SECRET: container saw %q", out)
+	}
 }
 
 // TestE2EDryRunRunsAsPrinted runs the printed snippet in sh and compares what

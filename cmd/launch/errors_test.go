@@ -107,7 +107,10 @@ func TestBadInput(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout holds %q; a failed launch prints nothing there", out)
 			}
-			if n := strings.Count(strings.TrimSuffix(errOut, "\n"), "\n"); n != 0 {
+			// One line, and for a command line the parser refused, the
+			// hint where its usage is.
+			msg, _, _ := strings.Cut(errOut, "\nRun 'launch --help' for usage.\n")
+			if n := strings.Count(strings.TrimSuffix(msg, "\n"), "\n"); n != 0 {
 				t.Errorf("stderr has %d lines, want one:\n%s", n+1, errOut)
 			}
 			for _, w := range tt.wants {

@@ -163,7 +163,29 @@ func printLeftovers(w io.Writer, list []sess.Leftover, dryRun bool) {
 	if dryRun {
 		verb = "would free"
 	}
-	fmt.Fprintf(w, "launch gc: %s %s in %d items (container sizes not counted)\n", verb, sess.FormatSize(total), len(list))
+	items := "items"
+	if len(list) == 1 {
+		items = "item"
+	}
+	fmt.Fprintf(w, "launch gc: %s %s in %d %s%s\n", verb, sess.FormatSize(total), len(list), items, uncounted(list))
+}
+
+// uncounted says which items the total leaves out: those whose engine
+// did not report a size.
+func uncounted(list []sess.Leftover) string {
+	n := 0
+	for _, l := range list {
+		if l.Size < 0 {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return " (1 size unknown, not counted)"
+	}
+	return fmt.Sprintf(" (%d sizes unknown, not counted)", n)
 }
 
 // leftoverContainers are the caller's containers that launch gc removes:
@@ -171,6 +193,21 @@ func printLeftovers(w io.Writer, list []sess.Leftover, dryRun bool) {
 func leftoverContainers(ctx context.Context, bs []sessionBackend, now time.Time) ([]gcItem, error) {
 	list, err := allSessions(ctx, bs, true)
 	var out []gcItem
+	sizes := map[*sessionBackend]map[string]int64{}
+	sizeOf := func(f found) int64 {
+		if f.b.sizes == nil {
+			return -1
+		}
+		m, ok := sizes[f.b]
+		if !ok {
+			m, _ = f.b.sizes(ctx) // no sizes: shown as unknown
+			sizes[f.b] = m
+		}
+		if n, ok := m[f.ID]; ok {
+			return n
+		}
+		return -1
+	}
 	for _, f := range list {
 		why := ""
 		switch {
@@ -189,7 +226,7 @@ func leftoverContainers(ctx context.Context, bs []sessionBackend, now time.Time)
 		f := f
 		info := f.Info
 		out = append(out, gcItem{
-			Leftover: sess.Leftover{Kind: "container", Path: f.Name + " (" + f.Backend + ")", Why: why, Size: -1, Session: &info},
+			Leftover: sess.Leftover{Kind: "container", Path: f.Name + " (" + f.Backend + ")", Why: why, Size: sizeOf(f), Session: &info},
 			remove:   func(ctx context.Context) error { return f.b.stop(ctx, f.Info) },
 		})
 	}

@@ -41,6 +41,9 @@ func fakeFS() fstest.MapFS {
 		"home/ana/proj/.env":                        {Data: []byte("KEY=1\n")},
 		"home/ana/proj/.git/config":                 {Data: []byte("[core]\n")},
 		"home/ana/proj/.git/hooks":                  dir,
+		"home/ana/proj/.git/HEAD":                   {Data: []byte("ref: refs/heads/main\n")},
+		"home/ana/proj/.git/objects":                dir,
+		"home/ana/proj/.git/refs/heads":             dir,
 		"home/ana/proj/tools/bin":                   dir,
 		"home/ana/proj/.venv/bin/python":            {},
 		"home/ana/.codex":                           dir,
@@ -95,6 +98,7 @@ func fakeHost(fsys fstest.MapFS, env []string, terminal bool) *Host {
 		CgroupLimits: func(string) string { return "" },
 		CgroupV1:     func() bool { return false },
 		FUSEUsable:   func() bool { return true },
+		SocketAccess: func(string) error { return nil },
 		Output: func(name string, args ...string) ([]byte, error) {
 			if name == "conda" {
 				return []byte(`{"envs": ["/home/ana/miniforge", "/home/ana/miniforge/envs/bio", "/home/ana/miniforge/envs/macenv"]}`), nil
@@ -163,6 +167,8 @@ var goldenCases = []goldenCase{
 	{name: "network-none", args: []string{"--network", "none", "codex"}},
 	{name: "network-allow", args: []string{"--network", "allow=api.openai.com:443,github.com", "codex"}},
 	{name: "network-sidecar", args: []string{"--network-via", "sidecar", "--network", "allow=api.openai.com:443,github.com:22", "codex"}},
+	{name: "publish", args: []string{"--publish", "8080:80", "--publish", "[::1]:9000:9000", "--publish", "0.0.0.0:3000:3000", "shell"}},
+	{name: "publish-same-port", args: []string{"--publish", "8888:8888", "codex"}},
 	{name: "runtime-runsc", args: []string{"--runtime", "runsc", "--network", "none", "shell"}},
 	{name: "gpus-all", args: []string{"--gpus", "all", "shell", "nvidia-smi"}, env: []string{"CUDA_VISIBLE_DEVICES=0,1"}},
 	{name: "gpus-devices", args: []string{"--gpus", "0,2", "codex"}},
@@ -213,7 +219,7 @@ var goldenCases = []goldenCase{
 	},
 	{name: "isolate-git", args: []string{"--isolate", "--ro", "docs", "claude"}},
 	{name: "isolate-not-git", args: []string{"--isolate", "shell"}, cwd: "/home/ana/data"},
-	{name: "isolate-worktree", args: []string{"--isolate", "codex"}, cwd: "/home/ana/data", files: map[string]string{"home/ana/data/.git": "gitdir: /home/ana/proj/.git/worktrees/data\n", "home/ana/proj/.git/worktrees/data/commondir": "../..\n"}},
+	{name: "isolate-worktree", args: []string{"--isolate", "codex"}, cwd: "/home/ana/data", files: map[string]string{"home/ana/data/.git": "gitdir: /home/ana/proj/.git/worktrees/data\n", "home/ana/proj/.git/worktrees/data/commondir": "../..\n", "home/ana/proj/.git/worktrees/data/HEAD": "ref: refs/heads/data\n", "home/ana/proj/.git/worktrees/data/gitdir": "/home/ana/data/.git\n"}},
 	{
 		name: "ssh-hosts", args: []string{"--ssh-host", "work", "claude"},
 		files: map[string]string{

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -62,19 +63,27 @@ type Host struct {
 	// singularity backend.
 	NeedsUserNS func() bool
 	FUSEUsable  func() bool
+	// InspectSIF reads a local SIF file or sandbox directory without
+	// running it (singularity.Inspect): one that is not an image is
+	// refused before a dry run prints it. May be nil, then not read.
+	InspectSIF func(path string) error
 	// CgroupLimits says why the Apptainer runtime at the given path cannot
 	// apply resource limits here ("" when it can); CgroupV1 whether the
 	// host has cgroup v1, where rootless Podman cannot. Asked only when a
 	// plan has limits.
 	CgroupLimits func(binary string) string
 	CgroupV1     func() bool
+	// SocketAccess reports whether this user may connect to the unix
+	// socket at a path: nil, or an error wrapping syscall.EACCES. Nil
+	// means access(2) (the docker backend's check of its socket).
+	SocketAccess func(path string) error
 }
 
 // systemHost describes this machine.
 func systemHost(terminal bool) (*Host, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the current directory: %w; it was removed or moved away, or you cannot read it: cd to an existing directory and run launch again", err)
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -108,6 +117,10 @@ func systemHost(terminal bool) (*Host, error) {
 		},
 		NeedsUserNS: singularity.Host{}.NeedsUserNS,
 		FUSEUsable:  singularity.Host{}.FUSEUsable,
+		InspectSIF: func(p string) error {
+			_, err := singularity.Inspect(p)
+			return err
+		},
 
 		CgroupLimits: singularity.Host{}.CgroupLimits,
 		CgroupV1:     cgroupV1,

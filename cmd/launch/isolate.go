@@ -52,6 +52,12 @@ func isolationOf(o *options, a agent, h *Host, ws workspace, ms []plan.Mount, n 
 		if fi, err := h.Stat(iso.Copy); err != nil || !fi.IsDir() {
 			return nil, usagef("--resume %q: no kept copy at %s; launch keeps one only for an interrupted session", o.Resume, iso.Copy)
 		}
+		// The record's own check (isolateStart), here too, so that a dry
+		// run refuses what the real run would.
+		var rec sessionRecord
+		if b, err := h.ReadFile(recordPath(iso)); err == nil && json.Unmarshal(b, &rec) == nil && rec.Source != iso.Source {
+			return nil, resumeElsewhere(iso, rec)
+		}
 	} else {
 		// The time for people, launch's pid for two launches in one second.
 		iso.Session = fmt.Sprintf("%s-%s-%d", a.Name, h.Now().Format("20060102-150405"), h.PID)
@@ -155,6 +161,12 @@ type sessionRecord struct {
 
 func recordPath(iso *plan.Isolation) string { return iso.Copy + ".json" }
 
+// resumeElsewhere refuses --resume of a session that copied another
+// workspace.
+func resumeElsewhere(iso *plan.Isolation, rec sessionRecord) error {
+	return usagef("--resume %s: that session copied %s, not this workspace %s; run launch there", iso.Session, rec.Source, iso.Source)
+}
+
 // isolateStart makes the session's copy: into COPY.part, then renamed, so
 // that an interrupted copy leaves nothing. In a git repository the copy's
 // uncommitted changes are committed first, so that the branch holds only the
@@ -170,7 +182,7 @@ func isolateStart(ctx context.Context, iso *plan.Isolation) (sessionRecord, erro
 			return rec, fmt.Errorf("--resume %s: the session's record: %w", iso.Session, err)
 		}
 		if rec.Source != iso.Source {
-			return rec, usagef("--resume %s: that session copied %s, not this workspace %s; run launch there", iso.Session, rec.Source, iso.Source)
+			return rec, resumeElsewhere(iso, rec)
 		}
 		return rec, nil
 	}

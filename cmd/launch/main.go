@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -67,7 +68,12 @@ func runApp(ctx context.Context, s iostreams.Streams, h *Host, args []string) in
 	err := app.Run(ctx, args)
 	code := exitCode(err)
 	if err != nil {
-		if _, agent := err.(exitError); !agent {
+		var ue usageError
+		switch _, agent := err.(exitError); {
+		case agent:
+		case errors.As(err, &ue):
+			fmt.Fprintln(s.Err, ue) // names its command: "launch ps: ..."
+		default:
 			fmt.Fprintf(s.Err, "launch: %s\n", strings.TrimSpace(err.Error()))
 		}
 	}

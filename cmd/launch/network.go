@@ -371,6 +371,7 @@ background. See docs/network.md.`,
 var internalCommands = map[string]func(args []string) int{
 	"_forward": runForward,
 	"_connect": runConnect,
+	"_relay":   runRelay,
 }
 
 // forwardNoSocket is the exit code of the forwarder when the proxy's socket
@@ -410,6 +411,12 @@ func runForward(args []string) int {
 		return 125
 	}
 	go netpolicy.Forward(l, socket)
+	return runChild(args[1:])
+}
+
+// runChild runs argv as the container's command, this process its parent:
+// it forwards SIGTERM and SIGHUP and exits with argv's status.
+func runChild(argv []string) int {
 	// The terminal's signals reach the agent by themselves (one process
 	// group), so this process only swallows them. Caught, not ignored:
 	// an ignored signal stays ignored across exec, and a shell cannot
@@ -420,7 +427,7 @@ func runForward(args []string) int {
 		for range swallow {
 		}
 	}()
-	c := exec.Command(args[1], args[2:]...)
+	c := exec.Command(argv[0], argv[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := c.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "launch: %v\n", err)
@@ -433,7 +440,7 @@ func runForward(args []string) int {
 			c.Process.Signal(sig)
 		}
 	}()
-	err = c.Wait()
+	err := c.Wait()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

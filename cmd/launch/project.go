@@ -54,6 +54,7 @@ var topKeys = map[string]keyRule{
 	"protect":            {class: trust.Narrowing, what: "protects more workspace paths"},
 	"unprotect":          {class: trust.UserOnly, what: "unprotects workspace paths"},
 	"network":            {class: trust.Widening, widens: (*review).network},
+	"publish":            {class: trust.Widening, what: "serves the agent's ports on your machine"},
 	"network_via":        {class: trust.Narrowing, what: "chooses how the network allowlist is enforced (both ways enforce it)"},
 	"runtime":            {class: trust.UserOnly, what: "chooses the OCI runtime"},
 	"gpus":               {class: trust.Widening, widens: (*review).gpus},
@@ -113,6 +114,10 @@ var agentKeys = map[string]keyRule{
 	// SSH hosts hand the agent your keys (or your agent) for those hosts.
 	"ssh_hosts": {class: trust.Widening, what: "gives the agent SSH access to hosts with your keys"},
 	"ssh_agent": {class: trust.Widening, what: "forwards your SSH agent to the agent"},
+	// launch login runs these with the credentials writable and the port
+	// published on your machine.
+	"login":      {class: trust.Widening, what: "changes the agent's login command"},
+	"login_port": {class: trust.Widening, what: "changes the port launch login publishes"},
 }
 
 // classOf is the class of a key as toml names it: top-level, under

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -98,6 +100,10 @@ func TestProjectTrust(t *testing.T) {
 			wants: []string{`line 1: network: sets the network to "open", more than your own "none"`}},
 		{name: "allowlist-wider", files: map[string]string{user: "network = \"allow=github.com:443\"\n", project: "network = \"allow=github.com\"\n"}, code: 2,
 			wants: []string{"more than your own"}},
+		{name: "publish-widens", files: map[string]string{project: "publish = [\"8080:80\"]\n[agents.codex]\nlogin = [\"sh\"]\nlogin_port = 1\n"}, code: 2,
+			wants: []string{"line 1: publish: serves the agent's ports on your machine", "line 3: agents.codex.login: changes the agent's login command", "line 4: agents.codex.login_port"}},
+		{name: "publish-trusted", trusted: true, files: map[string]string{project: "publish = [\"8080:80\"]\n"},
+			plan: []string{`"host_ip": "127.0.0.1"`, `"host_port": 8080`, `"container_port": 80`}},
 		{name: "writable-again", files: map[string]string{user: "global_read_only = true\n", project: "global_read_only = false\n"}, code: 2,
 			wants: []string{"makes the workspace writable"}},
 		{name: "many", files: map[string]string{project: "image = \"evil/agent\"\nenv = [\"AWS_SECRET_ACCESS_KEY\", \"OK=1\"]\ncerts = \"~/ca.pem\"\nbackend = \"docker\"\ngpus = \"all\"\n"}, code: 2,
@@ -229,7 +235,7 @@ func TestProtectedMounts(t *testing.T) {
 		var out []string
 		for _, m := range p.Mounts {
 			if m.Origin == plan.OriginProtect {
-				if !m.ReadOnly {
+				if !m.ReadOnly && path.Base(m.Source) != ".git" {
 					t.Errorf("protected mount %+v is writable", m)
 				}
 				out = append(out, m.Target)
@@ -242,14 +248,30 @@ func TestProtectedMounts(t *testing.T) {
 		c    goldenCase
 		want []string
 	}{
-		{"default", goldenCase{args: []string{"codex"}}, []string{"/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks"}},
+		{"default", goldenCase{args: []string{"codex"}}, []string{"/home/ana/proj/.git", "/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks"}},
 		{"workspace-read-only", goldenCase{args: []string{"--global-read-only", "codex"}}, nil},
 		{"under-mask", goldenCase{args: []string{"--mask", ".git", "codex"}}, nil},
-		{"moved-workspace", goldenCase{args: []string{"--workspace-mount", "/w", "codex"}}, []string{"/w/.git/config", "/w/.git/hooks"}},
+		{"moved-workspace", goldenCase{args: []string{"--workspace-mount", "/w", "codex"}}, []string{"/w/.git", "/w/.git/config", "/w/.git/hooks"}},
 		{"user-config-inside", goldenCase{args: []string{"--config", "/home/ana/proj/cfg/launch.toml", "codex"}, files: map[string]string{"home/ana/proj/cfg/launch.toml": "network = \"none\"\n"}},
-			[]string{"/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks", "/home/ana/proj/cfg/launch.toml"}},
-		{"unprotect", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/.config/launch/config.toml": "unprotect = [\".git/hooks\"]\nprotect = [\"docs\"]\n"}},
-			[]string{"/home/ana/proj/.git/config", "/home/ana/proj/docs"}},
+			[]string{"/home/ana/proj/.git", "/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks", "/home/ana/proj/cfg/launch.toml"}},
+		{"unprotect", goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/.config/launch/config.toml": "unprotect = [\".git\"]\nprotect = [\"docs\"]\n"}},
+			[]string{"/home/ana/proj/docs"}},
+		{"git-dir-entries", goldenCase{args: []string{"codex"}, files: map[string]string{
+			"home/ana/proj/.git/commondir":          "../elsewhere\n",
+			"home/ana/proj/.git/info/exclude":       "*.o\n",
+			"home/ana/proj/.git/modules/sub/HEAD":   "ref: refs/heads/main\n",
+			"home/ana/proj/.git/modules/sub/config": "[core]\n",
+			"home/ana/proj/.git/modules/sub/index":  "DIRC",
+			"home/ana/proj/.git/objects/ab/cd":      "blob",
+			"home/ana/proj/.git/index":              gitIndex("sub", "vendor/lib"),
+			"home/ana/proj/sub/.git":                "gitdir: ../.git/modules/sub\n",
+			"home/ana/proj/vendor/lib/.git/HEAD":    "ref: refs/heads/main\n",
+			"home/ana/proj/vendor/lib/.git/config":  "[core]\n",
+			"home/ana/proj/.git/config":             "[core]\n\thooksPath = .husky/_\n\tfsmonitor = tools/fsmon.sh\n",
+			"home/ana/proj/.husky/_/pre-commit":     "#!/bin/sh\n",
+			"home/ana/proj/tools/fsmon.sh":          "#!/bin/sh\n",
+			"home/ana/.gitconfig":                   "[core]\n\thooksPath = ~/hooks\n",
+		}}, []string{"/home/ana/proj/.git", "/home/ana/proj/.git/commondir", "/home/ana/proj/.git/config", "/home/ana/proj/.git/hooks", "/home/ana/proj/.git/info", "/home/ana/proj/.git/modules/sub/config", "/home/ana/proj/sub/.git", "/home/ana/proj/vendor/lib/.git", "/home/ana/proj/vendor/lib/.git/config", "/home/ana/proj/.husky/_", "/home/ana/proj/tools/fsmon.sh"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,6 +319,15 @@ func TestPreviewMarksOutside(t *testing.T) {
 	}
 }
 
+// TestPreviewShowsPublish: the plan shown before a launch names each
+// published port as -p takes it.
+func TestPreviewShowsPublish(t *testing.T) {
+	p, _ := resolveCase(t, goldenCase{args: []string{"--publish", "8080:80", "--publish", "0.0.0.0:9000:9000", "codex"}})
+	if got, want := summary(p, backendDocker), "  publish:  127.0.0.1:8080:80 0.0.0.0:9000:9000\n"; !strings.Contains(got, want) {
+		t.Errorf("summary lacks %q:\n%s", want, got)
+	}
+}
+
 // TestWorktree: a workspace that is a git worktree gets its git
 // directories (outside the workspace) mounted at their own paths,
 // read-only unless git_dir_writable, and then with hooks and config still
@@ -315,6 +346,9 @@ func TestWorktree(t *testing.T) {
 		fsys["home/ana/main/.git/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
 		fsys["home/ana/main/.git/config"] = &fstest.MapFile{Data: []byte("[core]\n")}
 		fsys["home/ana/main/.git/hooks"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+		fsys["home/ana/main/.git/objects"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+		fsys["home/ana/main/.git/refs/heads"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+		fsys["home/ana/main/.git/worktrees/proj/gitdir"] = &fstest.MapFile{Data: []byte("/home/ana/proj/.git\n")}
 		return fsys
 	}
 	gitMountsOf := func(out string) []string {
@@ -341,7 +375,7 @@ func TestWorktree(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := []string{"/home/ana/main/.git ro=false git", "/home/ana/main/.git/hooks ro=true protect", "/home/ana/main/.git/config ro=true protect"}
+	want := []string{"/home/ana/main/.git ro=false git", "/home/ana/main/.git/config ro=true protect", "/home/ana/main/.git/hooks ro=true protect", "/home/ana/main/.git/worktrees/proj/commondir ro=true protect", "/home/ana/main/.git/worktrees/proj/gitdir ro=true protect"}
 	if got := gitMountsOf(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("writable worktree mounts %q, want %q", got, want)
 	}
@@ -367,4 +401,96 @@ func trustedStore(fsys fstest.MapFS, ws string) *fstest.MapFile {
 		panic(err)
 	}
 	return &fstest.MapFile{Data: b}
+}
+
+// TestGitdirFileRefused: a workspace .git file is the agent's to write,
+// and launch mounts what it names: only a real git directory that names
+// this workspace back is mounted; a secret store, a system directory, the
+// home directory, a directory with a socket or a git directory of another
+// worktree is refused before anything starts, with the value and the fix.
+func TestGitdirFileRefused(t *testing.T) {
+	base := func() fstest.MapFS {
+		fsys := goldenCase{}.fs()
+		for k := range fsys {
+			if strings.HasPrefix(k, "home/ana/proj/.git/") {
+				delete(fsys, k)
+			}
+		}
+		dir := &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+		fsys["home/ana/.ssh/id_ed25519"] = &fstest.MapFile{Data: []byte("key")}
+		fsys["run/docker.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
+		fsys["var/run"] = &fstest.MapFile{Mode: fs.ModeSymlink, Data: []byte("/run")}
+		fsys["run/user/1000/podman/podman.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
+		// A look-alike git directory with a socket in it, outside /run.
+		fsys["tmp/sockdir/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
+		fsys["tmp/sockdir/objects"], fsys["tmp/sockdir/refs"] = dir, dir
+		fsys["tmp/sockdir/gitdir"] = &fstest.MapFile{Data: []byte("/home/ana/proj/.git\n")}
+		fsys["tmp/sockdir/agent.sock"] = &fstest.MapFile{Mode: fs.ModeSocket}
+		// Another worktree's git directory.
+		fsys["home/ana/main/.git/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
+		fsys["home/ana/main/.git/objects"], fsys["home/ana/main/.git/refs"] = dir, dir
+		fsys["home/ana/main/.git/worktrees/other/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/other\n")}
+		fsys["home/ana/main/.git/worktrees/other/commondir"] = &fstest.MapFile{Data: []byte("../..\n")}
+		fsys["home/ana/main/.git/worktrees/other/gitdir"] = &fstest.MapFile{Data: []byte("/home/ana/other/.git\n")}
+		// A submodule's git directory that names the workspace.
+		fsys["home/ana/super/.git/modules/proj/HEAD"] = &fstest.MapFile{Data: []byte("ref: refs/heads/main\n")}
+		fsys["home/ana/super/.git/modules/proj/objects"], fsys["home/ana/super/.git/modules/proj/refs"] = dir, dir
+		fsys["home/ana/super/.git/modules/proj/config"] = &fstest.MapFile{Data: []byte("[core]\n\tworktree = ../../../../proj\n")}
+		return fsys
+	}
+	for _, tt := range []struct{ name, gitdir, want string }{
+		{"ssh", "/home/ana/.ssh", `it lies in "/home/ana/.ssh", a store of credentials`},
+		{"ssh-relative", "../.ssh", `it lies in "/home/ana/.ssh", a store of credentials`},
+		{"var-run", "/var/run", `it lies in "/run", a system directory`},
+		{"run-user", "/run/user/1000", `it lies in "/run", a system directory`},
+		{"home", "/home/ana", `it is or holds your home directory "/home/ana"`},
+		{"root", "/", "it is the root directory"},
+		{"socket", "/tmp/sockdir", `it holds a socket, "/tmp/sockdir/agent.sock"`},
+		{"not-git", "/home/ana/data", "not a git directory (no HEAD)"},
+		{"other-worktree", "/home/ana/main/.git/worktrees/other", "it does not name this workspace as its worktree"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := base()
+			fsys["home/ana/proj/.git"] = &fstest.MapFile{Data: []byte("gitdir: " + tt.gitdir + "\n")}
+			out, errs, code := runFS(t, goldenCase{args: []string{"--json", "--backend", "docker", "--git-dir-writable", "codex"}}, fsys)
+			if code != 2 || !strings.Contains(errs, tt.want) || !strings.Contains(errs, "names the git directory") || !strings.Contains(errs, "fix the file") {
+				t.Errorf("exit %d, stderr %s; want exit 2 and %q", code, errs, tt.want)
+			}
+			if out != "" {
+				t.Errorf("a plan came out: %s", out)
+			}
+		})
+	}
+	fsys := base()
+	fsys["home/ana/proj/.git"] = &fstest.MapFile{Data: []byte("gitdir: ../super/.git/modules/proj\n")}
+	out, errs, code := runFS(t, goldenCase{args: []string{"--json", "--backend", "docker", "codex"}}, fsys)
+	if code != 0 || !strings.Contains(out, `"source": "/home/ana/super/.git/modules/proj"`) {
+		t.Errorf("submodule: exit %d, stderr %s, plan %s", code, errs, out)
+	}
+}
+
+// TestUnprotectInsideGit: .git is guarded as a whole; unprotecting a part
+// of it is a usage error that says how to unprotect all of it.
+func TestUnprotectInsideGit(t *testing.T) {
+	_, errs, code := runCase(t, goldenCase{args: []string{"codex"}, files: map[string]string{"home/ana/.config/launch/config.toml": "unprotect = [\".git/hooks\"]\n"}}, "--dry-run")
+	if code != 2 || !strings.Contains(errs, `unprotect ".git" to let the agent change all of it`) {
+		t.Errorf("exit %d, stderr %s", code, errs)
+	}
+}
+
+// gitIndex is a version 2 git index (SHA-1) that lists each path as a
+// submodule.
+func gitIndex(paths ...string) string {
+	var b bytes.Buffer
+	b.WriteString("DIRC")
+	binary.Write(&b, binary.BigEndian, uint32(2))
+	binary.Write(&b, binary.BigEndian, uint32(len(paths)))
+	for _, p := range paths {
+		entry := make([]byte, 62)
+		binary.BigEndian.PutUint32(entry[24:], 0o160000)
+		binary.BigEndian.PutUint16(entry[60:], uint16(len(p)))
+		entry = append(append(entry, p...), make([]byte, 8-(62+len(p))%8)...)
+		b.Write(entry)
+	}
+	return b.String()
 }

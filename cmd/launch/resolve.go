@@ -93,13 +93,16 @@ func resolve(o *options, h *Host) (resolved, error) {
 	if p.Network, err = networkOf(o, h, a.Name, p.Image.Platform.Arch); err != nil {
 		return r, err
 	}
+	for _, x := range o.Publish {
+		p.Publish = append(p.Publish, plan.Port(x))
+	}
 	p.GPUs = gpusOf(o, h, &r.notes)
 	p.Privileges, p.Limits = privilegesOf(o, a), limitsOf(o, a)
 	m, err := mountsOf(o, a, h, ws, p.User, &r.notes)
 	if err != nil {
 		return r, err
 	}
-	p.Mounts, p.Prepare, p.Protected, p.Watched = m.mounts, m.prepare, m.protected, m.watched
+	p.Mounts, p.Prepare, p.Protected, p.ProtectedGitDirs, p.Watched = m.mounts, m.prepare, m.protected, m.gitDirs, m.watched
 	if x := p.Network.Sidecar; x != nil {
 		// The sidecar writes the session log into this directory.
 		p.Prepare = append(p.Prepare, plan.HostPath{Path: filepath.Dir(x.Log), Dir: true})

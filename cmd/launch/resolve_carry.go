@@ -42,8 +42,8 @@ func (o *options) asReviewed(p, real string, h *Host) error {
 // protectAll mounts the protected paths read-only on the workspace, then
 // carries them, the --ro paths and the masks to every other mount of the
 // workspace's content.
-func protectAll(rels []string, h *Host, ws workspace, list *mounts.List, add func(plan.Mount, fmt.Stringer) error) error {
-	if err := protectMounts(rels, h, ws, list.Mounts(), add); err != nil {
+func protectAll(rels []string, h *Host, ws workspace, g gitLayout, isolate bool, list *mounts.List, add func(plan.Mount, fmt.Stringer) error) error {
+	if err := protectMounts(rels, h, ws, g, isolate, list.Mounts(), add); err != nil {
 		return err
 	}
 	return carryOverlays(rels, h, ws, list.Mounts(), add)

@@ -24,7 +24,10 @@ type mountSet struct {
 	condaBin string // the conda env's bin in the container, or ""
 	// protected are the workspace paths the agent must not change.
 	protected []string
-	watched   []plan.WatchedFile
+	// gitDirs are git directories outside the workspace that the agent may
+	// write (git_dir_writable), guarded as the workspace's .git is.
+	gitDirs []string
+	watched []plan.WatchedFile
 	// ctx is the agent's prompt and skills.
 	ctx agentContext
 }
@@ -61,10 +64,16 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 			return m, o.from.errAt("mounts", i, err)
 		}
 	}
-	if err := gitMounts(o, h, ws, add, n); err != nil {
+	g, err := gitLayoutOf(h, ws, n)
+	if err != nil {
 		return m, err
 	}
-	var err error
+	if err := gitMounts(o, h, g, ws, add, n); err != nil {
+		return m, err
+	}
+	if o.GitDirWritable && !o.Isolate {
+		m.gitDirs = g.writableDirs()
+	}
 	if m.ctx, err = contextOf(o, a, h, ws, user, add, &m, n); err != nil {
 		return m, err
 	}
@@ -87,10 +96,10 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 	if err := overlayMounts(o, h, ws, add, n); err != nil {
 		return m, err
 	}
-	if m.protected, err = protectedOf(o, ws); err != nil {
+	if m.protected, err = protectedOf(o, h, ws, g); err != nil {
 		return m, err
 	}
-	if err := protectAll(m.protected, h, ws, &list, add); err != nil {
+	if err := protectAll(m.protected, h, ws, g, o.Isolate, &list, add); err != nil {
 		return m, err
 	}
 	m.mounts = list.Mounts()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,27 +57,41 @@ func render(backend backendName, p plan.Plan, o *options, h *Host) (launcher, er
 // chooseBackend applies the default when no layer named a backend: Podman on
 // macOS (Podman Desktop), else Singularity/Apptainer when on PATH (HPC),
 // else Docker when its engine is configured (the docker backend's own
-// rule), else Podman when on PATH, else Singularity, whose error then says
-// how to get it.
-func chooseBackend(o *options, h *Host) backendName {
+// rule) and this user may use it, else Podman when on PATH, else a Docker
+// that refuses this user (its error says why), else Singularity, whose
+// error then says how to get it. note, when set, says why the choice is
+// not the one the user may expect (a Docker engine skipped).
+func chooseBackend(o *options, h *Host) (b backendName, note string) {
 	if o.Backend != "" {
-		return o.Backend
+		return o.Backend, ""
 	}
 	if h.GOOS == "darwin" {
-		return backendPodman
+		return backendPodman, ""
 	}
 	for _, bin := range []string{"apptainer", "singularity"} {
 		if _, err := h.LookPath(bin); err == nil {
-			return backendSingularity
+			return backendSingularity, ""
 		}
 	}
-	if docker.Configured(dockerHost(h)) {
-		return backendDocker
+	dh := dockerHost(h)
+	dockerOK := docker.Configured(dh)
+	var denied *docker.UnreachableError
+	if dockerOK && errors.As(docker.Usable(dh), &denied) {
+		dockerOK = false
+	}
+	if dockerOK {
+		return backendDocker, ""
 	}
 	if _, err := h.LookPath("podman"); err == nil {
-		return backendPodman
+		if denied != nil {
+			note = fmt.Sprintf("backend podman: the docker socket %s refuses you (permission denied), so launch uses podman; to use docker, join the docker group (`sudo usermod -aG docker $USER`, then log out and in), or choose podman outright (--backend podman, or backend = \"podman\" in your config)", strings.Join(denied.Denied, ", "))
+		}
+		return backendPodman, note
 	}
-	return backendSingularity
+	if denied != nil {
+		return backendDocker, ""
+	}
+	return backendSingularity, ""
 }
 
 // launch is the action behind the CLI: flags → options → Plan → backend →
@@ -86,6 +101,12 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 	o, err := buildOptions(h, f, cmd)
 	if err != nil {
 		return err
+	}
+	if f.login != nil {
+		b, _ := chooseBackend(o, h) // the note is printed where the launch chooses again, below
+		if err := loginOptions(o, h, *f.login, b); err != nil {
+			return err
+		}
 	}
 	if a, ok := o.Agents[o.Agent]; ok && a.Shell && len(o.Args) == 1 && (o.Args[0] == "-h" || o.Args[0] == "--help") {
 		_, err := fmt.Fprint(s.Out, shellHelp)
@@ -104,7 +125,13 @@ func launch(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, cmd
 		}
 	}
 	p := res.Plan
-	backend := chooseBackend(o, h)
+	backend, note := chooseBackend(o, h)
+	if note != "" {
+		fmt.Fprintf(s.Err, "launch: %s\n", note)
+	}
+	if err := realRunChecks(o, p, backend); err != nil {
+		return err
+	}
 	l, err := render(backend, p, o, h)
 	if err != nil {
 		return err
@@ -208,14 +235,7 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		return err
 	}
 	if o.Detach {
-		// Under Apptainer the supervisor runs this launch attached, whose
-		// host proxy then lives as long as the session.
-		if p.Network.Proxy != nil && backend != backendSingularity {
-			return usagef("--detach with --network allow=... through launch's host proxy (network_via socket): the proxy runs inside launch, which a detached session outlives; use --network-via sidecar (docker, podman: the proxy runs in a container of its own, removed with the session), run attached (in tmux or screen), or use --network none or open")
-		}
-		if p.Isolation != nil {
-			return usagef("--detach with --isolate: the copy comes back as a branch when the session ends, which launch does not wait for when detached; drop one of them")
-		}
+		// realRunChecks refused a host proxy and --isolate here.
 		return runDetached(ctx, s, h, p, backend, l)
 	}
 	defer removePlaceholders(made)
@@ -227,7 +247,14 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 		}
 		wsDir = iso.Copy
 	}
-	snap, err := takeProtected(wsDir, p.Protected)
+	protected := p.Protected
+	if iso != nil {
+		// The return checks the copy's git directory itself, runs no git
+		// with it and refuses one that points elsewhere (isolate_git.go);
+		// the copy's .git never becomes the user's.
+		protected = slices.DeleteFunc(slices.Clone(protected), func(r string) bool { return r == guard.GitDir })
+	}
+	snap, err := takeProtected(wsDir, protected, p.ProtectedGitDirs)
 	if err != nil {
 		if iso != nil {
 			err = keptError(iso, err)
@@ -286,7 +313,7 @@ func runDetached(ctx context.Context, s iostreams.Streams, h *Host, p plan.Plan,
 	_, supervised := l.(supervisedLauncher)
 	rec := guardRecord{Backend: backend, Workspace: p.Workspace, Started: time.Now()}
 	if !supervised && len(p.Protected) > 0 {
-		snap, err := takeProtected(p.Workspace, p.Protected)
+		snap, err := takeProtected(p.Workspace, p.Protected, p.ProtectedGitDirs)
 		if err != nil {
 			return err
 		}
@@ -342,9 +369,18 @@ func restoreWatched(w io.Writer, watch creds.Watch) error {
 	return err
 }
 
-// takeProtected fingerprints the protected paths before a session.
-func takeProtected(workspace string, protected []string) (guard.Snapshot, error) {
+// takeProtected fingerprints the protected paths before a session, and
+// the git directories outside the workspace that it may write.
+func takeProtected(workspace string, protected, gitDirs []string) (guard.Snapshot, error) {
 	snap, err := guard.Take(workspace, protected)
+	for _, d := range gitDirs {
+		if err != nil {
+			break
+		}
+		var more guard.Snapshot
+		more, err = guard.TakeGitDir(d)
+		snap = append(snap, more...)
+	}
 	if err != nil {
 		return snap, fmt.Errorf("%w; launch checks the protected paths before and after a session (see docs/security.md)", err)
 	}
@@ -365,16 +401,21 @@ func checkProtectedOf(w io.Writer, what string, snap guard.Snapshot) error {
 	}
 	changes, uerr := guard.Undo(changes, time.Now())
 	fmt.Fprintf(w, "launch: warning: %s changed protected workspace paths, which run code on the host later; they were moved aside so that nothing runs them:\n", what)
+	ws := snap[0].Root // Take's entries come first; a git directory outside has its own root
 	for _, c := range changes {
 		how := "created"
 		if c.Existed {
 			how = "changed"
 		}
+		name := c.Rel
+		if c.Root != ws {
+			name = c.Path
+		}
 		switch {
 		case c.MovedTo != "":
-			fmt.Fprintf(w, "launch:   %s (%s) -> %s\n", c.Rel, how, c.MovedTo)
+			fmt.Fprintf(w, "launch:   %s (%s) -> %s\n", name, how, c.MovedTo)
 		case c.Existed:
-			fmt.Fprintf(w, "launch:   %s (removed or moved away by the session)\n", c.Rel)
+			fmt.Fprintf(w, "launch:   %s (removed or moved away by the session)\n", name)
 		}
 	}
 	fmt.Fprintf(w, "launch: read them before you move any back; see docs/security.md, protected paths\n")
@@ -468,6 +509,9 @@ func summary(p plan.Plan, backend backendName) string {
 	}
 	fmt.Fprintf(&b, "  runtime:  %s\n", rt)
 	fmt.Fprintf(&b, "  network:  %s\n", p.Network)
+	if len(p.Publish) > 0 {
+		fmt.Fprintf(&b, "  publish:  %s\n", strings.Join(portList(p.Publish), " "))
+	}
 	fmt.Fprintf(&b, "  privileges: %s\n", p.Privileges)
 	fmt.Fprintf(&b, "  limits:   %s\n", p.Limits)
 	if len(p.Exposes) > 0 {
@@ -581,6 +625,7 @@ func dockerHost(h *Host) docker.Host {
 		ConfigDir: docker.ConfigDir(h.Getenv, h.Home),
 		GOOS:      h.GOOS,
 		Exists:    func(p string) bool { _, err := h.Stat(p); return err == nil },
+		Access:    h.SocketAccess,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -45,6 +46,9 @@ type sessionBackend struct {
 	// backend has none.
 	sidecars      func(ctx context.Context) ([]sess.Info, error)
 	removeSidecar func(ctx context.Context, s sess.Info) error
+	// sizes are the containers' writable-layer sizes by ID (launch gc);
+	// nil where the backend reports none.
+	sizes func(ctx context.Context) (map[string]int64, error)
 }
 
 // engineCalls are an engine backend's session functions over its
@@ -60,6 +64,7 @@ type engineCalls[C any] struct {
 	removeImage  func(context.Context, C, string) error
 	sidecars     func(context.Context, C, int) ([]sess.Info, error)
 	removeSide   func(context.Context, C, sess.Info) error
+	sizes        func(context.Context, C, int) (map[string]int64, error)
 }
 
 func (k engineCalls[C]) bind(name backendName, c C, uid int, endpoint string, close func()) sessionBackend {
@@ -83,6 +88,7 @@ func (k engineCalls[C]) bind(name backendName, c C, uid int, endpoint string, cl
 		removeImage:   func(ctx context.Context, ref string) error { return k.removeImage(ctx, c, ref) },
 		sidecars:      func(ctx context.Context) ([]sess.Info, error) { return k.sidecars(ctx, c, uid) },
 		removeSidecar: func(ctx context.Context, s sess.Info) error { return k.removeSide(ctx, c, s) },
+		sizes:         func(ctx context.Context) (map[string]int64, error) { return k.sizes(ctx, c, uid) },
 	}
 }
 
@@ -90,12 +96,12 @@ var (
 	dockerCalls = engineCalls[docker.SessionEngine]{
 		list: docker.Sessions, stop: docker.Stop, remove: docker.Remove, logs: docker.Logs, attach: docker.Attach,
 		imageOf: docker.ImageOf, imagesInUse: docker.ImagesInUse, removeImage: docker.RemoveImage,
-		sidecars: docker.Sidecars, removeSide: docker.RemoveSidecar,
+		sidecars: docker.Sidecars, removeSide: docker.RemoveSidecar, sizes: docker.ContainerSizes,
 	}
 	podmanCalls = engineCalls[*podman.Conn]{
 		list: podman.Sessions, stop: podman.Stop, remove: podman.Remove, logs: podman.Logs, attach: podman.Attach,
 		imageOf: podman.ImageOf, imagesInUse: podman.ImagesInUse, removeImage: podman.RemoveImage,
-		sidecars: podman.Sidecars, removeSide: podman.RemoveSidecar,
+		sidecars: podman.Sidecars, removeSide: podman.RemoveSidecar, sizes: podman.ContainerSizes,
 	}
 )
 
@@ -253,7 +259,12 @@ func printSessions(w io.Writer, home string, list []sess.Info, now time.Time) {
 		if !i.Started.IsZero() {
 			started = now.Sub(i.Started).Round(time.Second).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Agent, i.Backend, status, started, i.Network, tilde(home, i.Workspace))
+		network := i.Network
+		if len(i.Ports) > 0 {
+			// The published ports, as -p took them: what to open.
+			network += ", ports " + strings.Join(i.Ports, " ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Agent, i.Backend, status, started, network, tilde(home, i.Workspace))
 	}
 	tw.Flush()
 }
@@ -269,7 +280,7 @@ func stopCommand(s iostreams.Streams, h *Host) *cli.Command {
 init), then SIGKILL if it is still there after the stop timeout (3 s). The
 container is then removed, with its output: read it first with launch logs.
 An ended session is only removed. --all ends and removes every session of
-yours that launch ps -a lists. The protected paths (.envrc, .git/hooks,
+yours that launch ps -a lists. The protected paths (.envrc, .git,
 ...) of a detached session that ended are then checked as after an
 attached run: what changed is moved aside and reported.
 

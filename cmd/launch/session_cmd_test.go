@@ -5,6 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/launchcli/launch/internal/naming"
+	sess "github.com/launchcli/launch/session"
 )
 
 // TestNoSessionNamesUnreachedBackends: a name found nowhere is a usage
@@ -29,5 +33,17 @@ func TestNoSessionNamesUnreachedBackends(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
+	}
+}
+
+// TestPrintSessionsPorts: launch ps shows a session's published ports with
+// its network, from the container's labels.
+func TestPrintSessionsPorts(t *testing.T) {
+	i := sess.FromLabels(map[string]string{naming.LabelAgent: "shell", naming.LabelNetwork: "open", naming.LabelPorts: "127.0.0.1:8080:80,[::1]:9000:9000"})
+	i.Name, i.Status = "launch-shell-proj", sess.Running
+	var b strings.Builder
+	printSessions(&b, "/home/ana", []sess.Info{i}, time.Now())
+	if want := "open, ports 127.0.0.1:8080:80 [::1]:9000:9000"; !strings.Contains(b.String(), want) {
+		t.Errorf("launch ps lacks %q:\n%s", want, b.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distribution/reference"
 	"github.com/launchcli/launch/mounts"
 	"github.com/launchcli/launch/plan"
 )
@@ -45,6 +46,7 @@ type Settings struct {
 	Unprotect      []string       `toml:"unprotect"`
 	Network        networkSetting `toml:"network"`
 	NetworkVia     networkVia     `toml:"network_via"`
+	Publish        []portSetting  `toml:"publish"`
 	Runtime        runtimeSetting `toml:"runtime"`
 	GPUs           gpuSetting     `toml:"gpus"`
 	Pull           pullSetting    `toml:"pull"`
@@ -245,6 +247,11 @@ func (r *imageRef) UnmarshalText(t []byte) error {
 	if len(t) == 0 || strings.ContainsAny(string(t), " \t\n") {
 		return fmt.Errorf("%q: an image reference is not empty and has no blanks", t)
 	}
+	// The engines' own grammar: a reference they would refuse is a usage
+	// error here, not an engine failure after the launch began.
+	if _, err := reference.ParseNormalizedNamed(string(t)); err != nil {
+		return fmt.Errorf("%q: %v; give [REGISTRY/]NAME[:TAG][@DIGEST], the name in lowercase, as docker pull takes it", t, err)
+	}
 	*r = imageRef(t)
 	return nil
 }
@@ -436,6 +443,15 @@ type privilegeMode plan.PrivilegeMode
 func (m *privilegeMode) UnmarshalText(t []byte) error {
 	v, err := plan.ParsePrivilegeMode(string(t))
 	*m = privilegeMode(v)
+	return err
+}
+
+// portSetting is one published port, [IP:]HOSTPORT:CTRPORT (plan.ParsePort).
+type portSetting plan.Port
+
+func (x *portSetting) UnmarshalText(t []byte) error {
+	v, err := plan.ParsePort(string(t))
+	*x = portSetting(v)
 	return err
 }
 

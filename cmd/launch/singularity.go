@@ -88,7 +88,7 @@ func renderSingularity(p plan.Plan, o *options, h *Host) (launcher, error) {
 // sifChecks refuses what a dry run would otherwise print and a real run
 // then fail on: an OCI --image (this backend runs SIF images, and would
 // silently run the catalogue's SIF instead), and a local --sif-path that
-// does not exist.
+// does not exist or is not an image (an empty file, say).
 func sifChecks(p plan.Plan, o *options, h *Host) error {
 	if o.Image != "" && o.SIFPath == "" {
 		return usagef("%s %q: an OCI image, which the singularity backend does not run (it runs SIF images); pass --sif-path docker://%s to have apptainer fetch and convert it, or --sif-path FILE.sif", o.from.of("image", 0), o.Image, o.Image)
@@ -98,6 +98,11 @@ func sifChecks(p plan.Plan, o *options, h *Host) error {
 	}
 	if _, err := h.Stat(p.Image.SIF); err != nil {
 		return usagef("%s %q: no such file or directory; give a .sif file, a sandbox directory, or an oras:// or docker:// reference", o.from.of("sif_path", 0), p.Image.SIF)
+	}
+	if h.InspectSIF != nil {
+		if err := h.InspectSIF(p.Image.SIF); err != nil {
+			return usagef("%s: %v", o.from.of("sif_path", 0), err)
+		}
 	}
 	return nil
 }

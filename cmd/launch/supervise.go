@@ -39,7 +39,7 @@ func launchSupervised(s iostreams.Streams, h *Host, p plan.Plan, app *cli.Comman
 	}
 	st := sess.State{
 		Info: sess.Info{Name: name, ID: name, Agent: p.Agent, Backend: string(backendSingularity), Workspace: p.Workspace,
-			Started: time.Now().UTC().Truncate(time.Second), Status: sess.Created, Network: p.Network.String(), Detached: true, UID: h.UID, PID: h.PID},
+			Started: time.Now().UTC().Truncate(time.Second), Status: sess.Created, Network: p.Network.String(), Ports: portList(p.Publish), Detached: true, UID: h.UID, PID: h.PID},
 		Log: filepath.Join(dir, name+".log"),
 	}
 	sockDir, err := supervisor.SocketDir(h.Getenv("XDG_RUNTIME_DIR"), h.Getenv("TMPDIR"), h.UID)

@@ -18,7 +18,7 @@ import (
 )
 
 // subcommands are the names launch keeps for itself; no agent may take one.
-var subcommands = map[string]bool{"trust": true, "batch": true, "refresh": true, "creds": true, "doctor": true, "proxy": true,
+var subcommands = map[string]bool{"trust": true, "batch": true, "refresh": true, "login": true, "creds": true, "doctor": true, "proxy": true,
 	"ps": true, "attach": true, "stop": true, "logs": true, "gc": true, "completion": true, "help": true,
 	"_watch": true, "_session": true}
 
@@ -159,6 +159,9 @@ func showTrusted(s iostreams.Streams, h *Host, store *trust.Store) error {
 		fmt.Fprintln(s.Err, "launch: no project config is trusted")
 		return nil
 	}
+	// Tab-separated, a header first: cut -f and awk read it as well as a
+	// person does.
+	fmt.Fprintln(s.Out, "FILE\tSHA256\tTRUSTED\tSTATE")
 	for _, p := range paths {
 		l, widening, err := reviewIn(h, filepath.Dir(p))
 		state := "unchanged"

@@ -25,7 +25,8 @@ import (
 // container path (the workspace, a path in it, a parent of it), the user's
 // or an untrusted project file's, carries the protected paths read-only and
 // the --ro and --mask paths with it, so it gives the agent nothing that the
-// workspace mount does not.
+// workspace mount does not. A git directory shown a second time is
+// read-only there as a whole: the agent commits through the workspace's own.
 func TestSecondMounts(t *testing.T) {
 	const project = "home/ana/proj/.launch.toml"
 	overlays := func(p plan.Plan) []string {
@@ -48,21 +49,21 @@ func TestSecondMounts(t *testing.T) {
 		want []string
 	}{
 		{"project-workspace-again", goldenCase{args: []string{"shell"}, files: map[string]string{project: "mounts = [\".:/w\"]\n"}},
-			append([]string{"ro /home/ana/proj/.launch.toml", "ro /w/.git/config", "ro /w/.git/hooks", "ro /w/.launch.toml"}, ws...)},
+			append([]string{"ro /home/ana/proj/.launch.toml", "ro /w/.git", "ro /w/.launch.toml"}, ws...)},
 		{"user-workspace-again", goldenCase{args: []string{"--mount", ".:/w", "shell"}},
-			append([]string{"ro /w/.git/config", "ro /w/.git/hooks"}, ws...)},
+			append([]string{"ro /w/.git"}, ws...)},
 		{"user-parent", goldenCase{args: []string{"--mount", "..:/up", "shell"}},
-			append(ws, "ro /up/proj/.git/config", "ro /up/proj/.git/hooks")},
+			append(ws, "ro /up/proj/.git")},
 		{"project-inside-git", goldenCase{args: []string{"shell"}, files: map[string]string{project: "mounts = [\".git:/g\"]\n"}},
-			append([]string{"ro /g/config", "ro /g/hooks", "ro /home/ana/proj/.launch.toml"}, ws...)},
+			append([]string{"ro /g", "ro /home/ana/proj/.launch.toml"}, ws...)},
 		{"user-inside-a-protected-path", goldenCase{args: []string{"--mount", ".git/hooks:/h", "shell"}},
 			append([]string{"ro /h"}, ws...)},
 		{"project-over-the-git-dir", goldenCase{args: []string{"shell"}, files: map[string]string{project: "mounts = [\".git:/home/ana/proj/.git\"]\n"}},
-			[]string{"ro /home/ana/proj/.git/config", "ro /home/ana/proj/.git/hooks", "ro /home/ana/proj/.launch.toml"}},
+			[]string{"ro /home/ana/proj/.git", "ro /home/ana/proj/.launch.toml"}},
 		{"ro-and-mask-carried", goldenCase{args: []string{"--ro", "docs", "--mask", ".env", "--mount", ".:/w", "shell"}},
-			append([]string{"mask /home/ana/proj/.env", "mask /w/.env", "ro /home/ana/proj/docs", "ro /w/.git/config", "ro /w/.git/hooks", "ro /w/docs"}, ws...)},
+			append([]string{"mask /home/ana/proj/.env", "mask /w/.env", "ro /home/ana/proj/docs", "ro /w/.git", "ro /w/docs"}, ws...)},
 		{"read-only-workspace-writable-second", goldenCase{args: []string{"--global-read-only", "--mount", ".:/w", "shell"}},
-			[]string{"ro /w/.git/config", "ro /w/.git/hooks"}},
+			[]string{"ro /w/.git"}},
 		{"read-only-second", goldenCase{args: []string{"--mount", ".:/w:ro", "shell"}},
 			append([]string{"ro /w"}, ws...)},
 		{"elsewhere", goldenCase{args: []string{"--mount", "~/data:/data", "shell"}}, ws},

@@ -87,9 +87,11 @@ func TestImportRules(t *testing.T) {
 		"session":         {"internal/naming", "plan"},
 	}
 	// libraries a leaf may import besides: creds signs the Bedrock key with
-	// the AWS SDK's SigV4 signer (its root module only, no service client).
+	// the AWS SDK's SigV4 signer (its root module only, no service client);
+	// guard moves a changed path aside with openat2 (RESOLVE_BENEATH) on Linux.
 	libraries := map[string][]string{
 		"creds": {"github.com/aws/aws-sdk-go-v2/aws"},
+		"guard": {"golang.org/x/sys/unix"},
 	}
 	// ownOnly: packages that may import SDKs, but of this module only these.
 	ownOnly := map[string][]string{

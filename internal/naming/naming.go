@@ -34,6 +34,9 @@ const (
 	LabelUser = "dev.launch.user"
 	// LabelNetwork holds the network policy, for `launch ps`.
 	LabelNetwork = "dev.launch.network"
+	// LabelPorts holds the published ports (plan.Port's IP:HOSTPORT:CTRPORT,
+	// comma-separated), for `launch ps`; absent when none.
+	LabelPorts = "dev.launch.ports"
 	// LabelDetached is "true" on a session started with --detach: no
 	// launch process is attached to it.
 	LabelDetached = "dev.launch.detached"

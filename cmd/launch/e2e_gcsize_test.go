@@ -1,0 +1,60 @@
+//go:build integration
+
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	sess "github.com/launchcli/launch/session"
+)
+
+// TestE2EGCContainerSize: launch gc shows an ended container's size, its
+// writable layer as the engine reports it (Docker, Podman), and counts it
+// in the total.
+func TestE2EGCContainerSize(t *testing.T) {
+	for _, b := range e2eBackends {
+		if b.name == backendSingularity {
+			continue // no containers that outlive the run
+		}
+		t.Run(string(b.name), func(t *testing.T) {
+			s := newSession(t, b)
+			out, errOut, code := s.run("", "--yes", "--detach", "shell", "head -c 3000000 /dev/zero > /tmp/fill && sync")
+			if code != 0 {
+				t.Fatalf("launch --detach: exit %d: %s", code, errOut)
+			}
+			name := strings.TrimSpace(out)
+			t.Cleanup(func() { s.runPlain("stop", name) })
+			var list []sess.Info
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				list = sessionsOf(t, s, true)
+				if len(list) == 1 && list[0].Status.Ended() || time.Now().After(deadline) {
+					break
+				}
+			}
+			if len(list) != 1 || list[0].ExitCode == nil || *list[0].ExitCode != 0 {
+				t.Fatalf("ps -a: %+v, want %s ended with 0", list, name)
+			}
+			out, errOut, code = s.runPlain("gc", "--dry-run", "--json")
+			var left []sess.Leftover
+			if err := json.Unmarshal([]byte(out), &left); code != 0 || err != nil {
+				t.Fatalf("gc --dry-run --json: exit %d, %v:\n%s%s", code, err, out, errOut)
+			}
+			var size int64 = -2
+			for _, l := range left {
+				if l.Kind == "container" && strings.HasPrefix(l.Path, name+" ") {
+					size = l.Size
+				}
+			}
+			if size < 3000000 {
+				t.Errorf("gc lists %s with size %d, want at least the 3000000 bytes it wrote: %+v", name, size, left)
+			}
+			out, _, _ = s.runPlain("gc", "--dry-run")
+			if strings.Contains(out, "not counted") && !strings.Contains(out, "unknown") {
+				t.Errorf("gc --dry-run:\n%s", out)
+			}
+		})
+	}
+}
