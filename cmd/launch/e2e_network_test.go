@@ -51,7 +51,17 @@ func newNetLab(t *testing.T) *netLab {
 		return l.Addr().(*net.TCPAddr).Port
 	}
 	lab.portA, lab.portD = serve(lab.allowed), serve(lab.denied)
-	line := fmt.Sprintf("127.0.0.1 %s %s # launch %s\n", lab.allowed, lab.denied, tag)
+	addHostsLine(t, fmt.Sprintf("127.0.0.1 %s %s # launch %s\n", lab.allowed, lab.denied, tag))
+	return lab
+}
+
+// addHostsLine appends line to /etc/hosts (root only) and removes it when
+// the test ends.
+func addHostsLine(t *testing.T, line string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		need(t, fmt.Errorf("the test names its servers in /etc/hosts, which needs root"))
+	}
 	hostsMu.Lock()
 	defer hostsMu.Unlock()
 	f, err := os.OpenFile("/etc/hosts", os.O_APPEND|os.O_WRONLY, 0)
@@ -70,7 +80,6 @@ func newNetLab(t *testing.T) *netLab {
 		// Rewritten in place: /etc/hosts may be a bind mount.
 		os.WriteFile("/etc/hosts", []byte(strings.Replace(string(b), line, "", 1)), 0o644)
 	})
-	return lab
 }
 
 // probe is the busybox script run inside: interfaces, the proxied GETs,
