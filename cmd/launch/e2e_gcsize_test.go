@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	sess "github.com/launchcli/launch/session"
 )
@@ -21,23 +20,11 @@ func TestE2EGCContainerSize(t *testing.T) {
 		}
 		t.Run(string(b.name), func(t *testing.T) {
 			s := newSession(t, b)
-			out, errOut, code := s.run("", "--yes", "--detach", "shell", "head -c 3000000 /dev/zero > /tmp/fill && sync")
-			if code != 0 {
-				t.Fatalf("launch --detach: exit %d: %s", code, errOut)
-			}
-			name := strings.TrimSpace(out)
-			t.Cleanup(func() { s.runPlain("stop", name) })
-			var list []sess.Info
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-				list = sessionsOf(t, s, true)
-				if len(list) == 1 && list[0].Status.Ended() || time.Now().After(deadline) {
-					break
-				}
-			}
+			name, list := detachUntilEnded(t, s, "head -c 3000000 /dev/zero > /tmp/fill && sync")
 			if len(list) != 1 || list[0].ExitCode == nil || *list[0].ExitCode != 0 {
 				t.Fatalf("ps -a: %+v, want %s ended with 0", list, name)
 			}
-			out, errOut, code = s.runPlain("gc", "--dry-run", "--json")
+			out, errOut, code := s.runPlain("gc", "--dry-run", "--json")
 			var left []sess.Leftover
 			if err := json.Unmarshal([]byte(out), &left); code != 0 || err != nil {
 				t.Fatalf("gc --dry-run --json: exit %d, %v:\n%s%s", code, err, out, errOut)

@@ -167,21 +167,7 @@ func TestE2EDetachedSessionEnds(t *testing.T) {
 	for _, b := range e2eBackends {
 		t.Run(string(b.name), func(t *testing.T) {
 			s := newSession(t, b)
-			out, errOut, code := s.run("", "--yes", "--detach", "shell", "echo bye; exit 7")
-			if code != 0 {
-				t.Fatalf("launch --detach: exit %d: %s", code, errOut)
-			}
-			name := strings.TrimSpace(out)
-			t.Cleanup(func() { s.runPlain("stop", name) })
-			var list []sess.Info
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				list = sessionsOf(t, s, true)
-				if len(list) == 1 && list[0].Status.Ended() || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			name, list := detachUntilEnded(t, s, "echo bye; exit 7")
 			if len(list) != 1 || list[0].Name != name || list[0].ExitCode == nil || *list[0].ExitCode != 7 {
 				t.Fatalf("ps -a: %+v, want %s ended with 7", list, name)
 			}
@@ -239,5 +225,25 @@ func TestE2ESessionNameOnTwoBackends(t *testing.T) {
 	}
 	if list := sessionsOf(t, s, false); len(list) != 1 || list[0].Backend != "docker" {
 		t.Errorf("after stopping the Podman one: %+v, want the Docker one left", list)
+	}
+}
+
+// detachUntilEnded starts script as a detached shell session, stops it
+// when the test ends, and waits (30 s at most) until ps -a lists it as
+// ended; it returns the session's name and what ps -a then lists.
+func detachUntilEnded(t *testing.T, s *session, script string) (string, []sess.Info) {
+	t.Helper()
+	out, errOut, code := s.run("", "--yes", "--detach", "shell", script)
+	if code != 0 {
+		t.Fatalf("launch --detach: exit %d: %s", code, errOut)
+	}
+	name := strings.TrimSpace(out)
+	t.Cleanup(func() { s.runPlain("stop", name) })
+	var list []sess.Info
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		list = sessionsOf(t, s, true)
+		if len(list) == 1 && list[0].Status.Ended() || time.Now().After(deadline) {
+			return name, list
+		}
 	}
 }
