@@ -209,17 +209,13 @@ func gitMounts(o *options, h *Host, g gitLayout, ws workspace, add func(plan.Mou
 		return nil // already in the workspace mount
 	}
 	rw := o.GitDirWritable
-	dirs := []string{g.common}
-	if !mounts.Within(g.gitdir, g.common) {
-		dirs = append(dirs, g.gitdir)
-	}
-	for _, d := range dirs {
+	for _, d := range g.gitDirs() {
 		if err := add(plan.Mount{Kind: plan.MountBind, Source: d, Target: d, ReadOnly: !rw, Origin: plan.OriginGit}, nil); err != nil {
 			return err
 		}
 	}
 	if rw {
-		for _, d := range g.writableDirs() {
+		for _, d := range g.gitDirs() {
 			if err := gitReadOnly(h, d, d, add); err != nil {
 				return err
 			}
@@ -233,11 +229,12 @@ func gitMounts(o *options, h *Host, g gitLayout, ws workspace, add func(plan.Mou
 	return nil
 }
 
-// writableDirs are the git directories outside the workspace that a
-// session with git_dir_writable may write: the common directory, and the
-// worktree's own git directory where it lies elsewhere. (gitdir inside
-// common is a unit of common's: worktrees/NAME, modules/NAME.)
-func (g gitLayout) writableDirs() []string {
+// gitDirs are the git directories a .git file leads to: the common
+// directory, and the worktree's own git directory where it lies elsewhere
+// (gitdir inside common is a unit of common's: worktrees/NAME,
+// modules/NAME). gitMounts mounts them; with git_dir_writable they are
+// what the session may write, and what is fingerprinted.
+func (g gitLayout) gitDirs() []string {
 	if !g.file || g.gitdir == "" {
 		return nil
 	}

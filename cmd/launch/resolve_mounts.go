@@ -72,7 +72,7 @@ func mountsOf(o *options, a agent, h *Host, ws workspace, user plan.User, n *not
 		return m, err
 	}
 	if o.GitDirWritable && !o.Isolate {
-		m.gitDirs = g.writableDirs()
+		m.gitDirs = g.gitDirs()
 	}
 	if m.ctx, err = contextOf(o, a, h, ws, user, add, &m, n); err != nil {
 		return m, err
