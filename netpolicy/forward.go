@@ -17,6 +17,22 @@ import (
 // unchanged, to the proxy's Unix socket at socket. It returns when l is
 // closed, after its relays have ended.
 func Forward(l net.Listener, socket string) error {
+	return serve(l, "unix", socket, func(c net.Conn, err error) {
+		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nlaunch: the network proxy is gone ("+err.Error()+"); the session has no network\n")
+	})
+}
+
+// Relay accepts connections on l and relays each, both ways, to addr on
+// network (a login's callback on the container's loopback, published through
+// l); a connection that addr refuses is closed. It returns when l is closed,
+// after its relays have ended.
+func Relay(l net.Listener, network, addr string) error {
+	return serve(l, network, addr, func(net.Conn, error) {})
+}
+
+// serve relays each connection accepted on l to addr on network; refused
+// tells a client whose upstream could not be dialled, before it is closed.
+func serve(l net.Listener, network, addr string, refused func(net.Conn, error)) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -30,15 +46,14 @@ func Forward(l net.Listener, socket string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			up, err := net.Dial("unix", socket)
+			defer c.Close()
+			up, err := net.Dial(network, addr)
 			if err != nil {
-				io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nlaunch: the network proxy is gone ("+err.Error()+"); the session has no network\n")
-				c.Close()
+				refused(c, err)
 				return
 			}
+			defer up.Close()
 			relay(c, up)
-			c.Close()
-			up.Close()
 		}()
 	}
 }

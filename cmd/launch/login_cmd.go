@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/launchcli/launch/netpolicy"
 	"github.com/launchcli/launch/plan"
 )
 
@@ -121,7 +121,7 @@ func loginOptions(o *options, h *Host, req loginRequest, backend backendName) er
 	}
 	bin, err := linuxBinary(h, o.Arch.Arch)
 	if err != nil {
-		return usagef("login %s: the relay of the callback port needs a Linux launch binary: %w; install one with %s", a.Name, err, linuxBinaryFix(o.Arch.Arch))
+		return usagef("login %s: the relay of the callback port runs %w", a.Name, err)
 	}
 	if err := o.setText("mounts", bin+":"+plan.ProxyBinary+":ro"); err != nil {
 		return err
@@ -185,39 +185,6 @@ func runRelay(args []string) int {
 		fmt.Fprintf(os.Stderr, "launch: login relay: %v\n", err)
 		return 125
 	}
-	go relay(l, to)
+	go func() { _ = netpolicy.Relay(l, "tcp", to) }() // it ends with the process
 	return runChild(args[1:])
-}
-
-// relay carries every connection accepted on l to the address to, both
-// ways, until either side closes.
-func relay(l net.Listener, to string) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			d, err := net.Dial("tcp", to)
-			if err != nil {
-				// The login is not listening (yet, or any more).
-				return
-			}
-			defer d.Close()
-			done := make(chan struct{})
-			go func() {
-				io.Copy(d, c)
-				if tc, ok := d.(*net.TCPConn); ok {
-					tc.CloseWrite()
-				}
-				close(done)
-			}()
-			io.Copy(c, d)
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
-			<-done
-		}()
-	}
 }

@@ -88,7 +88,7 @@ func networkOf(o *options, h *Host, agentName, arch string) (plan.Network, error
 func sidecarOf(o *options, h *Host, arch string) (*plan.Sidecar, error) {
 	bin, err := linuxBinary(h, arch)
 	if err != nil {
-		return nil, err
+		return nil, usagef("--network allow=...: the proxy sidecar runs %w; or use --network none or open", err)
 	}
 	x := &plan.Sidecar{
 		Volume: fmt.Sprintf("launch-net-%d", h.PID),
@@ -130,7 +130,7 @@ func linuxBinary(h *Host, arch string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", usagef("--network allow=...: the proxy sidecar runs a static Linux launch binary for %s, and there is none (looked for %s); install one: %s; or use --network none or open",
+	return "", fmt.Errorf("a static Linux launch binary for %s, and there is none (looked for %s); install one: %s",
 		arch, strings.Join(paths, ", "), linuxBinaryFix(arch))
 }
 
