@@ -237,6 +237,9 @@ func runLaunch(ctx context.Context, s iostreams.Streams, o *options, h *Host, p 
 	defer release()
 	made, err := prepare(p.Prepare)
 	if err != nil {
+		if last() {
+			removePlaceholders(made) // those made before the failure
+		}
 		return err
 	}
 	if o.Detach {

@@ -196,7 +196,7 @@ func findSession(ctx context.Context, bs []sessionBackend, name string) (found, 
 		for _, m := range match {
 			which = append(which, fmt.Sprintf("%s (ID %s)", m.Backend, m.ID[:min(12, len(m.ID))]))
 		}
-		return found{}, usagef("session %q: %d sessions have that name, on %s; choose one with --backend %s (launch stop --backend %s %s), or give its ID",
+		return found{}, usagef("session %q: %d sessions have that name, on %s; choose one with --backend %s (after the command: launch attach|logs|stop --backend %s %s), or give its ID",
 			name, len(match), strings.Join(which, " and "), match[0].Backend, match[0].Backend, name)
 	case len(match) > 1:
 		return found{}, usagef("session %q: %d sessions match; give more of the ID or the name (launch ps -a)", name, len(match))
