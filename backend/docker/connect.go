@@ -323,8 +323,6 @@ func pingError(err error) error {
 		switch {
 		case errors.Is(op.Err, fs.ErrNotExist):
 			return errors.New("no such socket")
-		case errors.Is(op.Err, syscall.EACCES):
-			return syscall.EACCES
 		case errors.Is(op.Err, syscall.ECONNREFUSED):
 			return errors.New("connection refused (the engine is not running)")
 		}
