@@ -85,7 +85,7 @@ Examples:
 			if err := checkTasks(ctx, s, h, file); err != nil {
 				return err
 			}
-			layers, err := userLayers(h)
+			layers, err := userLayers(h, "")
 			if err != nil {
 				return err
 			}

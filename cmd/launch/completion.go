@@ -114,7 +114,7 @@ func printAgents(w io.Writer, h *Host) {
 	if h == nil {
 		return
 	}
-	layers, err := userLayers(h)
+	layers, err := userLayers(h, "")
 	if err != nil {
 		return
 	}

@@ -57,7 +57,7 @@ Examples:
 // named agents (all agents of the built-in catalogue and the user config
 // when none is named), one entry per file.
 func credStatus(h *Host, agents []string, now time.Time) ([]creds.Status, error) {
-	layers, err := userLayers(h)
+	layers, err := userLayers(h, "")
 	if err != nil {
 		return nil, err
 	}

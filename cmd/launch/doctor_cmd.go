@@ -124,7 +124,7 @@ func runDoctor(ctx context.Context, s iostreams.Streams, h *Host, f *flagState, 
 // fallbackOptions are the options of the built-in catalogue and the user
 // config alone.
 func fallbackOptions(h *Host) (*options, error) {
-	layers, err := userLayers(h)
+	layers, err := userLayers(h, "")
 	if err != nil {
 		return nil, err
 	}

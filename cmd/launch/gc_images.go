@@ -57,7 +57,7 @@ func configuredImages(h *Host) (map[string]bool, error) {
 // oci and sif with every agent's tag and every top-level tag, each
 // top-level image (with its file's tag) and each sif_path.
 func configuredRefs(h *Host) (oci, sif map[string]bool, err error) {
-	layers, err := userLayers(h)
+	layers, err := userLayers(h, "")
 	if err != nil {
 		return nil, nil, err
 	}

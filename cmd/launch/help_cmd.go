@@ -30,7 +30,7 @@ func helpCommand(h *Host, f *flagState) *cli.Command {
 			if c := root.Command(name); c != nil && !c.Hidden {
 				return cli.ShowCommandHelp(ctx, root, name)
 			}
-			layers, err := loadLayers(&Host{Cwd: "/nonexistent-launch-help", Home: h.Home, Env: h.Env, ReadFile: h.ReadFile, EvalSymlinks: h.EvalSymlinks, Stat: h.Stat}, f.config)
+			layers, err := userLayers(h, f.config)
 			if err != nil {
 				return err
 			}

@@ -111,7 +111,7 @@ func reviewIn(h *Host, ws string) (layer, []string, error) {
 		return layer{}, nil, err
 	}
 	l.project = true
-	lower, err := userLayers(h)
+	lower, err := userLayers(h, "")
 	if err != nil {
 		return layer{}, nil, err
 	}
@@ -145,10 +145,10 @@ func trustFile(s iostreams.Streams, h *Host, store *trust.Store, ws string) erro
 }
 
 // userLayers are the layers below a project file: the built-in catalogue
-// and the default user config.
-func userLayers(h *Host) ([]layer, error) {
-	layers, err := loadLayers(&Host{Cwd: "/nonexistent-launch-trust", Home: h.Home, Env: h.Env, ReadFile: h.ReadFile, EvalSymlinks: h.EvalSymlinks, Stat: h.Stat}, "")
-	return layers, err
+// and the user config (the default one, or config, --config's), never a
+// project's, which may not be trusted.
+func userLayers(h *Host, config string) ([]layer, error) {
+	return loadLayers(&Host{Cwd: "/nonexistent-launch-user", Home: h.Home, Env: h.Env, ReadFile: h.ReadFile, Open: h.Open, EvalSymlinks: h.EvalSymlinks, Stat: h.Stat}, config)
 }
 
 // showTrusted lists the trusted files: unchanged, changed, widening more
