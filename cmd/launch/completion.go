@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -78,10 +76,7 @@ func completeFlag(w io.Writer, h *Host, cmd *cli.Command, word string) {
 				fmt.Fprintln(w, prefix+v)
 				continue
 			}
-			var agents bytes.Buffer
-			printAgents(&agents, h)
-			for _, l := range strings.Fields(agents.String()) {
-				a, _, _ := strings.Cut(l, ":")
+			for _, a := range userAgents(h) {
 				fmt.Fprintf(w, "%sallow=@%s:the suggested allowlist of %s\n", prefix, a, a)
 			}
 		}
@@ -111,21 +106,22 @@ func completeFlag(w io.Writer, h *Host, cmd *cli.Command, word string) {
 
 // printAgents prints the agents of the catalogue and config files.
 func printAgents(w io.Writer, h *Host) {
+	for _, n := range userAgents(h) {
+		fmt.Fprintf(w, "%s:agent\n", n)
+	}
+}
+
+// userAgents are the agents of the catalogue and the user's config files,
+// sorted; none where they cannot be read.
+func userAgents(h *Host) []string {
 	if h == nil {
-		return
+		return nil
 	}
 	layers, err := userLayers(h, "")
 	if err != nil {
-		return
+		return nil
 	}
-	var names []string
-	for name := range catalogue(layers) {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "%s:agent\n", n)
-	}
+	return agentNames(catalogue(layers))
 }
 
 // completeSessions prints the caller's session names (attach, stop, logs).
