@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -71,15 +73,26 @@ func launchSupervised(s iostreams.Streams, h *Host, p plan.Plan, app *cli.Comman
 		}
 		return false
 	}
+	// A session that never started is recorded as ended (ps -a shows it
+	// with its log, launch stop removes both), and its socket goes.
+	failed := func(format string) (string, error) {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // gone already, or going
+		<-exited
+		code := -1
+		st.Status, st.ExitCode = sess.Exited, &code
+		os.Remove(st.Socket)
+		os.Remove(sockDir) // only when empty: a private directory, or an unused shared one
+		return "", errors.Join(fmt.Errorf(format, st.Log), sess.WriteState(dir, st))
+	}
 	timeout := time.After(15 * time.Second)
 	for !started() {
 		select {
 		case <-exited:
 			if !started() {
-				return "", fmt.Errorf("the session's supervisor stopped before the session started; see %s", st.Log)
+				return failed("the session's supervisor stopped before the session started; see %s")
 			}
 		case <-timeout:
-			return "", fmt.Errorf("the session's supervisor did not start within 15 s; see %s", st.Log)
+			return failed("the session's supervisor did not start within 15 s; see %s")
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urfave/cli/v3"
+
+	"github.com/launchcli/launch/internal/iostreams"
+	"github.com/launchcli/launch/plan"
 	sess "github.com/launchcli/launch/session"
 )
 
@@ -71,5 +75,32 @@ func TestSuperviseRefusesSharedSocketDir(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(st.Log); !strings.Contains(string(b), err.Error()) {
 		t.Errorf("log %q lacks the refusal %q", b, err)
+	}
+}
+
+// TestSupervisedEarlyExit: a supervisor that stops before its session
+// starts leaves no "created" session for ps and no socket directory: the
+// session is recorded as ended (-1) with its log named, and the private
+// directory of its socket is gone.
+func TestSupervisedEarlyExit(t *testing.T) {
+	tmp := t.TempDir()
+	h := fakeHost(fakeFS(), []string{"XDG_STATE_HOME=" + tmp, "TMPDIR=" + tmp}, false)
+	h.UID = os.Getuid() // the socket directory is checked to be the caller's
+	h.Cwd = tmp
+	h.Executable = filepath.Join(tmp, "fake-launch")
+	if err := os.WriteFile(h.Executable, []byte("#!/bin/sh\nexit 3\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_, err := launchSupervised(iostreams.Streams{In: strings.NewReader(""), Out: &out, Err: &out}, h, plan.Plan{Agent: "shell", Workspace: "/home/ana/proj"}, &cli.Command{Name: "launch"})
+	if err == nil || !strings.Contains(err.Error(), "stopped before the session started") {
+		t.Fatalf("err %v; want the supervisor's early stop", err)
+	}
+	all, _ := sess.ReadStates(sess.StateDir(stateDir(h)))
+	if len(all) != 1 || all[0].Status != sess.Exited || all[0].ExitCode == nil || *all[0].ExitCode != -1 || !strings.Contains(err.Error(), all[0].Log) {
+		t.Fatalf("states %+v; want one ended with -1 whose log the error names", all)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "launch-*")); len(left) != 0 {
+		t.Errorf("left behind: %q", left)
 	}
 }
