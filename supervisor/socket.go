@@ -29,7 +29,11 @@ func SocketDir(runtime, tmp string, uid int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("a directory for the session's socket: %w", err)
 	}
-	return dir, checkPrivate(dir, uid)
+	if err := checkPrivate(dir, uid); err != nil {
+		os.Remove(dir)
+		return "", err
+	}
+	return dir, nil
 }
 
 // tempPrefix is the name prefix of the socket directories SocketDir makes
